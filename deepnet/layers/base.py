@@ -1,0 +1,47 @@
+"""The layer protocol every deepnet layer follows.
+
+A layer is an object with `forward(x, train=False)` and `backward(dout)`. Its
+trainable parameters are plain attributes named in `param_names`; the gradient
+of parameter `W` is the attribute `dW`, set by `backward`. State that is saved
+but not trained (BatchNorm's running statistics) is named in `buffer_names`.
+Models walk these names; nothing refers to a layer by its position.
+"""
+from __future__ import annotations
+
+from ..backends import current
+
+
+class Layer:
+    param_names: tuple[str, ...] = ()
+    buffer_names: tuple[str, ...] = ()
+    #: Frozen layers keep their parameters: optimizers skip them (transfer learning).
+    trainable: bool = True
+
+    def forward(self, x, train: bool = False):
+        raise NotImplementedError
+
+    def backward(self, dout):
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        return {name: getattr(self, name) for name in self.param_names}
+
+    def grads(self) -> dict:
+        return {name: getattr(self, "d" + name, None) for name in self.param_names}
+
+    def buffers(self) -> dict:
+        return {name: getattr(self, name) for name in self.buffer_names}
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        """The shape of one sample's output (no batch axis) for one sample's input shape."""
+        return tuple(input_shape)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def resolve_dtype(dtype):
+    """The dtype a new layer allocates in: `dtype` if given, else the backend's default."""
+    from ..backends.settings import parse_dtype
+
+    return parse_dtype(dtype) if dtype is not None else current().dtype

@@ -1,0 +1,72 @@
+"""2-D convolution by im2col: the convolution becomes one batched matrix product."""
+from __future__ import annotations
+
+from .. import initializers
+from ..backends import current
+from .base import Layer, resolve_dtype
+
+
+def _pair(v) -> tuple[int, int]:
+    return (int(v), int(v)) if not isinstance(v, (tuple, list)) else (int(v[0]), int(v[1]))
+
+
+class Convolution(Layer):
+    """y[n, o] = sum_{c,i,j} W[o, c, i, j] * x_pad[n, c, s*y + i, s*x + j] + b[o].
+
+    With col = im2col(x) reshaped to (N, C*KH*KW, OH*OW) and W to (O, C*KH*KW):
+        y = W col + b
+        dW = sum_n dout_n col_n^T,   db = sum dout,   dx = col2im(W^T dout)
+    Weights are (out_channels, in_channels, KH, KW), as in the book.
+    """
+
+    param_names = ("W", "b")
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size=3, stride: int = 1, pad: int = 0,
+                 weight_init="he", dtype=None):
+        dtype = resolve_dtype(dtype)
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kh, self.kw = _pair(kernel_size)
+        self.stride, self.pad = int(stride), int(pad)
+        if self.stride < 1 or self.pad < 0:
+            raise ValueError(f"Convolution needs stride >= 1 and pad >= 0; got stride={stride}, pad={pad}")
+        fan_in = self.in_channels * self.kh * self.kw
+        self.W = initializers.normal((self.out_channels, self.in_channels, self.kh, self.kw), weight_init,
+                                     fan_in, self.out_channels * self.kh * self.kw, dtype)
+        self.b = initializers.zeros((self.out_channels,), dtype)
+        self.dW = self.db = None
+
+    def forward(self, x, train=False):
+        bk = current()
+        bk.check_array(x, "Convolution.forward")
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"Convolution expects (N, {self.in_channels}, H, W) input; got shape {tuple(x.shape)}")
+        n = x.shape[0]
+        col = bk.im2col(x, self.kh, self.kw, self.stride, self.pad)
+        oh, ow = col.shape[4], col.shape[5]
+        self.x_shape, self.col = x.shape, col.reshape(n, -1, oh * ow)
+        out = bk.xp.matmul(self.W.reshape(self.out_channels, -1), self.col)
+        out += self.b.reshape(1, -1, 1)
+        return out.reshape(n, self.out_channels, oh, ow)
+
+    def backward(self, dout):
+        bk, xp = current(), current().xp
+        n, _, oh, ow = dout.shape
+        dout = dout.reshape(n, self.out_channels, oh * ow)
+        self.db = dout.sum(axis=(0, 2))
+        # Per-sample products summed over the batch: BLAS reads col^T in place, with no transposed copy.
+        self.dW = xp.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
+        dcol = xp.matmul(self.W.reshape(self.out_channels, -1).T, dout)
+        dcol = dcol.reshape(n, self.in_channels, self.kh, self.kw, oh, ow)
+        return bk.col2im(dcol, self.x_shape, self.kh, self.kw, self.stride, self.pad)
+
+    def output_shape(self, input_shape):
+        c, h, w = input_shape
+        if c != self.in_channels:
+            raise ValueError(f"Convolution expects {self.in_channels} input channels; got shape {tuple(input_shape)}")
+        bk = current()
+        return (self.out_channels, bk.conv_output_size(h, self.kh, self.stride, self.pad),
+                bk.conv_output_size(w, self.kw, self.stride, self.pad))
+
+    def __repr__(self):
+        return (f"Convolution({self.in_channels}, {self.out_channels}, kernel_size=({self.kh}, {self.kw}), "
+                f"stride={self.stride}, pad={self.pad})")

@@ -1,0 +1,120 @@
+"""Batch normalisation and local response normalisation."""
+from __future__ import annotations
+
+from .. import initializers
+from ..backends import current
+from .base import Layer, resolve_dtype
+
+
+class BatchNormalization(Layer):
+    """y = gamma * (x - mu) / sqrt(var + eps) + beta, per feature (dense input) or per channel (NCHW).
+
+    Training normalises with the batch's mean and variance and updates the running
+    statistics (running = momentum * running + (1 - momentum) * batch); inference uses
+    the running statistics. Backward, with xhat = (x - mu) / std over m samples:
+        dbeta = sum dout,  dgamma = sum dout * xhat,
+        dx = (gamma / std) * (dout - mean(dout) - xhat * mean(dout * xhat))
+    """
+
+    param_names = ("gamma", "beta")
+    buffer_names = ("running_mean", "running_var")
+
+    def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5, dtype=None):
+        dtype = resolve_dtype(dtype)
+        xp = current().xp
+        self.num_features = int(num_features)
+        self.momentum, self.eps = float(momentum), float(eps)
+        self.gamma = xp.ones((self.num_features,), dtype=dtype)
+        self.beta = initializers.zeros((self.num_features,), dtype)
+        self.running_mean = initializers.zeros((self.num_features,), dtype)
+        self.running_var = xp.ones((self.num_features,), dtype=dtype)
+        self.dgamma = self.dbeta = None
+
+    def _to_2d(self, x):
+        if x.ndim == 2:
+            return x
+        if x.ndim == 4:  # per channel: (N, C, H, W) -> (N*H*W, C)
+            return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+        raise ValueError(f"BatchNormalization expects (N, D) or (N, C, H, W) input; got shape {tuple(x.shape)}")
+
+    def _from_2d(self, y, shape):
+        if len(shape) == 2:
+            return y
+        n, c, h, w = shape
+        return y.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+    def forward(self, x, train=False):
+        xp = current().xp
+        x2 = self._to_2d(x)
+        if x2.shape[1] != self.num_features:
+            raise ValueError(f"BatchNormalization has {self.num_features} features; got input of shape {tuple(x.shape)}")
+        self.shape = x.shape
+        if train:
+            mu = x2.mean(axis=0)
+            xc = x2 - mu
+            var = (xc * xc).mean(axis=0)
+            self.std = xp.sqrt(var + self.eps)
+            self.xhat = xc / self.std
+            m = self.momentum
+            self.running_mean *= m
+            self.running_mean += (1 - m) * mu
+            self.running_var *= m
+            self.running_var += (1 - m) * var
+            xhat = self.xhat
+        else:
+            xhat = (x2 - self.running_mean) / xp.sqrt(self.running_var + self.eps)
+        return self._from_2d(self.gamma * xhat + self.beta, x.shape)
+
+    def backward(self, dout):
+        d2 = self._to_2d(dout)
+        self.dbeta = d2.sum(axis=0)
+        self.dgamma = (d2 * self.xhat).sum(axis=0)
+        m = d2.shape[0]
+        dx = (self.gamma / self.std) * (d2 - self.dbeta / m - self.xhat * (self.dgamma / m))
+        return self._from_2d(dx, self.shape)
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def __repr__(self):
+        return f"BatchNormalization({self.num_features})"
+
+
+class LRN(Layer):
+    """Local response normalisation across channels (AlexNet, 2012):
+
+        s_c = k + (alpha / n) * sum_{c' in window(c)} x_{c'}^2,   y_c = x_c * s_c^(-beta)
+        dx_c = dout_c * s_c^(-beta) - (2 alpha beta / n) x_c * sum_{c' in window(c)} dout_{c'} x_{c'} s_{c'}^(-beta-1)
+
+    window(c) holds the n channels centred on c (clipped at the edges); n is odd.
+    """
+
+    def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0):
+        if size < 1 or size % 2 == 0:
+            raise ValueError(f"LRN size must be a positive odd number; got {size}")
+        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+
+    def _window_sum(self, a):
+        """sum over the `size` channels centred on each channel, zero beyond the edges."""
+        xp = current().xp
+        half = self.size // 2
+        padded = xp.pad(a, ((0, 0), (half, half), (0, 0), (0, 0)))
+        out = padded[:, 0 : a.shape[1]].copy()
+        for i in range(1, self.size):
+            out += padded[:, i : i + a.shape[1]]
+        return out
+
+    def forward(self, x, train=False):
+        if x.ndim != 4:
+            raise ValueError(f"LRN expects (N, C, H, W) input; got shape {tuple(x.shape)}")
+        self.x = x
+        self.scale = self.k + (self.alpha / self.size) * self._window_sum(x * x)
+        self.factor = self.scale ** (-self.beta)
+        return x * self.factor
+
+    def backward(self, dout):
+        g = self._window_sum(dout * self.x * self.factor / self.scale)
+        return dout * self.factor - (2 * self.alpha * self.beta / self.size) * self.x * g
+
+    def __repr__(self):
+        return f"LRN(size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k})"

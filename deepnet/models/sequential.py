@@ -1,0 +1,171 @@
+"""A model as a plain list of layers."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from .. import io
+from ..backends import current
+from ..layers import SoftmaxWithLoss
+from ..layers.base import Layer
+
+_SHORT = {"Convolution": "conv", "Affine": "affine", "Pooling": "pool", "Relu": "relu", "Dropout": "dropout",
+          "BatchNormalization": "bn", "Sigmoid": "sigmoid", "Tanh": "tanh"}
+
+
+def _auto_name(layer, counts: dict) -> str:
+    kind = type(layer).__name__
+    base = _SHORT.get(kind, re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower())
+    counts[base] = counts.get(base, 0) + 1
+    return f"{base}{counts[base]}"
+
+
+class Sequential:
+    """Layers applied in order, then a loss layer (softmax with cross-entropy by default).
+
+    Layers get names such as conv1, relu1, pool1, affine1, so parameters are
+    addressed as 'conv1.W' (no positional indices). Pass (name, layer) pairs to
+    choose names yourself.
+    """
+
+    def __init__(self, layers, loss=None, input_shape: tuple | None = None):
+        counts: dict = {}
+        self.layers: dict[str, Layer] = {}
+        for item in layers:
+            name, layer = item if isinstance(item, tuple) else (_auto_name(item, counts), item)
+            if name in self.layers:
+                raise ValueError(f"two layers are named {name!r}")
+            if "." in name:
+                raise ValueError(f"layer names cannot contain '.': {name!r}")
+            self.layers[name] = layer
+        self.loss_layer = loss if loss is not None else SoftmaxWithLoss()
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+
+    # --- computation ---------------------------------------------------------
+    def forward(self, x, train: bool = False):
+        bk = current()
+        bk.check_array(x, f"{type(self).__name__}.forward")
+        if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{type(self).__name__} expects input of shape (N, {', '.join(map(str, self.input_shape))}); "
+                             f"got {tuple(x.shape)}")
+        for layer in self.layers.values():
+            x = layer.forward(x, train=train)
+        return x
+
+    def loss(self, x, t, train: bool = True):
+        """The mean loss on (x, t) as a 0-d device array; the forward pass is kept for backward()."""
+        return self.loss_layer.forward(self.forward(x, train=train), t)
+
+    def backward(self, dout=1.0):
+        """Gradients of the last loss() with respect to every parameter; returns d loss / d input."""
+        d = self.loss_layer.backward(dout)
+        for layer in reversed(list(self.layers.values())):
+            d = layer.backward(d)
+        return d
+
+    def predict(self, x, batch_size: int = 1000):
+        """Logits for every sample of x, in batches, in inference mode."""
+        xp = current().xp
+        outs = [self.forward(x[i : i + batch_size], train=False) for i in range(0, len(x), batch_size)]
+        return xp.concatenate(outs) if len(outs) > 1 else outs[0]
+
+    def accuracy(self, x, t, batch_size: int = 1000) -> float:
+        """The share of samples classified right, counting every sample (the last partial batch too)."""
+        correct = self.count_correct(x, t, batch_size)
+        return float(correct) / len(x)
+
+    def count_correct(self, x, t, batch_size: int = 1000):
+        """How many samples are classified right, as a device scalar (no host sync)."""
+        if t.ndim == 2:
+            t = t.argmax(axis=1)
+        correct = 0
+        for i in range(0, len(x), batch_size):
+            y = self.forward(x[i : i + batch_size], train=False)
+            correct = correct + (y.argmax(axis=1) == t[i : i + batch_size]).sum()
+        return correct
+
+    # --- parameters ------------------------------------------------------------
+    def _walk(self, what: str, trainable_only: bool = False) -> dict:
+        out = {}
+        for lname, layer in self.layers.items():
+            if trainable_only and not layer.trainable:
+                continue
+            for pname, a in getattr(layer, what)().items():
+                out[f"{lname}.{pname}"] = a
+        return out
+
+    def params(self) -> dict:
+        return self._walk("params")
+
+    def grads(self) -> dict:
+        return self._walk("grads")
+
+    def trainable_params(self) -> dict:
+        return self._walk("params", trainable_only=True)
+
+    def trainable_grads(self) -> dict:
+        return self._walk("grads", trainable_only=True)
+
+    def buffers(self) -> dict:
+        return self._walk("buffers")
+
+    def state(self) -> dict:
+        """Everything a saved model holds: parameters and buffers, by name."""
+        return {**self.params(), **self.buffers()}
+
+    def num_params(self) -> int:
+        return int(sum(int(np.prod(a.shape)) for a in self.params().values()))
+
+    def freeze(self, *names: str) -> None:
+        """Mark layers (by name) as not trainable: optimizers skip their parameters."""
+        for n in names:
+            if n not in self.layers:
+                raise KeyError(f"no layer named {n!r}; layers: {', '.join(self.layers)}")
+            self.layers[n].trainable = False
+
+    # --- files -------------------------------------------------------------------
+    def state_numpy(self) -> dict:
+        bk = current()
+        return {k: bk.to_numpy(a) for k, a in self.state().items()}
+
+    def save(self, path, meta: dict | None = None) -> None:
+        """Write parameters and buffers to `path` (.npz, atomic). The model stays on its device."""
+        io.save_arrays(path, self.state_numpy(), {"model": type(self).__name__, **(meta or {})})
+
+    def load_state(self, arrays: dict, source: str = "state", strict: bool = True) -> None:
+        """Copy host arrays (name -> array) into the model's arrays in place, checking names and shapes."""
+        bk = current()
+        mine = self.state()
+        missing = [k for k in mine if k not in arrays]
+        unexpected = [k for k in arrays if k not in mine]
+        if strict and (missing or unexpected):
+            raise ValueError(f"{source} does not match {type(self).__name__}: missing {missing or 'nothing'}, "
+                             f"unexpected {unexpected or 'nothing'}")
+        for name, target in mine.items():
+            if name not in arrays:
+                continue
+            value = np.asarray(arrays[name])
+            if value.shape != target.shape:
+                raise ValueError(f"{source}: parameter {name!r} has shape {value.shape}, "
+                                 f"but the model's is {tuple(target.shape)}")
+            target[...] = bk.to_device(value.astype(target.dtype, copy=False))
+
+    def load(self, path, strict: bool = True) -> dict:
+        """Load parameters saved by save(); returns the file's metadata."""
+        arrays, meta = io.load_arrays(path)
+        self.load_state(arrays, source=str(path), strict=strict)
+        return meta
+
+    def summary(self) -> str:
+        lines = [f"{type(self).__name__}: {self.num_params():,} parameters"]
+        shape = self.input_shape
+        for name, layer in self.layers.items():
+            if shape is not None:
+                shape = layer.output_shape(shape)
+            n = sum(int(np.prod(a.shape)) for a in layer.params().values())
+            lines.append(f"  {name:<10} {layer!r:<60} {str(shape) if shape else '':<16} {n:>10,}")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({len(self.layers)} layers, {self.num_params():,} parameters)"
