@@ -125,6 +125,10 @@ class Backend:
         return {}
 
     # --- kernels ------------------------------------------------------------
+    def matmul(self, a, b):
+        """a @ b (batched over leading axes), in the inputs' dtype."""
+        return self.xp.matmul(a, b)
+
     @staticmethod
     def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
         out = (size + 2 * pad - kernel) // stride + 1

@@ -27,7 +27,11 @@ def _allowed() -> dict:
         ("multiarray", "scalar"): _ma.scalar,
         ("numeric", "_frombuffer"): _num._frombuffer,
     }
-    table = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    import _codecs
+
+    # Protocol 2 pickles made by Python 3 store raw bytes as _codecs.encode(text, "latin1"):
+    # a pure text-to-bytes function, so admitting it runs no code.
+    table = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype, ("_codecs", "encode"): _codecs.encode}
     for prefix in ("numpy.core", "numpy._core"):
         for (mod, name), obj in entries.items():
             table[(f"{prefix}.{mod}", name)] = obj

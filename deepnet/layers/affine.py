@@ -35,12 +35,13 @@ class Affine(Layer):
                 f"({x2.shape[1]} features)"
             )
         self.x = x2
-        return x2 @ self.W + self.b
+        return current().matmul(x2, self.W) + self.b
 
     def backward(self, dout):
-        self.dW = self.x.T @ dout
+        bk = current()
+        self.dW = bk.matmul(self.x.T, dout)
         self.db = dout.sum(axis=0)
-        return (dout @ self.W.T).reshape(self.x_shape)
+        return bk.matmul(dout, self.W.T).reshape(self.x_shape)
 
     def output_shape(self, input_shape):
         if math.prod(input_shape) != self.in_features:

@@ -44,7 +44,7 @@ class Convolution(Layer):
         col = bk.im2col(x, self.kh, self.kw, self.stride, self.pad)
         oh, ow = col.shape[4], col.shape[5]
         self.x_shape, self.col = x.shape, col.reshape(n, -1, oh * ow)
-        out = bk.xp.matmul(self.W.reshape(self.out_channels, -1), self.col)
+        out = bk.matmul(self.W.reshape(self.out_channels, -1), self.col)
         out += self.b.reshape(1, -1, 1)
         return out.reshape(n, self.out_channels, oh, ow)
 
@@ -54,8 +54,8 @@ class Convolution(Layer):
         dout = dout.reshape(n, self.out_channels, oh * ow)
         self.db = dout.sum(axis=(0, 2))
         # Per-sample products summed over the batch: BLAS reads col^T in place, with no transposed copy.
-        self.dW = xp.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
-        dcol = xp.matmul(self.W.reshape(self.out_channels, -1).T, dout)
+        self.dW = bk.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
+        dcol = bk.matmul(self.W.reshape(self.out_channels, -1).T, dout)
         dcol = dcol.reshape(n, self.in_channels, self.kh, self.kw, oh, ow)
         return bk.col2im(dcol, self.x_shape, self.kh, self.kw, self.stride, self.pad)
 

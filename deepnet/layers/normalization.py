@@ -14,6 +14,7 @@ class BatchNormalization(Layer):
     the running statistics. Backward, with xhat = (x - mu) / std over m samples:
         dbeta = sum dout,  dgamma = sum dout * xhat,
         dx = (gamma / std) * (dout - mean(dout) - xhat * mean(dout * xhat))
+    and, in inference mode, dx = gamma / sqrt(running_var + eps) * dout.
     """
 
     param_names = ("gamma", "beta")
@@ -62,13 +63,17 @@ class BatchNormalization(Layer):
             self.running_var += (1 - m) * var
             xhat = self.xhat
         else:
-            xhat = (x2 - self.running_mean) / xp.sqrt(self.running_var + self.eps)
+            self.std = xp.sqrt(self.running_var + self.eps)
+            self.xhat = xhat = (x2 - self.running_mean) / self.std
+        self.train = train
         return self._from_2d(self.gamma * xhat + self.beta, x.shape)
 
     def backward(self, dout):
         d2 = self._to_2d(dout)
         self.dbeta = d2.sum(axis=0)
         self.dgamma = (d2 * self.xhat).sum(axis=0)
+        if not self.train:  # fixed statistics: a plain per-feature affine map
+            return self._from_2d(d2 * (self.gamma / self.std), self.shape)
         m = d2.shape[0]
         dx = (self.gamma / self.std) * (d2 - self.dbeta / m - self.xhat * (self.dgamma / m))
         return self._from_2d(dx, self.shape)

@@ -1,0 +1,48 @@
+"""`deepnet info`: what deepnet runs on."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+
+def report() -> str:
+    import numpy as np
+
+    from .backends import current
+
+    bk = current()
+    lines = [
+        f"deepnet      {__import__('deepnet').__version__}",
+        f"backend      {bk.name} (DEEPNET_BACKEND={os.environ.get('DEEPNET_BACKEND', '') or 'unset'})",
+        f"device       {bk.device_name}",
+        f"dtype        {bk.dtype.name} (DEEPNET_DTYPE={os.environ.get('DEEPNET_DTYPE', '') or 'unset'})",
+        f"python       {platform.python_version()} ({sys.executable})",
+        f"numpy        {np.__version__}",
+    ]
+    try:
+        import cupy
+
+        lines.append(f"cupy         {cupy.__version__}")
+    except ImportError:
+        lines.append("cupy         not installed (pip install 'deepnet[gpu]')")
+    except Exception as exc:  # a broken CuPy install still lets info report the rest
+        lines.append(f"cupy         import failed: {type(exc).__name__}: {exc}")
+    lines.append(f"cpu          {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable"
+                 if hasattr(os, "sched_getaffinity") else f"cpu          {os.cpu_count()} logical cores")
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas":
+                lines.append(f"blas         {pool.get('internal_api')} {pool.get('version')} "
+                             f"({pool.get('num_threads')} threads, {pool.get('architecture', '?')})")
+    except ImportError:
+        lines.append("blas         (install threadpoolctl to see it)")
+    if bk.is_gpu:
+        mem = bk.memory_info()
+        lines.append(f"gpu memory   {mem['device_free_bytes'] / 2**30:.1f} GiB free of "
+                     f"{mem['device_total_bytes'] / 2**30:.1f} GiB")
+        lines.append(f"cuda         runtime {bk.xp.cuda.runtime.runtimeGetVersion()}, "
+                     f"driver {bk.xp.cuda.runtime.driverGetVersion()}")
+    return "\n".join(lines)

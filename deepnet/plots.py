@@ -1,0 +1,69 @@
+"""Pictures of a run (the `plot` extra): training curves and misclassified digits (the book's Figure 8.2)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import io
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("pictures need matplotlib: pip install 'deepnet[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> None:
+    with io.atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120, bbox_inches="tight")
+
+
+def training_curves(history: list[dict], path, title: str = "") -> None:
+    """Loss and accuracy per epoch (train, and validation/test where recorded), side by side."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label, style in (("loss", "train", "-o"), ("val_loss", "validation", "-s"), ("test_loss", "test", "-^")):
+        if key in history[0]:
+            ax_loss.plot(epochs, [r[key] for r in history], style, label=label, ms=3)
+    for key, label, style in (("acc", "train", "-o"), ("val_acc", "validation", "-s"), ("test_acc", "test", "-^")):
+        if key in history[0]:
+            ax_acc.plot(epochs, [100 * r[key] for r in history], style, label=label, ms=3)
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss", yscale="log")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    if "test_acc" in history[-1]:
+        ax_acc.axhline(99.38, color="grey", ls=":", lw=1, label="book: 99.38%")
+        ax_acc.set_ylim(max(90.0, 100 * min(r["acc"] for r in history) - 1), 100)
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    _save(fig, path)
+    plt.close(fig)
+
+
+def misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path, classes=None,
+                  limit: int = 40, title: str = "") -> int:
+    """A grid of the first `limit` misclassified images with their true and predicted labels; returns how many."""
+    plt = _pyplot()
+    wrong = np.flatnonzero(labels != predicted)
+    shown = wrong[:limit]
+    cols = 10
+    rows = max(1, int(np.ceil(len(shown) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.35))
+    name = (lambda k: classes[k]) if classes else str
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, i in zip(np.ravel(axes), shown):
+        ax.imshow(images[i].reshape(images.shape[-2], images.shape[-1]), cmap="gray_r")
+        ax.set_title(f"{name(int(labels[i]))} -> {name(int(predicted[i]))}", fontsize=8, color="tab:red")
+    fig.suptitle(title or f"{len(wrong)} misclassified of {len(labels)} (true -> predicted), first {len(shown)} shown",
+                 fontsize=10)
+    _save(fig, path)
+    plt.close(fig)
+    return int(len(wrong))

@@ -1,0 +1,46 @@
+"""`deepnet predict`: classify images of digits with a trained model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import datasets
+from .backends import current
+from .layers import softmax
+
+
+def load_image(path, size: int = 28) -> np.ndarray:
+    """A (1, size, size) uint8 image, white digit on black as in MNIST (light backgrounds are inverted)."""
+    try:
+        from PIL import Image, ImageOps
+    except ImportError:
+        raise ImportError("reading images needs Pillow: pip install 'deepnet[image]'") from None
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such image: {path}")
+    try:
+        img = Image.open(path)
+        img.load()
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable image ({exc})") from exc
+    img = img.convert("L")
+    if img.width < size or img.height < size:
+        raise ValueError(f"{path}: image is {img.width}x{img.height}; expected at least {size}x{size}")
+    img = ImageOps.fit(img, (size, size), method=Image.Resampling.LANCZOS) if img.size != (size, size) else img
+    a = np.asarray(img, dtype=np.uint8)
+    if a.mean() > 127:  # dark digit on a light background: MNIST is the other way round
+        a = 255 - a
+    return a.reshape(1, size, size)
+
+
+def predict_images(images, weights, log=print) -> int:
+    from .evaluation import load_model
+
+    model, _ = load_model(weights)
+    x = datasets.to_model_input(np.stack([load_image(p) for p in images]))
+    probs = current().to_numpy(softmax(model.forward(x, train=False)))
+    for path, p in zip(images, probs):
+        k = int(p.argmax())
+        log(f"{path}: {k} ({100 * p[k]:.1f}%)")
+    return 0

@@ -1,0 +1,47 @@
+"""Checkpoints: weights, optimizer state, epoch, RNG state, history and config in one atomic .npz."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import io
+
+
+def save(path, model, optimizer, meta: dict) -> None:
+    """Write everything needed to resume to `path`, atomically (see deepnet.io)."""
+    from ..backends import current
+
+    bk = current()
+    arrays = {f"model/{k}": a for k, a in model.state_numpy().items()}
+    opt = optimizer.state_dict()
+    arrays.update({f"optim/{k}": bk.to_numpy(a) for k, a in opt["arrays"].items()})
+    io.save_arrays(path, arrays, {**meta, "model": type(model).__name__, "optimizer": opt["hyper"]})
+
+
+def load(path, model, optimizer=None) -> dict:
+    """Restore `model` (and `optimizer`) from a checkpoint or a weights file; returns the metadata."""
+    arrays, meta = io.load_arrays(path)
+    if any(k.startswith("model/") for k in arrays):
+        weights = {k[len("model/"):]: a for k, a in arrays.items() if k.startswith("model/")}
+    else:  # a plain weights file written by model.save()
+        weights = arrays
+    model.load_state(weights, source=str(path))
+    if optimizer is not None:
+        if "optimizer" not in meta:
+            raise ValueError(f"{path} holds weights only; resuming needs a checkpoint with optimizer state")
+        optimizer.load_state_dict({"hyper": meta["optimizer"],
+                                   "arrays": {k[len("optim/"):]: a for k, a in arrays.items()
+                                              if k.startswith("optim/")}})
+    return meta
+
+
+def find(run_or_file) -> Path:
+    """A checkpoint path from a run directory (its best, else last) or a file path."""
+    p = Path(run_or_file)
+    if p.is_dir():
+        for name in ("best.npz", "last.npz"):
+            if (p / name).is_file():
+                return p / name
+        raise FileNotFoundError(f"{p} holds no best.npz or last.npz checkpoint")
+    if not p.is_file():
+        raise FileNotFoundError(f"no such run directory or weights file: {p}")
+    return p

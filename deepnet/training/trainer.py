@@ -1,0 +1,253 @@
+"""Training loop: per-epoch permutation on the device, progress bar, checkpoints, resume."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import datasets, io, models, optimizers
+from ..backends import current
+from . import checkpoint, schedules
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    model: str = "deepconvnet"
+    dataset: str = "mnist"
+    epochs: int = 20
+    batch_size: int = 100
+    optimizer: str = "adam"
+    lr: float = 0.001
+    schedule: str = "none"
+    seed: int = 0
+    validation: int = 0
+    limit: int | None = None
+    patience: int | None = None
+    dtype: str = "float32"
+    out: str = "runs/deepconvnet-mnist"
+    data_dir: str | None = None
+    eval_test: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be at least 1; got {self.limit}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"patience must be at least 1; got {self.patience}")
+        schedules.parse(self.schedule, self.lr, self.epochs)
+
+
+def _device_data(split, dtype):
+    return datasets.to_model_input(split.x, dtype), current().to_device(split.y)
+
+
+class Trainer:
+    """Trains `model` on `data` with `optimizer`, writing a run directory:
+
+        config.json   the TrainConfig
+        history.json  one record per epoch
+        last.npz      checkpoint after the latest epoch (resume from here)
+        best.npz      checkpoint with the best validation accuracy (or the latest, without validation)
+    """
+
+    def __init__(self, model, optimizer, data: datasets.Dataset, config: TrainConfig, progress: bool | None = None,
+                 log=print):
+        config.validate()
+        self.model, self.optimizer, self.data, self.config = model, optimizer, data, config
+        self.run_dir = Path(config.out)
+        self.progress = progress
+        self.log = log
+        self.history: list[dict] = []
+        self.epoch = 0  # epochs completed
+        self.schedule = schedules.parse(config.schedule, config.lr, config.epochs)
+        dtype = current().dtype if model is None else next(iter(model.params().values())).dtype
+        train = data.train.take(config.limit)
+        # The whole set goes to the device once; each epoch only draws a permutation.
+        self.x_train, self.t_train = _device_data(train, dtype)
+        self.x_val = self.t_val = None
+        if data.validation is not None:
+            self.x_val, self.t_val = _device_data(data.validation, dtype)
+        self.x_test, self.t_test = _device_data(data.test, dtype)
+
+    # --- construction ------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: TrainConfig, **kwargs) -> "Trainer":
+        bk = current()
+        bk.rng.seed(config.seed)
+        data = datasets.load(config.dataset, validation=config.validation, source_dir=config.data_dir)
+        c, h, w = data.train.x.shape[1:]
+        model = models.create(config.model, input_shape=(c, h, w), num_classes=len(data.classes),
+                              dtype=config.dtype)
+        optimizer = optimizers.create(config.optimizer, lr=config.lr)
+        return cls(model, optimizer, data, config, **kwargs)
+
+    @classmethod
+    def resume(cls, run_dir, epochs: int | None = None, **kwargs) -> "Trainer":
+        run_dir = Path(run_dir)
+        cfg_path = run_dir / "config.json"
+        if not cfg_path.is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
+        raw = json.loads(cfg_path.read_text())
+        known = {f.name for f in dataclasses.fields(TrainConfig)}
+        config = TrainConfig(**{k: v for k, v in raw.items() if k in known})
+        config.out = str(run_dir)
+        if epochs is not None:
+            config.epochs = epochs
+        trainer = cls.from_config(config, **kwargs)
+        last = run_dir / "last.npz"
+        if last.is_file():
+            meta = checkpoint.load(last, trainer.model, trainer.optimizer)
+            trainer.epoch = int(meta["epoch"])
+            trainer.history = list(meta["history"])
+            current().rng.set_state(meta["rng"])
+        return trainer
+
+    # --- the loop ----------------------------------------------------------------------------
+    def fit(self) -> list[dict]:
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        io.write_json(self.run_dir / "config.json", dataclasses.asdict(cfg))
+        if self.epoch >= cfg.epochs:
+            self.log(f"{self.run_dir}: already trained for {self.epoch} of {cfg.epochs} epochs; nothing to do")
+            return self.history
+        bk = current()
+        self.log(f"Training {type(self.model).__name__} ({self.model.num_params():,} parameters) on "
+                 f"{self.data.name}: {len(self.t_train)} training samples, backend {bk.name} on {bk.device_name}, "
+                 f"dtype {cfg.dtype}, {cfg.epochs} epochs of batch {cfg.batch_size}")
+        while self.epoch < cfg.epochs:
+            record = self._train_epoch(self.epoch)
+            self.history.append(record)
+            self.epoch += 1
+            self._checkpoint(record)
+            self.log(self._format(record))
+            if self._should_stop():
+                self.log(f"Early stopping: val_loss has not improved for {cfg.patience} epochs")
+                break
+        return self.history
+
+    def _train_epoch(self, epoch: int) -> dict:
+        cfg, bk, xp = self.config, current(), current().xp
+        self.optimizer.lr = lr = self.schedule(epoch)
+        n = len(self.t_train)
+        steps = math.ceil(n / cfg.batch_size)  # every sample once; the last batch may be smaller
+        order = bk.rng.permutation(n)
+        loss_sum = xp.zeros((), dtype=xp.float32)
+        correct = xp.zeros((), dtype=xp.int64)
+        start = time.perf_counter()
+        bar = self._bar(steps, epoch)
+        seen = 0
+        for step in range(steps):
+            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x, t = self.x_train[idx], self.t_train[idx]
+            loss = self.model.loss(x, t, train=True)
+            self.model.backward()
+            self.optimizer.update(self.model.trainable_params(), self.model.trainable_grads())
+            # the training pass's own logits give the running accuracy: no extra forward pass
+            logits = self.model.loss_layer.y
+            loss_sum += loss.astype(xp.float32) * len(t)
+            correct += (logits.argmax(axis=1) == t).sum()
+            seen += len(t)
+            if bar is not None:
+                bar.update(1)
+                if step % 20 == 19 or step == steps - 1:  # the only host syncs in the loop
+                    running = float(loss_sum) / seen
+                    self._check_finite(running, epoch, step)
+                    bar.set_postfix_str(f"loss {running:.4f} acc {int(correct) / seen:.4f}", refresh=False)
+        if bar is not None:
+            bar.close()
+        train_loss = float(loss_sum) / seen
+        self._check_finite(train_loss, epoch, steps - 1)
+        record = {"epoch": epoch + 1, "lr": lr, "loss": train_loss, "acc": int(correct) / seen}
+        if self.x_val is not None:
+            record["val_loss"], record["val_acc"] = self.evaluate(self.x_val, self.t_val)
+        if cfg.eval_test:
+            record["test_loss"], record["test_acc"] = self.evaluate(self.x_test, self.t_test)
+        bk.synchronize()
+        record["seconds"] = time.perf_counter() - start
+        return record
+
+    def evaluate(self, x, t, batch_size: int = 1000) -> tuple[float, float]:
+        """(mean loss, accuracy) over every sample of (x, t), in inference mode."""
+        xp = current().xp
+        loss_sum = xp.zeros((), dtype=xp.float32)
+        correct = xp.zeros((), dtype=xp.int64)
+        for i in range(0, len(x), batch_size):
+            xb, tb = x[i : i + batch_size], t[i : i + batch_size]
+            logits = self.model.forward(xb, train=False)
+            loss_sum += self.model.loss_layer.forward(logits, tb).astype(xp.float32) * len(tb)
+            correct += (logits.argmax(axis=1) == tb).sum()
+        return float(loss_sum) / len(x), int(correct) / len(x)
+
+    def test_accuracy(self) -> float:
+        return self.evaluate(self.x_test, self.t_test)[1]
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _bar(self, steps: int, epoch: int):
+        if self.progress is False:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=steps, desc=f"Epoch {epoch + 1}/{self.config.epochs}", unit="step", leave=False,
+                    disable=None if self.progress is None else not self.progress, file=sys.stderr, mininterval=0.5)
+
+    def _check_finite(self, value: float, epoch: int, step: int) -> None:
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"the training loss became {value} at epoch {epoch + 1}, step {step + 1}; training stopped. "
+                f"The last good checkpoint ({self.run_dir / 'last.npz'}) is intact; try a smaller --lr "
+                f"(now {self.optimizer.lr:g}) or --dtype float32")
+
+    def _checkpoint(self, record: dict) -> None:
+        meta = {"epoch": self.epoch, "history": self.history, "rng": current().rng.get_state(),
+                "config": dataclasses.asdict(self.config), "machine": machine_info()}
+        checkpoint.save(self.run_dir / "last.npz", self.model, self.optimizer, meta)
+        key = "val_acc" if "val_acc" in record else None
+        if key is None or record[key] >= max(r[key] for r in self.history):
+            checkpoint.save(self.run_dir / "best.npz", self.model, self.optimizer, meta)
+        io.write_json(self.run_dir / "history.json", {"config": dataclasses.asdict(self.config),
+                                                      "machine": machine_info(), "history": self.history})
+
+    def _should_stop(self) -> bool:
+        p = self.config.patience
+        if not p or "val_loss" not in self.history[-1] or len(self.history) <= p:
+            return False
+        best_before = min(r["val_loss"] for r in self.history[:-p])
+        return min(r["val_loss"] for r in self.history[-p:]) >= best_before
+
+    def _format(self, r: dict) -> str:
+        parts = [f"Epoch {r['epoch']}/{self.config.epochs}", f"{r['seconds']:.0f}s", f"loss: {r['loss']:.4f}",
+                 f"acc: {r['acc']:.4f}"]
+        for k in ("val_loss", "val_acc", "test_loss", "test_acc"):
+            if k in r:
+                parts.append(f"{k}: {r[k]:.4f}")
+        return " - ".join(parts)
+
+
+def machine_info() -> dict:
+    bk = current()
+    info = {"backend": bk.name, "device": bk.device_name, "dtype": bk.dtype.name, "python": platform.python_version(),
+            "numpy": np.__version__, "platform": platform.platform()}
+    try:
+        import os
+
+        info["cpu_count"] = os.cpu_count()
+        info["affinity"] = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        pass
+    if bk.is_gpu:
+        info["cupy"] = bk.xp.__version__
+    return info
