@@ -16,13 +16,13 @@ import sys
 
 from . import settings
 from .base import Backend, Random, Timer
-from .cupy_backend import BackendUnavailable, CupyBackend
+from .cupy_backend import BackendUnavailable, CupyBackend, cupy_status
 from .numpy_backend import NumpyBackend
 from .settings import BACKENDS, DTYPES, ConfigError
 
 __all__ = [
     "BACKENDS", "DTYPES", "Backend", "BackendUnavailable", "ConfigError", "NumpyBackend", "CupyBackend",
-    "Random", "Timer", "current", "create", "use", "get_dtype",
+    "Random", "Timer", "current", "create", "use", "get_dtype", "cupy_status",
 ]
 
 

@@ -29,6 +29,17 @@ def import_cupy():
     return cupy
 
 
+def cupy_status() -> str:
+    """CuPy's version, or why it cannot be imported (for `deepnet info`); touches no GPU."""
+    try:
+        import cupy
+    except ImportError:
+        return f"not installed ({INSTALL_HINT})"
+    except Exception as exc:  # a broken install still lets the caller report the rest
+        return f"import failed: {type(exc).__name__}: {exc}"
+    return cupy.__version__
+
+
 class CudaTimer(Timer):
     """Times device work with CUDA events recorded on the current stream."""
 

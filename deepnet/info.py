@@ -9,7 +9,7 @@ import sys
 def report() -> str:
     import numpy as np
 
-    from .backends import current
+    from .backends import cupy_status, current
 
     bk = current()
     lines = [
@@ -20,14 +20,7 @@ def report() -> str:
         f"python       {platform.python_version()} ({sys.executable})",
         f"numpy        {np.__version__}",
     ]
-    try:
-        import cupy
-
-        lines.append(f"cupy         {cupy.__version__}")
-    except ImportError:
-        lines.append("cupy         not installed (pip install 'deepnet[gpu]')")
-    except Exception as exc:  # a broken CuPy install still lets info report the rest
-        lines.append(f"cupy         import failed: {type(exc).__name__}: {exc}")
+    lines.append(f"cupy         {cupy_status()}")
     lines.append(f"cpu          {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable"
                  if hasattr(os, "sched_getaffinity") else f"cpu          {os.cpu_count()} logical cores")
     try:

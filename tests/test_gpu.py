@@ -1,0 +1,112 @@
+"""CuPy against NumPy, layer by layer. Marked gpu: they skip, with the reason, where no CUDA device answers."""
+import numpy as np
+import pytest
+
+from deepnet import backends
+from deepnet.layers import (LRN, Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
+                            SoftmaxWithLoss, Tanh)
+from deepnet.models import DeepConvNet
+
+pytestmark = pytest.mark.gpu
+
+TOL = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=2e-4, atol=2e-5),
+       "float16": dict(rtol=2e-2, atol=2e-2)}
+
+CASES = [
+    ("conv 3x3 pad 1", lambda: Convolution(3, 8, 3, pad=1), (4, 3, 11, 9)),
+    ("conv 5x5 stride 2 pad 2", lambda: Convolution(2, 4, 5, stride=2, pad=2), (3, 2, 13, 13)),
+    ("conv 1x1", lambda: Convolution(6, 3, 1), (2, 6, 5, 5)),
+    ("max pool 2", lambda: Pooling(2), (2, 3, 8, 8)),
+    ("max pool 3/2 pad 1", lambda: Pooling(3, stride=2, pad=1), (2, 3, 9, 9)),
+    ("avg pool", lambda: Pooling(2, mode="avg"), (2, 3, 6, 6)),
+    ("affine", lambda: Affine(48, 7), (5, 3, 4, 4)),
+    ("relu", lambda: Relu(), (4, 9)),
+    ("sigmoid", lambda: Sigmoid(), (4, 9)),
+    ("tanh", lambda: Tanh(), (4, 9)),
+    ("batchnorm conv", lambda: BatchNormalization(3), (4, 3, 5, 5)),
+    ("lrn", lambda: LRN(), (2, 8, 4, 4)),
+]
+
+
+def _run(backend, make, x, dout, seed=0):
+    with backends.use(backend):
+        backend.rng.seed(seed)
+        layer = make()
+        y = layer.forward(backend.to_device(x), train=True)
+        dx = layer.backward(backend.to_device(dout))
+        grads = {k: backend.to_numpy(v) for k, v in layer.grads().items()}
+        return backend.to_numpy(y), backend.to_numpy(dx), grads
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("name,make,shape", CASES, ids=[c[0] for c in CASES])
+def test_layer_matches_numpy(gpu, dtype, name, make, shape):
+    if dtype == "float16" and name in ("batchnorm conv", "lrn"):
+        pytest.skip("normalisation layers are not run in pure float16")
+    cpu = backends.create("cpu", dtype=dtype)
+    gpu_b = backends.create("gpu", dtype=dtype)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(dtype)
+    with backends.use(cpu):
+        out_shape = make().forward(cpu.to_device(x), train=True).shape
+    dout = rng.standard_normal(out_shape).astype(dtype)
+    ref, got = _run(cpu, make, x, dout), _run(gpu_b, make, x, dout)
+    np.testing.assert_allclose(got[0], ref[0], **TOL[dtype], err_msg=f"{name} forward")
+    np.testing.assert_allclose(got[1], ref[1], **TOL[dtype], err_msg=f"{name} backward dx")
+    for k in ref[2]:
+        np.testing.assert_allclose(got[2][k], ref[2][k], **TOL[dtype], err_msg=f"{name} d{k}")
+
+
+def test_same_seed_same_weights_on_both(gpu):
+    cpu = backends.create("cpu", dtype="float32")
+    with backends.use(cpu):
+        cpu.rng.seed(5)
+        a = DeepConvNet().state_numpy()
+    with backends.use(gpu):
+        gpu.rng.seed(5)
+        b = DeepConvNet().state_numpy()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_deepconvnet_step_matches_numpy(gpu):
+    cpu = backends.create("cpu", dtype="float64")
+    g64 = backends.create("gpu", dtype="float64")
+    x = np.random.default_rng(0).random((6, 1, 28, 28))
+    t = np.arange(6)
+    results = []
+    for bk in (cpu, g64):
+        with backends.use(bk):
+            bk.rng.seed(3)
+            m = DeepConvNet(dropout=0.0)
+            loss = float(m.loss(bk.to_device(x), bk.to_device(t), train=True))
+            m.backward()
+            results.append((loss, {k: bk.to_numpy(v) for k, v in m.grads().items()}))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-10)
+    for k in results[0][1]:
+        np.testing.assert_allclose(results[1][1][k], results[0][1][k], rtol=1e-8, atol=1e-10, err_msg=k)
+
+
+def test_mixing_numpy_into_a_gpu_layer_is_a_clear_type_error(gpu):
+    with backends.use(gpu):
+        layer = Convolution(1, 2, 3)
+        with pytest.raises(TypeError, match="expected a cupy.ndarray"):
+            layer.forward(np.zeros((1, 1, 5, 5), np.float32))
+
+
+def test_cuda_timer_and_sync(gpu):
+    with backends.use(gpu):
+        a = gpu.rng.normal((2048, 2048))
+        with gpu.timer() as t:
+            (a @ a).sum()
+        assert 0 < t.seconds < 5
+        gpu.synchronize()
+        mem = gpu.memory_info()
+        assert mem["device_total_bytes"] > 0
+
+
+def test_scatter_add_on_gpu(gpu):
+    with backends.use(gpu):
+        a = gpu.xp.zeros(4, dtype=gpu.xp.float32)
+        gpu.scatter_add(a, gpu.to_device(np.array([0, 2, 2, 3])), gpu.to_device(np.ones(4, np.float32)))
+        np.testing.assert_array_equal(gpu.to_numpy(a), [1, 0, 2, 1])
