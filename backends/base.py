@@ -139,40 +139,75 @@ class Backend:
         return out
 
     def im2col(self, x, kh: int, kw: int, stride: int = 1, pad: int = 0, fill: float = 0.0):
-        """Patches of NCHW images as a (N, C, KH, KW, OH, OW) array.
+        """Patches of NCHW images as a (N, KH, KW, C, OH, OW) array.
 
-        col[n, c, i, j, y, x] = x_padded[n, c, y*stride + i, x*stride + j]; it
-        reshapes without a copy to (N, C*KH*KW, OH*OW), so a convolution is one
-        batched matrix product. `fill` is the padding value (-inf for max-pooling).
+        col[n, i, j, c, y, x] = x_padded[n, c, y*stride + i, x*stride + j]. It reshapes
+        without a copy to (N, KH*KW*C, OH*OW), so a convolution is one batched matrix
+        product with weights ordered (O, KH, KW, C); and each offset (i, j) is one
+        contiguous block per image, which keeps the copies streaming. `fill` is the
+        padding value (-inf for max-pooling). Padding is never materialised: each offset
+        copies the part of the image it sees and fills the rest.
         """
         xp = self.xp
         n, c, h, w = x.shape
         oh = self.conv_output_size(h, kh, stride, pad)
         ow = self.conv_output_size(w, kw, stride, pad)
-        if pad:
-            x = xp.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="constant", constant_values=fill)
-        col = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+        col = xp.empty((n, kh, kw, c, oh, ow), dtype=x.dtype)
         for i in range(kh):
+            y0, y1 = _valid_range(i, pad, stride, oh, h)
             for j in range(kw):
-                col[:, :, i, j] = x[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride]
+                x0, x1 = _valid_range(j, pad, stride, ow, w)
+                dst = col[:, i, j]
+                if y0 > 0 or y1 < oh or x0 > 0 or x1 < ow:
+                    dst.fill(fill)
+                if y0 < y1 and x0 < x1:
+                    dst[:, :, y0:y1, x0:x1] = x[:, :, y0 * stride + i - pad : (y1 - 1) * stride + i - pad + 1 : stride,
+                                                x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride]
         return col
 
     def col2im(self, col, x_shape, kh: int, kw: int, stride: int = 1, pad: int = 0):
-        """The adjoint of im2col: sums each patch entry back onto its pixel.
+        """The adjoint of im2col: sums each patch entry of a (N, KH, KW, C, OH, OW) array back onto its pixel.
 
         Deterministic: a loop over the KH*KW offsets, each a dense strided add.
         """
         xp = self.xp
         n, c, h, w = x_shape
         oh, ow = col.shape[4], col.shape[5]
-        img = xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=col.dtype)
+        img = xp.zeros((n, c, h, w), dtype=col.dtype)
         for i in range(kh):
+            y0, y1 = _valid_range(i, pad, stride, oh, h)
             for j in range(kw):
-                img[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride] += col[:, :, i, j]
-        if pad:
-            img = img[:, :, pad : pad + h, pad : pad + w]
+                x0, x1 = _valid_range(j, pad, stride, ow, w)
+                if y0 < y1 and x0 < x1:
+                    img[:, :, y0 * stride + i - pad : (y1 - 1) * stride + i - pad + 1 : stride,
+                        x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride] += col[:, i, j, :, y0:y1, x0:x1]
         return img
+
+    def max_pool(self, x, kh: int, kw: int, stride: int, pad: int = 0):
+        """(y, arg): the max over each window and the offset (i*KW + j) of the first maximum."""
+        xp = self.xp
+        n, c = x.shape[:2]
+        col = self.im2col(x, kh, kw, stride, pad, fill=float("-inf"))
+        col = col.reshape(n, kh * kw, c, col.shape[4], col.shape[5])
+        arg = col.argmax(axis=1)
+        return xp.take_along_axis(col, arg[:, None], axis=1)[:, 0], arg
+
+    def max_pool_backward(self, dout, arg, x_shape, kh: int, kw: int, stride: int, pad: int = 0):
+        """dx for max_pool: each window's gradient goes to its first maximum (a one-hot mask, no atomics)."""
+        xp = self.xp
+        n, c, oh, ow = dout.shape
+        k = kh * kw
+        hit = arg[:, None] == xp.arange(k).reshape(1, k, 1, 1, 1)
+        dcol = xp.where(hit, dout[:, None], 0).reshape(n, kh, kw, c, oh, ow)
+        return self.col2im(dcol, x_shape, kh, kw, stride, pad)
 
     def scatter_add(self, a, indices, values) -> None:
         """a[indices] += values, accumulating repeated indices (in place)."""
         self.xp.add.at(a, indices, values)
+
+
+def _valid_range(offset: int, pad: int, stride: int, out: int, size: int) -> tuple[int, int]:
+    """Output positions [lo, hi) whose input pixel (pos*stride + offset - pad) lies inside [0, size)."""
+    lo = max(0, -((offset - pad) // stride))  # ceil((pad - offset) / stride)
+    hi = min(out, (size - 1 - offset + pad) // stride + 1)
+    return lo, max(lo, hi)

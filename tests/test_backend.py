@@ -53,15 +53,16 @@ def _im2col_loop(x, kh, kw, stride, pad):
     n, c, h, w = x.shape
     xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
-    col = np.zeros((n, c, kh, kw, oh, ow), x.dtype)
+    col = np.zeros((n, kh, kw, c, oh, ow), x.dtype)
     for y in range(oh):
         for x_ in range(ow):
-            col[:, :, :, :, y, x_] = xp[:, :, y * stride : y * stride + kh, x_ * stride : x_ * stride + kw]
+            col[:, :, :, :, y, x_] = xp[:, :, y * stride : y * stride + kh, x_ * stride : x_ * stride + kw].transpose(0, 2, 3, 1)
     return col
 
 
 @pytest.mark.parametrize("shape,k,stride,pad", [((2, 3, 7, 5), (3, 3), 1, 1), ((1, 2, 9, 8), (2, 3), 2, 0),
-                                                ((3, 1, 6, 6), (5, 5), 3, 2), ((2, 2, 4, 4), (1, 1), 1, 0)])
+                                                ((3, 1, 6, 6), (5, 5), 3, 2), ((2, 2, 4, 4), (1, 1), 1, 0),
+                                                ((1, 2, 5, 5), (3, 3), 2, 3), ((2, 1, 7, 7), (2, 2), 3, 1)])
 def test_im2col_matches_a_loop_and_col2im_is_its_adjoint(f64, shape, k, stride, pad):
     x = np.random.default_rng(0).standard_normal(shape)
     col = f64.im2col(x, *k, stride, pad)

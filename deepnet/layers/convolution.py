@@ -13,10 +13,10 @@ def _pair(v) -> tuple[int, int]:
 class Convolution(Layer):
     """y[n, o] = sum_{c,i,j} W[o, c, i, j] * x_pad[n, c, s*y + i, s*x + j] + b[o].
 
-    With col = im2col(x) reshaped to (N, C*KH*KW, OH*OW) and W to (O, C*KH*KW):
+    With col = im2col(x) reshaped to (N, KH*KW*C, OH*OW) and W flattened to match, (O, KH*KW*C):
         y = W col + b
         dW = sum_n dout_n col_n^T,   db = sum dout,   dx = col2im(W^T dout)
-    Weights are (out_channels, in_channels, KH, KW), as in the book.
+    Weights are stored (out_channels, in_channels, KH, KW), as in the book.
     """
 
     param_names = ("W", "b")
@@ -44,7 +44,7 @@ class Convolution(Layer):
         col = bk.im2col(x, self.kh, self.kw, self.stride, self.pad)
         oh, ow = col.shape[4], col.shape[5]
         self.x_shape, self.col = x.shape, col.reshape(n, -1, oh * ow)
-        out = bk.matmul(self.W.reshape(self.out_channels, -1), self.col)
+        out = bk.matmul(self._w_flat(), self.col)
         out += self.b.reshape(1, -1, 1)
         return out.reshape(n, self.out_channels, oh, ow)
 
@@ -54,10 +54,15 @@ class Convolution(Layer):
         dout = dout.reshape(n, self.out_channels, oh * ow)
         self.db = dout.sum(axis=(0, 2))
         # Per-sample products summed over the batch: BLAS reads col^T in place, with no transposed copy.
-        self.dW = bk.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0).reshape(self.W.shape)
-        dcol = bk.matmul(self.W.reshape(self.out_channels, -1).T, dout)
-        dcol = dcol.reshape(n, self.in_channels, self.kh, self.kw, oh, ow)
+        dw = bk.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0)
+        self.dW = dw.reshape(self.out_channels, self.kh, self.kw, self.in_channels).transpose(0, 3, 1, 2).copy()
+        dcol = bk.matmul(self._w_flat().T, dout)
+        dcol = dcol.reshape(n, self.kh, self.kw, self.in_channels, oh, ow)
         return bk.col2im(dcol, self.x_shape, self.kh, self.kw, self.stride, self.pad)
+
+    def _w_flat(self):
+        """W as (O, KH*KW*C), the order of im2col's rows."""
+        return self.W.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
 
     def output_shape(self, input_shape):
         c, h, w = input_shape

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Prepares what benchmarks/gpu_check.sh needs on a GPU machine with no internet:
+#   data/mnist.npz   the verified MNIST cache
+#   wheelhouse/      wheels of deepnet's pure-Python dependencies for the device image's Python (3.12)
+# Then call the device tool with carry: ["data", "wheelhouse"].
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${GPU_PYTHON_VERSION:-3.12}
+mkdir -p data wheelhouse
+DEEPNET_DATA=$PWD/data python -c "from deepnet.datasets import fetch_mnist; print(fetch_mnist()[1])"
+python -m pip download -q --only-binary=:all: --python-version "$PY" --platform manylinux2014_x86_64 \
+  --platform manylinux_2_17_x86_64 --platform any -d wheelhouse \
+  tqdm platformdirs threadpoolctl pytest pillow matplotlib setuptools wheel
+du -sh data wheelhouse

@@ -1,0 +1,224 @@
+#!/usr/bin/env python
+"""Figure 8.15: training time, CPU vs GPU, with PyTorch measured side by side in the same run.
+
+    python benchmarks/train_time.py --backend cpu                 # DeepConvNet batch 100 and AlexNet batch 8
+    python benchmarks/train_time.py --backend cpu gpu --batch 1 10 100 1000
+    python benchmarks/train_time.py --smoke                       # CI: tiny, one step
+
+For each backend it times a full DeepConvNet training step (forward, loss, backward, Adam update)
+and a forward-only pass, as the median of --steps steps after --warmup, with the device
+synchronised around every step; it projects the time of one MNIST epoch (60,000 images), and times
+AlexNet the same way. Where PyTorch imports, the same architectures built in PyTorch run on the
+same device with the same batch, dtype and thread count (on a GPU, PyTorch's convolutions use
+cuDNN: the book's third bar). PyTorch is a benchmark-only comparison, never a deepnet dependency.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+MNIST_TRAIN = 60_000
+SHAPES = {"deepconvnet": ((1, 28, 28), 10), "alexnet": ((3, 227, 227), 1000)}
+
+
+def median_time(fn, steps, warmup, sync):
+    times = []
+    for i in range(warmup + steps):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return C.median(times)
+
+
+def time_deepnet(bk, model_name, batch, steps, warmup, dtype):
+    from deepnet import backends, models
+    from deepnet.optimizers import Adam
+
+    with backends.use(bk):
+        bk.rng.seed(0)
+        shape, classes = SHAPES[model_name]
+        model = models.create(model_name, input_shape=shape, num_classes=classes, dtype=dtype)
+        opt = Adam()
+        x = bk.rng.uniform((batch,) + shape)
+        t = bk.rng.integers(0, classes, (batch,))
+
+        def step():
+            model.loss(x, t, train=True)
+            model.backward()
+            opt.update(model.trainable_params(), model.trainable_grads())
+
+        def infer():
+            model.forward(x, train=False)
+
+        return {"train_s": median_time(step, steps, warmup, bk.synchronize),
+                "infer_s": median_time(infer, steps, warmup, bk.synchronize)}
+
+
+def torch_model(torch, name):
+    nn = torch.nn
+    if name == "deepconvnet":
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(1024, 50), nn.ReLU(), nn.Dropout(0.5), nn.Linear(50, 10), nn.Dropout(0.5))
+    return nn.Sequential(  # AlexNet as deepconvnet's AlexNet: ungrouped convolutions, LRN after conv1 and conv2
+        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+        nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(4096, 1000))
+
+
+def time_torch(torch, on_gpu, model_name, batch, steps, warmup, dtype):
+    device = torch.device("cuda" if on_gpu else "cpu")
+    tdtype = getattr(torch, dtype)
+    torch.manual_seed(0)
+    model = torch_model(torch, model_name).to(device=device, dtype=tdtype)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    shape, classes = SHAPES[model_name]
+    x = torch.rand((batch,) + shape, device=device, dtype=tdtype)
+    t = torch.randint(0, classes, (batch,), device=device)
+    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), t).backward()
+        opt.step()
+
+    def infer():
+        with torch.no_grad():
+            model.eval()
+            model(x)
+            model.train()
+
+    return {"train_s": median_time(step, steps, warmup, sync), "infer_s": median_time(infer, steps, warmup, sync)}
+
+
+def plot(rows, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from deepnet import io
+
+    bars = [r for r in rows if r["model"] == "deepconvnet"]
+    bars.sort(key=lambda r: -r["epoch_s"])
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(bars) + 1.6))
+    colors = ["tab:blue" if r["library"] == "deepnet" else "tab:gray" for r in bars]
+    labels = [f"{r['library']} {r['label']} (batch {r['batch']})" for r in bars]
+    y = range(len(bars))
+    ax.barh(y, [r["epoch_s"] for r in bars], color=colors)
+    ax.set_yticks(list(y), labels)
+    for i, r in enumerate(bars):
+        ax.text(r["epoch_s"], i, f"  {r['epoch_s']:.1f} s  ({r['images_per_s']:,.0f} img/s)", va="center",
+                fontsize=9)
+    ax.set_xlabel("seconds per MNIST epoch (60,000 images), DeepConvNet training")
+    ax.set_xlim(0, max(r["epoch_s"] for r in bars) * 1.45)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    with io.atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backend", nargs="+", default=["cpu"], choices=["cpu", "gpu"])
+    p.add_argument("--batch", type=int, nargs="+", default=[100], help="DeepConvNet batch sizes")
+    p.add_argument("--alexnet-batch", type=int, nargs="*", default=[8], help="AlexNet batch sizes (none: skip)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16"])
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
+    p.add_argument("--out", default=str(C.RESULTS))
+    p.add_argument("--tag", default="")
+    p.add_argument("--smoke", action="store_true", help="CI mode: batch 2, AlexNet batch 1, one step")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.batch, args.alexnet_batch, args.steps, args.warmup = [2], [1], 1, 0
+
+    bks = C.open_backends(args.backend, args.dtype)
+    torch = None if args.no_torch else C.try_torch()
+    if torch is None:
+        print("PyTorch comparison skipped: " + ("--no-torch" if args.no_torch else
+              "PyTorch is not importable (on this machine's CPU: pip install torch==2.13.0)"))
+    else:
+        torch.set_num_threads(C.machine()["cpu_cores_usable"])
+
+    work = [("deepconvnet", b) for b in args.batch] + [("alexnet", b) for b in args.alexnet_batch]
+    rows = []
+    for bk in bks:
+        for model_name, batch in work:
+            runs = [("deepnet", lambda: time_deepnet(bk, model_name, batch, args.steps, args.warmup, args.dtype))]
+            if torch is not None and (not bk.is_gpu or torch.cuda.is_available()):
+                runs.append(("pytorch", lambda: time_torch(torch, bk.is_gpu, model_name, batch, args.steps,
+                                                           args.warmup, args.dtype)))
+            for library, fn in runs:
+                r = fn()
+                steps_per_epoch = math.ceil(MNIST_TRAIN / batch)
+                rows.append({"library": library, "backend": bk.name, "label": C.label(bk), "device": bk.device_name,
+                             "model": model_name, "batch": batch, "train_step_s": r["train_s"],
+                             "infer_s": r["infer_s"], "images_per_s": batch / r["train_s"],
+                             "infer_images_per_s": batch / r["infer_s"],
+                             "epoch_s": r["train_s"] * steps_per_epoch if model_name == "deepconvnet" else None})
+                print(f"{library:<8} {C.label(bk)} {model_name:<12} batch {batch:>5}: train step "
+                      f"{1000 * r['train_s']:9.1f} ms ({batch / r['train_s']:8.0f} img/s), forward "
+                      f"{1000 * r['infer_s']:8.1f} ms ({batch / r['infer_s']:8.0f} img/s)", flush=True)
+
+    ratios = []
+    for r in rows:
+        if r["library"] != "deepnet":
+            continue
+        twin = [q for q in rows if q["library"] == "pytorch" and q["backend"] == r["backend"]
+                and q["model"] == r["model"] and q["batch"] == r["batch"]]
+        if twin:
+            ratios.append({"backend": r["backend"], "model": r["model"], "batch": r["batch"],
+                           "train_throughput_ratio": r["images_per_s"] / twin[0]["images_per_s"],
+                           "infer_throughput_ratio": r["infer_images_per_s"] / twin[0]["infer_images_per_s"]})
+    speedups = []
+    for r in rows:
+        if r["label"] == "GPU":
+            cpu = [q for q in rows if q["label"] == "CPU" and q["library"] == r["library"]
+                   and q["model"] == r["model"] and q["batch"] == r["batch"]]
+            if cpu:
+                speedups.append({"library": r["library"], "model": r["model"], "batch": r["batch"],
+                                 "gpu_over_cpu": cpu[0]["train_step_s"] / r["train_step_s"]})
+    print()
+    for q in ratios:
+        print(f"deepnet / PyTorch on {q['backend']}, {q['model']} batch {q['batch']}: training throughput "
+              f"{q['train_throughput_ratio']:.2f}x, inference {q['infer_throughput_ratio']:.2f}x")
+    for s in speedups:
+        print(f"GPU over CPU, {s['library']} {s['model']} batch {s['batch']}: {s['gpu_over_cpu']:.1f}x (book: ~7x)")
+
+    out = Path(args.out)
+    name = "train_time" + (f"_{args.tag}" if args.tag else "")
+    payload = {"benchmark": "train_time", "figure": "8.15", "dtype": args.dtype, "steps": args.steps,
+               "warmup": args.warmup, "timestamp": C.stamp(), "machine": C.machine(bks), "rows": rows,
+               "deepnet_over_pytorch": ratios, "gpu_over_cpu": speedups,
+               "torch": None if torch is None else torch.__version__}
+    print(f"wrote {C.write_json(out / f'{name}.json', payload)}")
+    if any(r["model"] == "deepconvnet" for r in rows):
+        try:
+            plot(rows, out / f"{name}.png", f"DeepConvNet training time per MNIST epoch ({args.dtype}) - "
+                                            f"cf. the book's Figure 8.15")
+            print(f"wrote {out / (name + '.png')}")
+        except ImportError:
+            print("(no PNG: matplotlib is not installed; pip install 'deepnet[plot]')")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
