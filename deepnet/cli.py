@@ -10,7 +10,8 @@ def _add_train(sub):
     p = sub.add_parser("train", help="train a model (DeepConvNet on MNIST by default)",
                        description="Train a model. Book defaults: DeepConvNet, MNIST, Adam, lr 0.001, batch 100, "
                                    "20 epochs. Set DEEPNET_BACKEND=gpu to train on a CUDA GPU.")
-    p.add_argument("--model", default="deepconvnet", help="deepconvnet (default), simpleconvnet, alexnet")
+    p.add_argument("--model", default="deepconvnet",
+                   help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, googlenet")
     p.add_argument("--dataset", default="mnist", help="mnist (default) or fashion_mnist")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=100)
@@ -26,10 +27,31 @@ def _add_train(sub):
     p.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATASET)")
     p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR from its last checkpoint")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset's four IDX .gz files")
+    p.add_argument("--augment", default="", metavar="SPEC",
+                   help="training-time augmentation, e.g. shift=2,rotate=10,scale=0.1 (also crop=N, flip, "
+                        "brightness=B, contrast=C)")
+    p.add_argument("--init-from", default=None, metavar="RUN", help="start from the weights of a run or file "
+                                                                    "(transfer learning)")
+    p.add_argument("--freeze", default="", help="comma-separated layers the optimizer leaves alone, e.g. conv1,conv2")
+    p.add_argument("--reinit", default="", help="comma-separated layers not copied by --init-from (a new head)")
     p.add_argument("--no-test-eval", action="store_true", help="skip the test-set evaluation after each epoch")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG pictures at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one log line per epoch only)")
     p.set_defaults(func=cmd_train)
+
+
+def _names(text: str) -> list:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def cmd_describe(args) -> int:
+    from .models import create, describe, stacked_3x3_demo
+
+    shape = tuple(int(v) for v in args.input_shape.split("x"))
+    print(describe(create(args.model, input_shape=shape, num_classes=args.classes)))
+    print()
+    print(stacked_3x3_demo())
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -54,7 +76,8 @@ def cmd_train(args) -> int:
                              validation=args.validation, limit=args.limit, patience=args.patience,
                              dtype=(args.dtype or current().dtype.name),
                              out=args.out or f"runs/{args.model}-{args.dataset}", data_dir=args.data_dir,
-                             eval_test=not args.no_test_eval)
+                             eval_test=not args.no_test_eval, augment=args.augment, init_from=args.init_from,
+                             freeze=_names(args.freeze), reinit=_names(args.reinit))
         trainer = Trainer.from_config(config, progress=progress)
     history = trainer.fit()
     acc = history[-1].get("test_acc") if history else None
@@ -111,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="backend, device, dtype, versions and BLAS").set_defaults(func=cmd_info)
     _add_train(sub)
+    p = sub.add_parser("describe", help="each layer's output shape, parameters and receptive field")
+    p.add_argument("model", nargs="?", default="deepconvnet")
+    p.add_argument("--input-shape", default="1x28x28", help="CxHxW (default 1x28x28)")
+    p.add_argument("--classes", type=int, default=10)
+    p.set_defaults(func=cmd_describe)
     p = sub.add_parser("eval", help="test accuracy of trained runs (several: their ensemble)")
     p.add_argument("runs", nargs="+", metavar="RUN_OR_WEIGHTS", help="run directories or weights/checkpoint files")
     p.add_argument("--dtype", default="float32", help="also evaluate in this dtype beside float32 (e.g. float16)")

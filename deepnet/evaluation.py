@@ -18,7 +18,8 @@ def load_model(run_or_file, dtype="float32"):
     cfg = meta.get("config", {})
     name = cfg.get("model") or meta.get("model_name") or str(meta.get("model", "deepconvnet"))
     shape = tuple(meta.get("input_shape", (1, 28, 28)))
-    model = models.create(name.lower(), input_shape=shape, dtype=dtype)
+    kwargs = {"num_classes": int(meta["num_classes"])} if "num_classes" in meta else {}
+    model = models.create(name.lower(), input_shape=shape, dtype=dtype, **kwargs)
     checkpoint.load(path, model)
     return model, {**meta, "path": str(path), "dataset": cfg.get("dataset", "mnist")}
 

@@ -2,6 +2,7 @@
 from .activations import Relu, Sigmoid, Tanh
 from .affine import Affine
 from .base import Layer
+from .composite import Concat, Container, GlobalAveragePooling, Residual
 from .convolution import Convolution
 from .dropout import Dropout
 from .loss import SoftmaxWithLoss, log_softmax, softmax
@@ -10,5 +11,6 @@ from .pooling import Pooling
 
 __all__ = [
     "Layer", "Affine", "Relu", "Sigmoid", "Tanh", "Convolution", "Pooling", "Dropout",
-    "BatchNormalization", "LRN", "SoftmaxWithLoss", "softmax", "log_softmax",
+    "BatchNormalization", "LRN", "SoftmaxWithLoss", "softmax", "log_softmax", "Container", "Residual", "Concat",
+    "GlobalAveragePooling",
 ]

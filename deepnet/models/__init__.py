@@ -1,5 +1,23 @@
-"""Models: the Sequential container and the chapter's networks."""
-from .convnets import MODELS, AlexNet, DeepConvNet, SimpleConvNet, create
+"""Models: the Sequential container, the chapter's networks, and the deeper designs."""
+from .convnets import AlexNet, DeepConvNet, SimpleConvNet
+from .deeper import VGG, VGG16, VGG_SMALL, GoogLeNetSmall, ResNet, vgg16
+from .describe import describe, stacked_3x3_demo
 from .sequential import Sequential
 
-__all__ = ["Sequential", "SimpleConvNet", "DeepConvNet", "AlexNet", "MODELS", "create"]
+MODELS = {"deepconvnet": DeepConvNet, "simpleconvnet": SimpleConvNet, "alexnet": AlexNet, "vgg": VGG,
+          "resnet": ResNet, "plainnet": lambda **kw: ResNet(plain=True, **kw), "googlenet": GoogLeNetSmall}
+
+
+def create(name: str, **kwargs) -> Sequential:
+    """A model by name (one of MODELS); names like resnet32 or plainnet20 pick a depth."""
+    key = name.lower()
+    for prefix in ("resnet", "plainnet"):
+        if key.startswith(prefix) and key[len(prefix):].isdigit():
+            return MODELS[prefix](depth=int(key[len(prefix):]), **kwargs)
+    if key not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)} (or resnetN / plainnetN)")
+    return MODELS[key](**kwargs)
+
+
+__all__ = ["Sequential", "SimpleConvNet", "DeepConvNet", "AlexNet", "VGG", "VGG16", "VGG_SMALL", "vgg16", "ResNet",
+           "GoogLeNetSmall", "MODELS", "create", "describe", "stacked_3x3_demo"]

@@ -85,14 +85,3 @@ class AlexNet(Sequential):
                 Affine(4096, 4096, "he", dtype), Relu(), Dropout(dropout),
                 Affine(4096, num_classes, "he", dtype)]
         super().__init__(body + head, input_shape=input_shape)
-
-
-MODELS = {"deepconvnet": DeepConvNet, "simpleconvnet": SimpleConvNet, "alexnet": AlexNet}
-
-
-def create(name: str, **kwargs) -> Sequential:
-    try:
-        cls = MODELS[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
-    return cls(**kwargs)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets, io, models, optimizers
+from ..augment import Augment
 from ..backends import current
 from . import checkpoint, schedules
 
@@ -38,7 +39,10 @@ class TrainConfig:
     out: str = "runs/deepconvnet-mnist"
     data_dir: str | None = None
     eval_test: bool = True
-    extra: dict = field(default_factory=dict)
+    augment: str = ""
+    init_from: str | None = None
+    freeze: list = field(default_factory=list)
+    reinit: list = field(default_factory=list)
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -49,6 +53,7 @@ class TrainConfig:
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be at least 1; got {self.patience}")
         schedules.parse(self.schedule, self.lr, self.epochs)
+        Augment.parse(self.augment)
 
 
 def _device_data(split, dtype):
@@ -74,6 +79,7 @@ class Trainer:
         self.history: list[dict] = []
         self.epoch = 0  # epochs completed
         self.schedule = schedules.parse(config.schedule, config.lr, config.epochs)
+        self.augment = Augment.parse(config.augment)
         dtype = current().dtype if model is None else next(iter(model.params().values())).dtype
         train = data.train.take(config.limit)
         # The whole set goes to the device once; each epoch only draws a permutation.
@@ -92,6 +98,10 @@ class Trainer:
         c, h, w = data.train.x.shape[1:]
         model = models.create(config.model, input_shape=(c, h, w), num_classes=len(data.classes),
                               dtype=config.dtype)
+        if config.init_from:
+            transfer(model, config.init_from, reinit=config.reinit)
+        if config.freeze:
+            model.freeze(*config.freeze)
         optimizer = optimizers.create(config.optimizer, lr=config.lr)
         return cls(model, optimizer, data, config, **kwargs)
 
@@ -153,6 +163,8 @@ class Trainer:
         for step in range(steps):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             x, t = self.x_train[idx], self.t_train[idx]
+            if self.augment is not None:
+                x = self.augment(x)
             loss = self.model.loss(x, t, train=True)
             self.model.backward()
             self.optimizer.update(self.model.trainable_params(), self.model.trainable_grads())
@@ -213,6 +225,7 @@ class Trainer:
 
     def _checkpoint(self, record: dict) -> None:
         meta = {"epoch": self.epoch, "history": self.history, "rng": current().rng.get_state(),
+                "input_shape": list(self.model.input_shape or ()), "num_classes": len(self.data.classes),
                 "config": dataclasses.asdict(self.config), "machine": machine_info()}
         checkpoint.save(self.run_dir / "last.npz", self.model, self.optimizer, meta)
         key = "val_acc" if "val_acc" in record else None
@@ -235,6 +248,21 @@ class Trainer:
             if k in r:
                 parts.append(f"{k}: {r[k]:.4f}")
         return " - ".join(parts)
+
+
+def transfer(model, source, reinit=()) -> list[str]:
+    """Copy trained weights from a run or weights file into `model`, except the layers named in
+    `reinit` (a new head keeps its fresh initialisation). Returns the parameter names copied."""
+    path = checkpoint.find(source)
+    arrays, _ = io.load_arrays(path)
+    if any(k.startswith("model/") for k in arrays):
+        arrays = {k[len("model/"):]: a for k, a in arrays.items() if k.startswith("model/")}
+    unknown = [r for r in reinit if r not in model.layers]
+    if unknown:
+        raise ValueError(f"--reinit names no layer of the model: {unknown}; layers: {', '.join(model.layers)}")
+    keep = {k: a for k, a in arrays.items() if k.split(".", 1)[0] not in set(reinit)}
+    model.load_state(keep, source=str(path), strict=False)
+    return sorted(k for k in keep if k in model.state())
 
 
 def machine_info() -> dict:

@@ -1,0 +1,137 @@
+"""Layers made of layers: residual blocks (ResNet), parallel branches joined along channels
+(GoogLeNet's inception), and global average pooling."""
+from __future__ import annotations
+
+from ..backends import current
+from .base import Layer
+
+
+class Container(Layer):
+    """A layer holding named child layers; its parameters are the children's, prefixed by their names."""
+
+    children: dict
+
+    def _walk(self, what: str) -> dict:
+        return {f"{cname}.{pname}": a for cname, child in self.children.items()
+                for pname, a in getattr(child, what)().items()}
+
+    def params(self):
+        return self._walk("params")
+
+    def grads(self):
+        return self._walk("grads")
+
+    def buffers(self):
+        return self._walk("buffers")
+
+
+def _chain_forward(layers, x, train):
+    for layer in layers:
+        x = layer.forward(x, train=train)
+    return x
+
+
+def _chain_backward(layers, d):
+    for layer in reversed(layers):
+        d = layer.backward(d)
+    return d
+
+
+def _chain_shape(layers, shape):
+    for layer in layers:
+        shape = layer.output_shape(shape)
+    return shape
+
+
+def _name(layers, prefix):
+    return {f"{prefix}{i}": layer for i, layer in enumerate(layers)}
+
+
+class Residual(Container):
+    """y = F(x) + S(x) (He et al., 2015): F is the branch, S the identity, or a projection (e.g. a
+    strided 1x1 convolution) when F changes the shape. dx = dF/dx^T dout + dS/dx^T dout.
+
+    With skip=False the block is "plain", y = F(x): the same weights without the shortcut, for the
+    chapter's comparison of deep plain and residual networks.
+    """
+
+    def __init__(self, branch, shortcut=None, skip: bool = True):
+        self.branch = list(branch)
+        self.shortcut = list(shortcut or [])
+        self.skip = bool(skip)
+        self.children = {**_name(self.branch, "f"), **(_name(self.shortcut, "s") if self.skip else {})}
+
+    def forward(self, x, train=False):
+        out = _chain_forward(self.branch, x, train)
+        if not self.skip:
+            return out
+        s = _chain_forward(self.shortcut, x, train)
+        if s.shape != out.shape:
+            raise ValueError(f"Residual: branch gives {tuple(out.shape)} but the shortcut gives {tuple(s.shape)}; "
+                             f"pass a projection shortcut")
+        return out + s
+
+    def backward(self, dout):
+        dx = _chain_backward(self.branch, dout)
+        if self.skip:
+            dx = dx + _chain_backward(self.shortcut, dout)
+        return dx
+
+    def output_shape(self, input_shape):
+        return _chain_shape(self.branch, input_shape)
+
+    def __repr__(self):
+        kind = "Residual" if self.skip else "Plain"
+        proj = f", projection={len(self.shortcut)} layers" if self.shortcut and self.skip else ""
+        return f"{kind}({len(self.branch)} layers{proj})"
+
+
+class Concat(Container):
+    """Parallel branches on the same input, joined along the channel axis (GoogLeNet's inception block).
+    Backward splits dout by each branch's channels and sums the branches' input gradients."""
+
+    def __init__(self, branches):
+        self.branches = [list(b) for b in branches]
+        if not self.branches:
+            raise ValueError("Concat needs at least one branch")
+        self.children = {f"b{i}_{j}": layer for i, b in enumerate(self.branches) for j, layer in enumerate(b)}
+
+    def forward(self, x, train=False):
+        outs = [_chain_forward(b, x, train) for b in self.branches]
+        spatial = {tuple(o.shape[2:]) for o in outs}
+        if len(spatial) != 1:
+            raise ValueError(f"Concat branches disagree on spatial size: {[tuple(o.shape) for o in outs]}")
+        self.splits = [o.shape[1] for o in outs]
+        return current().xp.concatenate(outs, axis=1)
+
+    def backward(self, dout):
+        dx, start = None, 0
+        for b, c in zip(self.branches, self.splits):
+            d = _chain_backward(b, dout[:, start : start + c])
+            dx = d if dx is None else dx + d
+            start += c
+        return dx
+
+    def output_shape(self, input_shape):
+        shapes = [_chain_shape(b, input_shape) for b in self.branches]
+        return (sum(s[0] for s in shapes),) + tuple(shapes[0][1:])
+
+    def __repr__(self):
+        return f"Concat({len(self.branches)} branches)"
+
+
+class GlobalAveragePooling(Layer):
+    """y[n, c] = mean over (h, w) of x[n, c, h, w];  dx = dout / (H*W) broadcast over the map."""
+
+    def forward(self, x, train=False):
+        if x.ndim != 4:
+            raise ValueError(f"GlobalAveragePooling expects (N, C, H, W) input; got shape {tuple(x.shape)}")
+        self.x_shape = x.shape
+        return x.mean(axis=(2, 3))
+
+    def backward(self, dout):
+        n, c, h, w = self.x_shape
+        return current().xp.broadcast_to((dout / (h * w))[:, :, None, None], self.x_shape).copy()
+
+    def output_shape(self, input_shape):
+        return (input_shape[0],)
