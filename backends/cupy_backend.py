@@ -119,3 +119,49 @@ class CupyBackend(Backend):
         import cupyx
 
         cupyx.scatter_add(a, indices, values)
+
+    # --- kernels: one thread per output element, gathers only (deterministic) -------------
+    def _kernel(self, name: str, dtype):
+        from . import cupy_kernels
+
+        key = (name, cupy_kernels.accumulator(np.dtype(dtype)))
+        cache = self.__dict__.setdefault("_kernels", {})
+        if key not in cache:
+            cache[key] = cupy_kernels.build(self.xp, name, np.dtype(dtype))
+        return cache[key]
+
+    def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0):
+        cp = self.xp
+        x = cp.ascontiguousarray(x)
+        n, c, h, w = x.shape
+        oh, ow = self.conv_output_size(h, kh, stride, pad), self.conv_output_size(w, kw, stride, pad)
+        col = cp.empty((n, kh, kw, c, oh, ow), dtype=x.dtype)
+        self._kernel("im2col", x.dtype)(x, c, h, w, kh, kw, oh, ow, stride, pad, x.dtype.type(fill), col)
+        return col
+
+    def col2im(self, col, x_shape, kh, kw, stride=1, pad=0):
+        cp = self.xp
+        col = cp.ascontiguousarray(col)
+        n, c, h, w = x_shape
+        img = cp.empty((n, c, h, w), dtype=col.dtype)
+        self._kernel("col2im", col.dtype)(col, c, h, w, kh, kw, col.shape[4], col.shape[5], stride, pad, img)
+        return img
+
+    def max_pool(self, x, kh, kw, stride, pad=0):
+        cp = self.xp
+        x = cp.ascontiguousarray(x)
+        n, c, h, w = x.shape
+        oh, ow = self.conv_output_size(h, kh, stride, pad), self.conv_output_size(w, kw, stride, pad)
+        out = cp.empty((n, c, oh, ow), dtype=x.dtype)
+        arg = cp.empty((n, c, oh, ow), dtype=cp.int32)
+        self._kernel("max_pool", x.dtype)(x, c, h, w, kh, kw, oh, ow, stride, pad, out, arg)
+        return out, arg
+
+    def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
+        cp = self.xp
+        dout = cp.ascontiguousarray(dout)
+        n, c, h, w = x_shape
+        dx = cp.empty((n, c, h, w), dtype=dout.dtype)
+        self._kernel("max_pool_backward", dout.dtype)(dout, cp.ascontiguousarray(arg, dtype=cp.int32), c, h, w, kh,
+                                                      kw, dout.shape[2], dout.shape[3], stride, pad, dx)
+        return dx

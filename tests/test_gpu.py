@@ -110,3 +110,26 @@ def test_scatter_add_on_gpu(gpu):
         a = gpu.xp.zeros(4, dtype=gpu.xp.float32)
         gpu.scatter_add(a, gpu.to_device(np.array([0, 2, 2, 3])), gpu.to_device(np.ones(4, np.float32)))
         np.testing.assert_array_equal(gpu.to_numpy(a), [1, 0, 2, 1])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+@pytest.mark.parametrize("shape,k,stride,pad", [((2, 3, 9, 7), (3, 3), 1, 1), ((2, 2, 11, 11), (3, 3), 2, 1),
+                                                ((1, 4, 8, 8), (2, 2), 2, 0), ((2, 1, 7, 9), (5, 3), 3, 2)])
+def test_kernels_match_the_reference_code(gpu, dtype, shape, k, stride, pad):
+    """im2col, col2im, max_pool and max_pool_backward kernels against the base backend's array code."""
+    ref = backends.Backend  # the plain-xp reference implementations, run on CuPy arrays
+    cp = gpu.xp
+    x = gpu.to_device(np.random.default_rng(0).standard_normal(shape).astype(dtype))
+    tol = TOL[dtype]
+    col = gpu.im2col(x, *k, stride, pad)
+    np.testing.assert_allclose(gpu.to_numpy(col), gpu.to_numpy(ref.im2col(gpu, x, *k, stride, pad)), **tol)
+    dcol = cp.asarray(np.random.default_rng(1).standard_normal(col.shape).astype(dtype))
+    np.testing.assert_allclose(gpu.to_numpy(gpu.col2im(dcol, shape, *k, stride, pad)),
+                               gpu.to_numpy(ref.col2im(gpu, dcol, shape, *k, stride, pad)), **tol)
+    y, arg = gpu.max_pool(x, *k, stride, pad)
+    y_ref, arg_ref = ref.max_pool(gpu, x, *k, stride, pad)
+    np.testing.assert_array_equal(gpu.to_numpy(y), gpu.to_numpy(y_ref))
+    np.testing.assert_array_equal(gpu.to_numpy(arg), gpu.to_numpy(arg_ref))
+    dout = cp.asarray(np.random.default_rng(2).standard_normal(y.shape).astype(dtype))
+    np.testing.assert_allclose(gpu.to_numpy(gpu.max_pool_backward(dout, arg, shape, *k, stride, pad)),
+                               gpu.to_numpy(ref.max_pool_backward(gpu, dout, arg_ref, shape, *k, stride, pad)), **tol)
