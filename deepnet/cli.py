@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def _add_train(sub):
                                                                     "(transfer learning)")
     p.add_argument("--freeze", default="", help="comma-separated layers the optimizer leaves alone, e.g. conv1,conv2")
     p.add_argument("--reinit", default="", help="comma-separated layers not copied by --init-from (a new head)")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over MPI ranks: mpiexec -n N deepnet train --distributed")
     p.add_argument("--no-test-eval", action="store_true", help="skip the test-set evaluation after each epoch")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG pictures at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one log line per epoch only)")
@@ -77,9 +80,11 @@ def cmd_train(args) -> int:
                              dtype=(args.dtype or current().dtype.name),
                              out=args.out or f"runs/{args.model}-{args.dataset}", data_dir=args.data_dir,
                              eval_test=not args.no_test_eval, augment=args.augment, init_from=args.init_from,
-                             freeze=_names(args.freeze), reinit=_names(args.reinit))
+                             freeze=_names(args.freeze), reinit=_names(args.reinit), distributed=args.distributed)
         trainer = Trainer.from_config(config, progress=progress)
     history = trainer.fit()
+    if not trainer.is_root:
+        return 0
     acc = history[-1].get("test_acc") if history else None
     if acc is None:
         acc = trainer.test_accuracy()
@@ -159,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "distributed", False) and not os.environ.get("DEEPNET_DEVICE"):
+        from .distributed import local_rank
+
+        if local_rank() is not None:  # one GPU per rank on a multi-GPU machine, before the backend opens
+            os.environ["DEEPNET_DEVICE"] = str(local_rank())
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -43,6 +43,7 @@ class TrainConfig:
     init_from: str | None = None
     freeze: list = field(default_factory=list)
     reinit: list = field(default_factory=list)
+    distributed: bool = False
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -70,12 +71,15 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, data: datasets.Dataset, config: TrainConfig, progress: bool | None = None,
-                 log=print):
+                 log=print, comm=None):
         config.validate()
         self.model, self.optimizer, self.data, self.config = model, optimizer, data, config
         self.run_dir = Path(config.out)
-        self.progress = progress
-        self.log = log
+        self.comm = comm
+        self.is_root = comm is None or comm.is_root
+        # only rank 0 talks and writes files
+        self.progress = progress if self.is_root else False
+        self.log = log if self.is_root else (lambda *a, **k: None)
         self.history: list[dict] = []
         self.epoch = 0  # epochs completed
         self.schedule = schedules.parse(config.schedule, config.lr, config.epochs)
@@ -103,6 +107,12 @@ class Trainer:
         if config.freeze:
             model.freeze(*config.freeze)
         optimizer = optimizers.create(config.optimizer, lr=config.lr)
+        if config.distributed and "comm" not in kwargs:
+            from .. import distributed
+
+            kwargs["comm"] = distributed.init()
+        if kwargs.get("comm") is not None:
+            kwargs["comm"].broadcast_arrays(model.state())  # every rank starts from rank 0's weights
         return cls(model, optimizer, data, config, **kwargs)
 
     @classmethod
@@ -129,15 +139,17 @@ class Trainer:
     # --- the loop ----------------------------------------------------------------------------
     def fit(self) -> list[dict]:
         cfg = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        io.write_json(self.run_dir / "config.json", dataclasses.asdict(cfg))
+        if self.is_root:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            io.write_json(self.run_dir / "config.json", dataclasses.asdict(cfg))
         if self.epoch >= cfg.epochs:
             self.log(f"{self.run_dir}: already trained for {self.epoch} of {cfg.epochs} epochs; nothing to do")
             return self.history
         bk = current()
+        ranks = f", {self.comm.size} ranks (global batch {cfg.batch_size * self.comm.size})" if self.comm else ""
         self.log(f"Training {type(self.model).__name__} ({self.model.num_params():,} parameters) on "
                  f"{self.data.name}: {len(self.t_train)} training samples, backend {bk.name} on {bk.device_name}, "
-                 f"dtype {cfg.dtype}, {cfg.epochs} epochs of batch {cfg.batch_size}")
+                 f"dtype {cfg.dtype}, {cfg.epochs} epochs of batch {cfg.batch_size}{ranks}")
         while self.epoch < cfg.epochs:
             record = self._train_epoch(self.epoch)
             self.history.append(record)
@@ -153,20 +165,29 @@ class Trainer:
         cfg, bk, xp = self.config, current(), current().xp
         self.optimizer.lr = lr = self.schedule(epoch)
         n = len(self.t_train)
-        steps = math.ceil(n / cfg.batch_size)  # every sample once; the last batch may be smaller
-        order = bk.rng.permutation(n)
+        size, rank = (self.comm.size, self.comm.rank) if self.comm else (1, 0)
+        global_batch = cfg.batch_size * size
+        steps = math.ceil(n / global_batch)  # every sample once; the last batch may be smaller
+        order = self._epoch_order(epoch, n)
         loss_sum = xp.zeros((), dtype=xp.float32)
         correct = xp.zeros((), dtype=xp.int64)
         start = time.perf_counter()
         bar = self._bar(steps, epoch)
         seen = 0
         for step in range(steps):
-            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            global_idx = order[step * global_batch : (step + 1) * global_batch]
+            idx = global_idx[rank::size]
+            if len(idx) == 0:  # a last global batch smaller than the ranks: this rank adds nothing
+                self.comm.reduce_gradients(self.model.trainable_grads(), 0.0)
+                self.optimizer.update(self.model.trainable_params(), self.model.trainable_grads())
+                continue
             x, t = self.x_train[idx], self.t_train[idx]
             if self.augment is not None:
                 x = self.augment(x)
             loss = self.model.loss(x, t, train=True)
             self.model.backward()
+            if self.comm is not None:
+                self.comm.reduce_gradients(self.model.trainable_grads(), len(idx) / len(global_idx))
             self.optimizer.update(self.model.trainable_params(), self.model.trainable_grads())
             # the training pass's own logits give the running accuracy: no extra forward pass
             logits = self.model.loss_layer.y
@@ -181,16 +202,32 @@ class Trainer:
                     bar.set_postfix_str(f"loss {running:.4f} acc {int(correct) / seen:.4f}", refresh=False)
         if bar is not None:
             bar.close()
-        train_loss = float(loss_sum) / seen
+        total_loss, total_correct = float(loss_sum), int(correct)
+        if self.comm is not None:
+            total_loss, total_correct, seen = self.comm.sum_scalars([total_loss, total_correct, seen])
+        train_loss = total_loss / seen
         self._check_finite(train_loss, epoch, steps - 1)
-        record = {"epoch": epoch + 1, "lr": lr, "loss": train_loss, "acc": int(correct) / seen}
-        if self.x_val is not None:
-            record["val_loss"], record["val_acc"] = self.evaluate(self.x_val, self.t_val)
-        if cfg.eval_test:
-            record["test_loss"], record["test_acc"] = self.evaluate(self.x_test, self.t_test)
+        record = {"epoch": epoch + 1, "lr": lr, "loss": train_loss, "acc": total_correct / seen}
+        if self.is_root:
+            if self.x_val is not None:
+                record["val_loss"], record["val_acc"] = self.evaluate(self.x_val, self.t_val)
+            if cfg.eval_test:
+                record["test_loss"], record["test_acc"] = self.evaluate(self.x_test, self.t_test)
         bk.synchronize()
         record["seconds"] = time.perf_counter() - start
+        if self.comm is not None:
+            record = self.comm.bcast_object(record)  # every rank keeps the same history (early stopping agrees)
         return record
+
+    def _epoch_order(self, epoch: int, n: int):
+        """This epoch's permutation. Distributed: the same on every rank (seeded by seed and epoch), while
+        each rank's own stream (dropout, augmentation) is re-seeded by (seed, epoch, rank)."""
+        bk = current()
+        if self.comm is None:
+            return bk.rng.permutation(n)
+        order = bk.to_device(np.random.default_rng([self.config.seed, epoch]).permutation(n))
+        bk.rng.seed([self.config.seed, epoch, self.comm.rank])
+        return order
 
     def evaluate(self, x, t, batch_size: int = 1000) -> tuple[float, float]:
         """(mean loss, accuracy) over every sample of (x, t), in inference mode."""
@@ -224,6 +261,8 @@ class Trainer:
                 f"(now {self.optimizer.lr:g}) or --dtype float32")
 
     def _checkpoint(self, record: dict) -> None:
+        if not self.is_root:
+            return
         meta = {"epoch": self.epoch, "history": self.history, "rng": current().rng.get_state(),
                 "input_shape": list(self.model.input_shape or ()), "num_classes": len(self.data.classes),
                 "config": dataclasses.asdict(self.config), "machine": machine_info()}

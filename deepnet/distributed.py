@@ -1,0 +1,136 @@
+"""Data-parallel training over MPI (mpi4py), with NCCL for the gradients when the backend is CuPy.
+
+    mpiexec -n 4 deepnet train --distributed
+
+Every rank holds the whole model. Each step, rank r takes every size-th sample of the global
+batch (batch_size x size samples); the ranks' gradients are summed, each weighted by its share of
+the global batch, in one flat buffer per step (one all-reduce, not one per parameter), so every
+rank applies the same update as one process training on the whole global batch would. Rank 0
+alone writes logs, progress bars, checkpoints and pictures. An exception on any rank aborts the
+whole job (MPI_Abort), so the others stop with an error instead of waiting forever.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+from .backends import current
+
+INSTALL = "pip install 'deepnet[distributed]' (mpi4py and the MPICH wheel)"
+
+
+def local_rank() -> int | None:
+    """This process's rank on its own machine, from the launcher's environment (before MPI starts)."""
+    for var in ("MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK", "PMI_LOCAL_RANK", "MV2_COMM_WORLD_LOCAL_RANK",
+                "SLURM_LOCALID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return None
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:
+        raise ImportError(f"distributed training needs mpi4py and an MPI library ({exc}); {INSTALL}") from None
+    return MPI
+
+
+class Communicator:
+    """rank/size, broadcast from rank 0, and the weighted gradient all-reduce, over MPI on host buffers."""
+
+    def __init__(self, mpi_comm=None):
+        MPI = _mpi()
+        self.MPI = MPI
+        self.comm = mpi_comm or MPI.COMM_WORLD
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.comm_seconds = 0.0
+        self.bytes_reduced = 0
+        self.reductions = 0
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    # --- objects and scalars ------------------------------------------------------------------
+    def bcast_object(self, obj):
+        return self.comm.bcast(obj, root=0)
+
+    def sum_scalars(self, values) -> list[float]:
+        buf = np.asarray(values, dtype=np.float64)
+        out = np.empty_like(buf)
+        self.comm.Allreduce(buf, out, op=self.MPI.SUM)
+        return out.tolist()
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+    # --- arrays --------------------------------------------------------------------------------
+    def _pack(self, arrays, scale: float = 1.0):
+        bk = current()
+        parts = [bk.to_numpy(a).astype(np.float32 if a.dtype.itemsize < 4 else a.dtype, copy=False).ravel()
+                 for a in arrays]
+        flat = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        if scale != 1.0:
+            flat *= scale
+        return flat
+
+    def _unpack(self, flat, arrays) -> None:
+        bk = current()
+        start = 0
+        for a in arrays:
+            n = int(np.prod(a.shape))
+            a[...] = bk.to_device(flat[start : start + n].reshape(a.shape).astype(a.dtype, copy=False))
+            start += n
+
+    def broadcast_arrays(self, arrays: dict) -> None:
+        """Overwrite every rank's arrays with rank 0's (in place), in one broadcast."""
+        names = sorted(arrays)
+        flat = self._pack([arrays[k] for k in names])
+        self.comm.Bcast(flat, root=0)
+        self._unpack(flat, [arrays[k] for k in names])
+
+    def reduce_gradients(self, grads: dict, weight: float) -> None:
+        """grads <- sum over ranks of weight_r * grads_r, in place; weight = local share of the global batch."""
+        names = sorted(grads)
+        t0 = time.perf_counter()
+        flat = self._pack([grads[k] for k in names], weight)
+        out = np.empty_like(flat)
+        self.comm.Allreduce(flat, out, op=self.MPI.SUM)
+        self._unpack(out, [grads[k] for k in names])
+        self.comm_seconds += time.perf_counter() - t0
+        self.bytes_reduced += out.nbytes
+        self.reductions += 1
+
+    def abort_on_error(self) -> None:
+        """Make an uncaught exception on this rank stop every rank (instead of leaving them blocked)."""
+        previous = sys.excepthook
+        comm = self.comm
+
+        def hook(kind, value, tb):
+            previous(kind, value, tb)
+            sys.stderr.write(f"deepnet: rank {self.rank} failed; aborting all {self.size} ranks\n")
+            sys.stderr.flush()
+            comm.Abort(1)
+
+        sys.excepthook = hook
+
+
+def init() -> Communicator:
+    """The communicator for the active backend: MPI on the CPU, NCCL (set up over MPI) on CuPy."""
+    if current().is_gpu:
+        from .backends.nccl import NcclCommunicator
+
+        comm = NcclCommunicator()
+    else:
+        comm = Communicator()
+    comm.abort_on_error()
+    return comm
+
+
+def shard(global_idx, rank: int, size: int):
+    """Rank `rank`'s part of a global batch: every size-th sample, so shards differ by at most one."""
+    return global_idx[rank::size]
