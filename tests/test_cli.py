@@ -105,5 +105,5 @@ def test_import_book_weights_refuses_other_content(tmp_path, capsys):
 
 
 def test_unknown_model_is_a_one_line_error(tmp_path, capsys):
-    assert main(["train", "--model", "resnet9000", "--limit", "10", "--out", str(tmp_path / "r")]) == 2
-    assert "unknown model 'resnet9000'; choose one of" in capsys.readouterr().err
+    assert main(["train", "--model", "transformer", "--limit", "10", "--out", str(tmp_path / "r")]) == 2
+    assert "unknown model 'transformer'; choose one of" in capsys.readouterr().err
