@@ -11,12 +11,13 @@ export DEEPNET_DATA=${DEEPNET_DATA:-$PWD/data} DEEPNET_MNIST_MIRRORS=none PYTHON
 log() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$OUT/gpu_check.log"; }
 
 log "install (offline: wheelhouse/ carried in, no build isolation)"
+python -m pip install -q --no-index --find-links wheelhouse setuptools wheel >>"$OUT/gpu_check.log" 2>&1
 python -m pip install -q --no-index --find-links wheelhouse --no-build-isolation -e ".[test,plot,image]" \
   >>"$OUT/gpu_check.log" 2>&1 || python -m pip install -q --no-deps --no-build-isolation -e . >>"$OUT/gpu_check.log" 2>&1
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
 
 log "deepnet info"
-DEEPNET_BACKEND=gpu timeout 120 deepnet info 2>&1 | tee "$OUT/info.txt"
+DEEPNET_BACKEND=gpu timeout 120 python -m deepnet info 2>&1 | tee "$OUT/info.txt"
 
 log "the whole test suite with DEEPNET_BACKEND=gpu"
 DEEPNET_BACKEND=gpu timeout 240 python -m pytest -q -ra --junitxml="$OUT/pytest.xml" >"$OUT/pytest.txt" 2>&1
@@ -36,5 +37,5 @@ timeout 120 python benchmarks/train_time.py --backend gpu --batch 1 10 100 1000 
   --tag gpu_batches 2>&1 | tail -n 20
 
 log "DeepConvNet on MNIST on the GPU (book settings, time-boxed)"
-DEEPNET_BACKEND=gpu timeout 240 deepnet train --out "$OUT/run-deepconvnet" --no-progress 2>&1 | tail -n 25
+DEEPNET_BACKEND=gpu timeout 240 python -m deepnet train --out "$OUT/run-deepconvnet" --no-progress 2>&1 | tail -n 25
 log "done"
