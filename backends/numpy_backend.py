@@ -29,6 +29,30 @@ class NumpyBackend(Backend):
             return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
         return np.matmul(a, b)
 
+    def max_pool(self, x, kh, kw, stride, pad=0):
+        if not _tiles(x.shape, kh, kw, stride, pad):
+            return super().max_pool(x, kh, kw, stride, pad)
+        # Windows that tile the image (the usual 2x2, stride 2): each window offset is a strided
+        # view of x, so the max and the first arg-max are a few element-wise passes, with no
+        # patch array and no transposed copy.
+        n, c, h, w = x.shape
+        views = _offset_views(x, kh, kw)
+        y = views[0].copy()
+        for v in views[1:]:
+            np.maximum(y, v, out=y)
+        arg = np.full(y.shape, len(views) - 1, dtype=np.int8 if len(views) <= 127 else np.int32)
+        for k in range(len(views) - 2, -1, -1):  # last offset first, so the first maximum wins
+            np.copyto(arg, k, where=views[k] == y)
+        return y, arg
+
+    def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
+        if not _tiles(x_shape, kh, kw, stride, pad):
+            return super().max_pool_backward(dout, arg, x_shape, kh, kw, stride, pad)
+        dx = np.empty(x_shape, dtype=dout.dtype)
+        for k, view in enumerate(_offset_views(dx, kh, kw)):
+            np.multiply(dout, arg == k, out=view)
+        return dx
+
     def to_numpy(self, a) -> np.ndarray:
         if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get"):
             return a.get()
@@ -44,3 +68,15 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _offset_views(a, kh, kw) -> list:
+    """For tiling windows: one strided (N, C, OH, OW) view of `a` per window offset k = i*KW + j."""
+    n, c, h, w = a.shape
+    six = a.reshape(n, c, h // kh, kh, w // kw, kw)
+    return [six[:, :, :, i, :, j] for i in range(kh) for j in range(kw)]
+
+
+def _tiles(shape, kh, kw, stride, pad) -> bool:
+    """Do the windows tile the image exactly (no overlap, no padding, no remainder)?"""
+    return pad == 0 and kh == kw == stride and shape[2] % kh == 0 and shape[3] % kw == 0

@@ -82,3 +82,17 @@ def test_use_switches_and_restores():
     with backends.use("cpu", dtype="float64") as bk:
         assert backends.current() is bk and bk.dtype == np.float64
     assert backends.current() is before
+
+
+@pytest.mark.parametrize("shape,k", [((3, 4, 8, 6), 2), ((2, 2, 9, 9), 3), ((2, 3, 4, 4), 4)])
+def test_fast_max_pool_matches_the_reference(cpu32, shape, k):
+    """The NumPy backend's reshape path for tiling windows equals the base im2col code, ties included."""
+    x = np.round(np.random.default_rng(0).standard_normal(shape), 1).astype(np.float32)  # many ties
+    x[0, 0, :k, :k] = 0.0
+    y, arg = cpu32.max_pool(x, k, k, k)
+    y_ref, arg_ref = backends.Backend.max_pool(cpu32, x, k, k, k)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(arg, arg_ref)
+    dout = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+    np.testing.assert_array_equal(cpu32.max_pool_backward(dout, arg, shape, k, k, k),
+                                  backends.Backend.max_pool_backward(cpu32, dout, arg_ref, shape, k, k, k))
