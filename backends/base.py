@@ -125,9 +125,11 @@ class Backend:
         return {}
 
     # --- kernels ------------------------------------------------------------
-    def matmul(self, a, b):
-        """a @ b (batched over leading axes), in the inputs' dtype."""
-        return self.xp.matmul(a, b)
+    def matmul(self, a, b, out=None):
+        """a @ b (batched over leading axes), in the inputs' dtype; into `out` when it fits."""
+        if out is not None and not _fits(out, a.shape[:-1] + b.shape[-1:], a.dtype):
+            out = None
+        return self.xp.matmul(a, b, out=out)
 
     @staticmethod
     def conv_output_size(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -138,7 +140,7 @@ class Backend:
             )
         return out
 
-    def im2col(self, x, kh: int, kw: int, stride: int = 1, pad: int = 0, fill: float = 0.0):
+    def im2col(self, x, kh: int, kw: int, stride: int = 1, pad: int = 0, fill: float = 0.0, out=None):
         """Patches of NCHW images as a (N, KH, KW, C, OH, OW) array.
 
         col[n, i, j, c, y, x] = x_padded[n, c, y*stride + i, x*stride + j]. It reshapes
@@ -146,13 +148,15 @@ class Backend:
         product with weights ordered (O, KH, KW, C); and each offset (i, j) is one
         contiguous block per image, which keeps the copies streaming. `fill` is the
         padding value (-inf for max-pooling). Padding is never materialised: each offset
-        copies the part of the image it sees and fills the rest.
+        copies the part of the image it sees and fills the rest. `out`, when it has the
+        right shape and dtype, is reused (a layer hands back last step's patches).
         """
         xp = self.xp
         n, c, h, w = x.shape
         oh = self.conv_output_size(h, kh, stride, pad)
         ow = self.conv_output_size(w, kw, stride, pad)
-        col = xp.empty((n, kh, kw, c, oh, ow), dtype=x.dtype)
+        shape = (n, kh, kw, c, oh, ow)
+        col = out if out is not None and _fits(out, shape, x.dtype) else xp.empty(shape, dtype=x.dtype)
         for i in range(kh):
             y0, y1 = _valid_range(i, pad, stride, oh, h)
             for j in range(kw):
@@ -211,3 +215,8 @@ def _valid_range(offset: int, pad: int, stride: int, out: int, size: int) -> tup
     lo = max(0, -((offset - pad) // stride))  # ceil((pad - offset) / stride)
     hi = min(out, (size - 1 - offset + pad) // stride + 1)
     return lo, max(lo, hi)
+
+
+def _fits(buf, shape, dtype) -> bool:
+    """Can `buf` be written as a fresh array of this shape and dtype?"""
+    return tuple(buf.shape) == tuple(shape) and buf.dtype == dtype and buf.flags.c_contiguous

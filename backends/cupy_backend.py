@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backend, Timer
+from .base import Backend, Timer, _fits
 
 
 class BackendUnavailable(RuntimeError):
@@ -130,12 +130,13 @@ class CupyBackend(Backend):
             cache[key] = cupy_kernels.build(self.xp, name, np.dtype(dtype))
         return cache[key]
 
-    def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0):
+    def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0, out=None):
         cp = self.xp
         x = cp.ascontiguousarray(x)
         n, c, h, w = x.shape
         oh, ow = self.conv_output_size(h, kh, stride, pad), self.conv_output_size(w, kw, stride, pad)
-        col = cp.empty((n, kh, kw, c, oh, ow), dtype=x.dtype)
+        shape = (n, kh, kw, c, oh, ow)
+        col = out if out is not None and _fits(out, shape, x.dtype) else cp.empty(shape, dtype=x.dtype)
         self._kernel("im2col", x.dtype)(x, c, h, w, kh, kw, oh, ow, stride, pad, x.dtype.type(fill), col)
         return col
 

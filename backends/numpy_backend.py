@@ -22,12 +22,12 @@ class NumpyBackend(Backend):
             a = a.get()  # a CuPy array handed to the CPU backend: copy it to the host
         return np.asarray(a, dtype=dtype)
 
-    def matmul(self, a, b):
+    def matmul(self, a, b, out=None):
         # NumPy has no BLAS for float16 (about 0.5 GFLOP/s here): store and move
         # float16, but multiply in float32 and round the result, as tensor cores do.
         if a.dtype == np.float16 or b.dtype == np.float16:
             return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
-        return np.matmul(a, b)
+        return super().matmul(a, b, out=out)
 
     def max_pool(self, x, kh, kw, stride, pad=0):
         if not _tiles(x.shape, kh, kw, stride, pad):

@@ -34,6 +34,7 @@ class Convolution(Layer):
                                      fan_in, self.out_channels * self.kh * self.kw, dtype)
         self.b = initializers.zeros((self.out_channels,), dtype)
         self.dW = self.db = None
+        self.col = self._col6 = self._dcol = None
 
     def forward(self, x, train=False):
         bk = current()
@@ -41,7 +42,8 @@ class Convolution(Layer):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Convolution expects (N, {self.in_channels}, H, W) input; got shape {tuple(x.shape)}")
         n = x.shape[0]
-        col = bk.im2col(x, self.kh, self.kw, self.stride, self.pad)
+        # last step's patch array is handed back for reuse: no fresh pages for the largest array each step
+        col = self._col6 = bk.im2col(x, self.kh, self.kw, self.stride, self.pad, out=self._col6)
         oh, ow = col.shape[4], col.shape[5]
         self.x_shape, self.col = x.shape, col.reshape(n, -1, oh * ow)
         out = bk.matmul(self._w_flat(), self.col)
@@ -56,7 +58,7 @@ class Convolution(Layer):
         # Per-sample products summed over the batch: BLAS reads col^T in place, with no transposed copy.
         dw = bk.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0)
         self.dW = dw.reshape(self.out_channels, self.kh, self.kw, self.in_channels).transpose(0, 3, 1, 2).copy()
-        dcol = bk.matmul(self._w_flat().T, dout)
+        dcol = self._dcol = bk.matmul(self._w_flat().T, dout, out=self._dcol)
         dcol = dcol.reshape(n, self.kh, self.kw, self.in_channels, oh, ow)
         return bk.col2im(dcol, self.x_shape, self.kh, self.kw, self.stride, self.pad)
 
