@@ -106,6 +106,39 @@ def time_torch(torch, on_gpu, model_name, batch, steps, warmup, dtype):
     return {"train_s": median_time(step, steps, warmup, sync), "infer_s": median_time(infer, steps, warmup, sync)}
 
 
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_worker(library, model_name, batch, dtype) -> None:
+    """Run in a fresh process: peak resident memory added by building the model and training 3 steps."""
+    import resource
+
+    base = rss_bytes()
+    if library == "deepnet":
+        from deepnet import backends
+
+        bk = backends.create("cpu", dtype=dtype)
+        time_deepnet(bk, model_name, batch, 3, 0, dtype)
+    else:
+        torch = C.try_torch()
+        torch.set_num_threads(C.machine()["cpu_cores_usable"])
+        time_torch(torch, False, model_name, batch, 3, 0, dtype)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"PEAK {peak - base}")
+
+
+def peak_memory(library, model_name, batch, dtype) -> int | None:
+    """Peak memory of a training step (model, optimizer state, activations, temporaries), in its own process."""
+    import subprocess
+
+    cmd = [sys.executable, __file__, "--memory-worker", library, model_name, str(batch), dtype]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    lines = [l for l in done.stdout.splitlines() if l.startswith("PEAK ")]
+    return int(lines[0].split()[1]) if lines else None
+
+
 def plot(rows, path, title):
     import matplotlib
 
@@ -138,17 +171,26 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", nargs="+", default=["cpu"], choices=["cpu", "gpu"])
     p.add_argument("--batch", type=int, nargs="+", default=[100], help="DeepConvNet batch sizes")
-    p.add_argument("--alexnet-batch", type=int, nargs="*", default=[8], help="AlexNet batch sizes (none: skip)")
+    p.add_argument("--alexnet-batch", type=int, nargs="*", default=None,
+                   help="AlexNet batch sizes (default 8; the flag alone: skip AlexNet)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16"])
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     p.add_argument("--out", default=str(C.RESULTS))
     p.add_argument("--tag", default="")
+    p.add_argument("--memory", action="store_true",
+                   help="also measure each CPU configuration's peak memory in a fresh process (Linux)")
     p.add_argument("--smoke", action="store_true", help="CI mode: batch 2, AlexNet batch 1, one step")
+    p.add_argument("--memory-worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.memory_worker:
+        lib, model_name, batch, dtype = args.memory_worker
+        return memory_worker(lib, model_name, int(batch), dtype)
     if args.smoke:
-        args.batch, args.alexnet_batch, args.steps, args.warmup = [2], [1], 1, 0
+        args.batch, args.steps, args.warmup = [2], 1, 0
+    if args.alexnet_batch is None:
+        args.alexnet_batch = [1] if args.smoke else [8]
 
     bks = C.open_backends(args.backend, args.dtype)
     torch = None if args.no_torch else C.try_torch()
@@ -168,15 +210,19 @@ def main(argv=None):
                                                            args.warmup, args.dtype)))
             for library, fn in runs:
                 r = fn()
+                if args.memory and not bk.is_gpu:
+                    r["peak_bytes"] = peak_memory(library, model_name, batch, args.dtype)
                 steps_per_epoch = math.ceil(MNIST_TRAIN / batch)
                 rows.append({"library": library, "backend": bk.name, "label": C.label(bk), "device": bk.device_name,
                              "model": model_name, "batch": batch, "train_step_s": r["train_s"],
                              "infer_s": r["infer_s"], "images_per_s": batch / r["train_s"],
                              "infer_images_per_s": batch / r["infer_s"],
-                             "epoch_s": r["train_s"] * steps_per_epoch if model_name == "deepconvnet" else None})
+                             "epoch_s": r["train_s"] * steps_per_epoch if model_name == "deepconvnet" else None,
+                             "peak_bytes": r.get("peak_bytes")})
                 print(f"{library:<8} {C.label(bk)} {model_name:<12} batch {batch:>5}: train step "
                       f"{1000 * r['train_s']:9.1f} ms ({batch / r['train_s']:8.0f} img/s), forward "
-                      f"{1000 * r['infer_s']:8.1f} ms ({batch / r['infer_s']:8.0f} img/s)", flush=True)
+                      f"{1000 * r['infer_s']:8.1f} ms ({batch / r['infer_s']:8.0f} img/s)"
+                      + (f", peak memory {r['peak_bytes'] / 2**20:.0f} MiB" if r.get("peak_bytes") else ""), flush=True)
 
     ratios = []
     for r in rows:
@@ -187,7 +233,9 @@ def main(argv=None):
         if twin:
             ratios.append({"backend": r["backend"], "model": r["model"], "batch": r["batch"],
                            "train_throughput_ratio": r["images_per_s"] / twin[0]["images_per_s"],
-                           "infer_throughput_ratio": r["infer_images_per_s"] / twin[0]["infer_images_per_s"]})
+                           "infer_throughput_ratio": r["infer_images_per_s"] / twin[0]["infer_images_per_s"],
+                           "peak_memory_ratio": (r["peak_bytes"] / twin[0]["peak_bytes"]
+                                                 if r.get("peak_bytes") and twin[0].get("peak_bytes") else None)})
     speedups = []
     for r in rows:
         if r["label"] == "GPU":
@@ -199,7 +247,8 @@ def main(argv=None):
     print()
     for q in ratios:
         print(f"deepnet / PyTorch on {q['backend']}, {q['model']} batch {q['batch']}: training throughput "
-              f"{q['train_throughput_ratio']:.2f}x, inference {q['infer_throughput_ratio']:.2f}x")
+              f"{q['train_throughput_ratio']:.2f}x, inference {q['infer_throughput_ratio']:.2f}x"
+              + (f", peak memory {q['peak_memory_ratio']:.2f}x" if q["peak_memory_ratio"] else ""))
     for s in speedups:
         print(f"GPU over CPU, {s['library']} {s['model']} batch {s['batch']}: {s['gpu_over_cpu']:.1f}x (book: ~7x)")
 

@@ -1,0 +1,61 @@
+"""Optional compiled CPU kernels (Numba) for the NumPy backend: im2col and col2im, parallel over the batch.
+
+The plain NumPy code in base.py stays the reference and the fallback; these run only when Numba
+imports (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not 0. Each image is handled by one
+thread and written by that thread alone, so results are deterministic and equal the reference's.
+"""
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+
+ENABLED = os.environ.get("DEEPNET_NUMBA", "1").strip() not in ("0", "false", "no")
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def im2col(x, kh, kw, stride, pad, fill, col):
+    n, c, h, w = x.shape
+    oh, ow = col.shape[4], col.shape[5]
+    for b in numba.prange(n):
+        for i in range(kh):
+            for j in range(kw):
+                for ch in range(c):
+                    for y in range(oh):
+                        hy = y * stride + i - pad
+                        if hy < 0 or hy >= h:
+                            for xx in range(ow):
+                                col[b, i, j, ch, y, xx] = fill
+                        else:
+                            for xx in range(ow):
+                                wx = xx * stride + j - pad
+                                if wx >= 0 and wx < w:
+                                    col[b, i, j, ch, y, xx] = x[b, ch, hy, wx]
+                                else:
+                                    col[b, i, j, ch, y, xx] = fill
+    return col
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def col2im(col, stride, pad, img):
+    n, kh, kw, c, oh, ow = col.shape
+    h, w = img.shape[2], img.shape[3]
+    for b in numba.prange(n):
+        img[b] = 0
+        for i in range(kh):
+            for j in range(kw):
+                for ch in range(c):
+                    for y in range(oh):
+                        hy = y * stride + i - pad
+                        if hy < 0 or hy >= h:
+                            continue
+                        for xx in range(ow):
+                            wx = xx * stride + j - pad
+                            if wx >= 0 and wx < w:
+                                img[b, ch, hy, wx] += col[b, i, j, ch, y, xx]
+    return img
+
+
+def supported(a) -> bool:
+    return ENABLED and a.dtype in (np.float32, np.float64)
