@@ -1,8 +1,10 @@
-"""Optional compiled CPU kernels (Numba) for the NumPy backend: im2col and col2im, parallel over the batch.
+"""Optional compiled CPU kernels (Numba) for the NumPy backend: im2col and col2im as plain loops.
 
 The plain NumPy code in base.py stays the reference and the fallback; these run only when Numba
-imports (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not 0. Each image is handled by one
-thread and written by that thread alone, so results are deterministic and equal the reference's.
+imports (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not 0. Measured on the 2-core machine
+(benchmarks/README.md): about 10% off a DeepConvNet training step. They are single-threaded on
+purpose: with parallel=True, Numba's threads and OpenBLAS's spinning threads fought over the two
+cores and a step got 45% slower. Results equal the reference's, and are deterministic.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import numpy as np
 ENABLED = os.environ.get("DEEPNET_NUMBA", "1").strip() not in ("0", "false", "no")
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=False, cache=True, nogil=True)
 def im2col(x, kh, kw, stride, pad, fill, col):
     n, c, h, w = x.shape
     oh, ow = col.shape[4], col.shape[5]
@@ -37,7 +39,7 @@ def im2col(x, kh, kw, stride, pad, fill, col):
     return col
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=False, cache=True, nogil=True)
 def col2im(col, stride, pad, img):
     n, kh, kw, c, oh, ow = col.shape
     h, w = img.shape[2], img.shape[3]
@@ -57,5 +59,6 @@ def col2im(col, stride, pad, img):
     return img
 
 
-def supported(a) -> bool:
-    return ENABLED and a.dtype in (np.float32, np.float64)
+def usable(a) -> bool:
+    """Compiled path for C-contiguous float32/float64 arrays while enabled; otherwise the NumPy reference."""
+    return ENABLED and a.dtype in (np.float32, np.float64) and a.flags.c_contiguous

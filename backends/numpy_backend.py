@@ -5,7 +5,7 @@ import platform
 
 import numpy as np
 
-from .base import Backend
+from .base import Backend, _fits
 
 
 class NumpyBackend(Backend):
@@ -29,14 +29,30 @@ class NumpyBackend(Backend):
             return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
         return super().matmul(a, b, out=out)
 
-    def max_pool(self, x, kh, kw, stride, pad=0):
-        if not _tiles(x.shape, kh, kw, stride, pad):
-            return super().max_pool(x, kh, kw, stride, pad)
-        # Windows that tile the image (the usual 2x2, stride 2): each window offset is a strided
-        # view of x, so the max and the first arg-max are a few element-wise passes, with no
-        # patch array and no transposed copy.
+    def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0, out=None):
+        nk = _numba()
+        if nk is None or not nk.usable(x):
+            return super().im2col(x, kh, kw, stride, pad, fill, out)
         n, c, h, w = x.shape
-        views = _offset_views(x, kh, kw)
+        shape = (n, kh, kw, c, self.conv_output_size(h, kh, stride, pad), self.conv_output_size(w, kw, stride, pad))
+        col = out if out is not None and _fits(out, shape, x.dtype) else np.empty(shape, dtype=x.dtype)
+        return nk.im2col(x, kh, kw, stride, pad, x.dtype.type(fill), col)
+
+    def col2im(self, col, x_shape, kh, kw, stride=1, pad=0):
+        nk = _numba()
+        if nk is None or not nk.usable(col):
+            return super().col2im(col, x_shape, kh, kw, stride, pad)
+        return nk.col2im(col, stride, pad, np.empty(x_shape, dtype=col.dtype))
+
+    def max_pool(self, x, kh, kw, stride, pad=0):
+        # Each window offset (i, j) is one strided view of the (padded) image, so the max and the
+        # first arg-max are KH*KW element-wise passes over the output, with no patch array.
+        n, c, h, w = x.shape
+        oh = self.conv_output_size(h, kh, stride, pad)
+        ow = self.conv_output_size(w, kw, stride, pad)
+        if pad:
+            x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
+        views = _offset_views(x, kh, kw, stride, oh, ow)
         y = views[0].copy()
         for v in views[1:]:
             np.maximum(y, v, out=y)
@@ -46,12 +62,16 @@ class NumpyBackend(Backend):
         return y, arg
 
     def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
-        if not _tiles(x_shape, kh, kw, stride, pad):
-            return super().max_pool_backward(dout, arg, x_shape, kh, kw, stride, pad)
-        dx = np.empty(x_shape, dtype=dout.dtype)
-        for k, view in enumerate(_offset_views(dx, kh, kw)):
-            np.multiply(dout, arg == k, out=view)
-        return dx
+        n, c, h, w = x_shape
+        oh, ow = dout.shape[2], dout.shape[3]
+        tiles = pad == 0 and kh == kw == stride and h == oh * kh and w == ow * kw
+        dx = (np.empty if tiles else np.zeros)((n, c, h + 2 * pad, w + 2 * pad), dtype=dout.dtype)
+        for k, view in enumerate(_offset_views(dx, kh, kw, stride, oh, ow)):
+            if tiles:  # the views partition dx: write each once
+                np.multiply(dout, arg == k, out=view)
+            else:  # overlapping windows: a deterministic strided add per offset
+                view += np.where(arg == k, dout, 0)
+        return dx[:, :, pad : pad + h, pad : pad + w] if pad else dx
 
     def to_numpy(self, a) -> np.ndarray:
         if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get"):
@@ -70,13 +90,21 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _offset_views(a, kh, kw) -> list:
-    """For tiling windows: one strided (N, C, OH, OW) view of `a` per window offset k = i*KW + j."""
-    n, c, h, w = a.shape
-    six = a.reshape(n, c, h // kh, kh, w // kw, kw)
-    return [six[:, :, :, i, :, j] for i in range(kh) for j in range(kw)]
+_NUMBA = []
 
 
-def _tiles(shape, kh, kw, stride, pad) -> bool:
-    """Do the windows tile the image exactly (no overlap, no padding, no remainder)?"""
-    return pad == 0 and kh == kw == stride and shape[2] % kh == 0 and shape[3] % kw == 0
+def _numba():
+    """The optional compiled kernels (pip install 'deepnet[fast]'), or None; imported once."""
+    if not _NUMBA:
+        try:
+            from . import numba_kernels
+        except ImportError:
+            numba_kernels = None
+        _NUMBA.append(numba_kernels)
+    return _NUMBA[0]
+
+
+def _offset_views(a, kh, kw, stride, oh, ow) -> list:
+    """One strided (N, C, OH, OW) view of `a` per window offset k = i*KW + j."""
+    return [a[:, :, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride]
+            for i in range(kh) for j in range(kw)]

@@ -84,15 +84,33 @@ def test_use_switches_and_restores():
     assert backends.current() is before
 
 
-@pytest.mark.parametrize("shape,k", [((3, 4, 8, 6), 2), ((2, 2, 9, 9), 3), ((2, 3, 4, 4), 4)])
-def test_fast_max_pool_matches_the_reference(cpu32, shape, k):
-    """The NumPy backend's reshape path for tiling windows equals the base im2col code, ties included."""
+@pytest.mark.parametrize("shape,k,stride,pad", [((3, 4, 8, 6), 2, 2, 0), ((2, 2, 9, 9), 3, 3, 0),
+                                                ((2, 3, 4, 4), 4, 4, 0), ((2, 3, 13, 13), 3, 2, 0),
+                                                ((1, 2, 7, 8), 3, 2, 1), ((2, 1, 6, 6), 2, 1, 0)])
+def test_fast_max_pool_matches_the_reference(cpu32, shape, k, stride, pad):
+    """The NumPy backend's strided-view pooling equals the base im2col code, ties included."""
     x = np.round(np.random.default_rng(0).standard_normal(shape), 1).astype(np.float32)  # many ties
     x[0, 0, :k, :k] = 0.0
-    y, arg = cpu32.max_pool(x, k, k, k)
-    y_ref, arg_ref = backends.Backend.max_pool(cpu32, x, k, k, k)
+    y, arg = cpu32.max_pool(x, k, k, stride, pad)
+    y_ref, arg_ref = backends.Backend.max_pool(cpu32, x, k, k, stride, pad)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(arg, arg_ref)
     dout = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
-    np.testing.assert_array_equal(cpu32.max_pool_backward(dout, arg, shape, k, k, k),
-                                  backends.Backend.max_pool_backward(cpu32, dout, arg_ref, shape, k, k, k))
+    np.testing.assert_allclose(cpu32.max_pool_backward(dout, arg, shape, k, k, stride, pad),
+                               backends.Backend.max_pool_backward(cpu32, dout, arg_ref, shape, k, k, stride, pad),
+                               rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,k,stride,pad", [((2, 3, 9, 7), (3, 3), 1, 1), ((2, 2, 11, 11), (3, 3), 2, 2),
+                                                ((1, 4, 8, 8), (1, 1), 1, 0), ((2, 1, 7, 9), (5, 3), 3, 2)])
+def test_numba_kernels_match_the_reference(shape, k, stride, pad):
+    nk = pytest.importorskip("deepnet.backends.numba_kernels", reason="numba is not installed")
+    bk = backends.create("cpu", dtype="float64")
+    x = np.random.default_rng(0).standard_normal(shape)
+    ref = backends.Backend.im2col(bk, x, *k, stride, pad)
+    col = nk.im2col(x, *k, stride, pad, np.float64(0), np.empty_like(ref))
+    np.testing.assert_array_equal(col, ref)
+    np.testing.assert_array_equal(bk.im2col(x, *k, stride, pad), ref)  # the backend takes the compiled path
+    d = np.random.default_rng(1).standard_normal(ref.shape)
+    np.testing.assert_allclose(nk.col2im(d, stride, pad, np.empty(shape)),
+                               backends.Backend.col2im(bk, d, shape, *k, stride, pad), rtol=1e-12, atol=1e-12)
