@@ -187,12 +187,15 @@ class Backend:
                         x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride] += col[:, i, j, :, y0:y1, x0:x1]
         return img
 
-    def max_pool(self, x, kh: int, kw: int, stride: int, pad: int = 0):
-        """(y, arg): the max over each window and the offset (i*KW + j) of the first maximum."""
+    def max_pool(self, x, kh: int, kw: int, stride: int, pad: int = 0, with_arg: bool = True):
+        """(y, arg): the max over each window and the offset (i*KW + j) of the first maximum
+        (arg is None when not asked for: inference needs no backward)."""
         xp = self.xp
         n, c = x.shape[:2]
         col = self.im2col(x, kh, kw, stride, pad, fill=float("-inf"))
         col = col.reshape(n, kh * kw, c, col.shape[4], col.shape[5])
+        if not with_arg:
+            return col.max(axis=1), None
         arg = col.argmax(axis=1)
         return xp.take_along_axis(col, arg[:, None], axis=1)[:, 0], arg
 

@@ -148,7 +148,7 @@ class CupyBackend(Backend):
         self._kernel("col2im", col.dtype)(col, c, h, w, kh, kw, col.shape[4], col.shape[5], stride, pad, img)
         return img
 
-    def max_pool(self, x, kh, kw, stride, pad=0):
+    def max_pool(self, x, kh, kw, stride, pad=0, with_arg=True):
         cp = self.xp
         x = cp.ascontiguousarray(x)
         n, c, h, w = x.shape

@@ -44,7 +44,7 @@ class NumpyBackend(Backend):
             return super().col2im(col, x_shape, kh, kw, stride, pad)
         return nk.col2im(col, stride, pad, np.empty(x_shape, dtype=col.dtype))
 
-    def max_pool(self, x, kh, kw, stride, pad=0):
+    def max_pool(self, x, kh, kw, stride, pad=0, with_arg=True):
         # Each window offset (i, j) is one strided view of the (padded) image, so the max and the
         # first arg-max are KH*KW element-wise passes over the output, with no patch array.
         n, c, h, w = x.shape
@@ -56,6 +56,8 @@ class NumpyBackend(Backend):
         y = views[0].copy()
         for v in views[1:]:
             np.maximum(y, v, out=y)
+        if not with_arg:
+            return y, None
         arg = np.full(y.shape, len(views) - 1, dtype=np.int8 if len(views) <= 127 else np.int32)
         for k in range(len(views) - 2, -1, -1):  # last offset first, so the first maximum wins
             np.copyto(arg, k, where=views[k] == y)

@@ -95,14 +95,15 @@ def plot(results, path, title):
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 5.2), squeeze=False)
     for ax, res in zip(axes[0], results):
         groups = res["summary"]["groups"]
-        names = [g for g in C.GROUPS if g in groups and groups[g]["share"] > 0]
+        names = [g for g in C.GROUPS if g in groups and groups[g]["share"] >= 0.05]
         shares = [groups[g]["share"] for g in names]
         wedges, _ = ax.pie(shares, colors=[colors[g] for g in names], startangle=90, counterclock=False,
                            wedgeprops=dict(width=0.45, edgecolor="white"))
         ax.legend(wedges, [f"{g}  {s:.1f}%" for g, s in zip(names, shares)], loc="upper center",
                   bbox_to_anchor=(0.5, 0.02), ncol=2, fontsize=9, frameon=False)
         conv = groups.get("conv", {}).get("share", 0.0)
-        ax.set_title(f"{res['label']}: {res['device']}\n{res['summary']['total_ms']:.0f} ms per pass", fontsize=9)
+        device = res["device"] if res["device"].startswith(res["label"]) else f"{res['label']}: {res['device']}"
+        ax.set_title(f"{device}\n{res['summary']['total_ms']:.0f} ms per pass", fontsize=9)
         book = BOOK_SHARE.get(res["label"])
         ax.text(0, 0, f"conv\n{conv:.0f}%" + (f"\n(book {book:.0f}%)" if book else ""), ha="center", va="center",
                 fontsize=12, fontweight="bold")

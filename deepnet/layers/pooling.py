@@ -29,7 +29,9 @@ class Pooling(Layer):
             raise ValueError(f"Pooling expects (N, C, H, W) input; got shape {tuple(x.shape)}")
         self.x_shape = x.shape
         if self.mode == "max":
-            y, self.arg = bk.max_pool(x, self.kh, self.kw, self.stride, self.pad)
+            # the arg-max is only needed for backward: inference skips it (found later if asked)
+            y, self.arg = bk.max_pool(x, self.kh, self.kw, self.stride, self.pad, with_arg=train)
+            self.x = None if train else x
             return y
         n, c = x.shape[:2]
         col = bk.im2col(x, self.kh, self.kw, self.stride, self.pad)
@@ -38,6 +40,8 @@ class Pooling(Layer):
     def backward(self, dout):
         bk = current()
         if self.mode == "max":
+            if self.arg is None:
+                self.arg = bk.max_pool(self.x, self.kh, self.kw, self.stride, self.pad)[1]
             return bk.max_pool_backward(dout, self.arg, self.x_shape, self.kh, self.kw, self.stride, self.pad)
         n, c, oh, ow = dout.shape
         k = self.kh * self.kw
