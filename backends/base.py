@@ -124,6 +124,17 @@ class Backend:
     def memory_info(self) -> dict:
         return {}
 
+    def scratch(self, key: str, shape, dtype):
+        """A scratch array shared by every caller using `key`, reallocated only when the shape or dtype
+        changes. Its contents last until the next scratch(key) call: for values used at once (a layer's
+        patch gradients, consumed by col2im before the next layer's backward runs)."""
+        store = self.__dict__.setdefault("_scratch", {})
+        buf = store.get(key)
+        if buf is None or not _fits(buf, shape, np.dtype(dtype)):
+            buf = store[key] = None  # let the old one go before allocating the new one
+            buf = store[key] = self.xp.empty(shape, dtype=dtype)
+        return buf
+
     # --- kernels ------------------------------------------------------------
     def matmul(self, a, b, out=None):
         """a @ b (batched over leading axes), in the inputs' dtype; into `out` when it fits."""

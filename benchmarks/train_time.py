@@ -112,20 +112,24 @@ def rss_bytes() -> int:
 
 
 def memory_worker(library, model_name, batch, dtype) -> None:
-    """Run in a fresh process: peak resident memory added by building the model and training 3 steps."""
-    import resource
+    """Run in a fresh process: peak resident memory added by building the model and training 3 steps.
 
-    base = rss_bytes()
-    if library == "deepnet":
-        from deepnet import backends
+    VmHWM (this address space's high-water mark) rather than ru_maxrss: Linux carries ru_maxrss
+    over from the parent across fork and exec, so a child would report the parent's size."""
+    if library == "deepnet":  # libraries imported before the baseline: only the training work is counted
+        from deepnet import backends, models, optimizers  # noqa: F401
 
         bk = backends.create("cpu", dtype=dtype)
+        base = rss_bytes()
         time_deepnet(bk, model_name, batch, 3, 0, dtype)
     else:
         torch = C.try_torch()
         torch.set_num_threads(C.machine()["cpu_cores_usable"])
+        torch.nn.functional.cross_entropy(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))  # load kernels
+        base = rss_bytes()
         time_torch(torch, False, model_name, batch, 3, 0, dtype)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
     print(f"PEAK {peak - base}")
 
 

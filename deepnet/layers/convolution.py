@@ -34,7 +34,7 @@ class Convolution(Layer):
                                      fan_in, self.out_channels * self.kh * self.kw, dtype)
         self.b = initializers.zeros((self.out_channels,), dtype)
         self.dW = self.db = None
-        self.col = self._col6 = self._dcol = None
+        self.col = self._col6 = None
 
     def forward(self, x, train=False):
         bk = current()
@@ -58,7 +58,9 @@ class Convolution(Layer):
         # Per-sample products summed over the batch: BLAS reads col^T in place, with no transposed copy.
         dw = bk.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0)
         self.dW = dw.reshape(self.out_channels, self.kh, self.kw, self.in_channels).transpose(0, 3, 1, 2).copy()
-        dcol = self._dcol = bk.matmul(self._w_flat().T, dout, out=self._dcol)
+        # one scratch buffer for every convolution's patch gradients: col2im consumes it at once
+        scratch = bk.scratch("conv.dcol", (n, self.kh * self.kw * self.in_channels, oh * ow), dout.dtype)
+        dcol = bk.matmul(self._w_flat().T, dout, out=scratch)
         dcol = dcol.reshape(n, self.kh, self.kw, self.in_channels, oh, ow)
         return bk.col2im(dcol, self.x_shape, self.kh, self.kw, self.stride, self.pad)
 
