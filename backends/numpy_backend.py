@@ -15,7 +15,7 @@ class NumpyBackend(Backend):
 
     def __init__(self, dtype=None, seed=None):
         super().__init__(dtype, seed)
-        self.device_name = f"CPU ({_cpu_model()})"
+        self.device_name = f"CPU ({cpu_model()})"
 
     def to_device(self, a, dtype=None):
         if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get"):
@@ -81,7 +81,7 @@ class NumpyBackend(Backend):
         return np.array(a, copy=True)
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

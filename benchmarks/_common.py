@@ -27,14 +27,9 @@ def group_of(layer) -> str:
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from deepnet.backends.numpy_backend import cpu_model as model
+
+    return model()
 
 
 def machine(backends_used=()) -> dict:
@@ -106,6 +101,18 @@ def write_json(path, payload) -> Path:
 
 def stamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def save_png(fig, path) -> None:
+    """Write a matplotlib figure atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    from deepnet import io
+
+    fig.tight_layout()
+    with io.atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
 
 
 def label(bk) -> str:

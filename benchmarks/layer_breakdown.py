@@ -108,12 +108,7 @@ def plot(results, path, title):
         ax.text(0, 0, f"conv\n{conv:.0f}%" + (f"\n(book {book:.0f}%)" if book else ""), ha="center", va="center",
                 fontsize=12, fontweight="bold")
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    from deepnet import io
-
-    with io.atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    C.save_png(fig, path)
 
 
 def main(argv=None):

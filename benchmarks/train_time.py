@@ -149,8 +149,6 @@ def plot(rows, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from deepnet import io
-
     bars = [r for r in rows if r["model"] == "deepconvnet"]
     bars.sort(key=lambda r: -r["epoch_s"])
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(bars) + 1.6))
@@ -165,10 +163,7 @@ def plot(rows, path, title):
     ax.set_xlabel("seconds per MNIST epoch (60,000 images), DeepConvNet training")
     ax.set_xlim(0, max(r["epoch_s"] for r in bars) * 1.45)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    with io.atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    C.save_png(fig, path)
 
 
 def main(argv=None):
