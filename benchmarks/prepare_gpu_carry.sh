@@ -7,8 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${GPU_PYTHON_VERSION:-3.12}
 mkdir -p data wheelhouse
-DEEPNET_DATA=$PWD/data python -c "from deepnet.datasets import fetch_mnist; print(fetch_mnist()[1])"
-python -m pip download -q --only-binary=:all: --python-version "$PY" --platform manylinux2014_x86_64 \
+DEEPNET_DATA=$PWD/data ${PYTHON:-python} -c "from deepnet.datasets import fetch_mnist; print(fetch_mnist()[1])"
+${PYTHON:-python} -m pip download -q --only-binary=:all: --python-version "$PY" --platform manylinux2014_x86_64 \
   --platform manylinux_2_17_x86_64 --platform any -d wheelhouse \
   tqdm platformdirs threadpoolctl pytest pillow matplotlib setuptools wheel mpi4py mpich
 du -sh data wheelhouse
