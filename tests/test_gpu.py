@@ -133,3 +133,18 @@ def test_kernels_match_the_reference_code(gpu, dtype, shape, k, stride, pad):
     dout = cp.asarray(np.random.default_rng(2).standard_normal(y.shape).astype(dtype))
     np.testing.assert_allclose(gpu.to_numpy(gpu.max_pool_backward(dout, arg, shape, *k, stride, pad)),
                                gpu.to_numpy(ref.max_pool_backward(gpu, dout, arg_ref, shape, *k, stride, pad)), **tol)
+
+
+def test_one_rank_nccl_communicator_reduces_on_the_device(gpu):
+    """A 1-rank NCCL communicator (set up over MPI) is still a real NCCL all-reduce."""
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'deepnet[distributed]'")
+    from deepnet.backends.nccl import NcclCommunicator
+
+    with backends.use(gpu):
+        comm = NcclCommunicator()
+        grads = {"a": gpu.to_device(np.arange(6, dtype=np.float32).reshape(2, 3)),
+                 "b": gpu.to_device(np.ones(4, np.float16))}
+        comm.reduce_gradients(grads, 0.5)
+        np.testing.assert_allclose(gpu.to_numpy(grads["a"]), np.arange(6).reshape(2, 3) * 0.5)
+        assert grads["b"].dtype == np.float16 and float(grads["b"].sum()) == 2.0
+        assert comm.bytes_reduced == 10 * 4 and comm.reductions == 1
