@@ -8,6 +8,30 @@ double for float64). The sources are plain strings, so CI can syntax-check them 
 """
 from __future__ import annotations
 
+def _gather_windows(body: str, out: str) -> str:
+    """A thread per input pixel (n, c, h, w) that visits every output (y, x) whose window covers it,
+    at window offset (k, j), runs `body` there to add into `acc`, and stores `acc` in `out`."""
+    return """
+    long long r = i;
+    const int w = r % W; r /= W;
+    const int h = r % H; r /= H;
+    const int c = r % C;
+    const long long n = r / C;
+    ACC acc = 0;
+    for (int k = 0; k < KH; ++k) {
+        const int ty = h + P - k;
+        if (ty < 0 || ty % S != 0) continue;
+        const int y = ty / S;
+        if (y >= OH) continue;
+        for (int j = 0; j < KW; ++j) {
+            const int tx = w + P - j;
+            if (tx < 0 || tx % S != 0) continue;
+            const int x = tx / S;
+            if (x >= OW) continue;""" + body + """        }
+    }
+    """ + out + """ = (T)acc;"""
+
+
 # col[n, i, j, c, y, x] = img[n, c, y*s + i - p, x*s + j - p] (or `fill` outside the image).
 IM2COL = dict(
     in_params="raw T img, int32 C, int32 H, int32 W, int32 KH, int32 KW, int32 OH, int32 OW, int32 S, int32 P, "
@@ -33,26 +57,9 @@ COL2IM = dict(
     in_params="raw T col, int32 C, int32 H, int32 W, int32 KH, int32 KW, int32 OH, int32 OW, int32 S, int32 P",
     out_params="T img",
     operation="""
-    long long r = i;
-    const int w = r % W; r /= W;
-    const int h = r % H; r /= H;
-    const int c = r % C;
-    const long long n = r / C;
-    ACC acc = 0;
-    for (int k = 0; k < KH; ++k) {
-        const int ty = h + P - k;
-        if (ty < 0 || ty % S != 0) continue;
-        const int y = ty / S;
-        if (y >= OH) continue;
-        for (int j = 0; j < KW; ++j) {
-            const int tx = w + P - j;
-            if (tx < 0 || tx % S != 0) continue;
-            const int x = tx / S;
-            if (x >= OW) continue;
+""" + _gather_windows("""
             acc += (ACC)col[((((n * KH + k) * KW + j) * C + c) * OH + y) * OW + x];
-        }
-    }
-    img = (T)acc;
+""", "img") + """
     """,
     name="deepnet_col2im",
 )
@@ -91,27 +98,10 @@ MAX_POOL_BACKWARD = dict(
               "int32 S, int32 P",
     out_params="T dx",
     operation="""
-    long long r = i;
-    const int w = r % W; r /= W;
-    const int h = r % H; r /= H;
-    const int c = r % C;
-    const long long n = r / C;
-    ACC acc = 0;
-    for (int k = 0; k < KH; ++k) {
-        const int ty = h + P - k;
-        if (ty < 0 || ty % S != 0) continue;
-        const int y = ty / S;
-        if (y >= OH) continue;
-        for (int j = 0; j < KW; ++j) {
-            const int tx = w + P - j;
-            if (tx < 0 || tx % S != 0) continue;
-            const int x = tx / S;
-            if (x >= OW) continue;
+""" + _gather_windows("""
             const long long o = ((n * C + c) * OH + y) * OW + x;
             if (arg[o] == k * KW + j) acc += (ACC)dout[o];
-        }
-    }
-    dx = (T)acc;
+""", "dx") + """
     """,
     name="deepnet_max_pool_backward",
 )
