@@ -1,7 +1,6 @@
 """Shared by the benchmark scripts: the machine stamp, honest timing, and result files."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics

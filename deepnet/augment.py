@@ -12,7 +12,6 @@ evaluation data).
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import io
 from .safe_pickle import loads
 
 # The book's DeepConvNet numbers its weight layers 1..8: six convolutions, then two affine layers.

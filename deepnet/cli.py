@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 
 def _add_train(sub):
@@ -95,13 +94,9 @@ def cmd_train(args) -> int:
 
 
 def _pictures(trainer) -> None:
+    from . import plots
     from .backends import current
 
-    try:
-        from . import plots
-    except ImportError as exc:
-        print(f"(no pictures: {exc})")
-        return
     try:
         plots.training_curves(trainer.history, trainer.run_dir / "curves.png",
                               title=f"{trainer.config.model} on {trainer.config.dataset}")

@@ -1,11 +1,9 @@
 """`deepnet eval`: test accuracy of trained runs, in float32 and a second dtype, and their ensemble."""
 from __future__ import annotations
 
-import time
 
-import numpy as np
 
-from . import datasets, io, models
+from . import datasets, models
 from .backends import current
 from .layers import softmax
 from .training import checkpoint
@@ -14,13 +12,14 @@ from .training import checkpoint
 def load_model(run_or_file, dtype="float32"):
     """(model, metadata) for a run directory or a weights/checkpoint file, built in `dtype`."""
     path = checkpoint.find(run_or_file)
-    _, meta = io.load_arrays(path)
+    contents = checkpoint.read(path)  # read once: the metadata says which model to build
+    meta = contents[2]
     cfg = meta.get("config", {})
     name = cfg.get("model") or meta.get("model_name") or str(meta.get("model", "deepconvnet"))
     shape = tuple(meta.get("input_shape", (1, 28, 28)))
     kwargs = {"num_classes": int(meta["num_classes"])} if "num_classes" in meta else {}
     model = models.create(name.lower(), input_shape=shape, dtype=dtype, **kwargs)
-    checkpoint.load(path, model)
+    checkpoint.load(path, model, contents=contents)
     return model, {**meta, "path": str(path), "dataset": cfg.get("dataset", "mnist")}
 
 

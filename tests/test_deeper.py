@@ -4,9 +4,9 @@ import pytest
 
 from deepnet.augment import Augment
 from deepnet.evaluation import ensemble
-from deepnet.layers import (Affine, BatchNormalization, Concat, Convolution, GlobalAveragePooling, Pooling, Relu,
+from deepnet.layers import (BatchNormalization, Concat, Convolution, GlobalAveragePooling, Pooling, Relu,
                             Residual)
-from deepnet.models import VGG, GoogLeNetSmall, ResNet, create, describe, stacked_3x3_demo, vgg16
+from deepnet.models import GoogLeNetSmall, ResNet, create, describe, stacked_3x3_demo, vgg16
 from deepnet.optimizers import Adam
 from deepnet.training import TrainConfig, Trainer
 from deepnet.training.trainer import transfer

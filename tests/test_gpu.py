@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from deepnet import backends
-from deepnet.layers import (LRN, Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
-                            SoftmaxWithLoss, Tanh)
+from deepnet.layers import (LRN, Affine, BatchNormalization, Convolution, Pooling, Relu, Sigmoid,
+                            Tanh)
 from deepnet.models import DeepConvNet
 
 pytestmark = pytest.mark.gpu

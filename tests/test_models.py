@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from deepnet import io
-from deepnet.layers import Affine, Convolution, Dropout, Pooling, Relu
+from deepnet.layers import Convolution, Dropout
 from deepnet.models import AlexNet, DeepConvNet, SimpleConvNet
 
 

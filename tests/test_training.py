@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from deepnet import backends, io
 from deepnet.datasets import Dataset, Split
 from deepnet.layers import SoftmaxWithLoss
 from deepnet.models import SimpleConvNet

@@ -40,6 +40,14 @@ class Layer:
         return f"{type(self).__name__}()"
 
 
+def output_shape_of(layers, input_shape) -> tuple:
+    """The per-sample output shape of layers applied in order to one sample of `input_shape`."""
+    shape = tuple(input_shape)
+    for layer in layers:
+        shape = layer.output_shape(shape)
+    return shape
+
+
 def resolve_dtype(dtype):
     """The dtype a new layer allocates in: `dtype` if given, else the backend's default."""
     from ..backends.settings import parse_dtype

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..backends import current
-from .base import Layer
+from .base import Layer, output_shape_of
 
 
 class Container(Layer):
@@ -35,12 +35,6 @@ def _chain_backward(layers, d):
     for layer in reversed(layers):
         d = layer.backward(d)
     return d
-
-
-def _chain_shape(layers, shape):
-    for layer in layers:
-        shape = layer.output_shape(shape)
-    return shape
 
 
 def _name(layers, prefix):
@@ -78,7 +72,7 @@ class Residual(Container):
         return dx
 
     def output_shape(self, input_shape):
-        return _chain_shape(self.branch, input_shape)
+        return output_shape_of(self.branch, input_shape)
 
     def __repr__(self):
         kind = "Residual" if self.skip else "Plain"
@@ -113,7 +107,7 @@ class Concat(Container):
         return dx
 
     def output_shape(self, input_shape):
-        shapes = [_chain_shape(b, input_shape) for b in self.branches]
+        shapes = [output_shape_of(b, input_shape) for b in self.branches]
         return (sum(s[0] for s in shapes),) + tuple(shapes[0][1:])
 
     def __repr__(self):

@@ -51,7 +51,7 @@ class Convolution(Layer):
         return out.reshape(n, self.out_channels, oh, ow)
 
     def backward(self, dout):
-        bk, xp = current(), current().xp
+        bk = current()
         n, _, oh, ow = dout.shape
         dout = dout.reshape(n, self.out_channels, oh * ow)
         self.db = dout.sum(axis=(0, 2))

@@ -4,18 +4,12 @@ from __future__ import annotations
 import math
 
 from ..layers import LRN, Affine, Convolution, Dropout, Pooling, Relu
+from ..layers.base import output_shape_of
 from .sequential import Sequential
 
 
 def _flat(shape) -> int:
     return int(math.prod(shape))
-
-
-def _trace(layers, input_shape):
-    shape = tuple(input_shape)
-    for layer in layers:
-        shape = layer.output_shape(shape)
-    return shape
 
 
 class SimpleConvNet(Sequential):
@@ -25,7 +19,7 @@ class SimpleConvNet(Sequential):
                  hidden: int = 100, weight_init="he", dtype=None):
         c = input_shape[0]
         body = [Convolution(c, filters, kernel_size, weight_init=weight_init, dtype=dtype), Relu(), Pooling(2)]
-        flat = _flat(_trace(body, input_shape))
+        flat = _flat(output_shape_of(body, input_shape))
         super().__init__(body + [Affine(flat, hidden, weight_init, dtype), Relu(),
                                  Affine(hidden, num_classes, weight_init, dtype)], input_shape=input_shape)
 
@@ -54,7 +48,7 @@ class DeepConvNet(Sequential):
             Convolution(64, 64, 3, pad=1, dtype=dtype), Relu(),
             Pooling(2, stride=2),
         ]
-        flat = _flat(_trace(body, input_shape))
+        flat = _flat(output_shape_of(body, input_shape))
         head = [Affine(flat, hidden, "he", dtype), Relu(), Dropout(dropout),
                 Affine(hidden, num_classes, "he", dtype), Dropout(dropout)]
         super().__init__(body + head, input_shape=input_shape)
@@ -80,7 +74,7 @@ class AlexNet(Sequential):
             Convolution(384, 256, 3, pad=1, dtype=dtype), Relu(),
             Pooling(3, stride=2),
         ]
-        flat = _flat(_trace(body, input_shape))
+        flat = _flat(output_shape_of(body, input_shape))
         head = [Affine(flat, 4096, "he", dtype), Relu(), Dropout(dropout),
                 Affine(4096, 4096, "he", dtype), Relu(), Dropout(dropout),
                 Affine(4096, num_classes, "he", dtype)]

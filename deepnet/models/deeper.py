@@ -5,16 +5,11 @@ import math
 
 from ..layers import (Affine, BatchNormalization, Concat, Convolution, Dropout, GlobalAveragePooling, Pooling, Relu,
                       Residual)
+from ..layers.base import output_shape_of
 from .sequential import Sequential
 
 VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 VGG_SMALL = (32, 32, "M", 64, 64, "M", 128, 128, "M")  # for 28x28 or 32x32 inputs
-
-
-def _trace(layers, shape):
-    for layer in layers:
-        shape = layer.output_shape(shape)
-    return shape
 
 
 class VGG(Sequential):
@@ -35,7 +30,7 @@ class VGG(Sequential):
                 layers.append(BatchNormalization(int(item), dtype=dtype))
             layers.append(Relu())
             c = int(item)
-        width = int(math.prod(_trace(layers, input_shape)))
+        width = int(math.prod(output_shape_of(layers, input_shape)))
         for h in hidden:
             layers += [Affine(width, h, "he", dtype), Relu(), Dropout(dropout)]
             width = h

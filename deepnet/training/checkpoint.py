@@ -17,20 +17,26 @@ def save(path, model, optimizer, meta: dict) -> None:
     io.save_arrays(path, arrays, {**meta, "model": type(model).__name__, "optimizer": opt["hyper"]})
 
 
-def load(path, model, optimizer=None) -> dict:
-    """Restore `model` (and `optimizer`) from a checkpoint or a weights file; returns the metadata."""
+def read(path) -> tuple[dict, dict, dict]:
+    """(weights, optimizer arrays, metadata) from a checkpoint, or from a plain weights file written by
+    model.save() (which has no optimizer arrays)."""
     arrays, meta = io.load_arrays(path)
-    if any(k.startswith("model/") for k in arrays):
-        weights = {k[len("model/"):]: a for k, a in arrays.items() if k.startswith("model/")}
-    else:  # a plain weights file written by model.save()
-        weights = arrays
+    if not any(k.startswith("model/") for k in arrays):
+        return arrays, {}, meta
+    weights = {k[len("model/"):]: a for k, a in arrays.items() if k.startswith("model/")}
+    optim = {k[len("optim/"):]: a for k, a in arrays.items() if k.startswith("optim/")}
+    return weights, optim, meta
+
+
+def load(path, model, optimizer=None, contents=None) -> dict:
+    """Restore `model` (and `optimizer`) from a checkpoint or a weights file; returns the metadata.
+    `contents` is what read(path) returned, when the caller has read the file already."""
+    weights, optim, meta = contents if contents is not None else read(path)
     model.load_state(weights, source=str(path))
     if optimizer is not None:
         if "optimizer" not in meta:
             raise ValueError(f"{path} holds weights only; resuming needs a checkpoint with optimizer state")
-        optimizer.load_state_dict({"hyper": meta["optimizer"],
-                                   "arrays": {k[len("optim/"):]: a for k, a in arrays.items()
-                                              if k.startswith("optim/")}})
+        optimizer.load_state_dict({"hyper": meta["optimizer"], "arrays": optim})
     return meta
 
 

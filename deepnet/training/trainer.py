@@ -263,15 +263,15 @@ class Trainer:
     def _checkpoint(self, record: dict) -> None:
         if not self.is_root:
             return
+        config, machine = dataclasses.asdict(self.config), machine_info()
         meta = {"epoch": self.epoch, "history": self.history, "rng": current().rng.get_state(),
                 "input_shape": list(self.model.input_shape or ()), "num_classes": len(self.data.classes),
-                "config": dataclasses.asdict(self.config), "machine": machine_info()}
+                "config": config, "machine": machine}
         checkpoint.save(self.run_dir / "last.npz", self.model, self.optimizer, meta)
         key = "val_acc" if "val_acc" in record else None
         if key is None or record[key] >= max(r[key] for r in self.history):
             checkpoint.save(self.run_dir / "best.npz", self.model, self.optimizer, meta)
-        io.write_json(self.run_dir / "history.json", {"config": dataclasses.asdict(self.config),
-                                                      "machine": machine_info(), "history": self.history})
+        io.write_json(self.run_dir / "history.json", {"config": config, "machine": machine, "history": self.history})
 
     def _should_stop(self) -> bool:
         p = self.config.patience
@@ -293,9 +293,7 @@ def transfer(model, source, reinit=()) -> list[str]:
     """Copy trained weights from a run or weights file into `model`, except the layers named in
     `reinit` (a new head keeps its fresh initialisation). Returns the parameter names copied."""
     path = checkpoint.find(source)
-    arrays, _ = io.load_arrays(path)
-    if any(k.startswith("model/") for k in arrays):
-        arrays = {k[len("model/"):]: a for k, a in arrays.items() if k.startswith("model/")}
+    arrays, _, _ = checkpoint.read(path)
     unknown = [r for r in reinit if r not in model.layers]
     if unknown:
         raise ValueError(f"--reinit names no layer of the model: {unknown}; layers: {', '.join(model.layers)}")
