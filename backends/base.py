@@ -198,6 +198,40 @@ class Backend:
                         x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride] += col[:, i, j, :, y0:y1, x0:x1]
         return img
 
+    def conv2d(self, x, w, b, stride: int = 1, pad: int = 0, state: dict | None = None, train: bool = False):
+        """y = W * x + b for NCHW x, (O, C, KH, KW) w and (O,) b, by im2col: one batched product.
+
+        With col = im2col(x) as (N, KH*KW*C, OH*OW) and W flattened to match, (O, KH*KW*C):
+            y = W col + b
+        `state` is the calling layer's dict: what backward needs goes there (here the patches,
+        whose buffer the next call reuses).
+        """
+        n = x.shape[0]
+        o, _, kh, kw = w.shape
+        state = {} if state is None else state
+        col6 = state["col6"] = self.im2col(x, kh, kw, stride, pad, out=state.get("col6"))
+        oh, ow = col6.shape[4], col6.shape[5]
+        col = col6.reshape(n, -1, oh * ow)
+        y = self.matmul(_w_rows(w), col)
+        y += b.reshape(1, -1, 1)
+        state["x_shape"] = x.shape
+        return y.reshape(n, o, oh, ow)
+
+    def conv2d_backward(self, dy, w, state: dict, stride: int = 1, pad: int = 0):
+        """(dx, dW, db) for conv2d:  dW = sum_n dy_n col_n^T,  db = sum dy,  dx = col2im(W^T dy)."""
+        n, o, oh, ow = dy.shape
+        _, c, kh, kw = w.shape
+        col = state["col6"].reshape(n, -1, oh * ow)
+        dy = dy.reshape(n, o, oh * ow)
+        db = dy.sum(axis=(0, 2))
+        # per-sample products summed over the batch: BLAS reads col^T in place, with no transposed copy
+        dw = self.matmul(dy, col.transpose(0, 2, 1)).sum(axis=0)
+        dw = dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()
+        # one scratch buffer for every convolution's patch gradients: col2im consumes it at once
+        dcol = self.matmul(_w_rows(w).T, dy, out=self.scratch("conv.dcol", (n, kh * kw * c, oh * ow), dy.dtype))
+        dx = self.col2im(dcol.reshape(n, kh, kw, c, oh, ow), state["x_shape"], kh, kw, stride, pad)
+        return dx, dw, db
+
     def max_pool(self, x, kh: int, kw: int, stride: int, pad: int = 0, with_arg: bool = True):
         """(y, arg): the max over each window and the offset (i*KW + j) of the first maximum
         (arg is None when not asked for: inference needs no backward)."""
@@ -229,6 +263,11 @@ def _valid_range(offset: int, pad: int, stride: int, out: int, size: int) -> tup
     lo = max(0, -((offset - pad) // stride))  # ceil((pad - offset) / stride)
     hi = min(out, (size - 1 - offset + pad) // stride + 1)
     return lo, max(lo, hi)
+
+
+def _w_rows(w):
+    """(O, C, KH, KW) weights as (O, KH*KW*C), the order of im2col's rows."""
+    return w.transpose(0, 2, 3, 1).reshape(w.shape[0], -1)
 
 
 def _fits(buf, shape, dtype) -> bool:

@@ -62,3 +62,98 @@ def col2im(col, stride, pad, img):
 def usable(a) -> bool:
     """Compiled path for C-contiguous float32/float64 arrays while enabled; otherwise the NumPy reference."""
     return ENABLED and a.dtype in (np.float32, np.float64) and a.flags.c_contiguous
+
+
+# --- the chunked CPU convolution's layout (backends/cpu_conv.py): col[c, i, j, b, y, x] -----------
+# Rows are ordered (C, KH, KW) like W.reshape(O, -1), and the images of a chunk sit side by side in
+# each row, so one GEMM covers the chunk. Written as plain element loops with the bounds test
+# inside: measured 4x faster than the same copy split into precomputed valid ranges.
+
+@numba.njit(cache=True, nogil=True)
+def im2col_rows(x, kh, kw, stride, pad, col):
+    n, c, h, w = x.shape
+    oh, ow = col.shape[4], col.shape[5]
+    for ch in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                for b in range(n):
+                    for y in range(oh):
+                        hy = y * stride + i - pad
+                        if hy < 0 or hy >= h:
+                            for xx in range(ow):
+                                col[ch, i, j, b, y, xx] = 0
+                        else:
+                            for xx in range(ow):
+                                wx = xx * stride + j - pad
+                                if wx >= 0 and wx < w:
+                                    col[ch, i, j, b, y, xx] = x[b, ch, hy, wx]
+                                else:
+                                    col[ch, i, j, b, y, xx] = 0
+    return col
+
+
+@numba.njit(cache=True, nogil=True)
+def col2im_rows(col, stride, pad, img):
+    c, kh, kw, n, oh, ow = col.shape
+    h, w = img.shape[2], img.shape[3]
+    img[:] = 0
+    for b in range(n):
+        for ch in range(c):
+            for i in range(kh):
+                for j in range(kw):
+                    for y in range(oh):
+                        hy = y * stride + i - pad
+                        if hy < 0 or hy >= h:
+                            continue
+                        for xx in range(ow):
+                            wx = xx * stride + j - pad
+                            if wx >= 0 and wx < w:
+                                img[b, ch, hy, wx] += col[ch, i, j, b, y, xx]
+    return img
+
+
+# --- max pooling: the max and the offset of the first maximum in one pass ------------------------
+
+@numba.njit(cache=True, nogil=True)
+def max_pool(x, kh, kw, stride, pad, y, arg):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for b in range(n):
+        for ch in range(c):
+            for oy in range(oh):
+                for ox in range(ow):
+                    best = -np.inf
+                    at = 0
+                    for i in range(kh):
+                        hy = oy * stride + i - pad
+                        if hy < 0 or hy >= h:
+                            continue
+                        for j in range(kw):
+                            wx = ox * stride + j - pad
+                            if wx < 0 or wx >= w:
+                                continue
+                            v = x[b, ch, hy, wx]
+                            if v > best or (v != v and best == best):  # the first maximum wins; NaN propagates
+                                best = v
+                                at = i * kw + j
+                    y[b, ch, oy, ox] = best
+                    if arg.shape[0] > 0:
+                        arg[b, ch, oy, ox] = at
+    return y
+
+
+@numba.njit(cache=True, nogil=True)
+def max_pool_backward(dy, arg, kw, stride, pad, dx):
+    n, c, oh, ow = dy.shape
+    h, w = dx.shape[2], dx.shape[3]
+    dx[:] = 0
+    for b in range(n):
+        for ch in range(c):
+            for oy in range(oh):
+                for ox in range(ow):
+                    k = arg[b, ch, oy, ox]
+                    hy = oy * stride + k // kw - pad
+                    wx = ox * stride + k % kw - pad
+                    if hy >= 0 and hy < h and wx >= 0 and wx < w:  # a window all padding has no input
+                        dx[b, ch, hy, wx] += dy[b, ch, oy, ox]
+    return dx

@@ -6,6 +6,8 @@ import platform
 import numpy as np
 
 from .base import Backend, _fits
+from .cpu_conv import ChunkedConv
+from .cpu_workers import Workers
 
 
 class NumpyBackend(Backend):
@@ -27,7 +29,46 @@ class NumpyBackend(Backend):
         # float16, but multiply in float32 and round the result, as tensor cores do.
         if a.dtype == np.float16 or b.dtype == np.float16:
             return np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.float16)
+        if a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype:
+            shape = (a.shape[0], b.shape[1])
+            if out is None or not _fits(out, shape, a.dtype):
+                out = np.empty(shape, dtype=np.result_type(a, b))
+            return self.workers.matmul(a, b, out)
         return super().matmul(a, b, out=out)
+
+    @property
+    def workers(self) -> Workers:
+        """The backend's threads (backends/cpu_workers.py; DEEPNET_THREADS), made on first use."""
+        workers = self.__dict__.get("_workers")
+        if workers is None:
+            workers = self._workers = Workers()
+        return workers
+
+    @property
+    def chunked_conv(self) -> ChunkedConv:
+        """The cache-chunked, multi-core convolution (backends/cpu_conv.py), made on first use."""
+        conv = self.__dict__.get("_chunked_conv")
+        if conv is None:
+            nk = _numba()
+            conv = self._chunked_conv = ChunkedConv(self.workers, kernels=nk if nk is not None and nk.ENABLED else None)
+        return conv
+
+    def conv2d(self, x, w, b, stride=1, pad=0, state=None, train=False):
+        if x.dtype not in (np.float32, np.float64):
+            # float16 has no BLAS: the reference path multiplies in float32 (matmul below)
+            if state is not None:
+                state.pop("x", None)
+            return super().conv2d(x, w, b, stride, pad, state, train)
+        x = np.ascontiguousarray(x)
+        if state is not None:
+            state.pop("col6", None)  # patches from a reference-path call: not needed any more
+            state["x"] = x  # a reference, not a copy: backward rebuilds the patches from it
+        return self.chunked_conv.forward(x, w, b, stride, pad)
+
+    def conv2d_backward(self, dy, w, state, stride=1, pad=0):
+        if "x" not in state:
+            return super().conv2d_backward(dy, w, state, stride, pad)
+        return self.chunked_conv.backward(np.ascontiguousarray(dy), state["x"], w, stride, pad)
 
     def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0, out=None):
         nk = _numba()
@@ -45,6 +86,38 @@ class NumpyBackend(Backend):
         return nk.col2im(col, stride, pad, np.empty(x_shape, dtype=col.dtype))
 
     def max_pool(self, x, kh, kw, stride, pad=0, with_arg=True):
+        nk = _numba()
+        if nk is not None and nk.usable(x):
+            n, c, h, w = x.shape
+            oh = self.conv_output_size(h, kh, stride, pad)
+            ow = self.conv_output_size(w, kw, stride, pad)
+            y = np.empty((n, c, oh, ow), dtype=x.dtype)
+            arg_dtype = np.int8 if kh * kw <= 127 else np.int32
+            arg = np.empty(y.shape if with_arg else (0, 0, 0, 0), dtype=arg_dtype)
+
+            def work(_, chunks):
+                for s, e in chunks:
+                    nk.max_pool(x[s:e], kh, kw, stride, pad, y[s:e], arg[s:e] if with_arg else arg)
+
+            self.workers.run(work, self.workers.chunks(n, -(-n // self.workers.threads)))
+            return y, (arg if with_arg else None)
+        return self._max_pool_views(x, kh, kw, stride, pad, with_arg)
+
+    def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
+        nk = _numba()
+        if nk is not None and nk.usable(dout) and arg.flags.c_contiguous:
+            dx = np.empty(x_shape, dtype=dout.dtype)
+
+            def work(_, chunks):
+                for s, e in chunks:
+                    nk.max_pool_backward(dout[s:e], arg[s:e], kw, stride, pad, dx[s:e])
+
+            n = x_shape[0]
+            self.workers.run(work, self.workers.chunks(n, -(-n // self.workers.threads)))
+            return dx
+        return self._max_pool_backward_views(dout, arg, x_shape, kh, kw, stride, pad)
+
+    def _max_pool_views(self, x, kh, kw, stride, pad=0, with_arg=True):
         # Each window offset (i, j) is one strided view of the (padded) image, so the max and the
         # first arg-max are KH*KW element-wise passes over the output, with no patch array.
         n, c, h, w = x.shape
@@ -63,7 +136,7 @@ class NumpyBackend(Backend):
             np.copyto(arg, k, where=views[k] == y)
         return y, arg
 
-    def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
+    def _max_pool_backward_views(self, dout, arg, x_shape, kh, kw, stride, pad=0):
         n, c, h, w = x_shape
         oh, ow = dout.shape[2], dout.shape[3]
         tiles = pad == 0 and kh == kw == stride and h == oh * kh and w == ow * kw

@@ -7,7 +7,8 @@
 
 For each backend it times a full DeepConvNet training step (forward, loss, backward, Adam update)
 and a forward-only pass, as the median of --steps steps after --warmup, with the device
-synchronised around every step; it projects the time of one MNIST epoch (60,000 images), and times
+synchronised around every step, alternating deepnet and PyTorch for --rounds rounds and keeping
+the median round; it projects the time of one MNIST epoch (60,000 images), and times
 AlexNet the same way. Where PyTorch imports, the same architectures built in PyTorch run on the
 same device with the same batch, dtype and thread count (on a GPU, PyTorch's convolutions use
 cuDNN: the book's third bar). PyTorch is a benchmark-only comparison, never a deepnet dependency.
@@ -40,7 +41,8 @@ def median_time(fn, steps, warmup, sync):
     return C.median(times)
 
 
-def time_deepnet(bk, model_name, batch, steps, warmup, dtype):
+def deepnet_runner(bk, model_name, batch, dtype):
+    """(train step, forward pass, sync) for deepnet's model on backend bk."""
     from deepnet import backends, models
     from deepnet.optimizers import Adam
 
@@ -52,16 +54,26 @@ def time_deepnet(bk, model_name, batch, steps, warmup, dtype):
         x = bk.rng.uniform((batch,) + shape)
         t = bk.rng.integers(0, classes, (batch,))
 
-        def step():
+    def step():
+        with backends.use(bk):
             model.loss(x, t, train=True)
             model.backward()
             opt.update(model.trainable_params(), model.trainable_grads())
 
-        def infer():
+    def infer():
+        with backends.use(bk):
             model.forward(x, train=False)
 
-        return {"train_s": median_time(step, steps, warmup, bk.synchronize),
-                "infer_s": median_time(infer, steps, warmup, bk.synchronize)}
+    return step, infer, bk.synchronize
+
+
+def time_runner(runner, steps, warmup):
+    step, infer, sync = runner
+    return {"train_s": median_time(step, steps, warmup, sync), "infer_s": median_time(infer, steps, warmup, sync)}
+
+
+def time_deepnet(bk, model_name, batch, steps, warmup, dtype):
+    return time_runner(deepnet_runner(bk, model_name, batch, dtype), steps, warmup)
 
 
 def torch_model(torch, name):
@@ -81,7 +93,8 @@ def torch_model(torch, name):
         nn.Linear(4096, 1000))
 
 
-def time_torch(torch, on_gpu, model_name, batch, steps, warmup, dtype):
+def torch_runner(torch, on_gpu, model_name, batch, dtype):
+    """(train step, forward pass, sync) for the same model in PyTorch."""
     device = torch.device("cuda" if on_gpu else "cpu")
     tdtype = getattr(torch, dtype)
     torch.manual_seed(0)
@@ -103,7 +116,11 @@ def time_torch(torch, on_gpu, model_name, batch, steps, warmup, dtype):
             model(x)
             model.train()
 
-    return {"train_s": median_time(step, steps, warmup, sync), "infer_s": median_time(infer, steps, warmup, sync)}
+    return step, infer, sync
+
+
+def time_torch(torch, on_gpu, model_name, batch, steps, warmup, dtype):
+    return time_runner(torch_runner(torch, on_gpu, model_name, batch, dtype), steps, warmup)
 
 
 def rss_bytes() -> int:
@@ -179,6 +196,8 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16"])
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="alternate deepnet and PyTorch this many times; report the median round")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     p.add_argument("--out", default=str(C.RESULTS))
     p.add_argument("--tag", default="")
@@ -191,7 +210,7 @@ def main(argv=None):
         lib, model_name, batch, dtype = args.memory_worker
         return memory_worker(lib, model_name, int(batch), dtype)
     if args.smoke:
-        args.batch, args.steps, args.warmup = [2], 1, 0
+        args.batch, args.steps, args.warmup, args.rounds = [2], 1, 0, 1
     if args.alexnet_batch is None:
         args.alexnet_batch = [1] if args.smoke else [8]
 
@@ -207,12 +226,17 @@ def main(argv=None):
     rows = []
     for bk in bks:
         for model_name, batch in work:
-            runs = [("deepnet", lambda: time_deepnet(bk, model_name, batch, args.steps, args.warmup, args.dtype))]
+            runners = [("deepnet", deepnet_runner(bk, model_name, batch, args.dtype))]
             if torch is not None and (not bk.is_gpu or torch.cuda.is_available()):
-                runs.append(("pytorch", lambda: time_torch(torch, bk.is_gpu, model_name, batch, args.steps,
-                                                           args.warmup, args.dtype)))
-            for library, fn in runs:
-                r = fn()
+                runners.append(("pytorch", torch_runner(torch, bk.is_gpu, model_name, batch, args.dtype)))
+            # Rounds alternate the libraries, and each figure is the median over rounds: a slow spell of
+            # this shared machine then hits both sides instead of one.
+            per_round = {lib: [] for lib, _ in runners}
+            for _ in range(args.rounds):
+                for library, runner in runners:
+                    per_round[library].append(time_runner(runner, args.steps, args.warmup))
+            for library, _ in runners:
+                r = {key: C.median([q[key] for q in per_round[library]]) for key in ("train_s", "infer_s")}
                 if args.memory and not bk.is_gpu:
                     r["peak_bytes"] = peak_memory(library, model_name, batch, args.dtype)
                 steps_per_epoch = math.ceil(MNIST_TRAIN / batch)
@@ -258,7 +282,7 @@ def main(argv=None):
     out = Path(args.out)
     name = "train_time" + (f"_{args.tag}" if args.tag else "")
     payload = {"benchmark": "train_time", "figure": "8.15", "dtype": args.dtype, "steps": args.steps,
-               "warmup": args.warmup, "timestamp": C.stamp(), "machine": C.machine(bks), "rows": rows,
+               "warmup": args.warmup, "rounds": args.rounds, "timestamp": C.stamp(), "machine": C.machine(bks), "rows": rows,
                "deepnet_over_pytorch": ratios, "gpu_over_cpu": speedups,
                "torch": None if torch is None else torch.__version__}
     print(f"wrote {C.write_json(out / f'{name}.json', payload)}")

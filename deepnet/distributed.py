@@ -114,6 +114,9 @@ class Communicator:
             previous(kind, value, tb)
             sys.stderr.write(f"deepnet: rank {self.rank} failed; aborting all {self.size} ranks\n")
             sys.stderr.flush()
+            # the launcher forwards output through a pipe; Abort tears it down, so give it a moment
+            # to pass on the traceback (it was seen cut short otherwise)
+            time.sleep(0.5)
             comm.Abort(1)
 
         sys.excepthook = hook
@@ -127,8 +130,21 @@ def init() -> Communicator:
         comm = NcclCommunicator()
     else:
         comm = Communicator()
+        _share_cores(comm)
     comm.abort_on_error()
     return comm
+
+
+def _share_cores(comm: Communicator) -> None:
+    """Ranks on one machine split its cores: each rank's backend gets cores // (ranks here) threads,
+    unless DEEPNET_THREADS says otherwise (two ranks of two threads on two cores ran slower)."""
+    if (os.environ.get("DEEPNET_THREADS") or "").strip():
+        return
+    workers = getattr(current(), "workers", None)
+    if workers is None:
+        return
+    here = comm.comm.Split_type(comm.MPI.COMM_TYPE_SHARED).Get_size()
+    workers.threads = max(1, workers.threads // here)
 
 
 def shard(global_idx, rank: int, size: int):

@@ -23,6 +23,15 @@ def report() -> str:
     lines.append(f"cupy         {cupy_status()}")
     lines.append(f"cpu          {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable"
                  if hasattr(os, "sched_getaffinity") else f"cpu          {os.cpu_count()} logical cores")
+    if not bk.is_gpu:
+        threads = bk.workers.threads
+        lines.append(f"threads      {threads} (DEEPNET_THREADS={os.environ.get('DEEPNET_THREADS', '') or 'unset'})"
+                     + ("; BLAS runs on one thread inside them once work is split" if threads > 1 else ""))
+        from .backends.numpy_backend import _numba
+
+        nk = _numba()
+        lines.append("kernels      " + (f"numba {nk.numba.__version__}" if nk is not None and nk.ENABLED
+                                        else "plain NumPy (pip install 'deepnet[fast]' for the compiled ones)"))
     try:
         from threadpoolctl import threadpool_info
 

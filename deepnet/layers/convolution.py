@@ -16,6 +16,8 @@ class Convolution(Layer):
     With col = im2col(x) reshaped to (N, KH*KW*C, OH*OW) and W flattened to match, (O, KH*KW*C):
         y = W col + b
         dW = sum_n dout_n col_n^T,   db = sum dout,   dx = col2im(W^T dout)
+    The backend computes these (Backend.conv2d is the plain reference; the CPU backend runs the
+    same products over cache-sized chunks of the batch, on every core).
     Weights are stored (out_channels, in_channels, KH, KW), as in the book.
     """
 
@@ -34,39 +36,19 @@ class Convolution(Layer):
                                      fan_in, self.out_channels * self.kh * self.kw, dtype)
         self.b = initializers.zeros((self.out_channels,), dtype)
         self.dW = self.db = None
-        self.col = self._col6 = None
+        self.state: dict = {}
 
     def forward(self, x, train=False):
         bk = current()
         bk.check_array(x, "Convolution.forward")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Convolution expects (N, {self.in_channels}, H, W) input; got shape {tuple(x.shape)}")
-        n = x.shape[0]
-        # last step's patch array is handed back for reuse: no fresh pages for the largest array each step
-        col = self._col6 = bk.im2col(x, self.kh, self.kw, self.stride, self.pad, out=self._col6)
-        oh, ow = col.shape[4], col.shape[5]
-        self.x_shape, self.col = x.shape, col.reshape(n, -1, oh * ow)
-        out = bk.matmul(self._w_flat(), self.col)
-        out += self.b.reshape(1, -1, 1)
-        return out.reshape(n, self.out_channels, oh, ow)
+        # the backend keeps in `state` what backward needs (the patches, or on the CPU the input)
+        return bk.conv2d(x, self.W, self.b, self.stride, self.pad, state=self.state, train=train)
 
     def backward(self, dout):
-        bk = current()
-        n, _, oh, ow = dout.shape
-        dout = dout.reshape(n, self.out_channels, oh * ow)
-        self.db = dout.sum(axis=(0, 2))
-        # Per-sample products summed over the batch: BLAS reads col^T in place, with no transposed copy.
-        dw = bk.matmul(dout, self.col.transpose(0, 2, 1)).sum(axis=0)
-        self.dW = dw.reshape(self.out_channels, self.kh, self.kw, self.in_channels).transpose(0, 3, 1, 2).copy()
-        # one scratch buffer for every convolution's patch gradients: col2im consumes it at once
-        scratch = bk.scratch("conv.dcol", (n, self.kh * self.kw * self.in_channels, oh * ow), dout.dtype)
-        dcol = bk.matmul(self._w_flat().T, dout, out=scratch)
-        dcol = dcol.reshape(n, self.kh, self.kw, self.in_channels, oh, ow)
-        return bk.col2im(dcol, self.x_shape, self.kh, self.kw, self.stride, self.pad)
-
-    def _w_flat(self):
-        """W as (O, KH*KW*C), the order of im2col's rows."""
-        return self.W.transpose(0, 2, 3, 1).reshape(self.out_channels, -1)
+        dx, self.dW, self.db = current().conv2d_backward(dout, self.W, self.state, self.stride, self.pad)
+        return dx
 
     def output_shape(self, input_shape):
         c, h, w = input_shape

@@ -1,0 +1,124 @@
+"""Convolution on the CPU in cache-sized chunks of images, spread over the cores.
+
+The reference (base.Backend.conv2d) builds the patch array of the whole batch: for DeepConvNet's
+second layer at batch 100 that is 45 MB written, read back by the product, kept until backward,
+and matched by a 45 MB patch gradient. On a 2-core machine those passes through main memory, not
+the arithmetic, were most of a training step (benchmarks/README.md). Here the batch is cut into
+chunks whose patch array fits in the core's cache (about 1 MB); each chunk is im2col, one GEMM and
+a bias add while its patches are still in cache, and backward rebuilds a chunk's patches instead
+of keeping the batch's. The chunks are shared among threads, one per core, each running BLAS on
+one thread; NumPy, BLAS and the Numba kernels release the GIL, so the cores work in parallel.
+
+Patches are laid out (C, KH, KW, n, OH, OW): rows ordered like W.reshape(O, -1), the chunk's images
+side by side in each row, so y = W col is a single (O, K) x (K, n*OH*OW) product per chunk, and so
+is dW = dy col^T.
+
+Determinism: chunks go to threads round-robin, each thread sums its own dW in chunk order, and
+the per-thread sums are added in thread order, so a given batch size and thread count gives the
+same bits every run. A different thread count (DEEPNET_THREADS) may change the last bits of dW.
+Measured (benchmarks/README.md): a DeepConvNet training step about 1.3x faster than the
+whole-batch reference on 2 cores, and no patch arrays kept between forward and backward.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Backend
+from .cpu_workers import Workers
+
+#: Bytes of patches per chunk: about the per-core L2 cache of current x86 CPUs.
+CHUNK_BYTES = 1 << 20
+
+
+class ChunkedConv:
+    """The chunked forward and backward, run on `workers` (backends/cpu_workers.py)."""
+
+    def __init__(self, workers: Workers, chunk_bytes: int = CHUNK_BYTES, kernels=None):
+        self.workers = workers
+        self.chunk_bytes = int(chunk_bytes)
+        self.kernels = kernels  # numba_kernels, or None for the plain NumPy loops
+
+    def _chunks(self, n: int, per_image: int) -> list[tuple[int, int]]:
+        return self.workers.chunks(n, self.chunk_bytes // max(1, per_image))
+
+    def _run(self, work, chunks) -> list:
+        return self.workers.run(work, chunks)
+
+    def _buffer(self, name: str, size: int, dtype) -> np.ndarray:
+        return self.workers.buffer(name, size, dtype)
+
+    # --- patches ------------------------------------------------------------
+    def _im2col(self, x, kh, kw, stride, pad, oh, ow):
+        n, c = x.shape[:2]
+        shape = (c, kh, kw, n, oh, ow)
+        col = self._buffer("col", int(np.prod(shape)), x.dtype).reshape(shape)
+        if self.kernels is not None:
+            return self.kernels.im2col_rows(x, kh, kw, stride, pad, col)
+        # the reference im2col of the images seen channel-first gives exactly this layout
+        return Backend.im2col(_REFERENCE, x.transpose(1, 0, 2, 3), kh, kw, stride, pad, out=col)
+
+    def _col2im(self, dcol, stride, pad, dx):
+        if self.kernels is not None:
+            self.kernels.col2im_rows(dcol, stride, pad, dx)
+            return
+        c, kh, kw = dcol.shape[:3]
+        img = Backend.col2im(_REFERENCE, dcol, (c,) + (dx.shape[0],) + dx.shape[2:], kh, kw, stride, pad)
+        dx[...] = img.transpose(1, 0, 2, 3)
+
+    # --- forward and backward ----------------------------------------------
+    def forward(self, x, w, b, stride, pad):
+        """y = W * x + b for NCHW x and (O, C, KH, KW) w."""
+        n, c, h, wd = x.shape
+        o, _, kh, kw = w.shape
+        oh = Backend.conv_output_size(h, kh, stride, pad)
+        ow = Backend.conv_output_size(wd, kw, stride, pad)
+        p = oh * ow
+        wmat = w.reshape(o, -1)
+        y = np.empty((n, o, oh, ow), dtype=x.dtype)
+        y3 = y.reshape(n, o, p)
+        bias = b.reshape(1, o, 1)
+
+        def work(_, chunks):
+            for s, e in chunks:
+                col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
+                prod = self._buffer("prod", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
+                np.matmul(wmat, col.reshape(wmat.shape[1], -1), out=prod.reshape(o, -1))
+                np.add(prod.transpose(1, 0, 2), bias, out=y3[s:e])
+
+        self._run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
+        return y
+
+    def backward(self, dy, x, w, stride, pad):
+        """(dx, dW, db) for the forward above, rebuilding each chunk's patches from x."""
+        n, c = x.shape[:2]
+        o, _, kh, kw = w.shape
+        oh, ow = dy.shape[2], dy.shape[3]
+        p = oh * ow
+        wmat_t = np.ascontiguousarray(w.reshape(o, -1).T)
+        dy3 = dy.reshape(n, o, p)
+        dx = np.empty(x.shape, dtype=x.dtype)
+
+        def work(_, chunks):
+            # dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
+            dw_t = np.zeros((wmat_t.shape[0], o), dtype=x.dtype)
+            part = np.empty_like(dw_t)
+            for s, e in chunks:
+                col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
+                rows = col.reshape(wmat_t.shape[0], -1)
+                dyc = self._buffer("dy", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
+                np.copyto(dyc, dy3[s:e].transpose(1, 0, 2))
+                np.matmul(rows, dyc.reshape(o, -1).T, out=part)
+                dw_t += part
+                dcol = self._buffer("dcol", col.size, x.dtype).reshape(col.shape)
+                np.matmul(wmat_t, dyc.reshape(o, -1), out=dcol.reshape(rows.shape))
+                self._col2im(dcol, stride, pad, dx[s:e])
+            return dw_t
+
+        parts = self._run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
+        dw_t = parts[0]
+        for part in parts[1:]:
+            dw_t += part
+        return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), dy3.sum(axis=(0, 2))
+
+
+_REFERENCE = Backend.__new__(Backend)  # only its plain-NumPy im2col/col2im are used (xp = numpy)

@@ -1,0 +1,118 @@
+"""The CPU backend's own threads: work split into chunks, one thread per core.
+
+NumPy's element-wise code runs on one core, and OpenBLAS threads each product on its own. On a
+2-core machine that left a core idle through every im2col, col2im and bias add, and OpenBLAS's
+threads, spinning for their next job, fought deepnet's for the two cores (a DeepConvNet step went
+from 82 to 120 ms with them on; benchmarks/README.md). So once deepnet runs work on several
+threads, it sets BLAS to one thread for the whole process (threadpoolctl) and splits the large
+products itself. DEEPNET_THREADS=1 keeps everything on the calling thread and leaves BLAS alone.
+
+NumPy, BLAS and the Numba kernels release the GIL, so the threads run in parallel. Each chunk is
+given to a fixed thread (round-robin), so results do not depend on timing: a given shape and
+thread count gives the same bits on every run.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+#: products smaller than this (multiply-adds) stay on the calling thread: splitting costs more
+MIN_SPLIT_MACS = 1 << 21
+
+
+def default_threads() -> int:
+    """DEEPNET_THREADS, else the cores this process may run on."""
+    raw = (os.environ.get("DEEPNET_THREADS") or "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            from .settings import ConfigError
+
+            raise ConfigError(f"DEEPNET_THREADS={raw!r} is not a thread count; expected 1, 2, 3, ...")
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_BLAS_LIMITED = []
+
+
+def _blas_on_one_thread() -> None:
+    """Once per process: NumPy's BLAS on one thread, since deepnet's workers already occupy every core.
+
+    Only the BLAS NumPy calls is limited (another library's, such as PyTorch's, keeps its threads),
+    unless NumPy's cannot be told apart, when every BLAS threadpoolctl finds is."""
+    if _BLAS_LIMITED:
+        return
+    from threadpoolctl import ThreadpoolController
+
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
+    own = [lib for lib in blas if os.path.basename(os.path.dirname(lib.filepath)).startswith("numpy")
+           or lib.filepath.startswith(os.path.join(numpy_dir, "numpy"))]
+    for lib in own or blas:
+        lib.set_num_threads(1)
+    _BLAS_LIMITED.append(True)
+
+
+class Workers:
+    """A pool of `threads` threads (the caller counts as one) and per-thread scratch buffers."""
+
+    def __init__(self, threads: int | None = None):
+        self.threads = default_threads() if threads is None else int(threads)
+        if self.threads < 1:
+            raise ValueError(f"Workers needs at least one thread; got {threads}")
+        self._pool = None
+        self._local = threading.local()
+
+    @staticmethod
+    def chunks(n: int, size: int) -> list[tuple[int, int]]:
+        """[start, stop) ranges of at most `size` covering range(n)."""
+        size = max(1, int(size))
+        return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+    def run(self, work, chunks) -> list:
+        """[work(k, chunks[k::workers]) for each worker k]; worker 0 is the calling thread."""
+        workers = min(self.threads, len(chunks))
+        if workers <= 1:
+            return [work(0, chunks)]
+        _blas_on_one_thread()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="deepnet")
+        futures = [self._pool.submit(work, k, chunks[k::workers]) for k in range(1, workers)]
+        first = work(0, chunks[0::workers])
+        return [first] + [f.result() for f in futures]
+
+    def buffer(self, name: str, size: int, dtype) -> np.ndarray:
+        """A flat scratch array of `size` elements owned by the calling thread, kept between calls."""
+        store = self._local.__dict__
+        buf = store.get(name)
+        if buf is None or buf.size < size or buf.dtype != dtype:
+            store[name] = None
+            buf = store[name] = np.empty(size, dtype=dtype)
+        return buf[:size]
+
+    def matmul(self, a, b, out):
+        """out = a @ b for 2-D a and b, the columns of b split among the threads."""
+        m, k = a.shape
+        n = b.shape[1]
+        if self.threads == 1 or m * k * n < MIN_SPLIT_MACS or n < 2 * self.threads:
+            return np.matmul(a, b, out=out)
+        # column blocks a multiple of 16 wide, so each thread's block starts on a cache line
+        width = -(-n // self.threads)
+        width = -(-width // 16) * 16
+
+        def work(_, blocks):
+            for s, e in blocks:
+                np.matmul(a, b[:, s:e], out=out[:, s:e])
+
+        self.run(work, self.chunks(n, width))
+        return out

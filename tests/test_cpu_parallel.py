@@ -1,0 +1,152 @@
+"""The CPU backend's chunked, multi-threaded kernels against the plain reference code."""
+import numpy as np
+import pytest
+
+from deepnet import backends
+from deepnet.backends import cpu_workers
+from deepnet.backends.base import Backend
+from deepnet.backends.cpu_conv import ChunkedConv
+from deepnet.backends.cpu_workers import Workers
+
+SHAPES = [  # (x shape, out channels, kernel, stride, pad)
+    ((5, 3, 9, 7), 4, (3, 3), 1, 1),
+    ((4, 2, 11, 11), 3, (3, 3), 2, 2),
+    ((3, 4, 8, 8), 6, (1, 1), 1, 0),
+    ((6, 1, 7, 9), 2, (5, 3), 3, 2),
+    ((7, 16, 6, 6), 8, (3, 3), 1, 2),
+]
+
+
+def kernels_available():
+    options = [None]
+    try:
+        from deepnet.backends import numba_kernels
+        options.append(numba_kernels)
+    except ImportError:
+        pass
+    return options
+
+
+def reference(x, w, b, stride, pad, dy):
+    bk = backends.create("cpu", dtype=x.dtype.name)
+    state = {}
+    y = Backend.conv2d(bk, x, w, b, stride, pad, state)
+    dx, dw, db = Backend.conv2d_backward(bk, dy, w, state, stride, pad)
+    return y, dx, dw, db
+
+
+@pytest.mark.parametrize("shape,o,k,stride,pad", SHAPES)
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("kernels", kernels_available(), ids=lambda k: "numpy" if k is None else "numba")
+def test_chunked_convolution_matches_the_reference(shape, o, k, stride, pad, threads, kernels):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((o, shape[1]) + k)
+    b = rng.standard_normal(o)
+    y_ref = Backend.conv2d(backends.create("cpu", dtype="float64"), x, w, b, stride, pad)
+    dy = rng.standard_normal(y_ref.shape)
+    y_ref, dx_ref, dw_ref, db_ref = reference(x, w, b, stride, pad, dy)
+    # a chunk of one or two images, so every batch is cut into several chunks
+    conv = ChunkedConv(Workers(threads), chunk_bytes=2 * x[0].size * k[0] * k[1] * 8, kernels=kernels)
+    y = conv.forward(x, w, b, stride, pad)
+    dx, dw, db = conv.backward(dy, x, w, stride, pad)
+    for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)):
+        assert got.shape == want.shape and got.dtype == np.float64
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_chunked_convolution_is_bitwise_repeatable_in_float32():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((33, 8, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    dy = rng.standard_normal((33, 16, 12, 12)).astype(np.float32)
+    conv = ChunkedConv(Workers(2), chunk_bytes=20_000, kernels=kernels_available()[-1])
+    first = conv.backward(dy, x, w, 1, 1)
+    for _ in range(3):
+        again = conv.backward(dy, x, w, 1, 1)
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_layer_takes_the_chunked_path_and_keeps_no_patches(cpu32):
+    from deepnet.layers import Convolution
+
+    conv = Convolution(3, 4, 3, pad=1)
+    x = cpu32.rng.uniform((2, 3, 5, 5))
+    conv.forward(x, train=True)
+    assert "col6" not in conv.state and conv.state["x"] is not None
+    dx = conv.backward(cpu32.rng.uniform((2, 4, 5, 5)))
+    assert dx.shape == x.shape and conv.dW.shape == conv.W.shape
+
+
+def test_float16_convolution_keeps_the_reference_path():
+    from deepnet.layers import Convolution
+
+    with backends.use("cpu", dtype="float16") as bk:
+        conv = Convolution(2, 3, 3, pad=1)
+        y = conv.forward(bk.rng.uniform((2, 2, 4, 4)), train=True)
+        assert y.dtype == np.float16 and "col6" in conv.state
+        conv.backward(np.ones_like(y))
+        assert conv.dW.dtype == np.float16
+
+
+def test_split_matmul_equals_numpy(monkeypatch):
+    monkeypatch.setattr(cpu_workers, "MIN_SPLIT_MACS", 1)
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((7, 40)), rng.standard_normal((40, 101))
+    out = np.empty((7, 101))
+    Workers(3).matmul(a, b, out)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-13)
+    bk = backends.create("cpu", dtype="float64")
+    np.testing.assert_allclose(bk.matmul(a, b), a @ b, rtol=1e-13)
+
+
+def test_workers_give_each_chunk_to_one_fixed_thread():
+    seen = []
+    Workers(3).run(lambda k, chunks: seen.append((k, chunks)), Workers.chunks(10, 3))
+    assert sorted(seen) == [(0, [(0, 3), (9, 10)]), (1, [(3, 6)]), (2, [(6, 9)])]
+
+
+def test_several_threads_put_numpys_blas_on_one(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    Workers(2).run(lambda k, chunks: None, Workers.chunks(4, 1))
+    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    assert blas and any(i["num_threads"] == 1 for i in blas)
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_bad_thread_count_is_a_clear_error(monkeypatch, value):
+    monkeypatch.setenv("DEEPNET_THREADS", value)
+    with pytest.raises(backends.ConfigError, match="DEEPNET_THREADS"):
+        cpu_workers.default_threads()
+
+
+def test_thread_count_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DEEPNET_THREADS", "3")
+    assert cpu_workers.default_threads() == 3 and Workers().threads == 3
+
+
+@pytest.mark.parametrize("shape,k,stride,pad", [((3, 2, 9, 7), 2, 2, 0), ((2, 3, 11, 11), 3, 2, 1),
+                                                ((4, 1, 8, 8), 3, 1, 1)])
+def test_compiled_max_pool_matches_the_reference(shape, k, stride, pad):
+    nk = pytest.importorskip("deepnet.backends.numba_kernels", reason="numba is not installed")
+    bk = backends.create("cpu", dtype="float64")
+    x = np.round(np.random.default_rng(3).standard_normal(shape), 1)  # rounding makes ties
+    y = np.empty_like(Backend.max_pool(bk, x, k, k, stride, pad)[0])
+    arg = np.empty(y.shape, dtype=np.int8)
+    nk.max_pool(x, k, k, stride, pad, y, arg)
+    y_ref, arg_ref = Backend.max_pool(bk, x, k, k, stride, pad)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(arg, arg_ref)
+    dy = np.random.default_rng(4).standard_normal(y.shape)
+    np.testing.assert_allclose(nk.max_pool_backward(dy, arg, k, stride, pad, np.empty(shape)),
+                               Backend.max_pool_backward(bk, dy, arg_ref, shape, k, k, stride, pad), rtol=1e-12)
+
+
+def test_compiled_max_pool_propagates_nan():
+    nk = pytest.importorskip("deepnet.backends.numba_kernels", reason="numba is not installed")
+    x = np.zeros((1, 1, 2, 2))
+    x[0, 0, 1, 0] = np.nan
+    y, arg = np.empty((1, 1, 1, 1)), np.empty((1, 1, 1, 1), dtype=np.int8)
+    nk.max_pool(x, 2, 2, 2, 0, y, arg)
+    assert np.isnan(y[0, 0, 0, 0]) and arg[0, 0, 0, 0] == 2
