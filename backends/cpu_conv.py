@@ -101,24 +101,27 @@ class ChunkedConv:
         def work(_, chunks):
             # dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
             dw_t = np.zeros((wmat_t.shape[0], o), dtype=x.dtype)
+            db = np.zeros(o, dtype=x.dtype)
             part = np.empty_like(dw_t)
             for s, e in chunks:
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
                 rows = col.reshape(wmat_t.shape[0], -1)
                 dyc = self._buffer("dy", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
                 np.copyto(dyc, dy3[s:e].transpose(1, 0, 2))
+                db += dyc.reshape(o, -1).sum(axis=1)  # while the chunk is in cache
                 np.matmul(rows, dyc.reshape(o, -1).T, out=part)
                 dw_t += part
                 dcol = self._buffer("dcol", col.size, x.dtype).reshape(col.shape)
                 np.matmul(wmat_t, dyc.reshape(o, -1), out=dcol.reshape(rows.shape))
                 self._col2im(dcol, stride, pad, dx[s:e])
-            return dw_t
+            return dw_t, db
 
         parts = self._run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
-        dw_t = parts[0]
-        for part in parts[1:]:
-            dw_t += part
-        return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), dy3.sum(axis=(0, 2))
+        dw_t, db = parts[0]
+        for part_w, part_b in parts[1:]:
+            dw_t += part_w
+            db += part_b
+        return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
 
 _REFERENCE = Backend.__new__(Backend)  # only its plain-NumPy im2col/col2im are used (xp = numpy)
