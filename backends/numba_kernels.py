@@ -1,10 +1,12 @@
-"""Optional compiled CPU kernels (Numba) for the NumPy backend: im2col and col2im as plain loops.
+"""Optional compiled CPU kernels (Numba) for the NumPy backend: im2col, col2im and max-pooling as plain loops.
 
-The plain NumPy code in base.py stays the reference and the fallback; these run only when Numba
-imports (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not 0. Measured on the 2-core machine
-(benchmarks/README.md): about 10% off a DeepConvNet training step. They are single-threaded on
-purpose: with parallel=True, Numba's threads and OpenBLAS's spinning threads fought over the two
-cores and a step got 45% slower. Results equal the reference's, and are deterministic.
+The plain NumPy code stays the reference and the fallback; these run only when Numba imports
+(pip install 'deepnet[fast]') and DEEPNET_NUMBA is not 0. Each kernel is single-threaded and
+releases the GIL (nogil): the backend's own threads (cpu_workers.py) call them on separate chunks
+of the batch. (Numba's parallel=True was tried first: its threads and OpenBLAS's fought over the
+two cores and a step got 45% slower.) Measured on the 2-core machine: the chunked convolution with
+these kernels is 1.43x the same code on plain NumPy (benchmarks/results/cpu_paths_*.json). Results
+equal the reference's, and are deterministic.
 """
 from __future__ import annotations
 

@@ -56,6 +56,12 @@ def machine(backends_used=()) -> dict:
     torch = try_torch()
     if torch is not None:
         info["torch"] = torch.__version__
+    from deepnet.backends.cpu_workers import default_threads
+    from deepnet.backends.numpy_backend import _numba
+
+    info["deepnet_cpu_threads"] = default_threads()
+    kernels = _numba()
+    info["numba"] = kernels.numba.__version__ if kernels is not None and kernels.ENABLED else None
     import deepnet
 
     info["deepnet"] = deepnet.__version__

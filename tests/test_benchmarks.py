@@ -62,3 +62,13 @@ def test_train_time_smoke(tmp_path, capsys):
     else:
         assert data["deepnet_over_pytorch"][0]["train_throughput_ratio"] > 0
     assert (tmp_path / "train_time.png").stat().st_size > 1000
+
+
+def test_cpu_paths_smoke(tmp_path, capsys):
+    cp = load("cpu_paths")
+    cp.main(["--smoke", "--variants", "reference", "chunked", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "cpu_paths_deepconvnet_b4_smoke.json").read_text())
+    assert [r["variant"] for r in data["rows"]] == ["reference", "chunked"]
+    assert all(r["step_s"] > 0 and r["images_per_s"] > 0 for r in data["rows"])
+    assert data["rows"][0]["speedup_over_reference"] == pytest.approx(1.0)
+    assert "deepnet_cpu_threads" in data["machine"] and "chunked" in capsys.readouterr().out

@@ -1,0 +1,123 @@
+#!/usr/bin/env python
+"""The CPU backend's code paths against each other: what each of the speed changes is worth.
+
+    python benchmarks/cpu_paths.py                      # DeepConvNet, batch 100, 5 rounds
+    python benchmarks/cpu_paths.py --batch 1000 --rounds 3
+    python benchmarks/cpu_paths.py --smoke              # CI: batch 4, one round, two steps
+
+Each variant runs in its own process (thread and BLAS settings are per process), and the variants
+take turns for --rounds rounds, so a slow spell of a shared machine hits all of them; each figure
+is the median round of a median of --steps training steps (forward, loss, backward, Adam).
+
+  reference      whole-batch im2col and one batched product per layer (base.Backend.conv2d),
+                 max-pooling by strided views, OpenBLAS threading the products (the code before
+                 the chunked path)
+  chunked-1      convolution in cache-sized chunks, one thread (DEEPNET_THREADS=1)
+  chunked        the default: chunks shared by one thread per core, BLAS on one thread
+  chunked-numpy  the default without the Numba kernels (DEEPNET_NUMBA=0)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+VARIANTS = {
+    "reference": {"DEEPNET_THREADS": "1"},
+    "chunked-1": {"DEEPNET_THREADS": "1"},
+    "chunked": {},
+    "chunked-numpy": {"DEEPNET_NUMBA": "0"},
+}
+
+
+def worker(variant: str, model_name: str, batch: int, steps: int) -> dict:
+    import time
+
+    import numpy as np
+
+    from deepnet import backends, models
+    from deepnet.backends.base import Backend
+    from deepnet.backends.numpy_backend import NumpyBackend
+    from deepnet.optimizers import Adam
+
+    if variant == "reference":  # the whole-batch code every backend inherits
+        NumpyBackend.conv2d = Backend.conv2d
+        NumpyBackend.conv2d_backward = Backend.conv2d_backward
+        NumpyBackend.max_pool = NumpyBackend._max_pool_views
+        NumpyBackend.max_pool_backward = NumpyBackend._max_pool_backward_views
+    bk = backends.create("cpu", dtype="float32")
+    shape, classes = {"deepconvnet": ((1, 28, 28), 10), "alexnet": ((3, 227, 227), 1000)}[model_name]
+    with backends.use(bk):
+        bk.rng.seed(0)
+        model = models.create(model_name, input_shape=shape, num_classes=classes)
+        opt = Adam()
+        x = bk.rng.uniform((batch,) + shape)
+        t = bk.rng.integers(0, classes, (batch,))
+        times = []
+        for i in range(steps + 2):
+            t0 = time.perf_counter()
+            model.loss(x, t, train=True)
+            model.backward()
+            opt.update(model.trainable_params(), model.trainable_grads())
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+    return {"step_s": float(np.median(times))}
+
+
+def run_variant(variant, args) -> dict:
+    env = dict(os.environ, **VARIANTS[variant])
+    cmd = [sys.executable, __file__, "--worker", variant, args.model, str(args.batch), str(args.steps)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"variant {variant} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="deepconvnet", choices=["deepconvnet", "alexnet"])
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--out", default=str(C.RESULTS))
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        variant, model_name, batch, steps = args.worker
+        print(json.dumps(worker(variant, model_name, int(batch), int(steps))))
+        return None
+    if args.smoke:
+        args.batch, args.steps, args.rounds = 4, 2, 1
+
+    rounds = {v: [] for v in args.variants}
+    for r in range(args.rounds):
+        for v in args.variants:
+            rounds[v].append(run_variant(v, args)["step_s"])
+        print(f"round {r + 1}: " + ", ".join(f"{v} {1000 * rounds[v][-1]:.1f} ms" for v in args.variants), flush=True)
+    base = args.variants[0]
+    rows = []
+    for v in args.variants:
+        step = C.median(rounds[v])
+        # the ratio per round, then its median: both sides of each ratio ran minutes apart at most
+        speedup = C.median([b / s for b, s in zip(rounds[base], rounds[v])])
+        rows.append({"variant": v, "env": VARIANTS[v], "step_s": step, "images_per_s": args.batch / step,
+                     f"speedup_over_{base}": speedup, "rounds_s": rounds[v]})
+        print(f"{v:<14} {1000 * step:8.1f} ms per step  {args.batch / step:8.0f} img/s  {speedup:5.2f}x {base}")
+    payload = {"benchmark": "cpu_paths", "model": args.model, "batch": args.batch, "steps": args.steps,
+               "rounds": args.rounds, "dtype": "float32", "timestamp": C.stamp(), "machine": C.machine(),
+               "rows": rows}
+    name = f"cpu_paths_{args.model}_b{args.batch}" + ("_smoke" if args.smoke else "")
+    print(f"wrote {C.write_json(Path(args.out) / f'{name}.json', payload)}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
