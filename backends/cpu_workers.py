@@ -71,6 +71,7 @@ class Workers:
         if self.threads < 1:
             raise ValueError(f"Workers needs at least one thread; got {threads}")
         self._pool = None
+        self._pool_pid = None
         self._local = threading.local()
 
     @staticmethod
@@ -85,8 +86,10 @@ class Workers:
         if workers <= 1:
             return [work(0, chunks)]
         _blas_on_one_thread()
-        if self._pool is None:
+        if self._pool is None or self._pool_pid != os.getpid():
+            # a forked child inherits the pool object but not its threads: it needs a pool of its own
             self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="deepnet")
+            self._pool_pid = os.getpid()
         futures = [self._pool.submit(work, k, chunks[k::workers]) for k in range(1, workers)]
         first = work(0, chunks[0::workers])
         return [first] + [f.result() for f in futures]

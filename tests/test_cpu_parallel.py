@@ -150,3 +150,19 @@ def test_compiled_max_pool_propagates_nan():
     y, arg = np.empty((1, 1, 1, 1)), np.empty((1, 1, 1, 1), dtype=np.int8)
     nk.max_pool(x, 2, 2, 2, 0, y, arg)
     assert np.isnan(y[0, 0, 0, 0]) and arg[0, 0, 0, 0] == 2
+
+
+def test_a_forked_child_gets_working_threads():
+    import multiprocessing
+
+    _FORKED.append(Workers(2))
+    _FORKED[0].run(lambda k, chunks: None, Workers.chunks(4, 1))  # the parent's pool exists
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # the child inherits _FORKED
+        assert pool.apply_async(_run_in_child).get(timeout=60) == [0, 1]
+
+
+_FORKED = []
+
+
+def _run_in_child():
+    return sorted(k for k, _ in _FORKED[0].run(lambda k, chunks: (k, chunks), Workers.chunks(4, 1)))
