@@ -11,13 +11,14 @@ one thread; NumPy, BLAS and the Numba kernels release the GIL, so the cores work
 
 Patches are laid out (C, KH, KW, n, OH, OW): rows ordered like W.reshape(O, -1), the chunk's images
 side by side in each row, so y = W col is a single (O, K) x (K, n*OH*OW) product per chunk, and so
-is dW = dy col^T.
+is dW^T = col dy^T.
 
 Determinism: chunks go to threads round-robin, each thread sums its own dW in chunk order, and
 the per-thread sums are added in thread order, so a given batch size and thread count gives the
 same bits every run. A different thread count (DEEPNET_THREADS) may change the last bits of dW.
-Measured (benchmarks/README.md): a DeepConvNet training step about 1.3x faster than the
-whole-batch reference on 2 cores, and no patch arrays kept between forward and backward.
+Measured (benchmarks/cpu_paths.py): a DeepConvNet training step at batch 100 1.75x faster than
+the whole-batch reference on 2 cores, and no patch arrays kept between forward and backward (peak
+memory at batch 1000 from 1,857 to 560 MiB).
 """
 from __future__ import annotations
 
