@@ -1,4 +1,4 @@
-"""Optional compiled CPU kernels (Numba) for the NumPy backend: im2col, col2im and max-pooling as plain loops.
+"""Optional compiled CPU kernels (Numba) for the NumPy backend: im2col and col2im as plain loops.
 
 The plain NumPy code stays the reference and the fallback; these run only when Numba imports
 (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not 0. Each kernel is single-threaded and
@@ -113,49 +113,3 @@ def col2im_rows(col, stride, pad, img):
                                 img[b, ch, hy, wx] += col[ch, i, j, b, y, xx]
     return img
 
-
-# --- max pooling: the max and the offset of the first maximum in one pass ------------------------
-
-@numba.njit(cache=True, nogil=True)
-def max_pool(x, kh, kw, stride, pad, y, arg):
-    n, c, h, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
-    for b in range(n):
-        for ch in range(c):
-            for oy in range(oh):
-                for ox in range(ow):
-                    best = -np.inf
-                    at = 0
-                    for i in range(kh):
-                        hy = oy * stride + i - pad
-                        if hy < 0 or hy >= h:
-                            continue
-                        for j in range(kw):
-                            wx = ox * stride + j - pad
-                            if wx < 0 or wx >= w:
-                                continue
-                            v = x[b, ch, hy, wx]
-                            if v > best or (v != v and best == best):  # the first maximum wins; NaN propagates
-                                best = v
-                                at = i * kw + j
-                    y[b, ch, oy, ox] = best
-                    if arg.shape[0] > 0:
-                        arg[b, ch, oy, ox] = at
-    return y
-
-
-@numba.njit(cache=True, nogil=True)
-def max_pool_backward(dy, arg, kw, stride, pad, dx):
-    n, c, oh, ow = dy.shape
-    h, w = dx.shape[2], dx.shape[3]
-    dx[:] = 0
-    for b in range(n):
-        for ch in range(c):
-            for oy in range(oh):
-                for ox in range(ow):
-                    k = arg[b, ch, oy, ox]
-                    hy = oy * stride + k // kw - pad
-                    wx = ox * stride + k % kw - pad
-                    if hy >= 0 and hy < h and wx >= 0 and wx < w:  # a window all padding has no input
-                        dx[b, ch, hy, wx] += dy[b, ch, oy, ox]
-    return dx

@@ -86,67 +86,31 @@ class NumpyBackend(Backend):
         return nk.col2im(col, stride, pad, np.empty(x_shape, dtype=col.dtype))
 
     def max_pool(self, x, kh, kw, stride, pad=0, with_arg=True):
-        nk = _numba()
-        if nk is not None and nk.usable(x):
-            n, c, h, w = x.shape
-            oh = self.conv_output_size(h, kh, stride, pad)
-            ow = self.conv_output_size(w, kw, stride, pad)
-            y = np.empty((n, c, oh, ow), dtype=x.dtype)
-            arg_dtype = np.int8 if kh * kw <= 127 else np.int32
-            arg = np.empty(y.shape if with_arg else (0, 0, 0, 0), dtype=arg_dtype)
-
-            def work(_, chunks):
-                for s, e in chunks:
-                    nk.max_pool(x[s:e], kh, kw, stride, pad, y[s:e], arg[s:e] if with_arg else arg)
-
-            self.workers.run(work, self.workers.chunks(n, -(-n // self.workers.threads)))
-            return y, (arg if with_arg else None)
-        return self._max_pool_views(x, kh, kw, stride, pad, with_arg)
-
-    def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
-        nk = _numba()
-        if nk is not None and nk.usable(dout) and arg.flags.c_contiguous:
-            dx = np.empty(x_shape, dtype=dout.dtype)
-
-            def work(_, chunks):
-                for s, e in chunks:
-                    nk.max_pool_backward(dout[s:e], arg[s:e], kw, stride, pad, dx[s:e])
-
-            n = x_shape[0]
-            self.workers.run(work, self.workers.chunks(n, -(-n // self.workers.threads)))
-            return dx
-        return self._max_pool_backward_views(dout, arg, x_shape, kh, kw, stride, pad)
-
-    def _max_pool_views(self, x, kh, kw, stride, pad=0, with_arg=True):
         # Each window offset (i, j) is one strided view of the (padded) image, so the max and the
-        # first arg-max are KH*KW element-wise passes over the output, with no patch array.
+        # first arg-max are KH*KW element-wise passes over the output, with no patch array; the
+        # batch is split among the backend's threads. (A compiled one-pass kernel was no faster.)
         n, c, h, w = x.shape
-        oh = self.conv_output_size(h, kh, stride, pad)
-        ow = self.conv_output_size(w, kw, stride, pad)
-        if pad:
-            x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
-        views = _offset_views(x, kh, kw, stride, oh, ow)
-        y = views[0].copy()
-        for v in views[1:]:
-            np.maximum(y, v, out=y)
-        if not with_arg:
-            return y, None
-        arg = np.full(y.shape, len(views) - 1, dtype=np.int8 if len(views) <= 127 else np.int32)
-        for k in range(len(views) - 2, -1, -1):  # last offset first, so the first maximum wins
-            np.copyto(arg, k, where=views[k] == y)
+        y = np.empty((n, c, self.conv_output_size(h, kh, stride, pad), self.conv_output_size(w, kw, stride, pad)),
+                     dtype=x.dtype)
+        arg = np.empty(y.shape, dtype=np.int8 if kh * kw <= 127 else np.int32) if with_arg else None
+
+        def work(_, chunks):
+            for s, e in chunks:
+                _max_pool_views(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
+
+        self.workers.run(work, self.workers.chunks(n, -(-n // self.workers.threads)))
         return y, arg
 
-    def _max_pool_backward_views(self, dout, arg, x_shape, kh, kw, stride, pad=0):
-        n, c, h, w = x_shape
-        oh, ow = dout.shape[2], dout.shape[3]
-        tiles = pad == 0 and kh == kw == stride and h == oh * kh and w == ow * kw
-        dx = (np.empty if tiles else np.zeros)((n, c, h + 2 * pad, w + 2 * pad), dtype=dout.dtype)
-        for k, view in enumerate(_offset_views(dx, kh, kw, stride, oh, ow)):
-            if tiles:  # the views partition dx: write each once
-                np.multiply(dout, arg == k, out=view)
-            else:  # overlapping windows: a deterministic strided add per offset
-                view += np.where(arg == k, dout, 0)
-        return dx[:, :, pad : pad + h, pad : pad + w] if pad else dx
+    def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
+        dx = np.empty(x_shape, dtype=dout.dtype)
+
+        def work(_, chunks):
+            for s, e in chunks:
+                _max_pool_backward_views(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
+
+        n = x_shape[0]
+        self.workers.run(work, self.workers.chunks(n, -(-n // self.workers.threads)))
+        return dx
 
     def to_numpy(self, a) -> np.ndarray:
         if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get"):
@@ -183,3 +147,35 @@ def _offset_views(a, kh, kw, stride, oh, ow) -> list:
     """One strided (N, C, OH, OW) view of `a` per window offset k = i*KW + j."""
     return [a[:, :, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride]
             for i in range(kh) for j in range(kw)]
+
+
+def _max_pool_views(x, kh, kw, stride, pad, y, arg) -> None:
+    """Max-pool x into y, and the offset of each window's first maximum into arg unless it is None."""
+    oh, ow = y.shape[2], y.shape[3]
+    if pad:
+        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
+    views = _offset_views(x, kh, kw, stride, oh, ow)
+    np.copyto(y, views[0])
+    for v in views[1:]:
+        np.maximum(y, v, out=y)
+    if arg is not None:
+        arg.fill(len(views) - 1)
+        for k in range(len(views) - 2, -1, -1):  # last offset first, so the first maximum wins
+            np.copyto(arg, k, where=views[k] == y)
+
+
+def _max_pool_backward_views(dout, arg, kh, kw, stride, pad, dx) -> None:
+    """dx for max-pooling: each window's gradient to its first maximum."""
+    n, c, h, w = dx.shape
+    oh, ow = dout.shape[2], dout.shape[3]
+    tiles = pad == 0 and kh == kw == stride and h == oh * kh and w == ow * kw
+    full = dx if tiles or not pad else np.empty((n, c, h + 2 * pad, w + 2 * pad), dtype=dx.dtype)
+    if not tiles:
+        full.fill(0)
+    for k, view in enumerate(_offset_views(full, kh, kw, stride, oh, ow)):
+        if tiles:  # the views partition dx: write each once
+            np.multiply(dout, arg == k, out=view)
+        else:  # overlapping windows: a deterministic strided add per offset
+            view += dout * (arg == k)
+    if full is not dx:
+        dx[...] = full[:, :, pad : pad + h, pad : pad + w]

@@ -10,8 +10,8 @@ take turns for --rounds rounds, so a slow spell of a shared machine hits all of 
 is the median round of a median of --steps training steps (forward, loss, backward, Adam).
 
   reference      whole-batch im2col and one batched product per layer (base.Backend.conv2d),
-                 max-pooling by strided views, OpenBLAS threading the products (the code before
-                 the chunked path)
+                 max-pooling on one thread, OpenBLAS threading the products (the code before
+                 the chunked path, with DEEPNET_THREADS=1)
   chunked-1      convolution in cache-sized chunks, one thread (DEEPNET_THREADS=1)
   chunked        the default: chunks shared by one thread per core, BLAS on one thread
   chunked-numpy  the default without the Numba kernels (DEEPNET_NUMBA=0)
@@ -49,8 +49,6 @@ def worker(variant: str, model_name: str, batch: int, steps: int) -> dict:
     if variant == "reference":  # the whole-batch code every backend inherits
         NumpyBackend.conv2d = Backend.conv2d
         NumpyBackend.conv2d_backward = Backend.conv2d_backward
-        NumpyBackend.max_pool = NumpyBackend._max_pool_views
-        NumpyBackend.max_pool_backward = NumpyBackend._max_pool_backward_views
     bk = backends.create("cpu", dtype="float32")
     shape, classes = {"deepconvnet": ((1, 28, 28), 10), "alexnet": ((3, 227, 227), 1000)}[model_name]
     with backends.use(bk):

@@ -126,30 +126,29 @@ def test_thread_count_from_the_environment(monkeypatch):
     assert cpu_workers.default_threads() == 3 and Workers().threads == 3
 
 
-@pytest.mark.parametrize("shape,k,stride,pad", [((3, 2, 9, 7), 2, 2, 0), ((2, 3, 11, 11), 3, 2, 1),
-                                                ((4, 1, 8, 8), 3, 1, 1)])
-def test_compiled_max_pool_matches_the_reference(shape, k, stride, pad):
-    nk = pytest.importorskip("deepnet.backends.numba_kernels", reason="numba is not installed")
+@pytest.mark.parametrize("shape,k,stride,pad", [((3, 2, 9, 7), 2, 2, 0), ((5, 3, 11, 11), 3, 2, 1),
+                                                ((4, 1, 8, 8), 3, 1, 1), ((7, 2, 8, 8), 2, 2, 0)])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threaded_max_pool_matches_the_reference(shape, k, stride, pad, threads):
     bk = backends.create("cpu", dtype="float64")
+    bk._workers = Workers(threads)
     x = np.round(np.random.default_rng(3).standard_normal(shape), 1)  # rounding makes ties
-    y = np.empty_like(Backend.max_pool(bk, x, k, k, stride, pad)[0])
-    arg = np.empty(y.shape, dtype=np.int8)
-    nk.max_pool(x, k, k, stride, pad, y, arg)
+    y, arg = bk.max_pool(x, k, k, stride, pad)
     y_ref, arg_ref = Backend.max_pool(bk, x, k, k, stride, pad)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(arg, arg_ref)
+    assert bk.max_pool(x, k, k, stride, pad, with_arg=False)[1] is None
+    np.testing.assert_array_equal(bk.max_pool(x, k, k, stride, pad, with_arg=False)[0], y_ref)
     dy = np.random.default_rng(4).standard_normal(y.shape)
-    np.testing.assert_allclose(nk.max_pool_backward(dy, arg, k, stride, pad, np.empty(shape)),
+    np.testing.assert_allclose(bk.max_pool_backward(dy, arg, shape, k, k, stride, pad),
                                Backend.max_pool_backward(bk, dy, arg_ref, shape, k, k, stride, pad), rtol=1e-12)
 
 
-def test_compiled_max_pool_propagates_nan():
-    nk = pytest.importorskip("deepnet.backends.numba_kernels", reason="numba is not installed")
+def test_max_pool_propagates_nan():
     x = np.zeros((1, 1, 2, 2))
     x[0, 0, 1, 0] = np.nan
-    y, arg = np.empty((1, 1, 1, 1)), np.empty((1, 1, 1, 1), dtype=np.int8)
-    nk.max_pool(x, 2, 2, 2, 0, y, arg)
-    assert np.isnan(y[0, 0, 0, 0]) and arg[0, 0, 0, 0] == 2
+    y, _ = backends.create("cpu", dtype="float64").max_pool(x, 2, 2, 2)
+    assert np.isnan(y[0, 0, 0, 0])
 
 
 def test_a_forked_child_gets_working_threads():
