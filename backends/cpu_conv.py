@@ -40,7 +40,7 @@ class ChunkedConv:
         self.kernels = kernels  # numba_kernels, or None for the plain NumPy loops
 
     def _chunks(self, n: int, per_image: int) -> list[tuple[int, int]]:
-        return self.workers.chunks(n, self.chunk_bytes // max(1, per_image))
+        return self.workers.balanced_chunks(n, self.chunk_bytes // max(1, per_image))
 
     def _run(self, work, chunks) -> list:
         return self.workers.run(work, chunks)

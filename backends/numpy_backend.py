@@ -98,7 +98,7 @@ class NumpyBackend(Backend):
             for s, e in chunks:
                 _max_pool_views(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
 
-        self.workers.run(work, self.workers.chunks(n, -(-n // self.workers.threads)))
+        self.workers.run(work, self.workers.balanced_chunks(n, n))
         return y, arg
 
     def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
@@ -109,7 +109,7 @@ class NumpyBackend(Backend):
                 _max_pool_backward_views(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
 
         n = x_shape[0]
-        self.workers.run(work, self.workers.chunks(n, -(-n // self.workers.threads)))
+        self.workers.run(work, self.workers.balanced_chunks(n, n))
         return dx
 
     def to_numpy(self, a) -> np.ndarray:

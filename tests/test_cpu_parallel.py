@@ -165,3 +165,12 @@ _FORKED = []
 
 def _run_in_child():
     return sorted(k for k, _ in _FORKED[0].run(lambda k, chunks: (k, chunks), Workers.chunks(4, 1)))
+
+
+@pytest.mark.parametrize("n,size,threads", [(10, 2, 2), (100, 2, 2), (7, 3, 3), (1, 1, 2), (5, 100, 2), (9, 4, 4)])
+def test_balanced_chunks_cover_the_batch_and_share_it_evenly(n, size, threads):
+    chunks = Workers(threads).balanced_chunks(n, size)
+    assert chunks[0][0] == 0 and chunks[-1][1] == n and all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    assert all(0 < e - s <= max(size, -(-n // threads)) for s, e in chunks)
+    per_thread = [sum(e - s for s, e in chunks[k::threads]) for k in range(threads)]
+    assert max(per_thread) - min(per_thread) <= -(-n // len(chunks))
