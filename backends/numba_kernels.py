@@ -5,7 +5,7 @@ The plain NumPy code stays the reference and the fallback; these run only when N
 releases the GIL (nogil): the backend's own threads (cpu_workers.py) call them on separate chunks
 of the batch. (Numba's parallel=True was tried first: its threads and OpenBLAS's fought over the
 two cores and a step got 45% slower.) Measured on the 2-core machine: the chunked convolution with
-these kernels is 1.43x the same code on plain NumPy (benchmarks/results/cpu_paths_*.json). Results
+these kernels is about 1.4x the same code on plain NumPy (benchmarks/results/cpu_paths_*.json). Results
 equal the reference's, and are deterministic.
 """
 from __future__ import annotations

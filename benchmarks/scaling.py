@@ -4,7 +4,7 @@
     python benchmarks/scaling.py                 # DeepConvNet, 100 images per rank, 1 and 2 ranks
     python benchmarks/scaling.py --ranks 1 2 4
 
-Each rank runs with one BLAS thread, so N ranks use N cores (on a 2-core machine, 2 ranks is the
+Each rank runs on one thread (DEEPNET_THREADS=1, one BLAS thread), so N ranks use N cores (on a 2-core machine, 2 ranks is the
 honest limit). Every configuration runs under `mpiexec -n N` as its own job. The model: a step at N
 ranks costs the measured compute plus a ring all-reduce of the gradient buffer,
     t_allreduce(N) = 2 (N - 1) / N * bytes / bandwidth + 2 (N - 1) * latency,
@@ -81,7 +81,7 @@ def run(n, args) -> dict:
     mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
     if mpiexec is None:
         raise SystemExit("no mpiexec: pip install 'deepnet[distributed]'")
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", DEEPNET_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", DEEPNET_BACKEND="cpu")
     cmd = [mpiexec, "-n", str(n), sys.executable, __file__, "--worker", "--model", args.model, "--batch",
            str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup)]
