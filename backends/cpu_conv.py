@@ -54,7 +54,7 @@ class ChunkedConv:
         shape = (c, kh, kw, n, oh, ow)
         col = self._buffer("col", int(np.prod(shape)), x.dtype).reshape(shape)
         if self.kernels is not None:
-            return self.kernels.im2col_rows(x, kh, kw, stride, pad, col)
+            return self.kernels.im2col_rows(x, kh, kw, stride, pad, x.dtype.type(0), col)
         # the reference im2col of the images seen channel-first gives exactly this layout
         return Backend.im2col(_REFERENCE, x.transpose(1, 0, 2, 3), kh, kw, stride, pad, out=col)
 

@@ -77,13 +77,16 @@ class NumpyBackend(Backend):
         n, c, h, w = x.shape
         shape = (n, kh, kw, c, self.conv_output_size(h, kh, stride, pad), self.conv_output_size(w, kw, stride, pad))
         col = out if out is not None and _fits(out, shape, x.dtype) else np.empty(shape, dtype=x.dtype)
-        return nk.im2col(x, kh, kw, stride, pad, x.dtype.type(fill), col)
+        # given the images channel-first, the kernel's (C, KH, KW, N, ...) rows are (N, KH, KW, C, ...)
+        return nk.im2col_rows(x.transpose(1, 0, 2, 3), kh, kw, stride, pad, x.dtype.type(fill), col)
 
     def col2im(self, col, x_shape, kh, kw, stride=1, pad=0):
         nk = _numba()
         if nk is None or not nk.usable(col):
             return super().col2im(col, x_shape, kh, kw, stride, pad)
-        return nk.col2im(col, stride, pad, np.empty(x_shape, dtype=col.dtype))
+        img = np.empty(x_shape, dtype=col.dtype)
+        nk.col2im_rows(col, stride, pad, img.transpose(1, 0, 2, 3))
+        return img
 
     def max_pool(self, x, kh, kw, stride, pad=0, with_arg=True):
         # Each window offset (i, j) is one strided view of the (padded) image, so the max and the

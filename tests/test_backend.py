@@ -108,9 +108,11 @@ def test_numba_kernels_match_the_reference(shape, k, stride, pad):
     bk = backends.create("cpu", dtype="float64")
     x = np.random.default_rng(0).standard_normal(shape)
     ref = backends.Backend.im2col(bk, x, *k, stride, pad)
-    col = nk.im2col(x, *k, stride, pad, np.float64(0), np.empty_like(ref))
+    col = nk.im2col_rows(x.transpose(1, 0, 2, 3), *k, stride, pad, np.float64(0), np.empty_like(ref))
     np.testing.assert_array_equal(col, ref)
     np.testing.assert_array_equal(bk.im2col(x, *k, stride, pad), ref)  # the backend takes the compiled path
+    np.testing.assert_array_equal(bk.im2col(x, *k, stride, pad, fill=-np.inf),
+                                  backends.Backend.im2col(bk, x, *k, stride, pad, fill=-np.inf))
     d = np.random.default_rng(1).standard_normal(ref.shape)
-    np.testing.assert_allclose(nk.col2im(d, stride, pad, np.empty(shape)),
+    np.testing.assert_allclose(bk.col2im(d, shape, *k, stride, pad),
                                backends.Backend.col2im(bk, d, shape, *k, stride, pad), rtol=1e-12, atol=1e-12)
