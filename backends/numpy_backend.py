@@ -7,7 +7,7 @@ import numpy as np
 
 from .base import Backend, _fits
 from .cpu_conv import ChunkedConv
-from .cpu_workers import Workers
+from .cpu_workers import Workers, default_threads
 
 
 class NumpyBackend(Backend):
@@ -18,6 +18,7 @@ class NumpyBackend(Backend):
     def __init__(self, dtype=None, seed=None):
         super().__init__(dtype, seed)
         self.device_name = f"CPU ({cpu_model()})"
+        default_threads()  # a bad DEEPNET_THREADS stops here, at import, like the other variables
 
     def to_device(self, a, dtype=None):
         if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get"):

@@ -98,3 +98,9 @@ def test_info_reports_the_backend():
     r = run("import sys; from deepnet.cli import main; sys.exit(main(['info']))")
     assert r.returncode == 0, r.stderr
     assert "backend      numpy" in r.stdout and "numpy        " in r.stdout and "dtype        float32" in r.stdout
+
+
+def test_bad_thread_count_stops_at_import():
+    r = run(PROBE, DEEPNET_THREADS="two")
+    assert r.returncode != 0
+    assert "DEEPNET_THREADS='two' is not a thread count" in r.stderr
