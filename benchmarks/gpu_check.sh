@@ -32,9 +32,9 @@ timeout 90 python benchmarks/layer_breakdown.py --backend gpu --batch 128 --repe
   2>&1 | tail -n 12
 
 log "Figure 8.15: training time, deepnet and PyTorch, CPU and GPU"
-timeout 200 python benchmarks/train_time.py --backend gpu cpu --batch 100 --alexnet-batch 8 --steps 5 --out "$OUT" \
+timeout 200 python benchmarks/train_time.py --backend gpu cpu --batch 100 --alexnet-batch 8 --steps 5 --rounds 1 --out "$OUT" \
   --tag cpu_gpu 2>&1 | tail -n 20
-timeout 120 python benchmarks/train_time.py --backend gpu --batch 1 10 100 1000 --alexnet-batch 128 --out "$OUT" \
+timeout 120 python benchmarks/train_time.py --backend gpu --batch 1 10 100 1000 --alexnet-batch 128 --rounds 1 --out "$OUT" \
   --tag gpu_batches 2>&1 | tail -n 20
 
 log "DeepConvNet on MNIST on the GPU (book settings, time-boxed)"
