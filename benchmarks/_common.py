@@ -104,6 +104,20 @@ def write_json(path, payload) -> Path:
     return path
 
 
+def write_results(out, name, payload, draw=None) -> Path:
+    """`name`.json under `out`, and `name`.png drawn by draw(path) when matplotlib is installed."""
+    json_path = write_json(Path(out) / f"{name}.json", payload)
+    print(f"wrote {json_path}")
+    if draw is not None:
+        png = Path(out) / f"{name}.png"
+        try:
+            draw(png)
+            print(f"wrote {png}")
+        except ImportError:
+            print("(no PNG: matplotlib is not installed; pip install 'deepnet[plot]')")
+    return json_path
+
+
 def stamp() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 

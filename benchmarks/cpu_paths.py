@@ -113,7 +113,7 @@ def main(argv=None):
                "rounds": args.rounds, "dtype": "float32", "timestamp": C.stamp(), "machine": C.machine(),
                "rows": rows}
     name = f"cpu_paths_{args.model}_b{args.batch}" + ("_smoke" if args.smoke else "")
-    print(f"wrote {C.write_json(Path(args.out) / f'{name}.json', payload)}")
+    C.write_results(args.out, name, payload)
     return payload
 
 

@@ -160,14 +160,9 @@ def main(argv=None):
                "batch": args.batch, "dtype": args.dtype, "repeats": args.repeats, "warmup": args.warmup,
                "timestamp": C.stamp(), "machine": C.machine(bks), "results": results,
                "book_conv_share": BOOK_SHARE}
-    json_path = C.write_json(out / f"{name}.json", payload)
-    print(f"wrote {json_path}")
-    try:
-        plot(results, out / f"{name}.png", f"{args.model} {phase} time by layer type (batch {args.batch}, "
-                                           f"{args.dtype}) - cf. the book's Figure 8.14")
-        print(f"wrote {out / (name + '.png')}")
-    except ImportError:
-        print("(no PNG: matplotlib is not installed; pip install 'deepnet[plot]')")
+    C.write_results(out, name, payload,
+                    lambda png: plot(results, png, f"{args.model} {phase} time by layer type (batch {args.batch}, "
+                                                   f"{args.dtype}) - cf. the book's Figure 8.14"))
     return payload
 
 

@@ -285,14 +285,10 @@ def main(argv=None):
                "warmup": args.warmup, "rounds": args.rounds, "timestamp": C.stamp(), "machine": C.machine(bks), "rows": rows,
                "deepnet_over_pytorch": ratios, "gpu_over_cpu": speedups,
                "torch": None if torch is None else torch.__version__}
-    print(f"wrote {C.write_json(out / f'{name}.json', payload)}")
-    if any(r["model"] == "deepconvnet" for r in rows):
-        try:
-            plot(rows, out / f"{name}.png", f"DeepConvNet training time per MNIST epoch ({args.dtype}) - "
-                                            f"cf. the book's Figure 8.15")
-            print(f"wrote {out / (name + '.png')}")
-        except ImportError:
-            print("(no PNG: matplotlib is not installed; pip install 'deepnet[plot]')")
+    draw = (lambda png: plot(rows, png, f"DeepConvNet training time per MNIST epoch ({args.dtype}) - "
+                                        f"cf. the book's Figure 8.15")) \
+        if any(r["model"] == "deepconvnet" for r in rows) else None
+    C.write_results(out, name, payload, draw)
     return payload
 
 
