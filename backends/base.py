@@ -198,7 +198,7 @@ class Backend:
                         x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride] += col[:, i, j, :, y0:y1, x0:x1]
         return img
 
-    def conv2d(self, x, w, b, stride: int = 1, pad: int = 0, state: dict | None = None, train: bool = False):
+    def conv2d(self, x, w, b, stride: int = 1, pad: int = 0, state: dict | None = None):
         """y = W * x + b for NCHW x, (O, C, KH, KW) w and (O,) b, by im2col: one batched product.
 
         With col = im2col(x) as (N, KH*KW*C, OH*OW) and W flattened to match, (O, KH*KW*C):

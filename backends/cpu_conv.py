@@ -42,17 +42,11 @@ class ChunkedConv:
     def _chunks(self, n: int, per_image: int) -> list[tuple[int, int]]:
         return self.workers.balanced_chunks(n, self.chunk_bytes // max(1, per_image))
 
-    def _run(self, work, chunks) -> list:
-        return self.workers.run(work, chunks)
-
-    def _buffer(self, name: str, size: int, dtype) -> np.ndarray:
-        return self.workers.buffer(name, size, dtype)
-
     # --- patches ------------------------------------------------------------
     def _im2col(self, x, kh, kw, stride, pad, oh, ow):
         n, c = x.shape[:2]
         shape = (c, kh, kw, n, oh, ow)
-        col = self._buffer("col", int(np.prod(shape)), x.dtype).reshape(shape)
+        col = self.workers.buffer("col", int(np.prod(shape)), x.dtype).reshape(shape)
         if self.kernels is not None:
             return self.kernels.im2col_rows(x, kh, kw, stride, pad, x.dtype.type(0), col)
         # the reference im2col of the images seen channel-first gives exactly this layout
@@ -82,11 +76,11 @@ class ChunkedConv:
         def work(_, chunks):
             for s, e in chunks:
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
-                prod = self._buffer("prod", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
+                prod = self.workers.buffer("prod", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
                 np.matmul(wmat, col.reshape(wmat.shape[1], -1), out=prod.reshape(o, -1))
                 np.add(prod.transpose(1, 0, 2), bias, out=y3[s:e])
 
-        self._run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
+        self.workers.run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
         return y
 
     def backward(self, dy, x, w, stride, pad):
@@ -107,17 +101,17 @@ class ChunkedConv:
             for s, e in chunks:
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
                 rows = col.reshape(wmat_t.shape[0], -1)
-                dyc = self._buffer("dy", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
+                dyc = self.workers.buffer("dy", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
                 np.copyto(dyc, dy3[s:e].transpose(1, 0, 2))
                 db += dyc.reshape(o, -1).sum(axis=1)  # while the chunk is in cache
                 np.matmul(rows, dyc.reshape(o, -1).T, out=part)
                 dw_t += part
-                dcol = self._buffer("dcol", col.size, x.dtype).reshape(col.shape)
+                dcol = self.workers.buffer("dcol", col.size, x.dtype).reshape(col.shape)
                 np.matmul(wmat_t, dyc.reshape(o, -1), out=dcol.reshape(rows.shape))
                 self._col2im(dcol, stride, pad, dx[s:e])
             return dw_t, db
 
-        parts = self._run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
+        parts = self.workers.run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
         dw_t, db = parts[0]
         for part_w, part_b in parts[1:]:
             dw_t += part_w

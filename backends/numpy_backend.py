@@ -54,12 +54,12 @@ class NumpyBackend(Backend):
             conv = self._chunked_conv = ChunkedConv(self.workers, kernels=nk if nk is not None and nk.ENABLED else None)
         return conv
 
-    def conv2d(self, x, w, b, stride=1, pad=0, state=None, train=False):
+    def conv2d(self, x, w, b, stride=1, pad=0, state=None):
         if x.dtype not in (np.float32, np.float64):
             # float16 has no BLAS: the reference path multiplies in float32 (matmul below)
             if state is not None:
                 state.pop("x", None)
-            return super().conv2d(x, w, b, stride, pad, state, train)
+            return super().conv2d(x, w, b, stride, pad, state)
         x = np.ascontiguousarray(x)
         if state is not None:
             state.pop("col6", None)  # patches from a reference-path call: not needed any more

@@ -44,7 +44,7 @@ class Convolution(Layer):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Convolution expects (N, {self.in_channels}, H, W) input; got shape {tuple(x.shape)}")
         # the backend keeps in `state` what backward needs (the patches, or on the CPU the input)
-        return bk.conv2d(x, self.W, self.b, self.stride, self.pad, state=self.state, train=train)
+        return bk.conv2d(x, self.W, self.b, self.stride, self.pad, state=self.state)
 
     def backward(self, dout):
         dx, self.dW, self.db = current().conv2d_backward(dout, self.W, self.state, self.stride, self.pad)
