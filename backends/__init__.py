@@ -1,4 +1,4 @@
-"""deepnet's array backend, chosen once at import from DEEPNET_BACKEND.
+"""deepnet's array backend, chosen from DEEPNET_BACKEND on first use (importing never raises).
 
     from deepnet.backends import current
     bk = current()          # the active Backend
@@ -12,6 +12,7 @@ a `with` block, so tests can run the same layer on NumPy and CuPy side by side.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 
 from . import settings
@@ -22,7 +23,7 @@ from .settings import BACKENDS, DTYPES, ConfigError
 
 __all__ = [
     "BACKENDS", "DTYPES", "Backend", "BackendUnavailable", "ConfigError", "NumpyBackend", "CupyBackend",
-    "Random", "Timer", "current", "create", "use", "get_dtype", "cupy_status",
+    "Random", "Timer", "current", "create", "use", "cupy_status",
 ]
 
 
@@ -49,29 +50,31 @@ def _from_environment() -> Backend:
         raise BackendUnavailable(f"DEEPNET_BACKEND={name}: {exc}") from None
 
 
-_active: Backend = _from_environment()
+# The process-wide backend, made from the environment on first use (importing never raises), and
+# the one a `use()` block makes active for its own context (thread or task) only.
+_default: list = []
+_override: contextvars.ContextVar = contextvars.ContextVar("deepnet_backend", default=None)
 
 
 def current() -> Backend:
-    """The active backend."""
-    return _active
-
-
-def get_dtype():
-    """The default floating dtype (DEEPNET_DTYPE, float32 unless set)."""
-    return _active.dtype
+    """The active backend: the innermost `use()` block's, else the one DEEPNET_BACKEND names."""
+    backend = _override.get()
+    if backend is not None:
+        return backend
+    if not _default:
+        _default.append(_from_environment())  # a bad setting raises here, on every call until fixed
+    return _default[0]
 
 
 @contextlib.contextmanager
 def use(backend: Backend | str, dtype=None):
-    """Make `backend` (an instance, or 'cpu'/'gpu') active inside the block."""
-    global _active
+    """Make `backend` (an instance, or 'cpu'/'gpu') active inside the block, for this context only."""
     if isinstance(backend, str):
         backend = create(backend, dtype=dtype)
     elif dtype is not None:
         raise ValueError("pass dtype only with a backend name")
-    previous, _active = _active, backend
+    token = _override.set(backend)
     try:
         yield backend
     finally:
-        _active = previous
+        _override.reset(token)

@@ -14,6 +14,8 @@ from .base import Backend, Timer, _fits
 class BackendUnavailable(RuntimeError):
     """The requested backend cannot run on this machine; the message says why and what to do."""
 
+    deepnet_user_error = True  # printed as one line by the `deepnet` command (deepnet/errors.py)
+
 
 INSTALL_HINT = (
     "install the GPU extra: pip install 'deepnet[gpu]' (CuPy for CUDA 12) "

@@ -10,12 +10,12 @@ equal the reference's, and are deterministic.
 """
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
 
-ENABLED = os.environ.get("DEEPNET_NUMBA", "1").strip() not in ("0", "false", "no")
+from .settings import switch
+
+ENABLED = switch("DEEPNET_NUMBA", default=True)
 
 
 def usable(a) -> bool:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import platform
+import sys
 
 import numpy as np
 
 from .base import Backend, _fits
 from .cpu_conv import ChunkedConv
-from .cpu_workers import Workers, default_threads
+from .cpu_workers import Workers, default_threads, usable_cores
+from .settings import switch
 
 
 class NumpyBackend(Backend):
@@ -18,7 +20,13 @@ class NumpyBackend(Backend):
     def __init__(self, dtype=None, seed=None):
         super().__init__(dtype, seed)
         self.device_name = f"CPU ({cpu_model()})"
-        default_threads()  # a bad DEEPNET_THREADS stops here, at import, like the other variables
+        # bad DEEPNET_THREADS or DEEPNET_NUMBA values stop here, when the backend is made, like the others
+        threads = default_threads()
+        switch("DEEPNET_NUMBA", default=True)
+        cores = usable_cores()
+        if threads > 2 * cores:
+            print(f"deepnet: warning: DEEPNET_THREADS={threads} is far above the {cores} usable cores; "
+                  f"the threads will take turns on them (slower, not faster)", file=sys.stderr)
 
     def to_device(self, a, dtype=None):
         if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get"):

@@ -3,6 +3,7 @@
 DEEPNET_BACKEND  cpu (default, also when unset or empty) | gpu | auto
 DEEPNET_DEVICE   CUDA device ordinal for the gpu backend (default 0)
 DEEPNET_DTYPE    float32 (default) | float64 | float16
+DEEPNET_NUMBA    on (default) | off: the CPU backend's compiled kernels (1/0, true/false, yes/no also)
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ DTYPES = ("float32", "float64", "float16")
 
 class ConfigError(ValueError):
     """A DEEPNET_* environment variable holds a value deepnet does not know."""
+
+    deepnet_user_error = True  # printed as one line by the `deepnet` command (deepnet/errors.py)
 
 
 def _read(name: str, default: str) -> str:
@@ -41,6 +44,23 @@ def device_ordinal() -> int:
     if ordinal < 0:
         raise ConfigError(f"DEEPNET_DEVICE={raw!r} is not a CUDA device ordinal; expected 0, 1, 2, ...")
     return ordinal
+
+
+SWITCH_ON = ("1", "true", "yes", "on")
+SWITCH_OFF = ("0", "false", "no", "off")
+
+
+def switch(name: str, default: bool) -> bool:
+    """An on/off environment variable: unset or empty gives `default`; anything unknown is an error."""
+    raw = _read(name, "")
+    if not raw:
+        return default
+    if raw in SWITCH_ON:
+        return True
+    if raw in SWITCH_OFF:
+        return False
+    raise ConfigError(f"{name}={os.environ.get(name)!r} is not on or off; valid values: "
+                      f"{', '.join(SWITCH_ON)} (on) or {', '.join(SWITCH_OFF)} (off)")
 
 
 def parse_dtype(value, source: str = "dtype") -> np.dtype:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backends import current
+from .errors import InvalidValue
 
 KEYS = ("shift", "rotate", "scale", "crop", "flip", "brightness", "contrast")
 
@@ -28,7 +29,7 @@ class Augment:
         self.brightness, self.contrast = float(brightness), float(contrast)
         for k in ("shift", "rotate", "scale", "crop", "brightness", "contrast"):
             if getattr(self, k) < 0:
-                raise ValueError(f"augmentation {k} must be >= 0; got {getattr(self, k)}")
+                raise InvalidValue(f"augmentation {k} must be >= 0; got {getattr(self, k)}")
 
     @classmethod
     def parse(cls, spec: str | None) -> "Augment | None":
@@ -39,7 +40,7 @@ class Augment:
         for part in spec.split(","):
             key, _, value = part.strip().partition("=")
             if key not in KEYS:
-                raise ValueError(f"unknown augmentation {key!r} in {spec!r}; known: {', '.join(KEYS)}")
+                raise InvalidValue(f"unknown augmentation {key!r} in {spec!r}; known: {', '.join(KEYS)}")
             kwargs[key] = True if key == "flip" and not value else (value.lower() in ("1", "true", "yes")
                                                                     if key == "flip" else float(value))
         return cls(**kwargs)

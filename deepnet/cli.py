@@ -5,38 +5,68 @@ import argparse
 import os
 import sys
 
+from .errors import InvalidValue
+
+
+# `deepnet train` options: (flag, TrainConfig field, argparse settings). Defaults come from TrainConfig;
+# an option left out is simply absent from the parsed arguments, so `--resume` and `--recipe` know
+# which settings the user gave.
+TRAIN_OPTIONS = (
+    ("--model", "model", dict(help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, googlenet")),
+    ("--dataset", "dataset", dict(help="mnist (default) or fashion_mnist")),
+    ("--recipe", "recipe", dict(help="default (cosine learning-rate decay and light augmentation: lands at the "
+                                     "end) or book (the book's exact settings); --schedule and --augment "
+                                     "override either")),
+    ("--epochs", "epochs", dict(type=int)),
+    ("--batch-size", "batch_size", dict(type=int)),
+    ("--optimizer", "optimizer", dict(help="sgd, momentum, nesterov, adagrad, rmsprop, adam (default)")),
+    ("--lr", "lr", dict(type=float)),
+    ("--schedule", "schedule", dict(help="learning-rate schedule: none, cosine, step:EPOCHS:FACTOR (default: the "
+                                         "recipe's)")),
+    ("--seed", "seed", dict(type=int)),
+    ("--validation", "validation", dict(type=int, metavar="N",
+                                        help="hold out the last N training samples for validation")),
+    ("--patience", "patience", dict(type=int, help="early stopping: epochs without val_loss improvement "
+                                                   "(needs --validation)")),
+    ("--limit", "limit", dict(type=int, metavar="N", help="train on the first N samples only")),
+    ("--dtype", "dtype", dict(help="float32 (default, or DEEPNET_DTYPE), float64, float16")),
+    ("--out", "out", dict(help="run directory (default runs/MODEL-DATASET); an existing run is refused: "
+                               "see --resume and --overwrite")),
+    ("--data-dir", "data_dir", dict(help="directory holding the dataset's four IDX .gz files")),
+    ("--augment", "augment", dict(metavar="SPEC", help="training-time augmentation, e.g. shift=2,rotate=10,"
+                                                       "scale=0.1 (also crop=N, flip, brightness=B, contrast=C); "
+                                                       "'' for none (default: the recipe's)")),
+    ("--init-from", "init_from", dict(metavar="RUN", help="start from the weights of a run or file "
+                                                          "(transfer learning)")),
+    ("--freeze", "freeze", dict(type=lambda text: _names(text), help="comma-separated layers the optimizer "
+                                                                     "leaves alone, e.g. conv1,conv2")),
+    ("--reinit", "reinit", dict(type=lambda text: _names(text), help="comma-separated layers not copied by "
+                                                                     "--init-from (a new head)")),
+    ("--distributed", "distributed", dict(action="store_true", help="data-parallel over MPI ranks: "
+                                                                    "mpiexec -n N deepnet train --distributed")),
+    ("--no-test-eval", "eval_test", dict(action="store_false", help="skip the test-set evaluation after each "
+                                                                    "epoch")),
+)
+
 
 def _add_train(sub):
+    from .training.config import TrainConfig
+
+    defaults = TrainConfig()
     p = sub.add_parser("train", help="train a model (DeepConvNet on MNIST by default)",
-                       description="Train a model. Book defaults: DeepConvNet, MNIST, Adam, lr 0.001, batch 100, "
-                                   "20 epochs. Set DEEPNET_BACKEND=gpu to train on a CUDA GPU.")
-    p.add_argument("--model", default="deepconvnet",
-                   help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, googlenet")
-    p.add_argument("--dataset", default="mnist", help="mnist (default) or fashion_mnist")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--optimizer", default="adam", help="sgd, momentum, nesterov, adagrad, rmsprop, adam (default)")
-    p.add_argument("--lr", type=float, default=0.001)
-    p.add_argument("--schedule", default="none", help="learning-rate schedule: none, cosine, step:EPOCHS:FACTOR")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--validation", type=int, default=0, metavar="N",
-                   help="hold out the last N training samples for validation (default 0)")
-    p.add_argument("--patience", type=int, default=None, help="early stopping: epochs without val_loss improvement")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="train on the first N samples only")
-    p.add_argument("--dtype", default=None, help="float32 (default, or DEEPNET_DTYPE), float64, float16")
-    p.add_argument("--out", default=None, help="run directory (default runs/MODEL-DATASET)")
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run in DIR from its last checkpoint")
-    p.add_argument("--data-dir", default=None, help="directory holding the dataset's four IDX .gz files")
-    p.add_argument("--augment", default="", metavar="SPEC",
-                   help="training-time augmentation, e.g. shift=2,rotate=10,scale=0.1 (also crop=N, flip, "
-                        "brightness=B, contrast=C)")
-    p.add_argument("--init-from", default=None, metavar="RUN", help="start from the weights of a run or file "
-                                                                    "(transfer learning)")
-    p.add_argument("--freeze", default="", help="comma-separated layers the optimizer leaves alone, e.g. conv1,conv2")
-    p.add_argument("--reinit", default="", help="comma-separated layers not copied by --init-from (a new head)")
-    p.add_argument("--distributed", action="store_true",
-                   help="data-parallel over MPI ranks: mpiexec -n N deepnet train --distributed")
-    p.add_argument("--no-test-eval", action="store_true", help="skip the test-set evaluation after each epoch")
+                       description="Train a model. Defaults: the book's DeepConvNet on MNIST, Adam, lr 0.001, "
+                                   "batch 100, 20 epochs, with the default recipe (--recipe book for the book's "
+                                   "exact settings). Set DEEPNET_BACKEND=gpu to train on a CUDA GPU.")
+    for flag, name, kwargs in TRAIN_OPTIONS:
+        kwargs = dict(kwargs)
+        if kwargs.get("action") is None and getattr(defaults, name) not in (None, [], ""):
+            kwargs["help"] = (kwargs.get("help", "") + f" (default {getattr(defaults, name)})").strip()
+        p.add_argument(flag, dest=name, default=argparse.SUPPRESS, **kwargs)
+    p.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue the run in DIR from its last checkpoint (only --epochs, --patience, "
+                        "--data-dir and --no-test-eval may change)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its checkpoints and history are deleted)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG pictures at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one log line per epoch only)")
     p.set_defaults(func=cmd_train)
@@ -47,9 +77,10 @@ def _names(text: str) -> list:
 
 
 def cmd_describe(args) -> int:
-    from .models import create, describe, stacked_3x3_demo
+    from .models import create, describe, limits, stacked_3x3_demo
 
-    shape = tuple(int(v) for v in args.input_shape.split("x"))
+    shape = limits.parse_input_shape(args.input_shape, "--input-shape")
+    limits.check_classes(args.classes, "--classes")
     print(describe(create(args.model, input_shape=shape, num_classes=args.classes)))
     print()
     print(stacked_3x3_demo())
@@ -64,23 +95,17 @@ def cmd_info(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .backends import current
     from .training import TrainConfig, Trainer
 
+    given = {name: getattr(args, name) for _, name, _ in TRAIN_OPTIONS if hasattr(args, name)}
     progress = False if args.no_progress else None
     if args.resume:
-        trainer = Trainer.resume(args.resume, epochs=args.epochs if "--epochs" in sys.argv else None,
-                                 progress=progress)
+        if args.overwrite:
+            raise InvalidValue("--resume continues a run and --overwrite replaces one: give only one of them")
+        trainer = Trainer.resume(args.resume, changes=given, progress=progress)
         print(f"Resuming {args.resume} after epoch {trainer.epoch}")
     else:
-        config = TrainConfig(model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
-                             optimizer=args.optimizer, lr=args.lr, schedule=args.schedule, seed=args.seed,
-                             validation=args.validation, limit=args.limit, patience=args.patience,
-                             dtype=(args.dtype or current().dtype.name),
-                             out=args.out or f"runs/{args.model}-{args.dataset}", data_dir=args.data_dir,
-                             eval_test=not args.no_test_eval, augment=args.augment, init_from=args.init_from,
-                             freeze=_names(args.freeze), reinit=_names(args.reinit), distributed=args.distributed)
-        trainer = Trainer.from_config(config, progress=progress)
+        trainer = Trainer.from_config(TrainConfig(**given), progress=progress, overwrite=args.overwrite)
     history = trainer.fit()
     if not trainer.is_root:
         return 0
@@ -159,23 +184,68 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "distributed", False) and not os.environ.get("DEEPNET_DEVICE"):
-        from .distributed import local_rank
-
-        if local_rank() is not None:  # one GPU per rank on a multi-GPU machine, before the backend opens
-            os.environ["DEEPNET_DEVICE"] = str(local_rank())
     try:
+        if getattr(args, "distributed", False):
+            from . import distributed
+
+            distributed.prepare_device()  # one GPU per rank, before the backend opens
+        elif args.func is cmd_train:
+            from . import distributed
+
+            distributed.refuse_undeclared_launch()
         return args.func(args)
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+        return _stop("interrupted", 130)
+    except BrokenPipeError:
+        # the reader went away (`deepnet info | head -1`): say nothing more, as other tools do
+        _silence_stdout()
+        return 141
+    except SystemError as exc:
+        if _interrupted(exc):  # Ctrl-C while a compiled kernel ran surfaces as a SystemError around it
+            return _stop("interrupted", 130)
+        raise
     except Exception as exc:  # known failures read as one line, not a traceback
-        from .errors import is_user_error
+        from .errors import describe, is_user_error
 
         if not is_user_error(exc):
+            _abort_ranks(exc)
             raise
-        print(f"deepnet: error: {exc}", file=sys.stderr)
-        return 2
+        return _stop(f"error: {describe(exc)}", 2)
+
+
+def _stop(message: str, code: int) -> int:
+    print(f"deepnet: {message}", file=sys.stderr, flush=True)
+    _abort_ranks(None, code)
+    return code
+
+
+def _abort_ranks(exc, code: int = 1) -> None:
+    """In a distributed run, one rank's failure ends every rank (they would wait for it forever)."""
+    distributed = sys.modules.get(f"{__package__}.distributed")
+    if distributed is not None:
+        if exc is not None:
+            import traceback
+
+            traceback.print_exception(exc)
+        distributed.abort_all(code)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

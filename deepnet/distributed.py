@@ -122,6 +122,49 @@ class Communicator:
         sys.excepthook = hook
 
 
+#: the communicator this process set up, so that a failure anywhere can stop every rank
+_ACTIVE: list = []
+
+# Launchers tell each process the job's size before MPI starts (MPICH/Hydra, Open MPI, Slurm).
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def launched_size() -> int:
+    """How many ranks the launcher started, from its environment (1 outside a launcher)."""
+    for var in _SIZE_VARIABLES:
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 1
+
+
+def prepare_device() -> None:
+    """One GPU per rank on a multi-GPU machine: DEEPNET_DEVICE from the local rank, before the backend opens."""
+    if not os.environ.get("DEEPNET_DEVICE") and local_rank() is not None:
+        os.environ["DEEPNET_DEVICE"] = str(local_rank())
+
+
+def refuse_undeclared_launch() -> None:
+    """`mpiexec -n 2 deepnet train` without --distributed would run the same training twice into one
+    directory: refuse it."""
+    from .errors import InvalidValue
+
+    size = launched_size()
+    if size > 1:
+        raise InvalidValue(f"started as {size} MPI ranks without --distributed: each rank would train the same run "
+                           f"into the same directory. Add --distributed, or run one process")
+
+
+def abort_all(code: int) -> None:
+    """After a failure or an interrupt on this rank: stop every rank of the job (they would wait forever)."""
+    if not _ACTIVE or _ACTIVE[0].size < 2:
+        return
+    comm = _ACTIVE[0]
+    sys.stderr.write(f"deepnet: rank {comm.rank} stopped; aborting all {comm.size} ranks\n")
+    sys.stderr.flush()
+    time.sleep(0.5)  # the launcher forwards output through a pipe that Abort tears down
+    comm.comm.Abort(code)
+
+
 def init() -> Communicator:
     """The communicator for the active backend: MPI on the CPU, NCCL (set up over MPI) on CuPy."""
     if current().is_gpu:
@@ -132,6 +175,7 @@ def init() -> Communicator:
         comm = Communicator()
         _share_cores(comm)
     comm.abort_on_error()
+    _ACTIVE[:] = [comm]
     return comm
 
 

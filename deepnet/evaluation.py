@@ -1,26 +1,36 @@
 """`deepnet eval`: test accuracy of trained runs, in float32 and a second dtype, and their ensemble."""
 from __future__ import annotations
 
-
-
-from . import datasets, models
+from . import datasets, io, models
 from .backends import current
+from .backends.settings import parse_dtype
+from .errors import BadFile, InvalidValue
+from .models import limits
 from .layers import softmax
 from .training import checkpoint
 
 
 def load_model(run_or_file, dtype="float32"):
-    """(model, metadata) for a run directory or a weights/checkpoint file, built in `dtype`."""
+    """(model, metadata) for a run directory or a weights/checkpoint file, built in `dtype`.
+
+    The file's metadata names the model; it is checked against sane bounds, and the arrays' shapes (read
+    from their headers) against the model it names, before the model is built or any array is read."""
     path = checkpoint.find(run_or_file)
-    contents = checkpoint.read(path)  # read once: the metadata says which model to build
-    meta = contents[2]
-    cfg = meta.get("config", {})
-    name = cfg.get("model") or meta.get("model_name") or str(meta.get("model", "deepconvnet"))
-    shape = tuple(meta.get("input_shape", (1, 28, 28)))
-    kwargs = {"num_classes": int(meta["num_classes"])} if "num_classes" in meta else {}
-    model = models.create(name.lower(), input_shape=shape, dtype=dtype, **kwargs)
+    _, meta = io.read_index(path)
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    name = cfg.get("model") or meta.get("model_name") or meta.get("model") or "deepconvnet"
+    try:
+        name = limits.check_name(name, "model")
+        shape = limits.check_input_shape(meta.get("input_shape", [1, 28, 28]), "input_shape")
+        classes = limits.check_classes(meta.get("num_classes", 10), "num_classes")
+        shapes = limits.state_shapes(name, input_shape=shape, num_classes=classes)
+    except InvalidValue as exc:
+        raise BadFile(f"{path}: its metadata does not describe a model deepnet builds: {exc}") from None
+    contents = checkpoint.read(path, shapes)
+    model = models.create(name, input_shape=shape, num_classes=classes, dtype=dtype)
     checkpoint.load(path, model, contents=contents)
-    return model, {**meta, "path": str(path), "dataset": cfg.get("dataset", "mnist")}
+    dataset = cfg.get("dataset", "mnist")
+    return model, {**meta, "path": str(path), "dataset": dataset if isinstance(dataset, str) else "mnist"}
 
 
 def probabilities(model, x, batch_size: int):
@@ -41,6 +51,12 @@ def ensemble(probs: list):
 
 
 def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=None, log=print) -> int:
+    try:
+        dtype = parse_dtype(dtype, "--dtype").name
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
+    if batch_size < 1:
+        raise InvalidValue(f"--batch-size must be at least 1; got {batch_size}")
     bk = current()
     dtypes = ["float32"] + ([dtype] if dtype != "float32" else [])
     members = {dt: [] for dt in dtypes}

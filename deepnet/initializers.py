@@ -6,9 +6,31 @@
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 
+import numpy as np
+
 from .backends import current
+
+# While set, initialisers hand out read-only placeholders that take no memory, so a model's parameter
+# shapes can be listed (and checked against a file) before any weight is allocated.
+_SHAPES_ONLY = contextvars.ContextVar("deepnet_shapes_only", default=False)
+
+
+@contextlib.contextmanager
+def shapes_only():
+    """Inside the block, models build with zero-memory placeholder parameters (for checking shapes)."""
+    token = _SHAPES_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _SHAPES_ONLY.reset(token)
+
+
+def _placeholder(shape, dtype):
+    return np.broadcast_to(np.zeros((), dtype=dtype), shape)
 
 
 def init_std(init, fan_in: int, fan_out: int) -> float:
@@ -27,8 +49,18 @@ def init_std(init, fan_in: int, fan_out: int) -> float:
 
 def normal(shape, init, fan_in: int, fan_out: int, dtype):
     """Weights of `shape` drawn from N(0, std^2) in `dtype`, on the active backend."""
+    if _SHAPES_ONLY.get():
+        return _placeholder(shape, dtype)
     return current().rng.normal(shape, scale=init_std(init, fan_in, fan_out), dtype=dtype)
 
 
 def zeros(shape, dtype):
+    if _SHAPES_ONLY.get():
+        return _placeholder(shape, dtype)
     return current().xp.zeros(shape, dtype=dtype)
+
+
+def ones(shape, dtype):
+    if _SHAPES_ONLY.get():
+        return _placeholder(shape, dtype)
+    return current().xp.ones(shape, dtype=dtype)

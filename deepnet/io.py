@@ -11,9 +11,12 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .errors import BadFile, MissingFile
 
 META_KEY = "__meta__"
 
@@ -67,16 +70,73 @@ def save_arrays(path, arrays: dict, meta: dict | None = None, compress: bool = F
         (np.savez_compressed if compress else np.savez)(f, **out)
 
 
-def load_arrays(path) -> tuple[dict, dict]:
-    """(arrays, meta) from a file written by save_arrays; pickled objects are refused."""
+#: Largest metadata a file may carry, and largest total of arrays read unless the caller allows more:
+#: both far above any real checkpoint (VGG-16 with Adam's state is 1.7 GB), far below a zip bomb's claim.
+MAX_META_BYTES = 16 << 20
+MAX_ARRAY_BYTES = 8 << 30
+
+
+def read_index(path) -> tuple[dict, dict]:
+    """({name: (shape, dtype)}, meta) of a file written by save_arrays, from the array headers alone:
+    no array data is decompressed, so a caller can check the shapes before anything large is read."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {path}")
+        raise MissingFile(f"no such file: {path}")
+    index, meta = {}, {}
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read_header is None:
+                        raise BadFile(f"{path}: array {name!r} uses .npy format {version}; expected 1.0 or 2.0")
+                    shape, _, dtype = read_header(f, max_header_size=10000)
+                    header = f.tell()
+                if dtype.hasobject:
+                    raise BadFile(f"{path}: array {name!r} has dtype object; only numeric arrays are read")
+                size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                if info.file_size != header + size:
+                    raise BadFile(f"{path}: array {name!r} declares shape {shape} ({size} bytes) but holds "
+                                  f"{info.file_size - header} bytes")
+                if name == META_KEY:
+                    if size > MAX_META_BYTES:
+                        raise BadFile(f"{path}: metadata of {size:,} bytes (at most {MAX_META_BYTES:,} are read)")
+                    meta = json.loads(np.lib.format.read_array(z.open(info), allow_pickle=False)
+                                      .tobytes().decode("utf-8"))
+                    if not isinstance(meta, dict):
+                        raise BadFile(f"{path}: metadata is a JSON {type(meta).__name__}, not an object")
+                else:
+                    index[name] = (tuple(int(d) for d in shape), dtype)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        if isinstance(exc, BadFile):
+            raise
+        raise BadFile(f"{path} is not a readable deepnet .npz file ({type(exc).__name__}: {exc})") from None
+    return index, meta
+
+
+def load_arrays(path, expect: dict | None = None, max_bytes: int = MAX_ARRAY_BYTES) -> tuple[dict, dict]:
+    """(arrays, meta) from a file written by save_arrays; pickled objects are refused.
+
+    The headers are read first: with `expect` ({name: shape}) every array must have that shape before
+    any is read (names not in `expect` are skipped), and the arrays read may total at most `max_bytes`."""
+    path = Path(path)
+    index, meta = read_index(path)
+    if expect is not None:
+        wrong = [f"{k}: {index[k][0]} (expected {tuple(v)})" for k, v in expect.items()
+                 if k in index and tuple(index[k][0]) != tuple(v)]
+        if wrong:
+            raise BadFile(f"{path}: arrays of the wrong shape: {'; '.join(wrong[:5])}")
+        index = {k: v for k, v in index.items() if k in expect}
+    total = sum(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize for shape, dtype in index.values())
+    if total > max_bytes:
+        raise BadFile(f"{path}: its arrays would take {total / 2**30:.1f} GiB in memory "
+                      f"(at most {max_bytes / 2**30:.1f} GiB are read)")
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"{path} is not a readable deepnet .npz file ({type(exc).__name__}: {exc})") from exc
-    meta_raw = arrays.pop(META_KEY, None)
-    meta = json.loads(meta_raw.tobytes().decode("utf-8")) if meta_raw is not None else {}
+            arrays = {k: data[k] for k in index}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as exc:
+        raise BadFile(f"{path} is not a readable deepnet .npz file ({type(exc).__name__}: {exc})") from None
     return arrays, meta

@@ -12,7 +12,10 @@ float32 fixes both, and the result is cast back to the parameter's dtype.
 """
 from __future__ import annotations
 
+import math
+
 from .backends import current
+from .errors import InvalidValue
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
@@ -27,9 +30,7 @@ class Optimizer:
     slot_names: tuple[str, ...] = ()
 
     def __init__(self, lr: float = 0.01):
-        if lr <= 0:
-            raise ValueError(f"learning rate must be positive; got {lr}")
-        self.lr = float(lr)
+        self.lr = _check(type(self).__name__, "lr", lr, low=0.0, low_open=True)
         self.t = 0
         self.slots: dict[str, dict] = {s: {} for s in self.slot_names}
 
@@ -65,22 +66,43 @@ class Optimizer:
 
     def load_state_dict(self, state: dict) -> None:
         hyper = dict(state["hyper"])
-        kind = hyper.pop("type")
+        kind = hyper.pop("type", None)
         if kind != type(self).__name__.lower():
-            raise ValueError(f"optimizer state is for {kind!r}, not {type(self).__name__.lower()!r}")
-        self.t = int(hyper.pop("t"))
-        for k, v in hyper.items():
-            setattr(self, k, v)
+            raise InvalidValue(f"optimizer state is for {kind!r}, not {type(self).__name__.lower()!r}")
+        t = hyper.pop("t", None)
+        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
+            raise InvalidValue(f"optimizer state has a bad step count t={t!r}")
+        unknown = set(hyper) - set(self.hyper_names)
+        if unknown:
+            raise InvalidValue(f"optimizer state has unknown settings {sorted(unknown)} for {kind!r}")
+        checked = type(self)(**hyper)  # the same range checks as a new optimizer's
+        for k in self.hyper_names:
+            setattr(self, k, getattr(checked, k))
+        self.t = t
         bk = current()
         self.slots = {s: {} for s in self.slot_names}
         for key, a in state["arrays"].items():
-            slot, name = key.split("/", 1)
+            slot, _, name = key.partition("/")
             if slot not in self.slots:
-                raise ValueError(f"optimizer state has an unknown slot {slot!r} (in {key!r})")
+                raise InvalidValue(f"optimizer state has an unknown slot {slot!r} (in {key!r})")
             self.slots[slot][name] = bk.to_device(a)
 
     def __repr__(self):
         return f"{type(self).__name__}(" + ", ".join(f"{k}={getattr(self, k)}" for k in self.hyper_names) + ")"
+
+
+def _check(owner: str, name: str, value, low: float = 0.0, high: float = math.inf, low_open: bool = False,
+           high_open: bool = True) -> float:
+    """`value` as a float inside [low, high) (or the interval the flags say), or a clear InvalidValue."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidValue(f"{owner} {name} must be a number; got {value!r}") from None
+    inside = math.isfinite(v) and (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not inside:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise InvalidValue(f"{owner} {name} must be a finite number in {interval}; got {value!r}")
+    return v
 
 
 class SGD(Optimizer):
@@ -98,7 +120,7 @@ class Momentum(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.9):
         super().__init__(lr)
-        self.momentum = float(momentum)
+        self.momentum = _check(type(self).__name__, "momentum", momentum, 0.0, 1.0)
 
     def _step(self, name, p, g):
         v = self._slot("v", name, p)
@@ -108,15 +130,18 @@ class Momentum(Optimizer):
 
 
 class Nesterov(Momentum):
-    """Nesterov's accelerated gradient (Sutskever's form, as the book):
-    v <- m v - lr dW;  W <- W + m^2 v - (1 + m) lr dW."""
+    """Nesterov's accelerated gradient in Sutskever's form, as the book's code since its 2021 fix
+    ("Fix Nesterov update function"), and equal to PyTorch's SGD(nesterov=True):
+        W <- W + m^2 v - (1 + m) lr dW     (with the velocity from before this step)
+        v <- m v - lr dW
+    The book's first version updated v first and then used the new one, which is not Nesterov's method."""
 
     def _step(self, name, p, g):
         v = self._slot("v", name, p)
-        v *= self.momentum
-        v -= self.lr * g
         p += self.momentum * self.momentum * v
         p -= (1 + self.momentum) * self.lr * g
+        v *= self.momentum
+        v -= self.lr * g
 
 
 class AdaGrad(Optimizer):
@@ -127,7 +152,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr=0.01, eps=1e-7):
         super().__init__(lr)
-        self.eps = float(eps)
+        self.eps = _check(type(self).__name__, "eps", eps, low_open=True)
 
     def _step(self, name, p, g):
         xp = current().xp
@@ -144,7 +169,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=0.01, decay_rate=0.99, eps=1e-7):
         super().__init__(lr)
-        self.decay_rate, self.eps = float(decay_rate), float(eps)
+        self.decay_rate = _check(type(self).__name__, "decay_rate", decay_rate, 0.0, 1.0)
+        self.eps = _check(type(self).__name__, "eps", eps, low_open=True)
 
     def _step(self, name, p, g):
         xp = current().xp
@@ -164,7 +190,9 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(lr)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1 = _check(type(self).__name__, "beta1", beta1, 0.0, 1.0)
+        self.beta2 = _check(type(self).__name__, "beta2", beta2, 0.0, 1.0)
+        self.eps = _check(type(self).__name__, "eps", eps, low_open=True)
 
     def _step(self, name, p, g):
         xp = current().xp
@@ -184,7 +212,7 @@ def create(name: str, lr: float | None = None, **kwargs) -> Optimizer:
     try:
         cls = _BY_NAME[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}") from None
+        raise InvalidValue(f"unknown optimizer {name!r}; choose one of: {', '.join(OPTIMIZERS)}") from None
     if lr is not None:
         kwargs["lr"] = lr
     return cls(**kwargs)

@@ -10,7 +10,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ImportError("pictures need matplotlib: pip install 'deepnet[plot]'") from None
+        raise MissingDependency("pictures need matplotlib: pip install 'deepnet[plot]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -12,9 +12,15 @@ import pickle
 
 import numpy as np
 
+from .errors import UserError
 
-class UnsafePickleError(pickle.UnpicklingError):
-    """The pickle names something other than NumPy's array reconstruction."""
+
+class UnreadablePickle(UserError, pickle.UnpicklingError):
+    """The file is not a pickle, or a damaged one."""
+
+
+class UnsafePickleError(UnreadablePickle):
+    """The pickle names something other than NumPy's array reconstruction, or is built to exhaust the reader."""
 
 
 def _allowed() -> dict:
@@ -52,6 +58,11 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
             ) from None
 
 
+#: Containers nested deeper, or more objects in all, than any array file holds: refused.
+MAX_DEPTH = 100
+MAX_OBJECTS = 1_000_000
+
+
 def loads(data: bytes, source: str = "<bytes>"):
     """Unpickle `data` (Python 2 pickles included) admitting only NumPy arrays and plain containers."""
     try:
@@ -59,17 +70,30 @@ def loads(data: bytes, source: str = "<bytes>"):
     except UnsafePickleError as exc:
         raise UnsafePickleError(f"{source}: {exc}") from None
     except Exception as exc:
-        raise pickle.UnpicklingError(f"{source}: not a readable pickle ({type(exc).__name__}: {exc})") from exc
-    _reject_object_arrays(obj, source)
+        raise UnreadablePickle(f"{source}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+    _check_contents(obj, source)
     return obj
 
 
-def _reject_object_arrays(obj, source):
-    if isinstance(obj, np.ndarray) and obj.dtype.hasobject:
-        raise UnsafePickleError(f"{source}: holds an array of dtype object; only numeric arrays are allowed")
-    if isinstance(obj, dict):
-        for v in obj.values():
-            _reject_object_arrays(v, source)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _reject_object_arrays(v, source)
+def _check_contents(root, source) -> None:
+    """Refuse object arrays anywhere inside `root`, walking each container once (a pickle can share one
+    list many times over: walking shared objects again doubles the work per level), without recursion,
+    and within MAX_DEPTH levels and MAX_OBJECTS objects."""
+    seen = set()
+    stack = [(root, 0)]
+    while stack:
+        obj, depth = stack.pop()
+        if isinstance(obj, np.ndarray):
+            if obj.dtype.hasobject:
+                raise UnsafePickleError(f"{source}: holds an array of dtype object; only numeric arrays are allowed")
+            continue
+        if not isinstance(obj, (dict, list, tuple, set, frozenset)) or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if depth >= MAX_DEPTH:
+            raise UnsafePickleError(f"{source}: containers nested more than {MAX_DEPTH} levels deep; an array file "
+                                    f"needs a few")
+        if len(seen) > MAX_OBJECTS:
+            raise UnsafePickleError(f"{source}: more than {MAX_OBJECTS:,} containers; an array file needs a few")
+        children = obj.values() if isinstance(obj, dict) else obj
+        stack.extend((child, depth + 1) for child in children)

@@ -116,9 +116,10 @@ def test_integer_crop_is_an_exact_shift(cpu32):
 
 
 def test_augmentation_only_in_training(cpu32, tmp_path):
-    cfg = dict(model="simpleconvnet", epochs=1, batch_size=100, limit=200, out=str(tmp_path / "r"), eval_test=False)
-    plain = Trainer.from_config(TrainConfig(**cfg), progress=False, log=lambda *a: None)
-    aug = Trainer.from_config(TrainConfig(**cfg, augment="shift=3,rotate=20"), progress=False, log=lambda *a: None)
+    cfg = dict(model="simpleconvnet", epochs=1, batch_size=100, limit=200, eval_test=False, recipe="book")
+    plain = Trainer.from_config(TrainConfig(**cfg, out=str(tmp_path / "plain")), progress=False, log=lambda *a: None)
+    aug = Trainer.from_config(TrainConfig(**cfg, out=str(tmp_path / "aug"), augment="shift=3,rotate=20"),
+                              progress=False, log=lambda *a: None)
     # same seed and weights: evaluation must not see the augmentation
     assert plain.evaluate(plain.x_test[:500], plain.t_test[:500]) == aug.evaluate(aug.x_test[:500], aug.t_test[:500])
     plain.fit()

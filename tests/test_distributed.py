@@ -41,7 +41,7 @@ def test_missing_mpi4py_says_what_to_install(monkeypatch):
 @needs_mpi
 def test_two_ranks_match_one_rank_with_the_same_global_batch(tmp_path):
     common = ["-m", "deepnet", "train", "--distributed", "--model", "simpleconvnet", "--limit", "430", "--epochs",
-              "2", "--no-progress", "--no-test-eval", "--no-plots"]
+              "2", "--recipe", "book", "--no-progress", "--no-test-eval", "--no-plots"]
     one = mpirun(1, common + ["--batch-size", "100", "--out", "one"], tmp_path)
     assert one.returncode == 0, one.stderr
     two = mpirun(2, common + ["--batch-size", "50", "--out", "two"], tmp_path)

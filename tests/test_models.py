@@ -69,7 +69,7 @@ def test_freeze_hides_parameters_from_the_optimizer(cpu32):
     model = DeepConvNet()
     model.freeze("conv1", "conv2")
     assert "conv1.W" not in model.trainable_params() and "conv3.W" in model.trainable_params()
-    with pytest.raises(KeyError, match="no layer named 'conv9'"):
+    with pytest.raises(ValueError, match="no layer named 'conv9' to freeze"):
         model.freeze("conv9")
 
 

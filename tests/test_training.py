@@ -11,7 +11,7 @@ from deepnet.training import TrainConfig, Trainer, TrainingDiverged, checkpoint
 
 
 def small_config(tmp_path, **kw):
-    base = dict(model="simpleconvnet", epochs=2, batch_size=50, limit=300, out=str(tmp_path / "run"),
+    base = dict(model="simpleconvnet", epochs=2, batch_size=50, limit=300, out=str(tmp_path / "run"), recipe="book",
                 eval_test=False)
     base.update(kw)
     return TrainConfig(**base)

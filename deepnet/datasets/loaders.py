@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import io as dio
+from ..errors import InvalidValue, UserError
 from ..safe_pickle import loads as safe_loads
 from . import idx
 
@@ -55,7 +56,7 @@ CLASS_NAMES = {
 }
 
 
-class DatasetError(RuntimeError):
+class DatasetError(UserError, RuntimeError):
     """A dataset could not be found or failed verification; the message lists what was tried."""
 
 
@@ -117,9 +118,8 @@ def _from_mirror(base: str, timeout: float = 10.0) -> dict:
     arrays = {}
     for key, stem in FILES.items():
         url = f"{base.rstrip('/')}/{stem}.gz"
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            raw = gzip.decompress(response.read())
-        arrays[key] = idx.decode(raw, url)
+        with urllib.request.urlopen(url, timeout=timeout) as response, gzip.GzipFile(fileobj=response) as f:
+            arrays[key] = idx.read_stream(f, url)
     return arrays
 
 
@@ -208,7 +208,7 @@ def _to_dataset(name, arrays, source, validation: int) -> Dataset:
     val = None
     if validation:
         if not 0 < validation < len(y_train):
-            raise ValueError(f"validation must be between 1 and {len(y_train) - 1} samples; got {validation}")
+            raise InvalidValue(f"validation must be between 1 and {len(y_train) - 1} samples; got {validation}")
         val = Split(x_train[-validation:], y_train[-validation:])
         x_train, y_train = x_train[:-validation], y_train[:-validation]
     return Dataset(name, Split(x_train, y_train), test, val, source)
@@ -240,5 +240,5 @@ LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist}
 def load(name: str, validation: int = 0, source_dir=None) -> Dataset:
     key = name.lower().replace("-", "_")
     if key not in LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(LOADERS)}")
+        raise InvalidValue(f"unknown dataset {name!r}; choose one of: {', '.join(LOADERS)}")
     return LOADERS[key](validation=validation, source_dir=source_dir)

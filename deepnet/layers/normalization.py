@@ -22,13 +22,12 @@ class BatchNormalization(Layer):
 
     def __init__(self, num_features: int, momentum: float = 0.9, eps: float = 1e-5, dtype=None):
         dtype = resolve_dtype(dtype)
-        xp = current().xp
         self.num_features = int(num_features)
         self.momentum, self.eps = float(momentum), float(eps)
-        self.gamma = xp.ones((self.num_features,), dtype=dtype)
+        self.gamma = initializers.ones((self.num_features,), dtype)
         self.beta = initializers.zeros((self.num_features,), dtype)
         self.running_mean = initializers.zeros((self.num_features,), dtype)
-        self.running_var = xp.ones((self.num_features,), dtype=dtype)
+        self.running_var = initializers.ones((self.num_features,), dtype)
         self.dgamma = self.dbeta = None
 
     def _to_2d(self, x):

@@ -1,6 +1,7 @@
 """Models: the Sequential container, the chapter's networks, and the deeper designs."""
 from .convnets import AlexNet, DeepConvNet, SimpleConvNet
 from .deeper import VGG, VGG16, VGG_SMALL, GoogLeNetSmall, ResNet, vgg16
+from . import limits
 from .describe import describe, stacked_3x3_demo
 from .sequential import Sequential
 
@@ -10,12 +11,10 @@ MODELS = {"deepconvnet": DeepConvNet, "simpleconvnet": SimpleConvNet, "alexnet":
 
 def create(name: str, **kwargs) -> Sequential:
     """A model by name (one of MODELS); names like resnet32 or plainnet20 pick a depth."""
-    key = name.lower()
+    key = limits.check_name(name)
     for prefix in ("resnet", "plainnet"):
         if key.startswith(prefix) and key[len(prefix):].isdigit():
             return MODELS[prefix](depth=int(key[len(prefix):]), **kwargs)
-    if key not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)} (or resnetN / plainnetN)")
     return MODELS[key](**kwargs)
 
 

@@ -6,6 +6,7 @@ import re
 import numpy as np
 
 from .. import io
+from ..errors import BadFile, InvalidValue
 from ..backends import current
 from ..layers import SoftmaxWithLoss
 from ..layers.base import Layer
@@ -43,9 +44,26 @@ class Sequential:
         self.input_shape = tuple(input_shape) if input_shape is not None else None
 
     # --- computation ---------------------------------------------------------
+    @property
+    def dtype(self):
+        """The dtype the model computes in (its parameters')."""
+        return next(iter(self.params().values())).dtype
+
     def forward(self, x, train: bool = False):
+        """Logits for a batch x. Floating-point input of another dtype is cast to the model's dtype
+        (a float64 batch into a float32 model computes in float32); integer input is refused."""
         bk = current()
         bk.check_array(x, f"{type(self).__name__}.forward")
+        if x.ndim < 1 or x.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}.forward got an empty batch (shape {tuple(x.shape)}); "
+                             f"expected at least one sample")
+        dtype = self.dtype
+        if x.dtype != dtype:
+            if x.dtype.kind != "f":
+                raise TypeError(f"{type(self).__name__} expects floating-point input in {dtype.name} (pixels scaled "
+                                f"to [0, 1]); got {x.dtype.name}. Convert images with "
+                                f"deepnet.datasets.to_model_input(x)")
+            x = x.astype(dtype)
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"{type(self).__name__} expects input of shape (N, {', '.join(map(str, self.input_shape))}); "
                              f"got {tuple(x.shape)}")
@@ -121,7 +139,7 @@ class Sequential:
         """Mark layers (by name) as not trainable: optimizers skip their parameters."""
         for n in names:
             if n not in self.layers:
-                raise KeyError(f"no layer named {n!r}; layers: {', '.join(self.layers)}")
+                raise InvalidValue(f"no layer named {n!r} to freeze; layers: {', '.join(self.layers)}")
             self.layers[n].trainable = False
 
     # --- files -------------------------------------------------------------------
@@ -134,22 +152,31 @@ class Sequential:
         io.save_arrays(path, self.state_numpy(), {"model": type(self).__name__, **(meta or {})})
 
     def load_state(self, arrays: dict, source: str = "state", strict: bool = True) -> None:
-        """Copy host arrays (name -> array) into the model's arrays in place, checking names and shapes."""
+        """Copy host arrays (name -> array) into the model's arrays in place, checking names, shapes and
+        values (NaN or Inf weights are refused, naming the array) before anything is changed."""
         bk = current()
         mine = self.state()
         missing = [k for k in mine if k not in arrays]
         unexpected = [k for k in arrays if k not in mine]
         if strict and (missing or unexpected):
-            raise ValueError(f"{source} does not match {type(self).__name__}: missing {missing or 'nothing'}, "
-                             f"unexpected {unexpected or 'nothing'}")
+            raise BadFile(f"{source} does not match {type(self).__name__}: missing {missing or 'nothing'}, "
+                          f"unexpected {unexpected or 'nothing'}")
+        values = {}
         for name, target in mine.items():
             if name not in arrays:
                 continue
             value = np.asarray(arrays[name])
             if value.shape != target.shape:
-                raise ValueError(f"{source}: parameter {name!r} has shape {value.shape}, "
-                                 f"but the model's is {tuple(target.shape)}")
-            target[...] = bk.to_device(value.astype(target.dtype, copy=False))
+                raise BadFile(f"{source}: parameter {name!r} has shape {value.shape}, "
+                              f"but the model's is {tuple(target.shape)}")
+            if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+                raise BadFile(f"{source}: parameter {name!r} has dtype {value.dtype}; expected numbers")
+            if not np.isfinite(value).all():
+                raise BadFile(f"{source}: parameter {name!r} holds {int((~np.isfinite(value)).sum())} NaN or "
+                              f"infinite values")
+            values[name] = value
+        for name, value in values.items():
+            mine[name][...] = bk.to_device(value.astype(mine[name].dtype, copy=False))
 
     def load(self, path, strict: bool = True) -> dict:
         """Load parameters saved by save(); returns the file's metadata."""

@@ -1,5 +1,6 @@
 """Training: the Trainer, its configuration, checkpoints and learning-rate schedules."""
-from . import checkpoint, schedules
-from .trainer import TrainConfig, Trainer, TrainingDiverged, machine_info
+from . import checkpoint, recipes, schedules
+from .config import TrainConfig
+from .trainer import Trainer, TrainingDiverged, machine_info
 
-__all__ = ["Trainer", "TrainConfig", "TrainingDiverged", "checkpoint", "schedules", "machine_info"]
+__all__ = ["Trainer", "TrainConfig", "TrainingDiverged", "checkpoint", "recipes", "schedules", "machine_info"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import io
+from ..errors import BadFile, MissingFile
 
 
 def save(path, model, optimizer, meta: dict) -> None:
@@ -17,10 +18,24 @@ def save(path, model, optimizer, meta: dict) -> None:
     io.save_arrays(path, arrays, {**meta, "model": type(model).__name__, "optimizer": opt["hyper"]})
 
 
-def read(path) -> tuple[dict, dict, dict]:
+def read(path, shapes: dict | None = None) -> tuple[dict, dict, dict]:
     """(weights, optimizer arrays, metadata) from a checkpoint, or from a plain weights file written by
-    model.save() (which has no optimizer arrays)."""
-    arrays, meta = io.load_arrays(path)
+    model.save() (which has no optimizer arrays). With `shapes` (a model's {name: shape}), every array's
+    shape is checked from the file's headers before any array is read: a file for another model, or one
+    built to exhaust memory, is refused first."""
+    expect = None
+    if shapes is not None:
+        index, _ = io.read_index(path)
+        prefixed = any(k.startswith("model/") for k in index)
+        expect = {}
+        for key in index:
+            name = key.split("/", 2)[-1] if key.startswith("optim/") else key.removeprefix("model/")
+            if key.startswith("optim/") or not prefixed or key.startswith("model/"):
+                if name not in shapes:
+                    raise BadFile(f"{path}: array {key!r} belongs to no parameter of the model "
+                                  f"({len(shapes)} parameters, e.g. {next(iter(shapes))!r})")
+                expect[key] = shapes[name]
+    arrays, meta = io.load_arrays(path, expect=expect)
     if not any(k.startswith("model/") for k in arrays):
         return arrays, {}, meta
     weights = {k[len("model/"):]: a for k, a in arrays.items() if k.startswith("model/")}
@@ -31,11 +46,13 @@ def read(path) -> tuple[dict, dict, dict]:
 def load(path, model, optimizer=None, contents=None) -> dict:
     """Restore `model` (and `optimizer`) from a checkpoint or a weights file; returns the metadata.
     `contents` is what read(path) returned, when the caller has read the file already."""
-    weights, optim, meta = contents if contents is not None else read(path)
+    if contents is None:
+        contents = read(path, {k: tuple(a.shape) for k, a in model.state().items()})
+    weights, optim, meta = contents
     model.load_state(weights, source=str(path))
     if optimizer is not None:
         if "optimizer" not in meta:
-            raise ValueError(f"{path} holds weights only; resuming needs a checkpoint with optimizer state")
+            raise BadFile(f"{path} holds weights only; resuming needs a checkpoint with optimizer state")
         optimizer.load_state_dict({"hyper": meta["optimizer"], "arrays": optim})
     return meta
 
@@ -47,7 +64,7 @@ def find(run_or_file) -> Path:
         for name in ("best.npz", "last.npz"):
             if (p / name).is_file():
                 return p / name
-        raise FileNotFoundError(f"{p} holds no best.npz or last.npz checkpoint")
+        raise MissingFile(f"{p} holds no best.npz or last.npz checkpoint")
     if not p.is_file():
-        raise FileNotFoundError(f"no such run directory or weights file: {p}")
+        raise MissingFile(f"no such run directory or weights file: {p}")
     return p

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from ..errors import InvalidValue
+
 
 def parse(spec: str | None, base_lr: float, epochs: int):
     """A function epoch (0-based) -> learning rate, or a ValueError saying what forms are accepted."""
@@ -23,6 +25,6 @@ def parse(spec: str | None, base_lr: float, epochs: int):
             if every < 1 or gamma <= 0:
                 raise ValueError
         except ValueError:
-            raise ValueError(f"bad schedule {spec!r}; expected step:EPOCHS:FACTOR, e.g. step:10:0.1") from None
+            raise InvalidValue(f"bad schedule {spec!r}; expected step:EPOCHS:FACTOR, e.g. step:10:0.1") from None
         return lambda epoch: base_lr * gamma ** (epoch // every)
-    raise ValueError(f"unknown schedule {spec!r}; expected none, cosine or step:EPOCHS:FACTOR")
+    raise InvalidValue(f"unknown schedule {spec!r}; expected none, cosine or step:EPOCHS:FACTOR")

@@ -7,7 +7,6 @@ import math
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,46 +14,14 @@ import numpy as np
 from .. import datasets, io, models, optimizers
 from ..augment import Augment
 from ..backends import current
+from ..errors import InvalidValue, MissingFile, UserError
 from . import checkpoint, schedules
+from .config import TrainConfig
+from .rundir import RunDirectory
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
-
-
-@dataclass
-class TrainConfig:
-    model: str = "deepconvnet"
-    dataset: str = "mnist"
-    epochs: int = 20
-    batch_size: int = 100
-    optimizer: str = "adam"
-    lr: float = 0.001
-    schedule: str = "none"
-    seed: int = 0
-    validation: int = 0
-    limit: int | None = None
-    patience: int | None = None
-    dtype: str = "float32"
-    out: str = "runs/deepconvnet-mnist"
-    data_dir: str | None = None
-    eval_test: bool = True
-    augment: str = ""
-    init_from: str | None = None
-    freeze: list = field(default_factory=list)
-    reinit: list = field(default_factory=list)
-    distributed: bool = False
-
-    def validate(self) -> None:
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1; got {getattr(self, name)}")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be at least 1; got {self.limit}")
-        if self.patience is not None and self.patience < 1:
-            raise ValueError(f"patience must be at least 1; got {self.patience}")
-        schedules.parse(self.schedule, self.lr, self.epochs)
-        Augment.parse(self.augment)
+class TrainingDiverged(UserError, RuntimeError):
+    """The loss or the weights stopped being finite; no checkpoint of the diverged model is written."""
 
 
 def _device_data(split, dtype):
@@ -71,10 +38,11 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, data: datasets.Dataset, config: TrainConfig, progress: bool | None = None,
-                 log=print, comm=None):
+                 log=print, comm=None, run_directory: RunDirectory | None = None):
         config.validate()
         self.model, self.optimizer, self.data, self.config = model, optimizer, data, config
         self.run_dir = Path(config.out)
+        self.directory = run_directory  # opened and locked by from_config/resume; fit() opens it otherwise
         self.comm = comm
         self.is_root = comm is None or comm.is_root
         # only rank 0 talks and writes files
@@ -84,7 +52,7 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.schedule = schedules.parse(config.schedule, config.lr, config.epochs)
         self.augment = Augment.parse(config.augment)
-        dtype = current().dtype if model is None else next(iter(model.params().values())).dtype
+        dtype = next(iter(model.params().values())).dtype
         train = data.train.take(config.limit)
         # The whole set goes to the device once; each epoch only draws a permutation.
         self.x_train, self.t_train = _device_data(train, dtype)
@@ -95,7 +63,17 @@ class Trainer:
 
     # --- construction ------------------------------------------------------------------
     @classmethod
-    def from_config(cls, config: TrainConfig, **kwargs) -> "Trainer":
+    def from_config(cls, config: TrainConfig, overwrite: bool = False, resume: bool = False,
+                    **kwargs) -> "Trainer":
+        """A trainer for a new run in config.out (an existing run there is refused unless `overwrite`)."""
+        config.validate()
+        if config.distributed and "comm" not in kwargs:
+            from .. import distributed
+
+            kwargs["comm"] = distributed.init()  # first: a later failure on any rank then stops them all
+        comm = kwargs.get("comm")
+        if comm is None or comm.is_root:
+            kwargs["run_directory"] = RunDirectory(config.out).open(resume=resume, overwrite=overwrite)
         bk = current()
         bk.rng.seed(config.seed)
         data = datasets.load(config.dataset, validation=config.validation, source_dir=config.data_dir)
@@ -107,41 +85,63 @@ class Trainer:
         if config.freeze:
             model.freeze(*config.freeze)
         optimizer = optimizers.create(config.optimizer, lr=config.lr)
-        if config.distributed and "comm" not in kwargs:
-            from .. import distributed
-
-            kwargs["comm"] = distributed.init()
-        if kwargs.get("comm") is not None:
-            kwargs["comm"].broadcast_arrays(model.state())  # every rank starts from rank 0's weights
+        if comm is not None:
+            comm.broadcast_arrays(model.state())  # every rank starts from rank 0's weights
         return cls(model, optimizer, data, config, **kwargs)
 
     @classmethod
-    def resume(cls, run_dir, epochs: int | None = None, **kwargs) -> "Trainer":
+    def resume(cls, run_dir, changes: dict | None = None, epochs: int | None = None, **kwargs) -> "Trainer":
+        """Continue the run in `run_dir` from last.npz. `changes` are settings the user gave again: those
+        in TrainConfig.RESUMABLE are applied, any other that differs from the saved run is refused."""
         run_dir = Path(run_dir)
         cfg_path = run_dir / "config.json"
         if not cfg_path.is_file():
-            raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json)")
-        raw = json.loads(cfg_path.read_text())
-        known = {f.name for f in dataclasses.fields(TrainConfig)}
-        config = TrainConfig(**{k: v for k, v in raw.items() if k in known})
-        config.out = str(run_dir)
+            raise MissingFile(f"{run_dir} is not a run directory (no config.json: no epoch of a run finished "
+                              f"there); start a new run with --out {run_dir}")
+        config = TrainConfig.read(cfg_path)
+        changes = dict(changes or {})
         if epochs is not None:
-            config.epochs = epochs
-        trainer = cls.from_config(config, **kwargs)
+            changes["epochs"] = epochs
+        conflicts = [f"{TrainConfig.flag(k)} {v!r} (the run has {getattr(config, k)!r})"
+                     for k, v in changes.items()
+                     if k not in TrainConfig.RESUMABLE and k != "out" and v != getattr(config, k)]
+        if "out" in changes and Path(changes["out"]) != run_dir:
+            conflicts.append(f"--out {changes['out']!r} (resuming writes to {run_dir})")
+        if conflicts:
+            raise InvalidValue(
+                f"--resume continues {run_dir} with its saved settings, but these options differ: "
+                f"{'; '.join(conflicts)}. Only {', '.join(map(TrainConfig.flag, TrainConfig.RESUMABLE))} "
+                f"may change on resume; for other settings start a new run with another --out")
+        for k, v in changes.items():
+            if k in TrainConfig.RESUMABLE:
+                setattr(config, k, v)
+        config.out = str(run_dir)
+        trainer = cls.from_config(config, resume=True, **kwargs)
         last = run_dir / "last.npz"
         if last.is_file():
             meta = checkpoint.load(last, trainer.model, trainer.optimizer)
             trainer.epoch = int(meta["epoch"])
             trainer.history = list(meta["history"])
             current().rng.set_state(meta["rng"])
+        if trainer.epoch > config.epochs:
+            raise InvalidValue(f"{run_dir} has trained {trainer.epoch} epochs already; --epochs {config.epochs} "
+                               f"would end before that (give more epochs, or start a new run)")
         return trainer
 
     # --- the loop ----------------------------------------------------------------------------
     def fit(self) -> list[dict]:
         cfg = self.config
-        if self.is_root:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            io.write_json(self.run_dir / "config.json", dataclasses.asdict(cfg))
+        if self.is_root and self.directory is None:
+            self.directory = RunDirectory(self.run_dir).open(resume=self.epoch > 0)
+        try:
+            return self._fit()
+        finally:
+            if self.directory is not None:
+                self.directory.close()
+                self.directory = None
+
+    def _fit(self) -> list[dict]:
+        cfg = self.config
         if self.epoch >= cfg.epochs:
             self.log(f"{self.run_dir}: already trained for {self.epoch} of {cfg.epochs} epochs; nothing to do")
             return self.history
@@ -152,6 +152,7 @@ class Trainer:
                  f"dtype {cfg.dtype}, {cfg.epochs} epochs of batch {cfg.batch_size}{ranks}")
         while self.epoch < cfg.epochs:
             record = self._train_epoch(self.epoch)
+            self._check_model(record)
             self.history.append(record)
             self.epoch += 1
             self._checkpoint(record)
@@ -182,6 +183,7 @@ class Trainer:
                 self.optimizer.update(self.model.trainable_params(), self.model.trainable_grads())
                 continue
             x, t = self.x_train[idx], self.t_train[idx]
+            self._last_batch = (x, t)
             if self.augment is not None:
                 x = self.augment(x)
             loss = self.model.loss(x, t, train=True)
@@ -255,10 +257,33 @@ class Trainer:
 
     def _check_finite(self, value: float, epoch: int, step: int) -> None:
         if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"the training loss became {value} at epoch {epoch + 1}, step {step + 1}; training stopped. "
-                f"The last good checkpoint ({self.run_dir / 'last.npz'}) is intact; try a smaller --lr "
-                f"(now {self.optimizer.lr:g}) or --dtype float32")
+            raise self._diverged(f"the training loss became {value} at epoch {epoch + 1}, step {step + 1}")
+
+    def _check_model(self, record: dict) -> None:
+        """Before a checkpoint is written: the updated weights must be finite and still give a finite loss
+        (the epoch's loss was measured before its last update, so a diverged last step can hide behind it)."""
+        xp = current().xp
+        bad = [k for k, a in self.model.params().items() if not bool(xp.isfinite(a).all())]
+        if bad:
+            raise self._diverged(f"weights became non-finite in epoch {record['epoch']} ({', '.join(bad[:4])})")
+        if getattr(self, "_last_batch", None) is not None:
+            x, t = self._last_batch
+            loss = float(self.model.loss_layer.forward(self.model.forward(x, train=False), t))
+            if not math.isfinite(loss):
+                raise self._diverged(f"after epoch {record['epoch']} the weights give a loss of {loss} on the "
+                                     f"last training batch")
+        for k in ("val_loss", "test_loss"):
+            if k in record and not math.isfinite(record[k]):
+                raise self._diverged(f"after epoch {record['epoch']} the {k.split('_')[0]} loss is {record[k]}")
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        last = self.run_dir / "last.npz"
+        if self.epoch > 0 and last.is_file():
+            kept = f"the last good checkpoint ({last}, epoch {self.epoch}) is kept"
+        else:
+            kept = "no checkpoint was written"
+        return TrainingDiverged(f"{what}; training stopped and {kept}. Try a smaller --lr "
+                                f"(now {self.optimizer.lr:g}) or --dtype float32")
 
     def _checkpoint(self, record: dict) -> None:
         if not self.is_root:
@@ -272,6 +297,8 @@ class Trainer:
         if key is None or record[key] >= max(r[key] for r in self.history):
             checkpoint.save(self.run_dir / "best.npz", self.model, self.optimizer, meta)
         io.write_json(self.run_dir / "history.json", {"config": config, "machine": machine, "history": self.history})
+        # written with the first checkpoint, not before: a directory with a config.json has a run to resume
+        io.write_json(self.run_dir / "config.json", config)
 
     def _should_stop(self) -> bool:
         p = self.config.patience
@@ -296,7 +323,7 @@ def transfer(model, source, reinit=()) -> list[str]:
     arrays, _, _ = checkpoint.read(path)
     unknown = [r for r in reinit if r not in model.layers]
     if unknown:
-        raise ValueError(f"--reinit names no layer of the model: {unknown}; layers: {', '.join(model.layers)}")
+        raise InvalidValue(f"--reinit names no layer of the model: {unknown}; layers: {', '.join(model.layers)}")
     keep = {k: a for k, a in arrays.items() if k.split(".", 1)[0] not in set(reinit)}
     model.load_state(keep, source=str(path), strict=False)
     return sorted(k for k in keep if k in model.state())

@@ -1,0 +1,82 @@
+"""Sane bounds on what names a model, checked before anything is built.
+
+A model's name, input shape and class count come from the command line or from a file's metadata,
+which a hostile or corrupt file controls: `resnet600000002` or a 200000x200000 input would make
+the model's construction eat all memory before any later check could run. These bounds are far
+above every model deepnet ships (AlexNet's 3x227x227, VGG-16's 3x224x224, ResNet-1202) and far
+below what a machine cannot hold.
+"""
+from __future__ import annotations
+
+import math
+
+from ..errors import InvalidValue
+
+MAX_CHANNELS = 4096
+MAX_SIDE = 4096
+MAX_PIXELS = 1 << 24  # per sample, over all channels
+MAX_CLASSES = 100_000
+MAX_DEPTH = 1202  # ResNet-1202, the deepest in He et al. (2015)
+MAX_PARAMETERS = 1 << 31  # 8 GiB of float32
+
+
+def check_input_shape(shape, source: str = "input shape") -> tuple:
+    """A (C, H, W) tuple of positive ints within the bounds, or a clear InvalidValue."""
+    try:
+        shape = tuple(shape)
+        ok = len(shape) == 3 and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
+    except TypeError:
+        ok = False
+    if not ok:
+        raise InvalidValue(f"{source} must be three positive integers C, H, W; got {shape!r}")
+    c, h, w = shape
+    if c > MAX_CHANNELS or h > MAX_SIDE or w > MAX_SIDE or math.prod(shape) > MAX_PIXELS:
+        raise InvalidValue(f"{source} {c}x{h}x{w} is beyond what deepnet builds (at most {MAX_CHANNELS} channels, "
+                           f"{MAX_SIDE} pixels a side and {MAX_PIXELS:,} values per sample)")
+    return shape
+
+
+def parse_input_shape(text: str, source: str = "--input-shape") -> tuple:
+    """'1x28x28' -> (1, 28, 28), checked."""
+    try:
+        shape = tuple(int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise InvalidValue(f"{source} must look like CxHxW, e.g. 1x28x28; got {text!r}") from None
+    return check_input_shape(shape, f"{source} {text!r}" if len(shape) != 3 else source)
+
+
+def check_classes(n, source: str = "number of classes") -> int:
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CLASSES:
+        raise InvalidValue(f"{source} must be an integer from 1 to {MAX_CLASSES:,}; got {n!r}")
+    return n
+
+
+def check_name(name, source: str = "model") -> str:
+    """A model name deepnet knows (depths within MAX_DEPTH), lower-cased."""
+    from . import MODELS
+
+    key = str(name).lower()
+    for prefix in ("resnet", "plainnet"):
+        digits = key[len(prefix):]
+        if key.startswith(prefix) and digits.isdigit():
+            if len(digits) > 5 or int(digits) > MAX_DEPTH:
+                raise InvalidValue(f"{source} {name!r}: depth above {MAX_DEPTH} (the deepest ResNet published)")
+            return key
+    if key not in MODELS:
+        raise InvalidValue(f"unknown {source} {name!r}; choose one of: {', '.join(MODELS)} (or resnetN / plainnetN)")
+    return key
+
+
+def state_shapes(name: str, **kwargs) -> dict:
+    """{parameter or buffer name: shape} of the model `name` would build, without allocating its weights."""
+    from .. import initializers
+    from . import create
+
+    with initializers.shapes_only():
+        model = create(name, **kwargs)
+    shapes = {k: tuple(a.shape) for k, a in model.state().items()}
+    total = sum(math.prod(s) for s in shapes.values())
+    if total > MAX_PARAMETERS:
+        raise InvalidValue(f"{name} for input {kwargs.get('input_shape')} would have {total:,} parameters "
+                           f"(at most {MAX_PARAMETERS:,} are built)")
+    return shapes
