@@ -12,6 +12,7 @@ evaluation data).
 """
 from __future__ import annotations
 
+import math
 
 import numpy as np
 
@@ -25,10 +26,12 @@ class Augment:
     def __init__(self, shift: float = 0.0, rotate: float = 0.0, scale: float = 0.0, crop: int = 0, flip: bool = False,
                  brightness: float = 0.0, contrast: float = 0.0):
         self.shift, self.rotate, self.scale = float(shift), float(rotate), float(scale)
+        if float(crop) != int(crop):
+            raise InvalidValue(f"augmentation crop is a whole number of pixels; got {crop}")
         self.crop, self.flip = int(crop), bool(flip)
         self.brightness, self.contrast = float(brightness), float(contrast)
         for k in ("shift", "rotate", "scale", "crop", "brightness", "contrast"):
-            if getattr(self, k) < 0:
+            if not math.isfinite(getattr(self, k)) or getattr(self, k) < 0:
                 raise InvalidValue(f"augmentation {k} must be >= 0; got {getattr(self, k)}")
 
     @classmethod
@@ -41,8 +44,17 @@ class Augment:
             key, _, value = part.strip().partition("=")
             if key not in KEYS:
                 raise InvalidValue(f"unknown augmentation {key!r} in {spec!r}; known: {', '.join(KEYS)}")
-            kwargs[key] = True if key == "flip" and not value else (value.lower() in ("1", "true", "yes")
-                                                                    if key == "flip" else float(value))
+            if key == "flip":
+                kwargs[key] = not value or value.lower() in ("1", "true", "yes", "on")
+                continue
+            try:
+                number = float(value)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number):
+                raise InvalidValue(f"augmentation {key} needs a finite number, e.g. {key}=2; got {part.strip()!r} "
+                                   f"in {spec!r}")
+            kwargs[key] = number
         return cls(**kwargs)
 
     def __repr__(self):

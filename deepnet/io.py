@@ -36,9 +36,13 @@ def atomic_open(path, mode: str = "wb"):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            # a failed write (a full disk) names no file: name the one being written, once, without the
+            # chain of cleanup errors after it
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)

@@ -56,3 +56,91 @@ def test_unknown_optimizer_lists_choices():
 def test_missing_gradient_is_a_clear_error(f64):
     with pytest.raises(RuntimeError, match="call backward"):
         optimizers.SGD().update({"w": np.ones(2)}, {"w": None})
+
+
+# --- each optimizer's first three steps against its published update rule -------------------------
+# w = 1, gradient 1 at every step, lr = 0.1; values worked out from the rules in each class's docstring
+# (Nesterov: the book's 2021 fix, equal to PyTorch's SGD(nesterov=True); Adam: Kingma & Ba's Algorithm 1).
+HAND = {
+    "sgd": (dict(), [0.9, 0.8, 0.7]),
+    "momentum": (dict(momentum=0.9), [0.9, 0.71, 0.439]),
+    "nesterov": (dict(momentum=0.9), [0.81, 0.539, 0.1951]),
+    "adagrad": (dict(eps=1e-7), [1 - 0.1 / (1 + 1e-7), 0.8292893368813439, 0.7715543132957144]),
+    "rmsprop": (dict(decay_rate=0.99, eps=1e-7), [9.999990000508774e-07, -0.7088797024971293, -1.2891284505730982]),
+    "adam": (dict(beta1=0.9, beta2=0.999, eps=1e-8), [0.9, 0.8, 0.7]),
+}
+
+
+@pytest.mark.parametrize("name", optimizers.OPTIMIZERS)
+def test_first_three_steps_match_the_published_rule(f64, name):
+    kwargs, expected = HAND[name]
+    w = np.array([1.0])
+    opt = optimizers.create(name, lr=0.1, **kwargs)
+    seen = []
+    for _ in range(3):
+        opt.update({"w": w}, {"w": np.array([1.0])})
+        seen.append(float(w[0]))
+    np.testing.assert_allclose(seen, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_nesterov_is_not_the_pre_2021_book_update(f64):
+    """The issue's repro: the pre-fix update gave 0.729, then 0.3851."""
+    w = np.array([1.0])
+    opt = optimizers.Nesterov(lr=0.1, momentum=0.9)
+    opt.update({"w": w}, {"w": np.array([1.0])})
+    assert w[0] == pytest.approx(0.81)
+    opt.update({"w": w}, {"w": np.array([1.0])})
+    assert w[0] == pytest.approx(0.539)
+
+
+@pytest.mark.parametrize("name", optimizers.OPTIMIZERS)
+def test_against_torch_optim(f64, name):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    grads = rng.standard_normal((6, 5))
+    w = rng.standard_normal(5)
+    ours = {"w": w.copy()}
+    lr = 0.05
+    opt = optimizers.create(name, lr=lr)
+    t = torch.tensor(w.copy(), requires_grad=True)
+    make = {
+        "sgd": lambda p: torch.optim.SGD(p, lr=lr),
+        "momentum": lambda p: torch.optim.SGD(p, lr=lr, momentum=0.9),
+        "nesterov": lambda p: torch.optim.SGD(p, lr=lr, momentum=0.9, nesterov=True),
+        "adagrad": lambda p: torch.optim.Adagrad(p, lr=lr, eps=1e-7),
+        "rmsprop": lambda p: torch.optim.RMSprop(p, lr=lr, alpha=0.99, eps=1e-7),
+        "adam": lambda p: torch.optim.Adam(p, lr=lr, betas=(0.9, 0.999), eps=1e-8),
+    }[name]
+    topt = make([t])
+    for g in grads:
+        opt.update(ours, {"w": g.copy()})
+        t.grad = torch.tensor(g.copy())
+        topt.step()
+    # Adam: ours adds eps to sqrt(v) before the bias correction (the book's and the paper's efficient form)
+    np.testing.assert_allclose(ours["w"], t.detach().numpy(), rtol=1e-6 if name == "adam" else 1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, kwargs, match", [
+    ("sgd", dict(lr=float("nan")), "lr must be a finite number"),
+    ("sgd", dict(lr=float("inf")), "lr must be a finite number"),
+    ("sgd", dict(lr=0), "lr must be a finite number"),
+    ("momentum", dict(momentum=5), "momentum must be a finite number in \\[0, 1\\)"),
+    ("nesterov", dict(momentum=-1), "momentum must be"),
+    ("adam", dict(beta1=1), "beta1 must be"),
+    ("adam", dict(beta2=2), "beta2 must be"),
+    ("adam", dict(eps=0), "eps must be"),
+    ("adagrad", dict(eps=-1e-7), "eps must be"),
+    ("rmsprop", dict(decay_rate=1.5), "decay_rate must be"),
+    ("adam", dict(lr="fast"), "lr must be a number"),
+])
+def test_bad_hyperparameters_are_refused(name, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        optimizers.create(name, **kwargs)
+
+
+def test_a_checkpoint_cannot_smuggle_in_bad_hyperparameters(f64):
+    opt = optimizers.Adam()
+    state = opt.state_dict()
+    state["hyper"]["lr"] = float("nan")
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        optimizers.Adam().load_state_dict(state)

@@ -190,8 +190,15 @@ def fetch_mnist(source_dir=None, cache: Path | None = None, verbose: bool = True
             verify(arrays, label)
         except Exception as exc:  # every route failing is reported together below
             failures.append(f"  - {label}: {type(exc).__name__}: {exc}")
+            if verbose:  # say why now: the next route may take a while, or succeed and hide this
+                print(f"deepnet: {label} did not give MNIST ({type(exc).__name__}: {exc}); trying the next source",
+                      file=sys.stderr)
             continue
-        dio.save_arrays(cached, arrays, {"dataset": "mnist", "source": label}, compress=True)
+        try:
+            dio.save_arrays(cached, arrays, {"dataset": "mnist", "source": label}, compress=True)
+        except OSError as exc:  # the data is good; only the cache is lost
+            print(f"deepnet: warning: could not cache MNIST in {cache} ({exc.strerror or exc}); set DEEPNET_DATA to "
+                  f"a writable directory to keep it", file=sys.stderr)
         return arrays, label
     raise DatasetError(
         "could not get MNIST. Tried:\n" + "\n".join(failures) +

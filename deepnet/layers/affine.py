@@ -5,7 +5,7 @@ import math
 
 from .. import initializers
 from ..backends import current
-from .base import Layer, resolve_dtype
+from .base import Layer, _check_dtype, resolve_dtype
 
 
 class Affine(Layer):
@@ -27,6 +27,7 @@ class Affine(Layer):
 
     def forward(self, x, train=False):
         current().check_array(x, "Affine.forward")
+        _check_dtype(self, x, self.W)
         self.x_shape = x.shape
         x2 = x.reshape(x.shape[0], -1)
         if x2.shape[1] != self.in_features:
@@ -35,9 +36,10 @@ class Affine(Layer):
                 f"({x2.shape[1]} features)"
             )
         self.x = x2
-        return current().matmul(x2, self.W) + self.b
+        return self._forwarded(current().matmul(x2, self.W) + self.b)
 
     def backward(self, dout):
+        self._check_dout(dout)
         bk = current()
         self.dW = bk.matmul(self.x.T, dout)
         self.db = dout.sum(axis=0)

@@ -16,6 +16,23 @@ class Layer:
     buffer_names: tuple[str, ...] = ()
     #: Frozen layers keep their parameters: optimizers skip them (transfer learning).
     trainable: bool = True
+    #: the shape of the last forward output (None before the first forward): backward checks dout against it
+    out_shape: tuple | None = None
+
+    def _forwarded(self, y):
+        """Record the output's shape for backward's check; returns y."""
+        self.out_shape = tuple(y.shape)
+        return y
+
+    def _check_dout(self, dout) -> None:
+        """A clear error for backward before forward, or for a dout that is not the output's shape."""
+        name = type(self).__name__
+        if self.out_shape is None:
+            raise RuntimeError(f"{name}.backward was called before {name}.forward: there is nothing to "
+                               f"differentiate yet")
+        if tuple(dout.shape) != self.out_shape:
+            raise ValueError(f"{name}.backward expects dout of shape {self.out_shape} (the last forward output's); "
+                             f"got {tuple(dout.shape)}")
 
     def forward(self, x, train: bool = False):
         raise NotImplementedError
@@ -38,6 +55,14 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def _check_dtype(layer, x, w) -> None:
+    """A layer with weights computes in their dtype: other input would silently promote (float32 weights and
+    float64 input give float64) or truncate. Sequential casts floating input to the model's dtype first."""
+    if x.dtype != w.dtype:
+        raise TypeError(f"{type(layer).__name__} holds {w.dtype.name} weights but got {x.dtype.name} input; "
+                        f"cast it with x.astype({w.dtype.name!r}) (a model's forward does this for floating input)")
 
 
 def output_shape_of(layers, input_shape) -> tuple:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .. import initializers
 from ..backends import current
-from .base import Layer, resolve_dtype
+from .base import Layer, _check_dtype, resolve_dtype
 
 
 def _pair(v) -> tuple[int, int]:
@@ -29,8 +29,12 @@ class Convolution(Layer):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kh, self.kw = _pair(kernel_size)
         self.stride, self.pad = int(stride), int(pad)
-        if self.stride < 1 or self.pad < 0:
-            raise ValueError(f"Convolution needs stride >= 1 and pad >= 0; got stride={stride}, pad={pad}")
+        if self.stride < 1 or self.pad < 0 or self.kh < 1 or self.kw < 1:
+            raise ValueError(f"Convolution needs kernel_size >= 1, stride >= 1 and pad >= 0; got "
+                             f"kernel_size={kernel_size}, stride={stride}, pad={pad}")
+        if self.in_channels < 1 or self.out_channels < 1:
+            raise ValueError(f"Convolution needs at least one input and one output channel; got "
+                             f"{in_channels} and {out_channels}")
         fan_in = self.in_channels * self.kh * self.kw
         self.W = initializers.normal((self.out_channels, self.in_channels, self.kh, self.kw), weight_init,
                                      fan_in, self.out_channels * self.kh * self.kw, dtype)
@@ -43,10 +47,14 @@ class Convolution(Layer):
         bk.check_array(x, "Convolution.forward")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Convolution expects (N, {self.in_channels}, H, W) input; got shape {tuple(x.shape)}")
+        _check_dtype(self, x, self.W)
+        if x.shape[0] == 0:
+            raise ValueError(f"Convolution got an empty batch (shape {tuple(x.shape)}); expected at least one sample")
         # the backend keeps in `state` what backward needs (the patches, or on the CPU the input)
-        return bk.conv2d(x, self.W, self.b, self.stride, self.pad, state=self.state)
+        return self._forwarded(bk.conv2d(x, self.W, self.b, self.stride, self.pad, state=self.state))
 
     def backward(self, dout):
+        self._check_dout(dout)
         dx, self.dW, self.db = current().conv2d_backward(dout, self.W, self.state, self.stride, self.pad)
         return dx
 

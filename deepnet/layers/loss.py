@@ -16,6 +16,18 @@ def softmax(x):
     return current().xp.exp(log_softmax(x))
 
 
+def _check_classes(t, k: int) -> None:
+    """Class indices must be integers in [0, k): a label of k would index past the logits, a negative one
+    would silently pick another class, and 0.5 is no class. (One host read of the batch's min and max.)"""
+    bk = current()
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices 0..{k - 1} (or one-hot rows); got dtype {t.dtype.name}")
+    if t.size:
+        lo, hi = (int(v) for v in bk.to_numpy(bk.xp.stack([t.min(), t.max()])))
+        if lo < 0 or hi >= k:
+            raise ValueError(f"labels must be class indices 0..{k - 1} for {k} logits; got values from {lo} to {hi}")
+
+
 class SoftmaxWithLoss(Layer):
     """L = -(1/N) sum_n log softmax(x_n)[t_n];  dx = (softmax(x) - onehot(t)) / N.
 
@@ -39,11 +51,16 @@ class SoftmaxWithLoss(Layer):
         elif t.shape != (n,):
             raise ValueError(f"labels must be (N,) class indices or (N, {k}) one-hot; got shape {tuple(t.shape)} "
                              f"for {n} samples")
+        else:
+            _check_classes(t, k)
         self.t, self.y, self.x_dtype = t, xp.exp(logp), x.dtype
         picked = xp.take_along_axis(logp, t.reshape(n, 1).astype(xp.intp, copy=False), axis=1)
         return -picked.mean().astype(x.dtype)
 
     def backward(self, dout=1.0):
+        if getattr(self, "y", None) is None:
+            raise RuntimeError("SoftmaxWithLoss.backward was called before forward: there is no loss to "
+                               "differentiate yet")
         xp = current().xp
         n, k = self.y.shape
         dx = self.y.copy()

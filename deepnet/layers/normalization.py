@@ -65,9 +65,10 @@ class BatchNormalization(Layer):
             self.std = xp.sqrt(self.running_var + self.eps)
             self.xhat = xhat = (x2 - self.running_mean) / self.std
         self.train = train
-        return self._from_2d(self.gamma * xhat + self.beta, x.shape)
+        return self._forwarded(self._from_2d(self.gamma * xhat + self.beta, x.shape))
 
     def backward(self, dout):
+        self._check_dout(dout)
         d2 = self._to_2d(dout)
         self.dbeta = d2.sum(axis=0)
         self.dgamma = (d2 * self.xhat).sum(axis=0)
@@ -114,9 +115,10 @@ class LRN(Layer):
         self.x = x
         self.scale = self.k + (self.alpha / self.size) * self._window_sum(x * x)
         self.factor = self.scale ** (-self.beta)
-        return x * self.factor
+        return self._forwarded(x * self.factor)
 
     def backward(self, dout):
+        self._check_dout(dout)
         g = self._window_sum(dout * self.x * self.factor / self.scale)
         return dout * self.factor - (2 * self.alpha * self.beta / self.size) * self.x * g
 

@@ -19,6 +19,9 @@ class Pooling(Layer):
         self.kh, self.kw = _pair(pool_size)
         self.stride = int(stride) if stride is not None else self.kh
         self.pad = int(pad)
+        if self.kh < 1 or self.kw < 1 or self.stride < 1 or self.pad < 0:
+            raise ValueError(f"Pooling needs pool_size >= 1, stride >= 1 and pad >= 0; got pool_size={pool_size}, "
+                             f"stride={stride}, pad={pad}")
         if mode not in ("max", "avg"):
             raise ValueError(f"Pooling mode must be 'max' or 'avg'; got {mode!r}")
         self.mode = mode
@@ -32,12 +35,13 @@ class Pooling(Layer):
             # the arg-max is only needed for backward: inference skips it (found later if asked)
             y, self.arg = bk.max_pool(x, self.kh, self.kw, self.stride, self.pad, with_arg=train)
             self.x = None if train else x
-            return y
+            return self._forwarded(y)
         n, c = x.shape[:2]
         col = bk.im2col(x, self.kh, self.kw, self.stride, self.pad)
-        return col.reshape(n, self.kh * self.kw, c, col.shape[4], col.shape[5]).mean(axis=1)
+        return self._forwarded(col.reshape(n, self.kh * self.kw, c, col.shape[4], col.shape[5]).mean(axis=1))
 
     def backward(self, dout):
+        self._check_dout(dout)
         bk = current()
         if self.mode == "max":
             if self.arg is None:
