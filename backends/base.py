@@ -124,6 +124,15 @@ class Backend:
     def memory_info(self) -> dict:
         return {}
 
+    def describe(self) -> dict:
+        """What this backend runs on, as plain values: for `deepnet info`, checkpoints' machine stamp and the
+        benchmarks. Backends add their own entries (threads and kernels, GPU memory and CUDA versions)."""
+        return {"backend": self.name, "device": self.device_name, "dtype": self.dtype.name,
+                "array_library": f"{self.xp.__name__} {self.xp.__version__}"}
+
+    def set_threads(self, n: int) -> None:
+        """How many CPU threads this backend may use (a no-op where it runs none of its own)."""
+
     def scratch(self, key: str, shape, dtype):
         """A scratch array shared by every caller using `key`, reallocated only when the shape or dtype
         changes. Its contents last until the next scratch(key) call: for values used at once (a layer's

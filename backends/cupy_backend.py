@@ -117,6 +117,13 @@ class CupyBackend(Backend):
             "device_total_bytes": int(total),
         }
 
+    def describe(self) -> dict:
+        mem = self.memory_info()
+        rt = self.xp.cuda.runtime
+        return {**super().describe(), "gpu_memory_free_bytes": mem["device_free_bytes"],
+                "gpu_memory_total_bytes": mem["device_total_bytes"], "cuda_runtime": rt.runtimeGetVersion(),
+                "cuda_driver": rt.driverGetVersion()}
+
     def scatter_add(self, a, indices, values) -> None:
         import cupyx
 

@@ -45,6 +45,14 @@ class NumpyBackend(Backend):
             return self.workers.matmul(a, b, out)
         return super().matmul(a, b, out=out)
 
+    def describe(self) -> dict:
+        nk = _numba()
+        return {**super().describe(), "threads": self.workers.threads,
+                "kernels": f"numba {nk.numba.__version__}" if nk is not None and nk.ENABLED else "plain NumPy"}
+
+    def set_threads(self, n: int) -> None:
+        self.workers.threads = max(1, int(n))
+
     @property
     def workers(self) -> Workers:
         """The backend's threads (backends/cpu_workers.py; DEEPNET_THREADS), made on first use."""

@@ -184,11 +184,12 @@ def _share_cores(comm: Communicator) -> None:
     unless DEEPNET_THREADS says otherwise (two ranks of two threads on two cores ran slower)."""
     if (os.environ.get("DEEPNET_THREADS") or "").strip():
         return
-    workers = getattr(current(), "workers", None)
-    if workers is None:
+    bk = current()
+    threads = bk.describe().get("threads")
+    if threads is None:
         return
     here = comm.comm.Split_type(comm.MPI.COMM_TYPE_SHARED).Get_size()
-    workers.threads = max(1, workers.threads // here)
+    bk.set_threads(threads // here)
 
 
 def shard(global_idx, rank: int, size: int):

@@ -23,15 +23,14 @@ def report() -> str:
     lines.append(f"cupy         {cupy_status()}")
     lines.append(f"cpu          {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable"
                  if hasattr(os, "sched_getaffinity") else f"cpu          {os.cpu_count()} logical cores")
-    if not bk.is_gpu:
-        threads = bk.workers.threads
+    about = bk.describe()
+    if "threads" in about:
+        threads = about["threads"]
         lines.append(f"threads      {threads} (DEEPNET_THREADS={os.environ.get('DEEPNET_THREADS', '') or 'unset'})"
                      + ("; BLAS runs on one thread inside them once work is split" if threads > 1 else ""))
-        from .backends.numpy_backend import _numba
-
-        nk = _numba()
-        lines.append("kernels      " + (f"numba {nk.numba.__version__}" if nk is not None and nk.ENABLED
-                                        else "plain NumPy (pip install 'deepnet[fast]' for the compiled ones)"))
+    if "kernels" in about:
+        lines.append("kernels      " + about["kernels"] + (" (pip install 'deepnet[fast]' for the compiled ones)"
+                                                            if about["kernels"] == "plain NumPy" else ""))
     try:
         from threadpoolctl import threadpool_info
 
@@ -41,10 +40,8 @@ def report() -> str:
                              f"({pool.get('num_threads')} threads, {pool.get('architecture', '?')})")
     except ImportError:
         lines.append("blas         (install threadpoolctl to see it)")
-    if bk.is_gpu:
-        mem = bk.memory_info()
-        lines.append(f"gpu memory   {mem['device_free_bytes'] / 2**30:.1f} GiB free of "
-                     f"{mem['device_total_bytes'] / 2**30:.1f} GiB")
-        lines.append(f"cuda         runtime {bk.xp.cuda.runtime.runtimeGetVersion()}, "
-                     f"driver {bk.xp.cuda.runtime.driverGetVersion()}")
+    if "gpu_memory_total_bytes" in about:
+        lines.append(f"gpu memory   {about['gpu_memory_free_bytes'] / 2**30:.1f} GiB free of "
+                     f"{about['gpu_memory_total_bytes'] / 2**30:.1f} GiB")
+        lines.append(f"cuda         runtime {about['cuda_runtime']}, driver {about['cuda_driver']}")
     return "\n".join(lines)

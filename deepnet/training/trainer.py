@@ -330,9 +330,11 @@ def transfer(model, source, reinit=()) -> list[str]:
 
 
 def machine_info() -> dict:
+    """The machine stamp saved with each checkpoint and history: the backend's own description (threads
+    and kernels on the CPU, memory and CUDA versions on a GPU) plus Python, NumPy and the platform."""
     bk = current()
-    info = {"backend": bk.name, "device": bk.device_name, "dtype": bk.dtype.name, "python": platform.python_version(),
-            "numpy": np.__version__, "platform": platform.platform()}
+    info = {**bk.describe(), "python": platform.python_version(), "numpy": np.__version__,
+            "platform": platform.platform()}
     try:
         import os
 
@@ -340,6 +342,4 @@ def machine_info() -> dict:
         info["affinity"] = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         pass
-    if bk.is_gpu:
-        info["cupy"] = bk.xp.__version__
     return info
