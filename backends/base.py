@@ -207,30 +207,30 @@ class Backend:
                         x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride] += col[:, i, j, :, y0:y1, x0:x1]
         return img
 
-    def conv2d(self, x, w, b, stride: int = 1, pad: int = 0, state: dict | None = None):
-        """y = W * x + b for NCHW x, (O, C, KH, KW) w and (O,) b, by im2col: one batched product.
+    def conv2d(self, x, w, b, stride: int = 1, pad: int = 0, reuse=None):
+        """(y, context): y = W * x + b for NCHW x, (O, C, KH, KW) w and (O,) b, by im2col: one batched
+        product, and what backward needs, in a context only this backend reads.
 
         With col = im2col(x) as (N, KH*KW*C, OH*OW) and W flattened to match, (O, KH*KW*C):
             y = W col + b
-        `state` is the calling layer's dict: what backward needs goes there (here the patches,
-        whose buffer the next call reuses).
+        Here the context holds the patches; `reuse`, the caller's previous context, lends its buffer.
         """
         n = x.shape[0]
         o, _, kh, kw = w.shape
-        state = {} if state is None else state
-        col6 = state["col6"] = self.im2col(x, kh, kw, stride, pad, out=state.get("col6"))
+        buffer = reuse.col6 if isinstance(reuse, Im2colContext) else None
+        col6 = self.im2col(x, kh, kw, stride, pad, out=buffer)
         oh, ow = col6.shape[4], col6.shape[5]
         col = col6.reshape(n, -1, oh * ow)
         y = self.matmul(_w_rows(w), col)
         y += b.reshape(1, -1, 1)
-        state["x_shape"] = x.shape
-        return y.reshape(n, o, oh, ow)
+        return y.reshape(n, o, oh, ow), Im2colContext(col6, x.shape)
 
-    def conv2d_backward(self, dy, w, state: dict, stride: int = 1, pad: int = 0):
-        """(dx, dW, db) for conv2d:  dW = sum_n dy_n col_n^T,  db = sum dy,  dx = col2im(W^T dy)."""
+    def conv2d_backward(self, dy, w, context, stride: int = 1, pad: int = 0):
+        """(dx, dW, db) for conv2d, from its context:  dW = sum_n dy_n col_n^T,  db = sum dy,
+        dx = col2im(W^T dy)."""
         n, o, oh, ow = dy.shape
         _, c, kh, kw = w.shape
-        col = state["col6"].reshape(n, -1, oh * ow)
+        col = context.col6.reshape(n, -1, oh * ow)
         dy = dy.reshape(n, o, oh * ow)
         db = dy.sum(axis=(0, 2))
         # per-sample products summed over the batch: BLAS reads col^T in place, with no transposed copy
@@ -238,7 +238,7 @@ class Backend:
         dw = dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()
         # one scratch buffer for every convolution's patch gradients: col2im consumes it at once
         dcol = self.matmul(_w_rows(w).T, dy, out=self.scratch("conv.dcol", (n, kh * kw * c, oh * ow), dy.dtype))
-        dx = self.col2im(dcol.reshape(n, kh, kw, c, oh, ow), state["x_shape"], kh, kw, stride, pad)
+        dx = self.col2im(dcol.reshape(n, kh, kw, c, oh, ow), context.x_shape, kh, kw, stride, pad)
         return dx, dw, db
 
     def max_pool(self, x, kh: int, kw: int, stride: int, pad: int = 0, with_arg: bool = True):
@@ -265,6 +265,15 @@ class Backend:
     def scatter_add(self, a, indices, values) -> None:
         """a[indices] += values, accumulating repeated indices (in place)."""
         self.xp.add.at(a, indices, values)
+
+
+class Im2colContext:
+    """What the reference convolution keeps between forward and backward: the patches and the input shape."""
+
+    __slots__ = ("col6", "x_shape")
+
+    def __init__(self, col6, x_shape):
+        self.col6, self.x_shape = col6, tuple(x_shape)
 
 
 def _valid_range(offset: int, pad: int, stride: int, out: int, size: int) -> tuple[int, int]:

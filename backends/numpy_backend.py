@@ -70,22 +70,18 @@ class NumpyBackend(Backend):
             conv = self._chunked_conv = ChunkedConv(self.workers, kernels=nk if nk is not None and nk.ENABLED else None)
         return conv
 
-    def conv2d(self, x, w, b, stride=1, pad=0, state=None):
+    def conv2d(self, x, w, b, stride=1, pad=0, reuse=None):
         if x.dtype not in (np.float32, np.float64):
             # float16 has no BLAS: the reference path multiplies in float32 (matmul below)
-            if state is not None:
-                state.pop("x", None)
-            return super().conv2d(x, w, b, stride, pad, state)
+            return super().conv2d(x, w, b, stride, pad, reuse)
         x = np.ascontiguousarray(x)
-        if state is not None:
-            state.pop("col6", None)  # patches from a reference-path call: not needed any more
-            state["x"] = x  # a reference, not a copy: backward rebuilds the patches from it
-        return self.chunked_conv.forward(x, w, b, stride, pad)
+        # the context is the input itself (a reference, not a copy): backward rebuilds the patches from it
+        return self.chunked_conv.forward(x, w, b, stride, pad), ChunkedContext(x)
 
-    def conv2d_backward(self, dy, w, state, stride=1, pad=0):
-        if "x" not in state:
-            return super().conv2d_backward(dy, w, state, stride, pad)
-        return self.chunked_conv.backward(np.ascontiguousarray(dy), state["x"], w, stride, pad)
+    def conv2d_backward(self, dy, w, context, stride=1, pad=0):
+        if not isinstance(context, ChunkedContext):
+            return super().conv2d_backward(dy, w, context, stride, pad)
+        return self.chunked_conv.backward(np.ascontiguousarray(dy), context.x, w, stride, pad)
 
     def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0, out=None):
         nk = _numba()
@@ -136,6 +132,15 @@ class NumpyBackend(Backend):
         if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get"):
             return a.get()
         return np.array(a, copy=True)
+
+
+class ChunkedContext:
+    """What the chunked convolution keeps between forward and backward: only the input."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x):
+        self.x = x
 
 
 def cpu_model() -> str:

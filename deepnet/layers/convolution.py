@@ -40,7 +40,7 @@ class Convolution(Layer):
                                      fan_in, self.out_channels * self.kh * self.kw, dtype)
         self.b = initializers.zeros((self.out_channels,), dtype)
         self.dW = self.db = None
-        self.state: dict = {}
+        self.context = None  # what backward needs, kept by the backend in its own form
 
     def forward(self, x, train=False):
         bk = current()
@@ -50,12 +50,12 @@ class Convolution(Layer):
         _check_dtype(self, x, self.W)
         if x.shape[0] == 0:
             raise ValueError(f"Convolution got an empty batch (shape {tuple(x.shape)}); expected at least one sample")
-        # the backend keeps in `state` what backward needs (the patches, or on the CPU the input)
-        return self._forwarded(bk.conv2d(x, self.W, self.b, self.stride, self.pad, state=self.state))
+        y, self.context = bk.conv2d(x, self.W, self.b, self.stride, self.pad, reuse=self.context)
+        return self._forwarded(y)
 
     def backward(self, dout):
         self._check_dout(dout)
-        dx, self.dW, self.db = current().conv2d_backward(dout, self.W, self.state, self.stride, self.pad)
+        dx, self.dW, self.db = current().conv2d_backward(dout, self.W, self.context, self.stride, self.pad)
         return dx
 
     def output_shape(self, input_shape):
