@@ -262,6 +262,20 @@ class Backend:
         dcol = xp.where(hit, dout[:, None], 0).reshape(n, kh, kw, c, oh, ow)
         return self.col2im(dcol, x_shape, kh, kw, stride, pad)
 
+    def max_pool2d(self, x, kh: int, kw: int, stride: int, pad: int = 0, train: bool = False):
+        """(y, context) for a max-pooling layer: in training the context holds the arg-max backward needs;
+        in inference it holds the input, and the arg-max is found only if backward is asked for."""
+        y, arg = self.max_pool(x, kh, kw, stride, pad, with_arg=train)
+        return y, PoolContext(arg, None if train else x, x.shape, (kh, kw, stride, pad))
+
+    def max_pool2d_backward(self, dout, context):
+        """dx for max_pool2d, from its context."""
+        kh, kw, stride, pad = context.window
+        if context.arg is None:
+            context.arg = self.max_pool(context.x, kh, kw, stride, pad)[1]
+            context.x = None
+        return self.max_pool_backward(dout, context.arg, context.x_shape, kh, kw, stride, pad)
+
     def scatter_add(self, a, indices, values) -> None:
         """a[indices] += values, accumulating repeated indices (in place)."""
         self.xp.add.at(a, indices, values)
@@ -274,6 +288,15 @@ class Im2colContext:
 
     def __init__(self, col6, x_shape):
         self.col6, self.x_shape = col6, tuple(x_shape)
+
+
+class PoolContext:
+    """What max-pooling keeps between forward and backward (the arg-max's dtype is the backend's own)."""
+
+    __slots__ = ("arg", "x", "x_shape", "window")
+
+    def __init__(self, arg, x, x_shape, window):
+        self.arg, self.x, self.x_shape, self.window = arg, x, tuple(x_shape), window
 
 
 def _valid_range(offset: int, pad: int, stride: int, out: int, size: int) -> tuple[int, int]:

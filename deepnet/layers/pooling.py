@@ -32,9 +32,8 @@ class Pooling(Layer):
             raise ValueError(f"Pooling expects (N, C, H, W) input; got shape {tuple(x.shape)}")
         self.x_shape = x.shape
         if self.mode == "max":
-            # the arg-max is only needed for backward: inference skips it (found later if asked)
-            y, self.arg = bk.max_pool(x, self.kh, self.kw, self.stride, self.pad, with_arg=train)
-            self.x = None if train else x
+            # what backward needs, in the backend's own form (inference skips the arg-max until asked)
+            y, self.context = bk.max_pool2d(x, self.kh, self.kw, self.stride, self.pad, train=train)
             return self._forwarded(y)
         n, c = x.shape[:2]
         col = bk.im2col(x, self.kh, self.kw, self.stride, self.pad)
@@ -44,9 +43,7 @@ class Pooling(Layer):
         self._check_dout(dout)
         bk = current()
         if self.mode == "max":
-            if self.arg is None:
-                self.arg = bk.max_pool(self.x, self.kh, self.kw, self.stride, self.pad)[1]
-            return bk.max_pool_backward(dout, self.arg, self.x_shape, self.kh, self.kw, self.stride, self.pad)
+            return bk.max_pool2d_backward(dout, self.context)
         n, c, oh, ow = dout.shape
         k = self.kh * self.kw
         dcol = bk.xp.broadcast_to((dout / k)[:, None], (n, k, c, oh, ow)).reshape(n, self.kh, self.kw, c, oh, ow)
