@@ -13,33 +13,45 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
+import pkgutil
 import sys
 
-from . import settings
+from . import registry, settings
 from .base import Backend, Random, Timer
 from .cupy_backend import BackendUnavailable, CupyBackend, cupy_status
 from .numpy_backend import NumpyBackend
-from .settings import BACKENDS, DTYPES, ConfigError
+from .registry import register
+from .settings import DTYPES, ConfigError
 
 __all__ = [
-    "BACKENDS", "DTYPES", "Backend", "BackendUnavailable", "ConfigError", "NumpyBackend", "CupyBackend",
-    "Random", "Timer", "current", "create", "use", "cupy_status",
+    "DTYPES", "Backend", "BackendUnavailable", "ConfigError", "NumpyBackend", "CupyBackend",
+    "Random", "Timer", "available", "current", "create", "register", "use", "cupy_status",
 ]
+
+# Every backends/*_backend.py registers itself on import (none of them touches a device doing so).
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name.endswith("_backend"):
+        importlib.import_module(f".{_module.name}", __name__)
+
+
+def available() -> tuple:
+    """The backend names DEEPNET_BACKEND, create() and use() accept."""
+    return registry.names()
 
 
 def create(name: str, dtype=None, device: int | None = None, seed=None) -> Backend:
-    """A new backend for `name` in BACKENDS; raises BackendUnavailable with the reason."""
-    if name == "cpu":
-        return NumpyBackend(dtype, seed)
-    if name == "gpu":
-        return CupyBackend.open(settings.device_ordinal() if device is None else device, dtype, seed)
+    """A new backend by registered name (or auto); raises BackendUnavailable with the reason."""
     if name == "auto":
         try:
-            return CupyBackend.open(settings.device_ordinal() if device is None else device, dtype, seed)
+            return create("gpu", dtype, device, seed)
         except BackendUnavailable as exc:
             print(f"deepnet: warning: DEEPNET_BACKEND=auto found no usable GPU, using the CPU: {exc}", file=sys.stderr)
-            return NumpyBackend(dtype, seed)
-    raise ConfigError(f"unknown backend {name!r}; valid values: {', '.join(BACKENDS)}")
+            return create("cpu", dtype, device, seed)
+    opener = registry.OPENERS.get(name)
+    if opener is None:
+        raise ConfigError(f"unknown backend {name!r}; valid values: {', '.join(available())}")
+    return opener(dtype=dtype, device=device, seed=seed)
 
 
 def _from_environment() -> Backend:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Backend, Timer, _fits
+from .registry import register
 
 
 class BackendUnavailable(RuntimeError):
@@ -40,6 +41,15 @@ def cupy_status() -> str:
     except Exception as exc:  # a broken install still lets the caller report the rest
         return f"import failed: {type(exc).__name__}: {exc}"
     return cupy.__version__
+
+
+def _open(dtype=None, device=None, seed=None) -> "CupyBackend":
+    from .settings import device_ordinal
+
+    return CupyBackend.open(device_ordinal() if device is None else device, dtype, seed)
+
+
+register("gpu", _open)
 
 
 class CudaTimer(Timer):

@@ -9,6 +9,7 @@ import numpy as np
 from .base import Backend, _fits
 from .cpu_conv import ChunkedConv
 from .cpu_workers import Workers, default_threads, usable_cores
+from .registry import register
 from .settings import switch
 
 
@@ -132,6 +133,9 @@ class NumpyBackend(Backend):
         if hasattr(a, "__cuda_array_interface__") and hasattr(a, "get"):
             return a.get()
         return np.array(a, copy=True)
+
+
+register("cpu", lambda dtype=None, device=None, seed=None: NumpyBackend(dtype, seed))
 
 
 class ChunkedContext:

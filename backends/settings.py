@@ -1,6 +1,6 @@
 """The environment variables that configure deepnet, read once at import.
 
-DEEPNET_BACKEND  cpu (default, also when unset or empty) | gpu | auto
+DEEPNET_BACKEND  cpu (default, also when unset or empty) | gpu | auto | any registered backend (registry.py)
 DEEPNET_DEVICE   CUDA device ordinal for the gpu backend (default 0)
 DEEPNET_DTYPE    float32 (default) | float64 | float16
 DEEPNET_NUMBA    on (default) | off: the CPU backend's compiled kernels (1/0, true/false, yes/no also)
@@ -11,7 +11,6 @@ import os
 
 import numpy as np
 
-BACKENDS = ("cpu", "gpu", "auto")
 DTYPES = ("float32", "float64", "float16")
 
 
@@ -26,11 +25,13 @@ def _read(name: str, default: str) -> str:
 
 
 def backend_name() -> str:
+    from .registry import names
+
     value = _read("DEEPNET_BACKEND", "cpu")
-    if value not in BACKENDS:
+    if value not in names():
         raise ConfigError(
             f"DEEPNET_BACKEND={os.environ.get('DEEPNET_BACKEND')!r} is not a backend; "
-            f"valid values: {', '.join(BACKENDS)} (unset or empty means cpu)"
+            f"valid values: {', '.join(names())} (unset or empty means cpu)"
         )
     return value
 
