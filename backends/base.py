@@ -130,6 +130,11 @@ class Backend:
         return {"backend": self.name, "device": self.device_name, "dtype": self.dtype.name,
                 "array_library": f"{self.xp.__name__} {self.xp.__version__}"}
 
+    def gradient_reducer(self, mpi_comm):
+        """A device-side all-reduce for data-parallel gradients over `mpi_comm`, or None: deepnet then
+        reduces on the host over MPI."""
+        return None
+
     def set_threads(self, n: int) -> None:
         """How many CPU threads this backend may use (a no-op where it runs none of its own)."""
 

@@ -134,6 +134,11 @@ class CupyBackend(Backend):
                 "gpu_memory_total_bytes": mem["device_total_bytes"], "cuda_runtime": rt.runtimeGetVersion(),
                 "cuda_driver": rt.driverGetVersion()}
 
+    def gradient_reducer(self, mpi_comm):
+        from .nccl import NcclReducer
+
+        return NcclReducer(self.xp, mpi_comm)
+
     def scatter_add(self, a, indices, values) -> None:
         import cupyx
 

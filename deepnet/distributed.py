@@ -40,13 +40,15 @@ def _mpi():
 
 
 class Communicator:
-    """rank/size, broadcast from rank 0, and the weighted gradient all-reduce, over MPI on host buffers."""
+    """rank/size, broadcast from rank 0, and the weighted gradient all-reduce: over MPI on host buffers,
+    or on the device where the backend offers a reducer (NCCL between GPUs)."""
 
     def __init__(self, mpi_comm=None):
         MPI = _mpi()
         self.MPI = MPI
         self.comm = mpi_comm or MPI.COMM_WORLD
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.device_reducer = current().gradient_reducer(self.comm)
         self.comm_seconds = 0.0
         self.bytes_reduced = 0
         self.reductions = 0
@@ -97,6 +99,11 @@ class Communicator:
         """grads <- sum over ranks of weight_r * grads_r, in place; weight = local share of the global batch."""
         names = sorted(grads)
         t0 = time.perf_counter()
+        if self.device_reducer is not None:
+            self.bytes_reduced += self.device_reducer.reduce([grads[k] for k in names], weight)
+            self.comm_seconds += time.perf_counter() - t0
+            self.reductions += 1
+            return
         flat = self._pack([grads[k] for k in names], weight)
         out = np.empty_like(flat)
         self.comm.Allreduce(flat, out, op=self.MPI.SUM)
@@ -166,14 +173,10 @@ def abort_all(code: int) -> None:
 
 
 def init() -> Communicator:
-    """The communicator for the active backend: MPI on the CPU, NCCL (set up over MPI) on CuPy."""
-    if current().is_gpu:
-        from .backends.nccl import NcclCommunicator
-
-        comm = NcclCommunicator()
-    else:
-        comm = Communicator()
-        _share_cores(comm)
+    """The communicator for the active backend: MPI, with the backend's device all-reduce where it has one
+    (NCCL on the GPU)."""
+    comm = Communicator()
+    _share_cores(comm)
     comm.abort_on_error()
     _ACTIVE[:] = [comm]
     return comm

@@ -136,12 +136,14 @@ def test_kernels_match_the_reference_code(gpu, dtype, shape, k, stride, pad):
 
 
 def test_one_rank_nccl_communicator_reduces_on_the_device(gpu):
-    """A 1-rank NCCL communicator (set up over MPI) is still a real NCCL all-reduce."""
+    """A 1-rank communicator on the GPU reduces through NCCL (set up over MPI), a real NCCL all-reduce."""
     pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'deepnet[distributed]'")
-    from deepnet.backends.nccl import NcclCommunicator
+    from deepnet.backends.nccl import NcclReducer
+    from deepnet.distributed import Communicator
 
     with backends.use(gpu):
-        comm = NcclCommunicator()
+        comm = Communicator()
+        assert isinstance(comm.device_reducer, NcclReducer)
         grads = {"a": gpu.to_device(np.arange(6, dtype=np.float32).reshape(2, 3)),
                  "b": gpu.to_device(np.ones(4, np.float16))}
         comm.reduce_gradients(grads, 0.5)
