@@ -2,7 +2,7 @@
 
 Everything that differs between NumPy and CuPy lives behind this class: device
 transfer, synchronisation, random numbers, timing, and the kernels the layers
-need (im2col/col2im, scatter-add). The code here is written against `self.xp`
+need (im2col/col2im, convolution, max-pooling). The code here is written against `self.xp`
 only, so it runs on either library; a backend overrides a method only where it
 does the job faster or differently.
 """
@@ -91,13 +91,6 @@ class Backend:
         return f"<deepnet backend {self.name} on {self.device_name}, dtype {self.dtype.name}>"
 
     # --- arrays and devices -------------------------------------------------
-    @property
-    def ndarray(self) -> type:
-        return self.xp.ndarray
-
-    def is_array(self, a) -> bool:
-        return isinstance(a, self.xp.ndarray)
-
     def to_device(self, a, dtype=None):
         """An array on this backend's device (no copy if it is already there in that dtype)."""
         return self.xp.asarray(a, dtype=dtype)
@@ -280,11 +273,6 @@ class Backend:
             context.arg = self.max_pool(context.x, kh, kw, stride, pad)[1]
             context.x = None
         return self.max_pool_backward(dout, context.arg, context.x_shape, kh, kw, stride, pad)
-
-    def scatter_add(self, a, indices, values) -> None:
-        """a[indices] += values, accumulating repeated indices (in place)."""
-        self.xp.add.at(a, indices, values)
-
 
 class Im2colContext:
     """What the reference convolution keeps between forward and backward: the patches and the input shape."""

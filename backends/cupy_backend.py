@@ -139,11 +139,6 @@ class CupyBackend(Backend):
 
         return NcclReducer(self.xp, mpi_comm)
 
-    def scatter_add(self, a, indices, values) -> None:
-        import cupyx
-
-        cupyx.scatter_add(a, indices, values)
-
     # --- kernels: one thread per output element, gathers only (deterministic) -------------
     def _kernel(self, name: str, dtype):
         from . import cupy_kernels

@@ -75,6 +75,17 @@ class Sequential:
         """The mean loss on (x, t) as a 0-d device array; the forward pass is kept for backward()."""
         return self.loss_layer.forward(self.forward(x, train=train), t)
 
+    def train_step(self, x, t, optimizer, before_update=None):
+        """One step of training: loss, gradients, update. `before_update(grads)` runs between the
+        gradients and the update (data parallelism reduces them there). Returns the loss (device scalar)."""
+        loss = self.loss(x, t, train=True)
+        self.backward()
+        grads = self.trainable_grads()
+        if before_update is not None:
+            before_update(grads)
+        optimizer.update(self.trainable_params(), grads)
+        return loss
+
     def backward(self, dout=1.0):
         """Gradients of the last loss() with respect to every parameter; returns d loss / d input."""
         d = self.loss_layer.backward(dout)

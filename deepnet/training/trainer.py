@@ -186,15 +186,13 @@ class Trainer:
             self._last_batch = (x, t)
             if self.augment is not None:
                 x = self.augment(x)
-            loss = self.model.loss(x, t, train=True)
-            self.model.backward()
-            if self.comm is not None:
-                self.comm.reduce_gradients(self.model.trainable_grads(), len(idx) / len(global_idx))
-            self.optimizer.update(self.model.trainable_params(), self.model.trainable_grads())
-            # the training pass's own logits give the running accuracy: no extra forward pass
-            logits = self.model.loss_layer.y
+            share = len(idx) / len(global_idx)
+            reduce = None if self.comm is None else (lambda grads: self.comm.reduce_gradients(grads, share))
+            loss = self.model.train_step(x, t, self.optimizer, before_update=reduce)
+            # the training pass's own softmax output gives the running accuracy: no extra forward pass
+            probs = self.model.loss_layer.y
             loss_sum += loss.astype(xp.float32) * len(t)
-            correct += (logits.argmax(axis=1) == t).sum()
+            correct += (probs.argmax(axis=1) == t).sum()
             seen += len(t)
             if bar is not None:
                 bar.update(1)
