@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The project's one-call GPU check (run through the device tool, from the repository root):
+# The project's one-call GPU check, run from the repository root on a machine with an NVIDIA GPU and no internet:
 #   bash benchmarks/gpu_check.sh            # writes everything under $OUT (default benchmarks/results/gpu)
-# Prepare first, on the CPU machine: bash benchmarks/prepare_gpu_carry.sh, then carry data/ and wheelhouse/.
+# Prepare first, on the CPU machine: bash benchmarks/prepare_gpu_carry.sh, then bring data/ and wheelhouse/ along to the GPU machine.
 # Stages are time-boxed so the whole check fits about 12 minutes of device time.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -2,7 +2,7 @@
 # Prepares what benchmarks/gpu_check.sh needs on a GPU machine with no internet:
 #   data/mnist.npz   the verified MNIST cache
 #   wheelhouse/      wheels of deepnet's pure-Python dependencies for the device image's Python (3.12)
-# Then call the device tool with carry: ["data", "wheelhouse"].
+# Then copy data/ and wheelhouse/ to the GPU machine (it has no internet) beside the checkout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${GPU_PYTHON_VERSION:-3.12}
