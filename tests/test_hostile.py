@@ -17,7 +17,7 @@ from deepnet import io
 from deepnet.cli import main
 from deepnet.datasets import DatasetError, idx, loaders
 from deepnet.errors import is_user_error
-from deepnet.models import DeepConvNet, SimpleConvNet
+from deepnet.models import SimpleConvNet
 from deepnet.safe_pickle import UnsafePickleError, loads
 
 TINY = ["--model", "simpleconvnet", "--limit", "200", "--batch-size", "100", "--no-progress", "--no-plots",
@@ -553,3 +553,12 @@ def test_user_errors_are_classes_and_bugs_keep_their_traceback(monkeypatch):
     assert not is_user_error(ValueError("x")) and not is_user_error(KeyError("x"))
     assert not is_user_error(OSError(errno.ENOSPC, "full"))  # no file named: not known to be the user's
     assert is_user_error(OSError(errno.ENOSPC, "full", "/some/file"))
+
+
+def test_pictures_without_matplotlib_say_what_to_install(monkeypatch):
+    from deepnet import plots
+    from deepnet.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(MissingDependency, match=r"pip install 'deepnet\[plot\]'"):
+        plots._pyplot()

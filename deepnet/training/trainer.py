@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import platform
 import sys
@@ -130,7 +129,6 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------------
     def fit(self) -> list[dict]:
-        cfg = self.config
         if self.is_root and self.directory is None:
             self.directory = RunDirectory(self.run_dir).open(resume=self.epoch > 0)
         try:
