@@ -19,14 +19,14 @@ import sys
 
 from . import registry, settings
 from .base import Backend, Random, Timer
-from .cupy_backend import BackendUnavailable, CupyBackend, cupy_status
+from .cupy_backend import BackendUnavailable, CupyBackend
 from .numpy_backend import NumpyBackend
 from .registry import register
 from .settings import DTYPES, ConfigError
 
 __all__ = [
     "DTYPES", "Backend", "BackendUnavailable", "ConfigError", "NumpyBackend", "CupyBackend",
-    "Random", "Timer", "available", "current", "create", "register", "use", "cupy_status",
+    "Random", "Timer", "available", "current", "create", "register", "statuses", "use",
 ]
 
 # Every backends/*_backend.py registers itself on import (none of them touches a device doing so).
@@ -38,6 +38,11 @@ for _module in pkgutil.iter_modules(__path__):
 def available() -> tuple:
     """The backend names DEEPNET_BACKEND, create() and use() accept."""
     return registry.names()
+
+
+def statuses() -> dict:
+    """Backend name -> one line on its array library (version or why it is missing); opens nothing."""
+    return registry.statuses()
 
 
 def create(name: str, dtype=None, device: int | None = None, seed=None) -> Backend:

@@ -37,10 +37,10 @@ def cupy_status() -> str:
     try:
         import cupy
     except ImportError:
-        return f"not installed ({INSTALL_HINT})"
+        return f"cupy not installed ({INSTALL_HINT})"
     except Exception as exc:  # a broken install still lets the caller report the rest
-        return f"import failed: {type(exc).__name__}: {exc}"
-    return cupy.__version__
+        return f"cupy import failed: {type(exc).__name__}: {exc}"
+    return f"cupy {cupy.__version__}"
 
 
 def _open(dtype=None, device=None, seed=None) -> "CupyBackend":
@@ -49,7 +49,7 @@ def _open(dtype=None, device=None, seed=None) -> "CupyBackend":
     return CupyBackend.open(device_ordinal() if device is None else device, dtype, seed)
 
 
-register("gpu", _open)
+register("gpu", _open, status=cupy_status)
 
 
 class CudaTimer(Timer):

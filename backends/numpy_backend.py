@@ -135,7 +135,8 @@ class NumpyBackend(Backend):
         return np.array(a, copy=True)
 
 
-register("cpu", lambda dtype=None, device=None, seed=None: NumpyBackend(dtype, seed))
+register("cpu", lambda dtype=None, device=None, seed=None: NumpyBackend(dtype, seed),
+         status=lambda: f"numpy {np.__version__}")
 
 
 class ChunkedContext:

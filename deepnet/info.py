@@ -9,7 +9,7 @@ import sys
 def report() -> str:
     import numpy as np
 
-    from .backends import cupy_status, current
+    from .backends import current, statuses
 
     bk = current()
     lines = [
@@ -20,7 +20,8 @@ def report() -> str:
         f"python       {platform.python_version()} ({sys.executable})",
         f"numpy        {np.__version__}",
     ]
-    lines.append(f"cupy         {cupy_status()}")
+    for name, status in statuses().items():  # every registered backend, usable or not
+        lines.append(f"{name + ' backend':<12} {status}")
     lines.append(f"cpu          {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable"
                  if hasattr(os, "sched_getaffinity") else f"cpu          {os.cpu_count()} logical cores")
     about = bk.describe()

@@ -104,3 +104,23 @@ def test_bad_thread_count_stops_at_import():
     r = run(PROBE, DEEPNET_THREADS="two")
     assert r.returncode != 0
     assert "DEEPNET_THREADS='two' is not a thread count" in r.stderr
+
+
+def test_a_source_checkout_imports_without_installing(tmp_path):
+    # backends/ sits beside deepnet/ in the tree and is mapped to deepnet.backends only at install:
+    # an uninstalled copy must still find it, and must not expose the rest of its root as deepnet.*
+    import shutil
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for part in ("deepnet", "backends", "tests"):
+        shutil.copytree(os.path.join(root, part), tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("import deepnet, deepnet.backends as b, deepnet.layers\n"
+            "print(deepnet.__file__); print(b.__file__); print(b.current().name)\n"
+            "try:\n    import deepnet.tests\nexcept ImportError:\n    print('no deepnet.tests')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                       env={k: v for k, v in os.environ.items() if not k.startswith("DEEPNET_")})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.split()
+    assert lines[0] == str(tmp_path / "deepnet" / "__init__.py")
+    assert lines[1] == str(tmp_path / "backends" / "__init__.py")
+    assert lines[2:] == ["numpy", "no", "deepnet.tests"]
