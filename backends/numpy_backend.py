@@ -135,8 +135,24 @@ class NumpyBackend(Backend):
         return np.array(a, copy=True)
 
 
-register("cpu", lambda dtype=None, device=None, seed=None: NumpyBackend(dtype, seed),
-         status=lambda: f"numpy {np.__version__}")
+class NumpyReferenceBackend(NumpyBackend):
+    """The CPU backend with the base backend's whole-batch convolution: im2col of the whole batch and one
+    product per layer, OpenBLAS threading it (no cache-sized chunks, no Numba kernels in the convolution).
+    It is the yardstick the chunked path is measured against (benchmarks/cpu_paths.py) and checked
+    against (tests/test_every_backend.py)."""
+
+    name = "numpy-reference"
+    conv2d = Backend.conv2d
+    conv2d_backward = Backend.conv2d_backward
+
+
+def _numpy_status() -> str:
+    return f"numpy {np.__version__}"
+
+
+register("cpu", lambda dtype=None, device=None, seed=None: NumpyBackend(dtype, seed), status=_numpy_status)
+register("cpu-reference", lambda dtype=None, device=None, seed=None: NumpyReferenceBackend(dtype, seed),
+         status=_numpy_status)
 
 
 class ChunkedContext:

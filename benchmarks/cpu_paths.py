@@ -42,14 +42,10 @@ def worker(variant: str, model_name: str, batch: int, steps: int) -> dict:
     import numpy as np
 
     from deepnet import backends, models
-    from deepnet.backends.base import Backend
-    from deepnet.backends.numpy_backend import NumpyBackend
     from deepnet.optimizers import Adam
 
-    if variant == "reference":  # the whole-batch code every backend inherits
-        NumpyBackend.conv2d = Backend.conv2d
-        NumpyBackend.conv2d_backward = Backend.conv2d_backward
-    bk = backends.create("cpu", dtype="float32")
+    # "reference": the backend with the whole-batch convolution every backend inherits
+    bk = backends.create("cpu-reference" if variant == "reference" else "cpu", dtype="float32")
     shape, classes = {"deepconvnet": ((1, 28, 28), 10), "alexnet": ((3, 227, 227), 1000)}[model_name]
     with backends.use(bk):
         bk.rng.seed(0)

@@ -23,7 +23,7 @@ backends.register("reference64", lambda dtype=None, device=None, seed=None: Refe
 
 
 def test_the_registry_lists_it_and_the_environment_accepts_it(monkeypatch):
-    assert backends.available() == ("cpu", "gpu", "reference64", "auto")
+    assert backends.available() == ("cpu", "cpu-reference", "gpu", "reference64", "auto")
     monkeypatch.setenv("DEEPNET_BACKEND", "reference64")
     assert settings.backend_name() == "reference64"
     assert isinstance(backends.create(settings.backend_name()), ReferenceFloat64)

@@ -8,7 +8,7 @@ import numpy as np
 from .. import io
 from ..errors import BadFile, InvalidValue
 from ..backends import current
-from ..layers import SoftmaxWithLoss
+from ..layers import SoftmaxWithLoss, softmax
 from ..layers.base import Layer
 
 _SHORT = {"Convolution": "conv", "Affine": "affine", "Pooling": "pool", "Relu": "relu", "Dropout": "dropout",
@@ -93,25 +93,42 @@ class Sequential:
             d = layer.backward(d)
         return d
 
-    def predict(self, x, batch_size: int = 1000):
-        """Logits for every sample of x, in batches, in inference mode."""
+    # --- inference, in batches: the one loop the trainer, `deepnet eval` and the benchmarks share ---------
+    def _outputs(self, x, batch_size: int):
+        """(start, logits) for consecutive batches of x, in inference mode."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1; got {batch_size}")
+        for i in range(0, len(x), batch_size):
+            yield i, self.forward(x[i : i + batch_size], train=False)
+
+    def predict(self, x, batch_size: int = 1000, probabilities: bool = False):
+        """Logits for every sample of x (softmax probabilities in float32 with probabilities=True)."""
         xp = current().xp
-        outs = [self.forward(x[i : i + batch_size], train=False) for i in range(0, len(x), batch_size)]
+        outs = [softmax(y.astype(xp.float32)) if probabilities else y for _, y in self._outputs(x, batch_size)]
         return xp.concatenate(outs) if len(outs) > 1 else outs[0]
+
+    def evaluate(self, x, t, batch_size: int = 1000) -> tuple[float, float]:
+        """(mean loss, accuracy) over every sample of (x, t), the last partial batch included."""
+        xp = current().xp
+        labels = t.argmax(axis=1) if t.ndim == 2 else t
+        loss_sum = xp.zeros((), dtype=xp.float32)
+        correct = xp.zeros((), dtype=xp.int64)
+        for i, y in self._outputs(x, batch_size):
+            tb = t[i : i + batch_size]
+            loss_sum += self.loss_layer.forward(y, tb).astype(xp.float32) * len(tb)
+            correct += (y.argmax(axis=1) == labels[i : i + batch_size]).sum()
+        return float(loss_sum) / len(x), int(correct) / len(x)
 
     def accuracy(self, x, t, batch_size: int = 1000) -> float:
         """The share of samples classified right, counting every sample (the last partial batch too)."""
-        correct = self.count_correct(x, t, batch_size)
-        return float(correct) / len(x)
+        return float(self.count_correct(x, t, batch_size)) / len(x)
 
     def count_correct(self, x, t, batch_size: int = 1000):
         """How many samples are classified right, as a device scalar (no host sync)."""
-        if t.ndim == 2:
-            t = t.argmax(axis=1)
+        labels = t.argmax(axis=1) if t.ndim == 2 else t
         correct = 0
-        for i in range(0, len(x), batch_size):
-            y = self.forward(x[i : i + batch_size], train=False)
-            correct = correct + (y.argmax(axis=1) == t[i : i + batch_size]).sum()
+        for i, y in self._outputs(x, batch_size):
+            correct = correct + (y.argmax(axis=1) == labels[i : i + batch_size]).sum()
         return correct
 
     # --- parameters ------------------------------------------------------------

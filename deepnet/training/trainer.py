@@ -229,15 +229,7 @@ class Trainer:
 
     def evaluate(self, x, t, batch_size: int = 1000) -> tuple[float, float]:
         """(mean loss, accuracy) over every sample of (x, t), in inference mode."""
-        xp = current().xp
-        loss_sum = xp.zeros((), dtype=xp.float32)
-        correct = xp.zeros((), dtype=xp.int64)
-        for i in range(0, len(x), batch_size):
-            xb, tb = x[i : i + batch_size], t[i : i + batch_size]
-            logits = self.model.forward(xb, train=False)
-            loss_sum += self.model.loss_layer.forward(logits, tb).astype(xp.float32) * len(tb)
-            correct += (logits.argmax(axis=1) == tb).sum()
-        return float(loss_sum) / len(x), int(correct) / len(x)
+        return self.model.evaluate(x, t, batch_size)
 
     def test_accuracy(self) -> float:
         return self.evaluate(self.x_test, self.t_test)[1]
@@ -264,7 +256,7 @@ class Trainer:
             raise self._diverged(f"weights became non-finite in epoch {record['epoch']} ({', '.join(bad[:4])})")
         if getattr(self, "_last_batch", None) is not None:
             x, t = self._last_batch
-            loss = float(self.model.loss_layer.forward(self.model.forward(x, train=False), t))
+            loss = float(self.model.loss(x, t, train=False))
             if not math.isfinite(loss):
                 raise self._diverged(f"after epoch {record['epoch']} the weights give a loss of {loss} on the "
                                      f"last training batch")
