@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -26,46 +24,63 @@ def group_of(layer) -> str:
 
 
 def cpu_model() -> str:
-    from deepnet.backends.numpy_backend import cpu_model as model
+    from deepnet import backends
 
-    return model()
+    return backends.create("cpu").device_name
 
 
 def machine(backends_used=()) -> dict:
-    """CPU model and cores, GPU name where one was used, and the versions that matter."""
-    info = {
-        "cpu": cpu_model(),
-        "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-    try:
-        from threadpoolctl import threadpool_info
+    """The machine stamp (deepnet.info.machine: each backend's describe(), versions, BLAS kernel, cores),
+    with the CPU model, the OpenBLAS pinning variables this run saw, and PyTorch's version where importable."""
+    from deepnet import backends
+    from deepnet.info import machine as deepnet_machine
 
-        info["blas"] = [f"{p.get('internal_api')} {p.get('version')} ({p.get('num_threads')} threads)"
-                        for p in threadpool_info() if p.get("user_api") == "blas"]
-    except ImportError:
-        pass
-    for bk in backends_used:
-        if bk.is_gpu:
-            info["gpu"] = bk.device_name
-            info["cupy"] = bk.xp.__version__
-            info["cuda_runtime"] = bk.xp.cuda.runtime.runtimeGetVersion()
+    info = deepnet_machine(list(backends_used) or [backends.create("cpu")])
+    info["cpu"] = cpu_model()
+    info["cpu_cores"], info["cpu_cores_usable"] = info["cpu_count"], info["affinity"]
+    # set on some machines to pin old OpenBLAS builds to safe kernels; benchmarks run with both unset
+    info["openblas_env"] = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     torch = try_torch()
     if torch is not None:
         info["torch"] = torch.__version__
-    from deepnet.backends.cpu_workers import default_threads
-    from deepnet.backends.numpy_backend import _numba
-
-    info["deepnet_cpu_threads"] = default_threads()
-    kernels = _numba()
-    info["numba"] = kernels.numba.__version__ if kernels is not None and kernels.ENABLED else None
-    import deepnet
-
-    info["deepnet"] = deepnet.__version__
     return info
+
+
+def usable_cores() -> int:
+    from deepnet.info import usable_cores as cores
+
+    return cores()
+
+
+def run_fresh(args, env=None, timeout=3600, launcher=()) -> dict:
+    """Run `[LAUNCHER...] python ARGS...` in a fresh process; the dict its last `RESULT {json}` line gives.
+
+    Every benchmark measures in a fresh process per library and configuration: thread pools, BLAS settings,
+    allocator state and imported libraries do not carry over from one measurement to the next."""
+    import json
+    import subprocess
+
+    cmd = [*map(str, launcher), sys.executable, *map(str, args)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def emit(result: dict) -> None:
+    """The worker's side of run_fresh: print the result as the last RESULT line."""
+    import json
+
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def pyplot():
+    """matplotlib.pyplot, set up once for deepnet and the benchmarks (deepnet.plots)."""
+    from deepnet.plots import pyplot
+
+    return pyplot()
 
 
 def try_torch():
@@ -124,14 +139,10 @@ def stamp() -> str:
 
 def save_png(fig, path) -> None:
     """Write a matplotlib figure atomically and close it."""
-    import matplotlib.pyplot as plt
-
-    from deepnet import io
+    from deepnet.plots import save
 
     fig.tight_layout()
-    with io.atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path, dpi=110)
 
 
 def label(bk) -> str:

@@ -19,9 +19,6 @@ is the median round of a median of --steps training steps (forward, loss, backwa
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -56,21 +53,14 @@ def worker(variant: str, model_name: str, batch: int, steps: int) -> dict:
         times = []
         for i in range(steps + 2):
             t0 = time.perf_counter()
-            model.loss(x, t, train=True)
-            model.backward()
-            opt.update(model.trainable_params(), model.trainable_grads())
+            model.train_step(x, t, opt)
             if i >= 2:
                 times.append(time.perf_counter() - t0)
     return {"step_s": float(np.median(times))}
 
 
 def run_variant(variant, args) -> dict:
-    env = dict(os.environ, **VARIANTS[variant])
-    cmd = [sys.executable, __file__, "--worker", variant, args.model, str(args.batch), str(args.steps)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
-    if done.returncode != 0:
-        raise RuntimeError(f"variant {variant} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return C.run_fresh([__file__, "--worker", variant, args.model, args.batch, args.steps], env=VARIANTS[variant])
 
 
 def main(argv=None):
@@ -86,7 +76,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.worker:
         variant, model_name, batch, steps = args.worker
-        print(json.dumps(worker(variant, model_name, int(batch), int(steps))))
+        C.emit(worker(variant, model_name, int(batch), int(steps)))
         return None
     if args.smoke:
         args.batch, args.steps, args.rounds = 4, 2, 1
@@ -106,7 +96,9 @@ def main(argv=None):
                      f"speedup_over_{base}": speedup, "rounds_s": rounds[v]})
         print(f"{v:<14} {1000 * step:8.1f} ms per step  {args.batch / step:8.0f} img/s  {speedup:5.2f}x {base}")
     payload = {"benchmark": "cpu_paths", "model": args.model, "batch": args.batch, "steps": args.steps,
-               "rounds": args.rounds, "dtype": "float32", "timestamp": C.stamp(), "machine": C.machine(),
+               "rounds": args.rounds, "dtype": "float32", "timestamp": C.stamp(),
+               "machine": C.machine(), "threads_by_variant": {v: VARIANTS[v].get("DEEPNET_THREADS", "default")
+                                                              for v in args.variants},
                "rows": rows}
     name = f"cpu_paths_{args.model}_b{args.batch}" + ("_smoke" if args.smoke else "")
     C.write_results(args.out, name, payload)

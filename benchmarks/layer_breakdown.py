@@ -86,10 +86,7 @@ def summarise(rows) -> dict:
 
 
 def plot(results, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = C.pyplot()
 
     colors = dict(zip(C.GROUPS, plt.cm.tab10.colors))
     fig, axes = plt.subplots(1, len(results), figsize=(5.2 * len(results), 5.2), squeeze=False)

@@ -35,9 +35,7 @@ def train(name, data, steps, every, batch, seed):
     for s in range(steps):
         idx = order[s * batch : (s + 1) * batch]
         x = datasets.to_model_input(data.train.x[idx])
-        loss = model.loss(x, bk.to_device(data.train.y[idx]), train=True)
-        model.backward()
-        opt.update(model.trainable_params(), model.trainable_grads())
+        loss = model.train_step(x, bk.to_device(data.train.y[idx]), opt)
         window.append(float(loss))
         if len(window) == every:
             curve.append({"step": s + 1, "loss": float(np.mean(window))})
@@ -48,10 +46,7 @@ def train(name, data, steps, every, batch, seed):
 
 
 def plot(results, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = C.pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     depths = sorted({int(r["model"].lstrip("resnetplain")) for r in results})

@@ -15,10 +15,7 @@ The book reports 56x for 100 GPUs.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,18 +39,21 @@ def worker(args):
     x = bk.rng.uniform((args.batch, 1, 28, 28))
     t = bk.rng.integers(0, 10, (args.batch,))
     compute, reduce_, total = [], [], []
+    marks = {}
+
+    def reduce(grads):  # the training step's gradient hook, timed apart from the compute around it
+        comm.barrier()  # waiting for a slower rank is not all-reduce time
+        marks["t1"] = time.perf_counter()
+        if comm.size > 1:
+            comm.reduce_gradients(grads, 1.0 / comm.size)
+        marks["t2"] = time.perf_counter()
+
     for i in range(args.warmup + args.steps):
         comm.barrier()
         t0 = time.perf_counter()
-        model.loss(x, t, train=True)
-        model.backward()
-        comm.barrier()  # waiting for a slower rank is not all-reduce time
-        t1 = time.perf_counter()
-        if comm.size > 1:
-            comm.reduce_gradients(model.trainable_grads(), 1.0 / comm.size)
-        t2 = time.perf_counter()
-        opt.update(model.trainable_params(), model.trainable_grads())
+        model.train_step(x, t, opt, before_update=reduce)
         t3 = time.perf_counter()
+        t1, t2 = marks["t1"], marks["t2"]
         if i >= args.warmup:
             compute.append(t1 - t0 + t3 - t2)  # includes the barrier wait: the slowest rank sets the pace
             reduce_.append(t2 - t1)
@@ -74,22 +74,21 @@ def worker(args):
         # the slowest rank sets the pace
         res["step_s"] = max(r["step_s"] for r in worst)
         res["compute_s"] = max(r["compute_s"] for r in worst)
-        print("RESULT " + json.dumps(res), flush=True)
+        C.emit(res)
 
 
 def run(n, args) -> dict:
     mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")
     if mpiexec is None:
         raise SystemExit("no mpiexec: pip install 'deepnet[distributed]'")
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", DEEPNET_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+    env = dict(OPENBLAS_NUM_THREADS="1", DEEPNET_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", DEEPNET_BACKEND="cpu")
-    cmd = [mpiexec, "-n", str(n), sys.executable, __file__, "--worker", "--model", args.model, "--batch",
-           str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
-    lines = [l for l in done.stdout.splitlines() if l.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
-    return json.loads(lines[0][len("RESULT "):])
+    args_ = [__file__, "--worker", "--model", args.model, "--batch", str(args.batch), "--steps", str(args.steps),
+             "--warmup", str(args.warmup)]
+    try:
+        return C.run_fresh(args_, env=env, timeout=1800, launcher=[mpiexec, "-n", str(n)])
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def model_speedup(compute_s, bandwidth, latency, grad_bytes, n):

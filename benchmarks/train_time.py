@@ -161,10 +161,7 @@ def peak_memory(library, model_name, batch, dtype) -> int | None:
 
 
 def plot(rows, path, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = C.pyplot()
 
     bars = [r for r in rows if r["model"] == "deepconvnet"]
     batch = 100 if any(r["batch"] == 100 for r in bars) else bars[0]["batch"]  # the book's batch

@@ -15,7 +15,7 @@ def load_model(run_or_file, dtype="float32"):
     The file's metadata names the model; it is checked against sane bounds, and the arrays' shapes (read
     from their headers) against the model it names, before the model is built or any array is read."""
     path = checkpoint.find(run_or_file)
-    _, meta = io.read_index(path)
+    index, meta = io.read_index(path)
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     name = cfg.get("model") or meta.get("model_name") or meta.get("model") or "deepconvnet"
     try:
@@ -25,7 +25,7 @@ def load_model(run_or_file, dtype="float32"):
         shapes = limits.state_shapes(name, input_shape=shape, num_classes=classes)
     except InvalidValue as exc:
         raise BadFile(f"{path}: its metadata does not describe a model deepnet builds: {exc}") from None
-    contents = checkpoint.read(path, shapes)
+    contents = checkpoint.read(path, shapes, index=index)
     model = models.create(name, input_shape=shape, num_classes=classes, dtype=dtype)
     checkpoint.load(path, model, contents=contents)
     dataset = cfg.get("dataset", "mnist")

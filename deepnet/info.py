@@ -6,6 +6,35 @@ import platform
 import sys
 
 
+def blas() -> list:
+    """Every BLAS loaded in this process, with the kernel it runs (OpenBLAS's 'architecture')."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [{"library": p.get("internal_api"), "version": p.get("version"), "threads": p.get("num_threads"),
+             "kernel": p.get("architecture")} for p in threadpool_info() if p.get("user_api") == "blas"]
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def machine(backends_used=None) -> dict:
+    """The machine stamp (checkpoints, histories, benchmark results): each backend's own describe()
+    (threads and kernels on the CPU, memory and CUDA versions on a GPU), Python, NumPy, the BLAS kernel,
+    the cores and the platform. Defaults to the active backend."""
+    import numpy as np
+
+    from .backends import current
+
+    used = [current()] if backends_used is None else list(backends_used)
+    return {**(used[0].describe() if used else {}), "backends": [bk.describe() for bk in used],
+            "deepnet": __import__("deepnet").__version__, "python": platform.python_version(),
+            "numpy": np.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "affinity": usable_cores(), "blas": blas()}
+
+
 def report() -> str:
     import numpy as np
 
@@ -22,8 +51,7 @@ def report() -> str:
     ]
     for name, status in statuses().items():  # every registered backend, usable or not
         lines.append(f"{name + ' backend':<12} {status}")
-    lines.append(f"cpu          {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable"
-                 if hasattr(os, "sched_getaffinity") else f"cpu          {os.cpu_count()} logical cores")
+    lines.append(f"cpu          {os.cpu_count()} logical cores, {usable_cores()} usable")
     about = bk.describe()
     if "threads" in about:
         threads = about["threads"]
@@ -32,15 +60,12 @@ def report() -> str:
     if "kernels" in about:
         lines.append("kernels      " + about["kernels"] + (" (pip install 'deepnet[fast]' for the compiled ones)"
                                                             if about["kernels"] == "plain NumPy" else ""))
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            if pool.get("user_api") == "blas":
-                lines.append(f"blas         {pool.get('internal_api')} {pool.get('version')} "
-                             f"({pool.get('num_threads')} threads, {pool.get('architecture', '?')})")
-    except ImportError:
-        lines.append("blas         (install threadpoolctl to see it)")
+    pools = blas()
+    for pool in pools:
+        lines.append(f"blas         {pool['library']} {pool['version']} ({pool['threads']} threads, "
+                     f"{pool['kernel'] or '?'})")
+    if not pools:
+        lines.append("blas         (not loaded, or threadpoolctl is missing)")
     if "gpu_memory_total_bytes" in about:
         lines.append(f"gpu memory   {about['gpu_memory_free_bytes'] / 2**30:.1f} GiB free of "
                      f"{about['gpu_memory_total_bytes'] / 2**30:.1f} GiB")

@@ -7,7 +7,9 @@ from . import io
 from .errors import MissingDependency
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot drawing to files only (no screen needed): deepnet's and the benchmarks' one set-up.
+    Raises MissingDependency (an ImportError) naming the extra when matplotlib is missing."""
     try:
         import matplotlib
     except ImportError:
@@ -18,14 +20,16 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path) -> None:
+def save(fig, path, dpi: int = 120) -> None:
+    """Write a figure as a PNG atomically (a reader never sees half a file) and close it."""
     with io.atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=120, bbox_inches="tight")
+        fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight")
+    pyplot().close(fig)
 
 
 def training_curves(history: list[dict], path, title: str = "") -> None:
     """Loss and accuracy per epoch (train, and validation/test where recorded), side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for key, label, style in (("loss", "train", "-o"), ("val_loss", "validation", "-s"), ("test_loss", "test", "-^")):
@@ -47,14 +51,13 @@ def training_curves(history: list[dict], path, title: str = "") -> None:
         ax.legend()
     if title:
         fig.suptitle(title)
-    _save(fig, path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path, classes=None,
                   limit: int = 40, title: str = "") -> int:
     """A grid of the first `limit` misclassified images with their true and predicted labels; returns how many."""
-    plt = _pyplot()
+    plt = pyplot()
     wrong = np.flatnonzero(labels != predicted)
     shown = wrong[:limit]
     cols = 10
@@ -68,6 +71,5 @@ def misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
         ax.set_title(f"{name(int(labels[i]))} -> {name(int(predicted[i]))}", fontsize=8, color="tab:red")
     fig.suptitle(title or f"{len(wrong)} misclassified of {len(labels)} (true -> predicted), first {len(shown)} shown",
                  fontsize=10)
-    _save(fig, path)
-    plt.close(fig)
+    save(fig, path)
     return int(len(wrong))

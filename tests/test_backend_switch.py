@@ -66,7 +66,7 @@ def test_auto_falls_back_to_numpy_with_one_warning_line():
 def test_unknown_backend_lists_the_choices():
     r = run(PROBE, DEEPNET_BACKEND="tpu")
     assert r.returncode != 0
-    assert "DEEPNET_BACKEND='tpu'" in r.stderr and "cpu, gpu, auto" in r.stderr
+    assert "DEEPNET_BACKEND='tpu'" in r.stderr and "cpu, cpu-reference, gpu, auto" in r.stderr
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float16", " Float64 "])

@@ -71,4 +71,18 @@ def test_cpu_paths_smoke(tmp_path, capsys):
     assert [r["variant"] for r in data["rows"]] == ["reference", "chunked"]
     assert all(r["step_s"] > 0 and r["images_per_s"] > 0 for r in data["rows"])
     assert data["rows"][0]["speedup_over_reference"] == pytest.approx(1.0)
-    assert "deepnet_cpu_threads" in data["machine"] and "chunked" in capsys.readouterr().out
+    assert data["machine"]["backends"][0]["threads"] >= 1 and "chunked" in capsys.readouterr().out
+
+
+def test_scaling_smoke(tmp_path):
+    import shutil
+
+    pytest.importorskip("mpi4py")
+    if not (shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which("mpiexec")):
+        pytest.skip("no mpiexec (pip install 'deepnet[distributed]')")
+    sc = load("scaling")
+    sc.main(["--ranks", "1", "2", "--model", "simpleconvnet", "--batch", "4", "--steps", "1", "--warmup", "0",
+             "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "scaling.json").read_text())
+    assert [r["ranks"] for r in data["rows"]] == [1, 2]
+    assert all(r["step_s"] > 0 and r["grad_bytes"] > 0 for r in data["rows"])

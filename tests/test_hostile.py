@@ -561,4 +561,4 @@ def test_pictures_without_matplotlib_say_what_to_install(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(MissingDependency, match=r"pip install 'deepnet\[plot\]'"):
-        plots._pyplot()
+        plots.pyplot()

@@ -18,14 +18,15 @@ def save(path, model, optimizer, meta: dict) -> None:
     io.save_arrays(path, arrays, {**meta, "model": type(model).__name__, "optimizer": opt["hyper"]})
 
 
-def read(path, shapes: dict | None = None) -> tuple[dict, dict, dict]:
+def read(path, shapes: dict | None = None, index: dict | None = None) -> tuple[dict, dict, dict]:
     """(weights, optimizer arrays, metadata) from a checkpoint, or from a plain weights file written by
     model.save() (which has no optimizer arrays). With `shapes` (a model's {name: shape}), every array's
     shape is checked from the file's headers before any array is read: a file for another model, or one
-    built to exhaust memory, is refused first."""
+    built to exhaust memory, is refused first. `index` is io.read_index(path)[0], when the caller has it."""
     expect = None
     if shapes is not None:
-        index, _ = io.read_index(path)
+        if index is None:
+            index, _ = io.read_index(path)
         prefixed = any(k.startswith("model/") for k in index)
         expect = {}
         for key in index:

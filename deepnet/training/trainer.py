@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -318,16 +317,7 @@ def transfer(model, source, reinit=()) -> list[str]:
 
 
 def machine_info() -> dict:
-    """The machine stamp saved with each checkpoint and history: the backend's own description (threads
-    and kernels on the CPU, memory and CUDA versions on a GPU) plus Python, NumPy and the platform."""
-    bk = current()
-    info = {**bk.describe(), "python": platform.python_version(), "numpy": np.__version__,
-            "platform": platform.platform()}
-    try:
-        import os
+    """The machine stamp saved with each checkpoint and history (deepnet.info.machine)."""
+    from ..info import machine
 
-        info["cpu_count"] = os.cpu_count()
-        info["affinity"] = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        pass
-    return info
+    return machine()
