@@ -43,10 +43,10 @@ def worker(variant: str, model_name: str, batch: int, steps: int) -> dict:
 
     # "reference": the backend with the whole-batch convolution every backend inherits
     bk = backends.create("cpu-reference" if variant == "reference" else "cpu", dtype="float32")
-    shape, classes = {"deepconvnet": ((1, 28, 28), 10), "alexnet": ((3, 227, 227), 1000)}[model_name]
     with backends.use(bk):
         bk.rng.seed(0)
-        model = models.create(model_name, input_shape=shape, num_classes=classes)
+        model = models.create(model_name)  # the model's own input shape and classes
+        shape, classes = model.input_shape, model.num_classes
         opt = Adam()
         x = bk.rng.uniform((batch,) + shape)
         t = bk.rng.integers(0, classes, (batch,))

@@ -26,11 +26,10 @@ BOOK_SHARE = {"CPU": 89.0, "GPU": 95.0}  # convolution's share of AlexNet's forw
 def build(model_name: str, dtype):
     from deepnet import models
 
-    if model_name == "alexnet":
-        return models.AlexNet(dtype=dtype), (3, 227, 227), 1000
-    if model_name == "deepconvnet":
-        return models.DeepConvNet(dtype=dtype), (1, 28, 28), 10
-    raise SystemExit(f"unknown model {model_name!r}; choose alexnet or deepconvnet")
+    if model_name not in ("alexnet", "deepconvnet"):
+        raise SystemExit(f"unknown model {model_name!r}; choose alexnet or deepconvnet")
+    model = models.create(model_name, dtype=dtype)
+    return model, model.input_shape, model.num_classes
 
 
 def time_layers(bk, model_name, batch, repeats, warmup, train, dtype):

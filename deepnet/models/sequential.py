@@ -160,6 +160,15 @@ class Sequential:
         """Everything a saved model holds: parameters and buffers, by name."""
         return {**self.params(), **self.buffers()}
 
+    @property
+    def num_classes(self) -> int | None:
+        """The width of the last fully connected layer (the classes a classifier scores), or None."""
+        for layer in reversed(list(self.layers.values())):
+            w = layer.params().get("W")
+            if w is not None and w.ndim == 2:
+                return int(w.shape[1])
+        return None
+
     def num_params(self) -> int:
         return int(sum(int(np.prod(a.shape)) for a in self.params().values()))
 
