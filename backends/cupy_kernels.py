@@ -3,8 +3,10 @@
 Each kernel runs one thread per output element and gathers what it needs, so results are
 deterministic (no atomics) and match the base backend's plain array code, which stays the
 reference they are tested against. Sums are accumulated in `ACC` (float for float16/float32,
-double for float64). The sources are plain strings, so CI can syntax-check them without a GPU
-(tests/test_cupy_kernels.py compiles them as C++).
+double for float64). Without a GPU, CI compiles the exact source CuPy generates from these strings with
+NVIDIA's compiler (tests/test_cuda_compile.py), and runs each kernel body once per index on the CPU
+against that reference (tests/test_cuda_kernels_on_cpu.py): gathers only, so that loop is exact. Keep it
+so: a kernel that used shared memory, barriers or atomics would need a GPU to be tested.
 """
 from __future__ import annotations
 

@@ -22,6 +22,10 @@ class Pooling(Layer):
         if self.kh < 1 or self.kw < 1 or self.stride < 1 or self.pad < 0:
             raise ValueError(f"Pooling needs pool_size >= 1, stride >= 1 and pad >= 0; got pool_size={pool_size}, "
                              f"stride={stride}, pad={pad}")
+        if self.pad >= min(self.kh, self.kw):
+            # a window made only of padding would have no maximum (the CPU and GPU paths would disagree)
+            raise ValueError(f"Pooling needs pad smaller than the pool size so that every window sees a pixel; "
+                             f"got pool_size={pool_size}, pad={pad}")
         if mode not in ("max", "avg"):
             raise ValueError(f"Pooling mode must be 'max' or 'avg'; got {mode!r}")
         self.mode = mode

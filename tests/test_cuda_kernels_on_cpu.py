@@ -1,0 +1,167 @@
+"""The CUDA kernels' bodies, executed on the CPU index by index (tests/cuda_exec.py), against the base
+backend's plain NumPy code, over many geometries and every dtype. Inputs are small integers, so sums are
+exact in every precision and ties are everywhere: results must be equal, not close. Then the same suite
+is run on mutants of the kernels (a wrong offset, bound, tie rule or stride test) to show it catches them."""
+import itertools
+
+import numpy as np
+import pytest
+
+from deepnet.backends import NumpyBackend, cupy_kernels
+from deepnet.backends.base import Backend
+
+from . import cuda_exec
+
+pytestmark = pytest.mark.skipif(not cuda_exec.available(), reason="g++ is not installed")
+DTYPES = [np.float16, np.float32, np.float64]
+
+
+def geometries():
+    """(n, c, h, w, kh, kw, stride, pad): strides 1-3, pads 0-2, kernels 1-5, non-square, batch 1, odd sizes."""
+    fixed = [(1, 1, 1, 1, 1, 1, 1, 0), (1, 1, 5, 5, 5, 5, 1, 0), (2, 3, 7, 5, 3, 3, 1, 1), (1, 2, 9, 8, 3, 2, 2, 1),
+             (3, 1, 6, 11, 2, 2, 2, 0), (2, 2, 8, 8, 4, 3, 3, 2), (1, 3, 13, 7, 5, 1, 3, 2), (2, 1, 4, 9, 1, 5, 1, 2)]
+    rng = np.random.default_rng(0)
+    out = list(fixed)
+    while len(out) < 40:
+        kh, kw = (int(v) for v in rng.integers(1, 6, 2))
+        s = int(rng.integers(1, 4))
+        p = int(rng.integers(0, 3))
+        h, w = (int(v) for v in rng.integers(1, 12, 2))
+        if p >= min(kh, kw) or h + 2 * p < kh or w + 2 * p < kw:
+            continue  # a window must always see at least one pixel (max-pooling's contract)
+        out.append((int(rng.integers(1, 4)), int(rng.integers(1, 4)), h, w, kh, kw, s, p))
+    return out
+
+
+GEOMETRIES = geometries()
+REF = Backend()  # the plain-array reference code every backend inherits, on NumPy
+SIZE = NumpyBackend.conv_output_size
+
+
+def ints(rng, shape, dtype):
+    return rng.integers(-3, 4, shape).astype(dtype)  # few distinct values: ties in every window
+
+
+def run_im2col(kernel, x, kh, kw, s, p, fill=0.0):
+    n, c, h, w = x.shape
+    oh, ow = SIZE(h, kh, s, p), SIZE(w, kw, s, p)
+    col = np.empty((n, kh, kw, c, oh, ow), x.dtype)
+    return kernel(x, c, h, w, kh, kw, oh, ow, s, p, fill, col)
+
+
+def run_col2im(kernel, col, x_shape, kh, kw, s, p):
+    n, c, h, w = x_shape
+    img = np.empty(x_shape, col.dtype)
+    return kernel(col, c, h, w, kh, kw, col.shape[4], col.shape[5], s, p, img)
+
+
+def run_max_pool(kernel, x, kh, kw, s, p):
+    n, c, h, w = x.shape
+    oh, ow = SIZE(h, kh, s, p), SIZE(w, kw, s, p)
+    out, arg = np.empty((n, c, oh, ow), x.dtype), np.empty((n, c, oh, ow), np.int32)
+    return kernel(x, c, h, w, kh, kw, oh, ow, s, p, out, arg)
+
+
+def run_max_pool_backward(kernel, dout, arg, x_shape, kh, kw, s, p):
+    n, c, h, w = x_shape
+    dx = np.empty(x_shape, dout.dtype)
+    return kernel(dout, arg.astype(np.int32), c, h, w, kh, kw, dout.shape[2], dout.shape[3], s, p, dx)
+
+
+def check(name, kernel, dtype, geometries=GEOMETRIES):
+    """Run kernel `name` against the reference over the geometries; the first mismatch raises."""
+    rng = np.random.default_rng(1)
+    for n, c, h, w, kh, kw, s, p in geometries:
+        if name.startswith("max_pool") and p >= min(kh, kw):
+            continue  # the Pooling layer refuses windows made only of padding (test below)
+        x = ints(rng, (n, c, h, w), dtype)
+        oh, ow = SIZE(h, kh, s, p), SIZE(w, kw, s, p)
+        where = f"{name} {np.dtype(dtype).name} n={n} c={c} {h}x{w} kernel {kh}x{kw} stride {s} pad {p}"
+        if name == "im2col":
+            for fill in (0.0, -2.0):
+                np.testing.assert_array_equal(run_im2col(kernel, x, kh, kw, s, p, fill),
+                                              REF.im2col(x, kh, kw, s, p, fill=fill), err_msg=where)
+        elif name == "col2im":
+            col = ints(rng, (n, kh, kw, c, oh, ow), dtype)
+            ref = REF.col2im(col.astype(np.float64), x.shape, kh, kw, s, p).astype(dtype)  # exact: small ints
+            np.testing.assert_array_equal(run_col2im(kernel, col, x.shape, kh, kw, s, p), ref, err_msg=where)
+        elif name == "max_pool":
+            out, arg = run_max_pool(kernel, x, kh, kw, s, p)
+            ref_out, ref_arg = REF.max_pool(x, kh, kw, s, p)
+            np.testing.assert_array_equal(out, ref_out, err_msg=where)
+            np.testing.assert_array_equal(arg, ref_arg, err_msg=where + " (arg-max: the first maximum)")
+        elif name == "max_pool_backward":
+            arg = REF.max_pool(x, kh, kw, s, p)[1]
+            dout = ints(rng, (n, c, oh, ow), dtype)
+            ref = REF.max_pool_backward(dout.astype(np.float64), arg, x.shape, kh, kw, s, p).astype(dtype)
+            np.testing.assert_array_equal(run_max_pool_backward(kernel, dout, arg, x.shape, kh, kw, s, p), ref,
+                                          err_msg=where)
+        else:
+            raise AssertionError(f"no CPU check for kernel {name}")
+
+
+def test_every_kernel_is_checked():
+    assert sorted(cupy_kernels.KERNELS) == ["col2im", "im2col", "max_pool", "max_pool_backward"]
+    assert len(GEOMETRIES) == 40
+    assert {g[6] for g in GEOMETRIES} == {1, 2, 3} and {g[7] for g in GEOMETRIES} == {0, 1, 2}
+    assert {g[4] for g in GEOMETRIES} | {g[5] for g in GEOMETRIES} == {1, 2, 3, 4, 5}
+    assert any(g[0] == 1 for g in GEOMETRIES) and any(g[2] != g[3] for g in GEOMETRIES)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", sorted(cupy_kernels.KERNELS))
+def test_kernel_matches_the_reference(name, dtype):
+    spec = cupy_kernels.KERNELS[name]
+    check(name, cuda_exec.CpuKernel(spec, dtype, cupy_kernels.accumulator(np.dtype(dtype))), dtype)
+
+
+def test_pooling_refuses_a_window_of_padding_only():
+    from deepnet.layers import Pooling
+
+    with pytest.raises(ValueError, match="pad smaller than the pool size"):
+        Pooling((5, 1), stride=3, pad=2)
+
+
+def test_an_out_of_range_read_is_an_error_not_garbage():
+    spec = dict(cupy_kernels.IM2COL)
+    spec["operation"] = spec["operation"].replace("img[((n * C + c) * H + h) * W + w]",
+                                                  "img[((n * C + c) * H + h) * W + w + 1]")
+    kernel = cuda_exec.CpuKernel(spec, np.float32)
+    with pytest.raises(IndexError, match="outside a raw array"):
+        run_im2col(kernel, np.ones((1, 1, 3, 3), np.float32), 1, 1, 1, 0)
+
+
+# Planted bugs of the kinds a reviewer would try: each replaces one piece of a kernel's source.
+MUTANTS = {
+    "im2col: row offset off by one": ("im2col", "const int h = y * S + k - P;", "const int h = y * S + k - P + 1;"),
+    "im2col: bound h <= H": ("im2col", "h >= 0 && h < H", "h >= 0 && h <= H"),
+    "im2col: fill ignored at the left edge": ("im2col", "h >= 0 && h < H && w >= 0", "h >= 0 && h < H && w >= -1"),
+    "col2im: stride test dropped": ("col2im", "if (ty < 0 || ty % S != 0) continue;", "if (ty < 0) continue;"),
+    "col2im: last row excluded": ("col2im", "if (y >= OH) continue;", "if (y >= OH - 1) continue;"),
+    "max_pool: last maximum instead of first": ("max_pool", "v > best", "v >= best"),
+    "max_pool: arg-max offset k*KH+j": ("max_pool", "best_k = k * KW + j", "best_k = k * KH + j"),
+    "max_pool: padding counted as zero": ("max_pool", "if (h < 0 || h >= H || w < 0 || w >= W) continue;\n"
+                                          "            const ACC v = (ACC)img[((n * C + c) * H + h) * W + w];",
+                                          "const ACC v = (h < 0 || h >= H || w < 0 || w >= W) ? (ACC)0 : "
+                                          "(ACC)img[((n * C + c) * H + h) * W + w];"),
+    "max_pool_backward: wrong window column": ("max_pool_backward", "arg[o] == k * KW + j", "arg[o] == j * KH + k"),
+    "max_pool_backward: swapped OH and OW": ("max_pool_backward", "((n * C + c) * OH + y) * OW + x",
+                                             "((n * C + c) * OW + y) * OH + x"),
+}
+
+
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_a_planted_bug_fails_the_suite(mutant):
+    name, old, new = MUTANTS[mutant]
+    spec = dict(cupy_kernels.KERNELS[name])
+    assert spec["operation"].count(old) == 1, f"the mutant no longer applies to {name}'s source"
+    spec["operation"] = spec["operation"].replace(old, new)
+    kernel = cuda_exec.CpuKernel(spec, np.float32)
+    with pytest.raises((AssertionError, IndexError)):
+        check(name, kernel, np.float32)
+
+
+def test_the_geometries_cover_the_combinations_that_matter():
+    # every stride meets every padding somewhere, so stride/pad interactions are exercised
+    pairs = {(g[6], g[7]) for g in GEOMETRIES}
+    assert pairs >= set(itertools.product((1, 2, 3), (0, 1))), sorted(pairs)
