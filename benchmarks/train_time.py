@@ -1,17 +1,29 @@
 #!/usr/bin/env python
-"""Figure 8.15: training time, CPU vs GPU, with PyTorch measured side by side in the same run.
+"""Figure 8.15: training time, CPU vs GPU, deepnet beside PyTorch, measured on the real job.
 
-    python benchmarks/train_time.py --backend cpu                 # DeepConvNet batch 100 and AlexNet batch 8
-    python benchmarks/train_time.py --backend cpu gpu --batch 1 10 100 1000
-    python benchmarks/train_time.py --smoke                       # CI: tiny, one step
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_time.py
+    python benchmarks/train_time.py --device cpu gpu --batch 100 --alexnet-batch 8
+    python benchmarks/train_time.py --batch 1 10 100 1000          # the batch-size curve
+    python benchmarks/train_time.py --smoke                        # CI: batch 2, one round, two steps
 
-For each backend it times a full DeepConvNet training step (forward, loss, backward, Adam update)
-and a forward-only pass, as the median of --steps steps after --warmup, with the device
-synchronised around every step, alternating deepnet and PyTorch for --rounds rounds and keeping
-the median round; it projects the time of one MNIST epoch (60,000 images), and times
-AlexNet the same way. Where PyTorch imports, the same architectures built in PyTorch run on the
-same device with the same batch, dtype and thread count (on a GPU, PyTorch's convolutions use
-cuDNN: the book's third bar). PyTorch is a benchmark-only comparison, never a deepnet dependency.
+The method, the same on both sides:
+- the data: DeepConvNet trains on MNIST's 60,000 training images, held on the device as float input in
+  [0, 1] and drawn as the trainer draws them (a fresh permutation, consecutive slices of it, gathered
+  each step); inference runs over the 10,000 test images in batches. AlexNet (no ImageNet here) runs on
+  uniform random images made from the same seed on both sides.
+- the model and its start: the book's architectures, He initialisation (normal, std sqrt(2/fan_in),
+  zero biases) and Adam (lr 0.001), dropout in training mode.
+- the process: every measurement runs in its own fresh process (one library, one device, one model
+  and batch), with every usable core (deepnet's threads, torch.set_num_threads); the libraries take
+  turns, and the order flips each round, so a slow spell of the machine hits both.
+- the figures: per process, the median of --steps steps after --warmup (the device synchronised
+  around each step); across rounds, the median of those medians, with the smallest and largest.
+  Peak memory is the process's resident high-water mark (VmHWM) on the CPU, data included.
+- OpenBLAS: some machines pin it to older kernels through OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE; a
+  user's NumPy runs the CPU's own. Run the benchmark with both unset (the first command above); each
+  process records the kernel it ran (threadpoolctl) and the variables it saw.
+
+PyTorch is a benchmark-only comparison, never a deepnet dependency: without it, deepnet runs alone.
 """
 from __future__ import annotations
 
@@ -26,7 +38,117 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
 MNIST_TRAIN = 60_000
-SHAPES = {"deepconvnet": ((1, 28, 28), 10), "alexnet": ((3, 227, 227), 1000)}
+
+
+# --- the worker: one library, one device, one model and batch, in a fresh process ----------------------
+def load_data(model_name: str, seed: int):
+    """(train images, train labels, test images, test labels) as uint8/int64 NumPy arrays."""
+    import numpy as np
+
+    if model_name == "deepconvnet":
+        from deepnet import datasets
+
+        data = datasets.load("mnist")
+        add_channel = (lambda x: x[:, None]) if data.train.x.ndim == 3 else (lambda x: x)
+        return add_channel(data.train.x), data.train.y, add_channel(data.test.x), data.test.y
+    rng = np.random.default_rng(seed)  # AlexNet: random images, the same on both sides
+    x = rng.integers(0, 256, (256, 3, 227, 227), dtype=np.uint8)
+    return x, rng.integers(0, 1000, 256), x[:64], rng.integers(0, 1000, 64)
+
+
+def deepnet_job(device, model_name, batch, dtype, seed, data):
+    """(train step, inference step, sync) closures for deepnet."""
+    from deepnet import backends, datasets, models
+    from deepnet.optimizers import Adam
+
+    bk = backends.create(device, dtype=dtype)
+    backends_cm = backends.use(bk)
+    backends_cm.__enter__()  # this process measures one backend: keep it active
+    bk.rng.seed(seed)
+    model = models.create(model_name, dtype=dtype)  # He initialisation (the book's)
+    opt = Adam(lr=1e-3)
+    x_train, t_train = datasets.to_model_input(data[0]), bk.to_device(data[1])
+    x_test = datasets.to_model_input(data[2])
+    state = {"order": bk.rng.permutation(len(x_train)), "pos": 0, "test": 0}
+
+    def step():
+        if state["pos"] + batch > len(x_train):  # a new epoch: a new permutation, as the trainer draws
+            state["order"], state["pos"] = bk.rng.permutation(len(x_train)), 0
+        idx = state["order"][state["pos"] : state["pos"] + batch]
+        state["pos"] += batch
+        model.train_step(x_train[idx], t_train[idx], opt)
+
+    def infer():
+        i = state["test"]
+        state["test"] = (i + batch) % max(len(x_test) - batch + 1, 1)
+        model.forward(x_test[i : i + batch], train=False)
+
+    return step, infer, bk.synchronize, bk.describe()
+
+
+def torch_model(torch, name):
+    nn = torch.nn
+    if name == "deepconvnet":
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(1024, 50), nn.ReLU(), nn.Dropout(0.5), nn.Linear(50, 10), nn.Dropout(0.5))
+    return nn.Sequential(  # deepnet's AlexNet: ungrouped convolutions, LRN after conv1 and conv2
+        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
+        nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
+        nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
+        nn.Linear(4096, 1000))
+
+
+def he_init(torch, model):
+    """deepnet's initialisation in PyTorch: weights normal with std sqrt(2 / fan_in), biases zero."""
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            fan_in = m.weight[0].numel()
+            torch.nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_in))
+            torch.nn.init.zeros_(m.bias)
+
+
+def torch_job(device, model_name, batch, dtype, seed, data):
+    import torch
+
+    torch.set_num_threads(C.usable_cores())
+    dev = torch.device("cuda" if device == "gpu" else "cpu")
+    tdtype = getattr(torch, dtype)
+    torch.manual_seed(seed)
+    model = torch_model(torch, model_name).to(device=dev, dtype=tdtype)
+    he_init(torch, model)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x_train = torch.from_numpy(data[0]).to(dev).to(tdtype).mul_(1.0 / 255.0)  # as deepnet.datasets.to_model_input
+    t_train = torch.from_numpy(data[1].astype("int64")).to(dev)
+    x_test = torch.from_numpy(data[2]).to(dev).to(tdtype).mul_(1.0 / 255.0)
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    state = {"order": torch.randperm(len(x_train), generator=gen, device=dev), "pos": 0, "test": 0}
+    sync = torch.cuda.synchronize if device == "gpu" else (lambda: None)
+
+    def step():
+        if state["pos"] + batch > len(x_train):
+            state["order"], state["pos"] = torch.randperm(len(x_train), generator=gen, device=dev), 0
+        idx = state["order"][state["pos"] : state["pos"] + batch]
+        state["pos"] += batch
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x_train[idx]), t_train[idx]).backward()
+        opt.step()
+
+    def infer():
+        i = state["test"]
+        state["test"] = (i + batch) % max(len(x_test) - batch + 1, 1)
+        model.eval()
+        with torch.inference_mode():
+            model(x_test[i : i + batch])
+
+    about = {"library": f"torch {torch.__version__}", "threads": torch.get_num_threads(),
+             "device": torch.cuda.get_device_name() if device == "gpu" else C.cpu_model()}
+    return step, infer, sync, about
 
 
 def median_time(fn, steps, warmup, sync):
@@ -41,251 +163,191 @@ def median_time(fn, steps, warmup, sync):
     return C.median(times)
 
 
-def deepnet_runner(bk, model_name, batch, dtype):
-    """(train step, forward pass, sync) for deepnet's model on backend bk."""
-    from deepnet import backends, models
-    from deepnet.optimizers import Adam
-
-    with backends.use(bk):
-        bk.rng.seed(0)
-        shape, classes = SHAPES[model_name]
-        model = models.create(model_name, input_shape=shape, num_classes=classes, dtype=dtype)
-        opt = Adam()
-        x = bk.rng.uniform((batch,) + shape)
-        t = bk.rng.integers(0, classes, (batch,))
-
-    def step():
-        with backends.use(bk):
-            model.loss(x, t, train=True)
-            model.backward()
-            opt.update(model.trainable_params(), model.trainable_grads())
-
-    def infer():
-        with backends.use(bk):
-            model.forward(x, train=False)
-
-    return step, infer, bk.synchronize
+def peak_rss() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
 
 
-def time_runner(runner, steps, warmup):
-    step, infer, sync = runner
-    return {"train_s": median_time(step, steps, warmup, sync), "infer_s": median_time(infer, steps, warmup, sync)}
+def worker(library, device, model_name, batch, steps, warmup, dtype, seed) -> dict:
+    from deepnet.info import blas
+
+    data = load_data(model_name, seed)
+    job = deepnet_job if library == "deepnet" else torch_job
+    step, infer, sync, about = job(device, model_name, batch, dtype, seed, data)
+    train_s = median_time(step, steps, warmup, sync)
+    infer_s = median_time(infer, steps, warmup, sync)
+    return {"train_step_s": train_s, "infer_s": infer_s, "peak_rss_bytes": peak_rss(), "about": about,
+            "blas": blas(), "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
 
 
-def time_deepnet(bk, model_name, batch, steps, warmup, dtype):
-    return time_runner(deepnet_runner(bk, model_name, batch, dtype), steps, warmup)
+# --- the driver ---------------------------------------------------------------------------------------------
+def measure(args, libraries, configs) -> dict:
+    """{(library, device, model, batch): [result per round]}, the libraries alternating, order flipped each round."""
+    results = {}
+    for r in range(args.rounds):
+        for device, model_name, batch in configs:
+            order = libraries if r % 2 == 0 else libraries[::-1]
+            for library in order:
+                res = C.run_fresh([__file__, "--worker", library, device, model_name, batch, args.steps, args.warmup,
+                                   args.dtype, args.seed], timeout=1800)
+                results.setdefault((library, device, model_name, batch), []).append(res)
+                print(f"round {r + 1}/{args.rounds}: {library:<8} {device} {model_name:<12} batch {batch:>5}: "
+                      f"train {1000 * res['train_step_s']:8.1f} ms, infer {1000 * res['infer_s']:7.1f} ms"
+                      + (f", peak {res['peak_rss_bytes'] / 2**20:.0f} MiB" if res["peak_rss_bytes"] else ""),
+                      flush=True)
+    return results
 
 
-def torch_model(torch, name):
-    nn = torch.nn
-    if name == "deepconvnet":
-        return nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(1024, 50), nn.ReLU(), nn.Dropout(0.5), nn.Linear(50, 10), nn.Dropout(0.5))
-    return nn.Sequential(  # AlexNet as deepconvnet's AlexNet: ungrouped convolutions, LRN after conv1 and conv2
-        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
-        nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
-        nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
-        nn.Linear(4096, 1000))
+def summarise(results) -> list:
+    rows = []
+    for (library, device, model_name, batch), rounds in results.items():
+        train = [q["train_step_s"] for q in rounds]
+        infer = [q["infer_s"] for q in rounds]
+        peaks = [q["peak_rss_bytes"] for q in rounds if q["peak_rss_bytes"]]
+        t, i = C.median(train), C.median(infer)
+        rows.append({
+            "library": library, "device": device, "label": device.upper(), "model": model_name, "batch": batch,
+            "train_step_s": t, "train_step_s_min": min(train), "train_step_s_max": max(train),
+            "infer_s": i, "infer_s_min": min(infer), "infer_s_max": max(infer),
+            "images_per_s": batch / t, "infer_images_per_s": batch / i,
+            "epoch_s": t * math.ceil(MNIST_TRAIN / batch) if model_name == "deepconvnet" else None,
+            "peak_rss_bytes": C.median(peaks) if device == "cpu" and peaks else None,
+            "rounds_train_s": train, "rounds_infer_s": infer, "about": rounds[0]["about"],
+            "blas": rounds[0]["blas"], "openblas_env": rounds[0]["openblas_env"]})
+    return rows
 
 
-def torch_runner(torch, on_gpu, model_name, batch, dtype):
-    """(train step, forward pass, sync) for the same model in PyTorch."""
-    device = torch.device("cuda" if on_gpu else "cpu")
-    tdtype = getattr(torch, dtype)
-    torch.manual_seed(0)
-    model = torch_model(torch, model_name).to(device=device, dtype=tdtype)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    shape, classes = SHAPES[model_name]
-    x = torch.rand((batch,) + shape, device=device, dtype=tdtype)
-    t = torch.randint(0, classes, (batch,), device=device)
-    sync = torch.cuda.synchronize if on_gpu else (lambda: None)
-
-    def step():
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), t).backward()
-        opt.step()
-
-    def infer():
-        with torch.no_grad():
-            model.eval()
-            model(x)
-            model.train()
-
-    return step, infer, sync
+def ratios(rows) -> list:
+    out = []
+    for r in rows:
+        if r["library"] != "deepnet":
+            continue
+        twin = [q for q in rows if q["library"] == "pytorch" and q["device"] == r["device"]
+                and q["model"] == r["model"] and q["batch"] == r["batch"]]
+        if twin:
+            q = twin[0]
+            out.append({"device": r["device"], "model": r["model"], "batch": r["batch"],
+                        "train_throughput_ratio": r["images_per_s"] / q["images_per_s"],
+                        "infer_throughput_ratio": r["infer_images_per_s"] / q["infer_images_per_s"],
+                        "peak_memory_ratio": (r["peak_rss_bytes"] / q["peak_rss_bytes"]
+                                              if r["peak_rss_bytes"] and q["peak_rss_bytes"] else None)})
+    return out
 
 
-def time_torch(torch, on_gpu, model_name, batch, steps, warmup, dtype):
-    return time_runner(torch_runner(torch, on_gpu, model_name, batch, dtype), steps, warmup)
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def memory_worker(library, model_name, batch, dtype) -> None:
-    """Run in a fresh process: peak resident memory added by building the model and training 3 steps.
-
-    VmHWM (this address space's high-water mark) rather than ru_maxrss: Linux carries ru_maxrss
-    over from the parent across fork and exec, so a child would report the parent's size."""
-    if library == "deepnet":  # libraries imported before the baseline: only the training work is counted
-        from deepnet import backends, models, optimizers  # noqa: F401
-
-        bk = backends.create("cpu", dtype=dtype)
-        base = rss_bytes()
-        time_deepnet(bk, model_name, batch, 3, 0, dtype)
-    else:
-        torch = C.try_torch()
-        torch.set_num_threads(C.machine()["cpu_cores_usable"])
-        torch.nn.functional.cross_entropy(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long))  # load kernels
-        base = rss_bytes()
-        time_torch(torch, False, model_name, batch, 3, 0, dtype)
-    with open("/proc/self/status") as f:
-        peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
-    print(f"PEAK {peak - base}")
-
-
-def peak_memory(library, model_name, batch, dtype) -> int | None:
-    """Peak memory of a training step (model, optimizer state, activations, temporaries), in its own process."""
-    import subprocess
-
-    cmd = [sys.executable, __file__, "--memory-worker", library, model_name, str(batch), dtype]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    lines = [l for l in done.stdout.splitlines() if l.startswith("PEAK ")]
-    return int(lines[0].split()[1]) if lines else None
+def gpu_speedups(rows) -> list:
+    out = []
+    for r in rows:
+        if r["device"] == "gpu":
+            cpu = [q for q in rows if q["device"] == "cpu" and q["library"] == r["library"]
+                   and q["model"] == r["model"] and q["batch"] == r["batch"]]
+            if cpu:
+                out.append({"library": r["library"], "model": r["model"], "batch": r["batch"],
+                            "gpu_over_cpu": cpu[0]["train_step_s"] / r["train_step_s"]})
+    return out
 
 
 def plot(rows, path, title):
     plt = C.pyplot()
-
     bars = [r for r in rows if r["model"] == "deepconvnet"]
     batch = 100 if any(r["batch"] == 100 for r in bars) else bars[0]["batch"]  # the book's batch
-    order = {("deepnet", "CPU"): 0, ("pytorch", "CPU"): 1, ("deepnet", "GPU"): 2, ("pytorch", "GPU"): 3}
-    bars = sorted((r for r in bars if r["batch"] == batch), key=lambda r: order[(r["library"], r["label"])])
+    order = {("deepnet", "cpu"): 0, ("pytorch", "cpu"): 1, ("deepnet", "gpu"): 2, ("pytorch", "gpu"): 3}
+    bars = sorted((r for r in bars if r["batch"] == batch), key=lambda r: order[(r["library"], r["device"])])
     fig, ax = plt.subplots(figsize=(8, 0.7 * len(bars) + 1.6))
-    colors = ["tab:blue" if r["library"] == "deepnet" else "tab:gray" for r in bars]
     names = {"deepnet": "deepnet", "pytorch": "PyTorch"}
-    labels = [f"{names[r['library']]} {r['label']}" + (" (cuDNN)" if r["library"] == "pytorch" and r["label"] == "GPU"
-                                                       else "") for r in bars]
+    labels = [f"{names[r['library']]} {r['label']}" for r in bars]
     y = list(range(len(bars)))[::-1]
-    ax.barh(y, [r["epoch_s"] for r in bars], color=colors)
+    steps = math.ceil(MNIST_TRAIN / batch)
+    ax.barh(y, [r["epoch_s"] for r in bars], color=["tab:blue" if r["library"] == "deepnet" else "tab:gray"
+                                                     for r in bars],
+            xerr=[[r["epoch_s"] - r["train_step_s_min"] * steps for r in bars],
+                  [r["train_step_s_max"] * steps - r["epoch_s"] for r in bars]], capsize=3)
     ax.set_yticks(y, labels)
     for i, r in zip(y, bars):
-        ax.text(r["epoch_s"], i, f"  {r['epoch_s']:.1f} s  ({r['images_per_s']:,.0f} img/s)", va="center",
-                fontsize=9)
-    ax.set_xlabel(f"seconds per MNIST epoch (60,000 images), DeepConvNet training, batch {batch}")
-    ax.set_xlim(0, max(r["epoch_s"] for r in bars) * 1.45)
+        ax.text(r["train_step_s_max"] * steps, i, f"  {r['epoch_s']:.1f} s  ({r['images_per_s']:,.0f} img/s)",
+                va="center", fontsize=9)
+    ax.set_xlabel(f"seconds per MNIST epoch (60,000 images), DeepConvNet training, batch {batch} "
+                  f"(median of rounds; bars: min-max)")
+    ax.set_xlim(0, max(r["train_step_s_max"] * steps for r in bars) * 1.5)
     ax.set_title(title, fontsize=10)
     C.save_png(fig, path)
 
 
+def torch_importable() -> str | None:
+    """None if PyTorch imports (checked in a child process: this one never imports it), else why not."""
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True)
+    return None if r.returncode == 0 else (r.stderr.strip().splitlines() or ["import failed"])[-1]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backend", nargs="+", default=["cpu"], choices=["cpu", "gpu"])
-    p.add_argument("--batch", type=int, nargs="+", default=[100], help="DeepConvNet batch sizes")
+    p.add_argument("--device", nargs="+", default=["cpu"], choices=["cpu", "gpu"])
+    p.add_argument("--batch", type=int, nargs="+", default=[100, 10], help="DeepConvNet batch sizes")
     p.add_argument("--alexnet-batch", type=int, nargs="*", default=None,
-                   help="AlexNet batch sizes (default 8; the flag alone: skip AlexNet)")
+                   help="AlexNet batch sizes (default 8; the flag alone: no AlexNet)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16"])
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=3,
-                   help="alternate deepnet and PyTorch this many times; report the median round")
+    p.add_argument("--steps", type=int, default=30, help="timed steps per process (the median is kept)")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=5, help="fresh processes per library and configuration")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     p.add_argument("--out", default=str(C.RESULTS))
     p.add_argument("--tag", default="")
-    p.add_argument("--memory", action="store_true",
-                   help="also measure each CPU configuration's peak memory in a fresh process (Linux)")
-    p.add_argument("--smoke", action="store_true", help="CI mode: batch 2, AlexNet batch 1, one step")
-    p.add_argument("--memory-worker", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--smoke", action="store_true", help="CI mode: batch 2, one round, two steps, no AlexNet")
+    p.add_argument("--worker", nargs=8, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.memory_worker:
-        lib, model_name, batch, dtype = args.memory_worker
-        return memory_worker(lib, model_name, int(batch), dtype)
+    if args.worker:
+        library, device, model_name, batch, steps, warmup, dtype, seed = args.worker
+        C.emit(worker(library, device, model_name, int(batch), int(steps), int(warmup), dtype, int(seed)))
+        return None
     if args.smoke:
-        args.batch, args.steps, args.warmup, args.rounds = [2], 1, 0, 1
+        args.batch, args.steps, args.warmup, args.rounds, args.alexnet_batch = [2], 2, 1, 1, []
     if args.alexnet_batch is None:
-        args.alexnet_batch = [1] if args.smoke else [8]
+        args.alexnet_batch = [8]
+    if "gpu" in args.device:
+        from deepnet import backends
 
-    bks = C.open_backends(args.backend, args.dtype)
-    torch = None if args.no_torch else C.try_torch()
-    if torch is None:
-        print("PyTorch comparison skipped: " + ("--no-torch" if args.no_torch else
-              "PyTorch is not importable (on this machine's CPU: pip install torch==2.13.0)"))
-    else:
-        torch.set_num_threads(C.machine()["cpu_cores_usable"])
-
-    work = [("deepconvnet", b) for b in args.batch] + [("alexnet", b) for b in args.alexnet_batch]
-    rows = []
-    for bk in bks:
-        for model_name, batch in work:
-            runners = [("deepnet", deepnet_runner(bk, model_name, batch, args.dtype))]
-            if torch is not None and (not bk.is_gpu or torch.cuda.is_available()):
-                runners.append(("pytorch", torch_runner(torch, bk.is_gpu, model_name, batch, args.dtype)))
-            # Rounds alternate the libraries, and each figure is the median over rounds: a slow spell of
-            # this shared machine then hits both sides instead of one.
-            per_round = {lib: [] for lib, _ in runners}
-            for _ in range(args.rounds):
-                for library, runner in runners:
-                    per_round[library].append(time_runner(runner, args.steps, args.warmup))
-            for library, _ in runners:
-                r = {key: C.median([q[key] for q in per_round[library]]) for key in ("train_s", "infer_s")}
-                if args.memory and not bk.is_gpu:
-                    r["peak_bytes"] = peak_memory(library, model_name, batch, args.dtype)
-                steps_per_epoch = math.ceil(MNIST_TRAIN / batch)
-                rows.append({"library": library, "backend": bk.name, "label": C.label(bk), "device": bk.device_name,
-                             "model": model_name, "batch": batch, "train_step_s": r["train_s"],
-                             "infer_s": r["infer_s"], "images_per_s": batch / r["train_s"],
-                             "infer_images_per_s": batch / r["infer_s"],
-                             "epoch_s": r["train_s"] * steps_per_epoch if model_name == "deepconvnet" else None,
-                             "peak_bytes": r.get("peak_bytes")})
-                print(f"{library:<8} {C.label(bk)} {model_name:<12} batch {batch:>5}: train step "
-                      f"{1000 * r['train_s']:9.1f} ms ({batch / r['train_s']:8.0f} img/s), forward "
-                      f"{1000 * r['infer_s']:8.1f} ms ({batch / r['infer_s']:8.0f} img/s)"
-                      + (f", peak memory {r['peak_bytes'] / 2**20:.0f} MiB" if r.get("peak_bytes") else ""), flush=True)
-
-    ratios = []
-    for r in rows:
-        if r["library"] != "deepnet":
-            continue
-        twin = [q for q in rows if q["library"] == "pytorch" and q["backend"] == r["backend"]
-                and q["model"] == r["model"] and q["batch"] == r["batch"]]
-        if twin:
-            ratios.append({"backend": r["backend"], "model": r["model"], "batch": r["batch"],
-                           "train_throughput_ratio": r["images_per_s"] / twin[0]["images_per_s"],
-                           "infer_throughput_ratio": r["infer_images_per_s"] / twin[0]["infer_images_per_s"],
-                           "peak_memory_ratio": (r["peak_bytes"] / twin[0]["peak_bytes"]
-                                                 if r.get("peak_bytes") and twin[0].get("peak_bytes") else None)})
-    speedups = []
-    for r in rows:
-        if r["label"] == "GPU":
-            cpu = [q for q in rows if q["label"] == "CPU" and q["library"] == r["library"]
-                   and q["model"] == r["model"] and q["batch"] == r["batch"]]
-            if cpu:
-                speedups.append({"library": r["library"], "model": r["model"], "batch": r["batch"],
-                                 "gpu_over_cpu": cpu[0]["train_step_s"] / r["train_step_s"]})
+        try:
+            backends.create("gpu")
+        except backends.BackendUnavailable as exc:
+            print(f"skipping the GPU: {exc}", file=sys.stderr)
+            args.device = [d for d in args.device if d != "gpu"]
+            if not args.device:
+                raise SystemExit("no device left to measure") from None
+    why = "--no-torch" if args.no_torch else torch_importable()
+    libraries = ["deepnet"] if why else ["deepnet", "pytorch"]
+    if why:
+        print(f"PyTorch comparison skipped: {why}")
+    configs = [(d, "deepconvnet", b) for d in args.device for b in args.batch] + \
+              [(d, "alexnet", b) for d in args.device for b in args.alexnet_batch]
+    rows = summarise(measure(args, libraries, configs))
+    rel, speed = ratios(rows), gpu_speedups(rows)
     print()
-    for q in ratios:
-        print(f"deepnet / PyTorch on {q['backend']}, {q['model']} batch {q['batch']}: training throughput "
+    for r in rows:
+        print(f"{r['library']:<8} {r['label']} {r['model']:<12} batch {r['batch']:>5}: train "
+              f"{r['images_per_s']:8,.0f} img/s ({1000 * r['train_step_s_min']:.1f}-{1000 * r['train_step_s_max']:.1f} "
+              f"ms a step over rounds), inference {r['infer_images_per_s']:8,.0f} img/s"
+              + (f", peak memory {r['peak_rss_bytes'] / 2**20:.0f} MiB" if r["peak_rss_bytes"] else ""))
+    for q in rel:
+        print(f"deepnet / PyTorch on {q['device']}, {q['model']} batch {q['batch']}: training throughput "
               f"{q['train_throughput_ratio']:.2f}x, inference {q['infer_throughput_ratio']:.2f}x"
               + (f", peak memory {q['peak_memory_ratio']:.2f}x" if q["peak_memory_ratio"] else ""))
-    for s in speedups:
+    for s in speed:
         print(f"GPU over CPU, {s['library']} {s['model']} batch {s['batch']}: {s['gpu_over_cpu']:.1f}x (book: ~7x)")
-
-    out = Path(args.out)
     name = "train_time" + (f"_{args.tag}" if args.tag else "")
-    payload = {"benchmark": "train_time", "figure": "8.15", "dtype": args.dtype, "steps": args.steps,
-               "warmup": args.warmup, "rounds": args.rounds, "timestamp": C.stamp(), "machine": C.machine(bks), "rows": rows,
-               "deepnet_over_pytorch": ratios, "gpu_over_cpu": speedups,
-               "torch": None if torch is None else torch.__version__}
+    payload = {"benchmark": "train_time", "figure": "8.15", "method": __doc__.split("The method", 1)[1].strip(),
+               "command": " ".join(sys.argv), "dtype": args.dtype, "steps": args.steps, "warmup": args.warmup,
+               "rounds": args.rounds, "seed": args.seed, "timestamp": C.stamp(), "machine": C.machine(),
+               "rows": rows, "deepnet_over_pytorch": rel, "gpu_over_cpu": speed,
+               "torch": None if why else "measured in the worker processes (rows[].about)"}
     draw = (lambda png: plot(rows, png, f"DeepConvNet training time per MNIST epoch ({args.dtype}) - "
                                         f"cf. the book's Figure 8.15")) \
         if any(r["model"] == "deepconvnet" for r in rows) else None
-    C.write_results(out, name, payload, draw)
+    C.write_results(Path(args.out), name, payload, draw)
     return payload
 
 

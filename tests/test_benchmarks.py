@@ -51,17 +51,38 @@ def test_layer_breakdown_smoke(tmp_path, capsys):
 
 def test_train_time_smoke(tmp_path, capsys):
     tt = load("train_time")
-    tt.main(["--smoke", "--alexnet-batch", "--out", str(tmp_path)])  # no AlexNet in the smoke run
+    tt.main(["--smoke", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     data = json.loads((tmp_path / "train_time.json").read_text())
-    assert {"rows", "machine", "dtype", "deepnet_over_pytorch", "gpu_over_cpu"} <= set(data)
+    assert {"rows", "machine", "dtype", "deepnet_over_pytorch", "gpu_over_cpu", "method"} <= set(data)
     deepnet_rows = [r for r in data["rows"] if r["library"] == "deepnet"]
     assert deepnet_rows[0]["epoch_s"] > 0 and deepnet_rows[0]["images_per_s"] > 0
+    assert deepnet_rows[0]["peak_rss_bytes"] > 0 and "openblas_env" in deepnet_rows[0]
     if data["torch"] is None:
         assert "PyTorch comparison skipped" in out
     else:
         assert data["deepnet_over_pytorch"][0]["train_throughput_ratio"] > 0
     assert (tmp_path / "train_time.png").stat().st_size > 1000
+
+
+def test_the_torch_side_starts_as_deepnet_does():
+    torch = pytest.importorskip("torch")
+    import math
+
+    tt = load("train_time")
+    model = tt.torch_model(torch, "deepconvnet")
+    tt.he_init(torch, model)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+            std = math.sqrt(2.0 / m.weight[0].numel())
+            w, b = m.weight.detach(), m.bias.detach()
+            assert abs(float(w.std()) / std - 1) < 0.2 and float(b.abs().max()) == 0.0
+    from deepnet.models import DeepConvNet
+
+    ours = [a.shape for k, a in DeepConvNet().params().items() if k.endswith(".W")]
+    theirs = [tuple(m.weight.shape) if isinstance(m, torch.nn.Conv2d) else tuple(m.weight.shape[::-1])
+              for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert ours == theirs
 
 
 def test_cpu_paths_smoke(tmp_path, capsys):
@@ -86,3 +107,35 @@ def test_scaling_smoke(tmp_path):
     data = json.loads((tmp_path / "scaling.json").read_text())
     assert [r["ranks"] for r in data["rows"]] == [1, 2]
     assert all(r["step_s"] > 0 and r["grad_bytes"] > 0 for r in data["rows"])
+
+
+def test_each_gpu_check_stage_fits_eight_minutes():
+    """The GPU machine runs one command for at most 10 minutes: each stage's timeouts, installs included,
+    add up to under 8, and every stage packs its results into one archive."""
+    import re
+
+    text = (BENCH / "gpu_check.sh").read_text()
+    installs = sum(int(s) for s in re.findall(r"^timeout (\d+) python -m pip", text, re.M))
+    stages = dict(re.findall(r"^(\w+)\)(.*?);;", text, re.M | re.S))
+    assert set(stages) == {"correctness", "figures", "train"}
+    for stage, body in stages.items():
+        total = installs + sum(int(s) for s in re.findall(r"^\s*run (\d+) ", body, re.M))
+        assert total <= 480, f"stage {stage}: {total} s of timeouts"
+    assert 'tar -czf "$OUT/$stage.tar.gz"' in text
+
+
+def test_gpu_unpack_takes_only_the_stage_folder(tmp_path):
+    import subprocess
+    import tarfile
+
+    src = tmp_path / "back"
+    (src / "correctness").mkdir(parents=True)
+    (src / "correctness" / "info.txt").write_text("ok")
+    with tarfile.open(src / "correctness.tar.gz", "w:gz") as t:
+        t.add(src / "correctness", arcname="correctness")
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    with tarfile.open(evil / "figures.tar.gz", "w:gz") as t:
+        t.add(src / "correctness" / "info.txt", arcname="../escaped.txt")
+    r = subprocess.run(["bash", str(BENCH / "gpu_unpack.sh"), str(evil)], capture_output=True, text=True)
+    assert r.returncode == 2 and "outside figures/" in r.stderr

@@ -68,3 +68,25 @@ def test_float16_source_uses_cuda_half_type():
     assert "CArray<float16, 4, 1, 1> img" in source and "typedef float ACC;" in source
     ptx = cuda_source.compile_ptx(source, 90)
     assert ".visible .entry deepnet_max_pool_float" in ptx
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_a_real_launch_compiles_the_source_tested_here(gpu, dtype):
+    """On a GPU: after real launches, each kernel's cached code is one of the sources compiled above, so
+    the NVRTC tests and the CPU executor test what the GPU runs."""
+    from deepnet import backends
+
+    with backends.use(gpu):
+        x = gpu.to_device(np.arange(2 * 3 * 7 * 6, dtype=dtype).reshape(2, 3, 7, 6) % 5)
+        col = gpu.im2col(x, 3, 2, 2, 1)
+        gpu.col2im(col, x.shape, 3, 2, 2, 1)
+        y, arg = gpu.max_pool(x, 2, 2, 2, 0)
+        gpu.max_pool_backward(y, arg, x.shape, 2, 2, 2, 0)
+        gpu.synchronize()
+    for name in cupy_kernels.KERNELS:
+        kernel = gpu._kernel(name, np.dtype(dtype))
+        codes = list(kernel.cached_codes.values())
+        assert len(codes) == 1, f"{name}: {len(codes)} compiled variants"
+        expected = {cuda_source.kernel_source(name, dtype, idx)[1] for idx in (True, False)}
+        assert codes[0] in expected, f"{name} ({np.dtype(dtype).name}): the launched source differs:\n{codes[0]}"
