@@ -70,6 +70,9 @@ def parse_dtype(value, source: str = "dtype") -> np.dtype:
         name = np.dtype(value).name
     else:
         name = str(value).strip().lower()
+    if name == "bfloat16":
+        raise ConfigError(f"{source}={value!r}: no deepnet backend supports bfloat16 (NumPy has no bfloat16 "
+                          f"type, and CuPy's arrays follow NumPy's); use float16 for mixed precision")
     if name not in DTYPES:
         raise ConfigError(f"{source}={value!r} is not a supported dtype; valid values: {', '.join(DTYPES)}")
     return np.dtype(name)

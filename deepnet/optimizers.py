@@ -4,11 +4,12 @@
 `trainable_params()` and `trainable_grads()`). State (velocities, moments) is kept
 per parameter name and round-trips through `state_dict()` / `load_state_dict()`.
 
-Half precision: optimizer state and the update arithmetic run in float32 for
-float16 parameters. Adam's eps = 1e-8 is below float16's smallest subnormal
-(about 6e-8), so in float16 it would be exactly 0 and sqrt(v) + eps could be 0
-(NaN/Inf updates); squared gradients underflow the same way. Keeping the state in
-float32 fixes both, and the result is cast back to the parameter's dtype.
+Mixed precision: for float16 parameters the optimizer keeps a float32 master copy of each
+(slot "master"), runs its state and arithmetic in float32, and writes the master rounded to
+float16 back into the parameter. Without the master, an update smaller than half a float16
+step (lr * g below about 5e-4 of the weight) would round away every time; and Adam's eps = 1e-8
+is below float16's smallest subnormal (about 6e-8), so sqrt(v) + eps could be 0. `grad_scale`
+multiplies the gradients first, in float32: the loss scaler's 1/scale (training/loss_scale.py).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class Optimizer:
     def __init__(self, lr: float = 0.01):
         self.lr = _check(type(self).__name__, "lr", lr, low=0.0, low_open=True)
         self.t = 0
-        self.slots: dict[str, dict] = {s: {} for s in self.slot_names}
+        self.slots: dict[str, dict] = {s: {} for s in self.slot_names + ("master",)}
 
     def _slot(self, slot: str, name: str, param):
         store = self.slots[slot]
@@ -40,17 +41,25 @@ class Optimizer:
             store[name] = current().xp.zeros(param.shape, dtype=_state_dtype(param))
         return store[name]
 
-    def update(self, params: dict, grads: dict) -> None:
+    def update(self, params: dict, grads: dict, grad_scale: float = 1.0) -> None:
+        """One step on every parameter, in place; gradients are multiplied by grad_scale first."""
         self.t += 1
         for name, p in params.items():
             g = grads[name]
             if g is None:
                 raise RuntimeError(f"parameter {name!r} has no gradient: call backward() before update()")
             if p.dtype.itemsize < 4:
-                # half precision: compute in float32 (see module docstring), write back in place
-                p32 = p.astype(_state_dtype(p))
-                self._step(name, p32, g.astype(p32.dtype))
-                p[...] = p32
+                # half precision: step the float32 master (see module docstring), write it back rounded
+                master = self.slots["master"].get(name)
+                if master is None:
+                    master = self.slots["master"][name] = p.astype(_state_dtype(p))
+                g32 = g.astype(master.dtype)
+                if grad_scale != 1.0:
+                    g32 *= grad_scale
+                self._step(name, master, g32)
+                p[...] = master
+            elif grad_scale != 1.0:
+                self._step(name, p, g * g.dtype.type(grad_scale))
             else:
                 self._step(name, p, g)
 
@@ -80,7 +89,7 @@ class Optimizer:
             setattr(self, k, getattr(checked, k))
         self.t = t
         bk = current()
-        self.slots = {s: {} for s in self.slot_names}
+        self.slots = {s: {} for s in self.slot_names + ("master",)}
         for key, a in state["arrays"].items():
             slot, _, name = key.partition("/")
             if slot not in self.slots:

@@ -75,15 +75,28 @@ class Sequential:
         """The mean loss on (x, t) as a 0-d device array; the forward pass is kept for backward()."""
         return self.loss_layer.forward(self.forward(x, train=train), t)
 
-    def train_step(self, x, t, optimizer, before_update=None):
+    def train_step(self, x, t, optimizer, before_update=None, loss_scale=None):
         """One step of training: loss, gradients, update. `before_update(grads)` runs between the
-        gradients and the update (data parallelism reduces them there). Returns the loss (device scalar)."""
+        gradients and the update (data parallelism reduces them there). With a `loss_scale`
+        (training/loss_scale.py, for float16), backward starts from the scaled loss, a step whose
+        gradients overflowed is skipped, and the optimizer unscales in float32. Returns the loss
+        (a device scalar, unscaled)."""
         loss = self.loss(x, t, train=True)
-        self.backward()
+        if loss_scale is None:
+            self.backward()
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):  # an overflow is expected now and then: it is
+                self.backward(loss_scale.scale)                 # caught below, and the step skipped
         grads = self.trainable_grads()
         if before_update is not None:
             before_update(grads)
-        optimizer.update(self.trainable_params(), grads)
+        if loss_scale is None:
+            optimizer.update(self.trainable_params(), grads)
+            return loss
+        finite = loss_scale.gradients_finite(grads)  # after the reduction: every rank decides alike
+        if finite:
+            optimizer.update(self.trainable_params(), grads, grad_scale=1.0 / loss_scale.scale)
+        loss_scale.update(finite)
         return loss
 
     def backward(self, dout=1.0):

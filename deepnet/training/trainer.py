@@ -14,6 +14,7 @@ from ..augment import Augment
 from ..backends import current
 from ..errors import InvalidValue, MissingFile, UserError
 from . import checkpoint, schedules
+from .loss_scale import DynamicLossScale
 from .config import TrainConfig
 from .rundir import RunDirectory
 
@@ -51,6 +52,8 @@ class Trainer:
         self.schedule = schedules.parse(config.schedule, config.lr, config.epochs)
         self.augment = Augment.parse(config.augment)
         dtype = next(iter(model.params().values())).dtype
+        # float16: mixed precision (float32 master weights in the optimizer, dynamic loss scaling here)
+        self.loss_scale = DynamicLossScale() if dtype.itemsize < 4 else None
         train = data.train.take(config.limit)
         # The whole set goes to the device once; each epoch only draws a permutation.
         self.x_train, self.t_train = _device_data(train, dtype)
@@ -120,6 +123,8 @@ class Trainer:
             meta = checkpoint.load(last, trainer.model, trainer.optimizer)
             trainer.epoch = int(meta["epoch"])
             trainer.history = list(meta["history"])
+            if trainer.loss_scale is not None and isinstance(meta.get("loss_scale"), dict):
+                trainer.loss_scale.load_state(meta["loss_scale"])
             current().rng.set_state(meta["rng"])
         if trainer.epoch > config.epochs:
             raise InvalidValue(f"{run_dir} has trained {trainer.epoch} epochs already; --epochs {config.epochs} "
@@ -176,8 +181,15 @@ class Trainer:
             global_idx = order[step * global_batch : (step + 1) * global_batch]
             idx = global_idx[rank::size]
             if len(idx) == 0:  # a last global batch smaller than the ranks: this rank adds nothing
-                self.comm.reduce_gradients(self.model.trainable_grads(), 0.0)
-                self.optimizer.update(self.model.trainable_params(), self.model.trainable_grads())
+                grads = self.model.trainable_grads()
+                self.comm.reduce_gradients(grads, 0.0)
+                scale = self.loss_scale
+                finite = scale is None or scale.gradients_finite(grads)  # the same decision as the other ranks
+                if finite:
+                    self.optimizer.update(self.model.trainable_params(), grads,
+                                          grad_scale=1.0 if scale is None else 1.0 / scale.scale)
+                if scale is not None:
+                    scale.update(finite)
                 continue
             x, t = self.x_train[idx], self.t_train[idx]
             self._last_batch = (x, t)
@@ -185,7 +197,7 @@ class Trainer:
                 x = self.augment(x)
             share = len(idx) / len(global_idx)
             reduce = None if self.comm is None else (lambda grads: self.comm.reduce_gradients(grads, share))
-            loss = self.model.train_step(x, t, self.optimizer, before_update=reduce)
+            loss = self.model.train_step(x, t, self.optimizer, before_update=reduce, loss_scale=self.loss_scale)
             # the training pass's own softmax output gives the running accuracy: no extra forward pass
             probs = self.model.loss_layer.y
             loss_sum += loss.astype(xp.float32) * len(t)
@@ -205,6 +217,12 @@ class Trainer:
         train_loss = total_loss / seen
         self._check_finite(train_loss, epoch, steps - 1)
         record = {"epoch": epoch + 1, "lr": lr, "loss": train_loss, "acc": total_correct / seen}
+        if self.loss_scale is not None:
+            record["loss_scale"], record["skipped_steps"] = self.loss_scale.scale, self.loss_scale.skipped
+            if self.loss_scale.skipped:
+                self.log(f"epoch {epoch + 1}: {self.loss_scale.skipped} of {steps} steps skipped (float16 gradients "
+                         f"overflowed); loss scale now {self.loss_scale.scale:g}")
+            self.loss_scale.skipped = 0
         if self.is_root:
             if self.x_val is not None:
                 record["val_loss"], record["val_acc"] = self.evaluate(self.x_val, self.t_val)
@@ -279,6 +297,8 @@ class Trainer:
         meta = {"epoch": self.epoch, "history": self.history, "rng": current().rng.get_state(),
                 "input_shape": list(self.model.input_shape or ()), "num_classes": len(self.data.classes),
                 "config": config, "machine": machine}
+        if self.loss_scale is not None:
+            meta["loss_scale"] = self.loss_scale.state()
         checkpoint.save(self.run_dir / "last.npz", self.model, self.optimizer, meta)
         key = "val_acc" if "val_acc" in record else None
         if key is None or record[key] >= max(r[key] for r in self.history):
