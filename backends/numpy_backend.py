@@ -72,14 +72,22 @@ class NumpyBackend(Backend):
         return conv
 
     def conv2d(self, x, w, b, stride=1, pad=0, reuse=None):
+        if x.dtype == np.float16:
+            # NumPy has no float16 BLAS and emulates float16 arithmetic: convolve in float32 (every float16
+            # value is exact there) and round the output once, as tensor cores accumulate in float32
+            y, context = self.conv2d(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), stride, pad,
+                                     reuse)
+            return y.astype(np.float16), context
         if x.dtype not in (np.float32, np.float64):
-            # float16 has no BLAS: the reference path multiplies in float32 (matmul below)
             return super().conv2d(x, w, b, stride, pad, reuse)
         x = np.ascontiguousarray(x)
         # the context is the input itself (a reference, not a copy): backward rebuilds the patches from it
         return self.chunked_conv.forward(x, w, b, stride, pad), ChunkedContext(x)
 
     def conv2d_backward(self, dy, w, context, stride=1, pad=0):
+        if dy.dtype == np.float16:  # float32 inside, as conv2d
+            grads = self.conv2d_backward(dy.astype(np.float32), w.astype(np.float32), context, stride, pad)
+            return tuple(g.astype(np.float16) for g in grads)
         if not isinstance(context, ChunkedContext):
             return super().conv2d_backward(dy, w, context, stride, pad)
         return self.chunked_conv.backward(np.ascontiguousarray(dy), context.x, w, stride, pad)

@@ -81,17 +81,24 @@ def test_the_layer_takes_the_chunked_path_and_keeps_no_patches(cpu32):
     assert dx.shape == x.shape and conv.dW.shape == conv.W.shape
 
 
-def test_float16_convolution_keeps_the_reference_path():
-    from deepnet.layers import Convolution
-
-    with backends.use("cpu", dtype="float16") as bk:
-        conv = Convolution(2, 3, 3, pad=1)
-        y = conv.forward(bk.rng.uniform((2, 2, 4, 4)), train=True)
-        from deepnet.backends.base import Im2colContext
-
-        assert y.dtype == np.float16 and isinstance(conv.context, Im2colContext)
-        conv.backward(np.ones_like(y))
-        assert conv.dW.dtype == np.float16
+def test_float16_convolution_is_float32_inside_rounded_once():
+    """float16 convolution runs the float32 path on the exact float16 values and rounds each result once."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float16)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float16)
+    b = rng.standard_normal(3).astype(np.float16)
+    dy = rng.standard_normal((2, 3, 5, 5)).astype(np.float16)
+    cpu = backends.create("cpu", dtype="float16")
+    y, ctx = cpu.conv2d(x, w, b, 1, 1)
+    grads = cpu.conv2d_backward(dy, w, ctx, 1, 1)
+    ref = backends.create("cpu", dtype="float64")
+    y64, ctx64 = ref.conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 1, 1)
+    grads64 = ref.conv2d_backward(dy.astype(np.float64), w.astype(np.float64), ctx64, 1, 1)
+    assert y.dtype == np.float16 and all(g.dtype == np.float16 for g in grads)
+    # float32 accumulation, one rounding to float16: within a float16 rounding of the exact result
+    np.testing.assert_allclose(y.astype(np.float64), y64, rtol=2e-3, atol=2e-3)
+    for g, g64 in zip(grads, grads64):
+        np.testing.assert_allclose(g.astype(np.float64), g64, rtol=2e-3, atol=4e-3)
 
 
 def test_split_matmul_equals_numpy(monkeypatch):
