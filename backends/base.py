@@ -223,9 +223,9 @@ class Backend:
         y += b.reshape(1, -1, 1)
         return y.reshape(n, o, oh, ow), Im2colContext(col6, x.shape)
 
-    def conv2d_backward(self, dy, w, context, stride: int = 1, pad: int = 0):
+    def conv2d_backward(self, dy, w, context, stride: int = 1, pad: int = 0, need_dx: bool = True):
         """(dx, dW, db) for conv2d, from its context:  dW = sum_n dy_n col_n^T,  db = sum dy,
-        dx = col2im(W^T dy)."""
+        dx = col2im(W^T dy). With need_dx=False (a network's first layer) dx is None and not computed."""
         n, o, oh, ow = dy.shape
         _, c, kh, kw = w.shape
         col = context.col6.reshape(n, -1, oh * ow)
@@ -234,10 +234,21 @@ class Backend:
         # per-sample products summed over the batch: BLAS reads col^T in place, with no transposed copy
         dw = self.matmul(dy, col.transpose(0, 2, 1)).sum(axis=0)
         dw = dw.reshape(o, kh, kw, c).transpose(0, 3, 1, 2).copy()
+        if not need_dx:
+            return None, dw, db
         # one scratch buffer for every convolution's patch gradients: col2im consumes it at once
         dcol = self.matmul(_w_rows(w).T, dy, out=self.scratch("conv.dcol", (n, kh * kw * c, oh * ow), dy.dtype))
         dx = self.col2im(dcol.reshape(n, kh, kw, c, oh, ow), context.x_shape, kh, kw, stride, pad)
         return dx, dw, db
+
+    def relu(self, x):
+        """(y, context) with y = max(x, 0); the context (y itself) is what relu_backward needs."""
+        y = self.xp.maximum(x, 0)
+        return y, y
+
+    def relu_backward(self, dout, context):
+        """dx = dout where the input was positive (y > 0), else 0."""
+        return dout * (context > 0)
 
     def max_pool(self, x, kh: int, kw: int, stride: int, pad: int = 0, with_arg: bool = True):
         """(y, arg): the max over each window and the offset (i*KW + j) of the first maximum

@@ -83,15 +83,15 @@ class ChunkedConv:
         self.workers.run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
         return y
 
-    def backward(self, dy, x, w, stride, pad):
-        """(dx, dW, db) for the forward above, rebuilding each chunk's patches from x."""
+    def backward(self, dy, x, w, stride, pad, need_dx=True):
+        """(dx, dW, db) for the forward above, rebuilding each chunk's patches from x (dx None if not needed)."""
         n, c = x.shape[:2]
         o, _, kh, kw = w.shape
         oh, ow = dy.shape[2], dy.shape[3]
         p = oh * ow
         wmat_t = np.ascontiguousarray(w.reshape(o, -1).T)
         dy3 = dy.reshape(n, o, p)
-        dx = np.empty(x.shape, dtype=x.dtype)
+        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
 
         def work(_, chunks):
             # dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
@@ -106,6 +106,8 @@ class ChunkedConv:
                 db += dyc.reshape(o, -1).sum(axis=1)  # while the chunk is in cache
                 np.matmul(rows, dyc.reshape(o, -1).T, out=part)
                 dw_t += part
+                if dx is None:
+                    continue
                 dcol = self.workers.buffer("dcol", col.size, x.dtype).reshape(col.shape)
                 np.matmul(wmat_t, dyc.reshape(o, -1), out=dcol.reshape(rows.shape))
                 self._col2im(dcol, stride, pad, dx[s:e])

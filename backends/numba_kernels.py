@@ -72,3 +72,69 @@ def col2im_rows(col, stride, pad, img):
                                 img[b, ch, hy, wx] += col[ch, i, j, b, y, xx]
     return img
 
+
+
+# --- max-pooling -----------------------------------------------------------------------------------------
+# The NumPy path makes KH*KW passes over strided views (a max, then the arg-max by comparison). A general
+# one-pass kernel with bounds tests was no faster than that (3.45 against 3.21 ms, DeepConvNet's first
+# pooling at batch 100, 2 threads); the 2x2/stride-2 kernel below, unrolled, is 1.8x faster (1.91 ms).
+# Ties keep the first maximum; a NaN counts as the maximum (the first one), as np.argmax does.
+
+@numba.njit(cache=True, nogil=True)
+def max_pool_backward(dout, arg, kh, kw, stride, pad, dx):
+    """dx[window's first maximum] += dout, window by window in a fixed order (deterministic)."""
+    n, c, h, w = dx.shape
+    oh, ow = dout.shape[2], dout.shape[3]
+    dx[:] = 0
+    for b in range(n):
+        for ch in range(c):
+            for oy in range(oh):
+                for ox in range(ow):
+                    k = arg[b, ch, oy, ox]
+                    i = k // kw
+                    j = k - i * kw
+                    dx[b, ch, oy * stride + i - pad, ox * stride + j - pad] += dout[b, ch, oy, ox]
+
+
+# --- ReLU in one pass each way ----------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def relu(x, y):
+    for i in range(x.size):
+        v = x[i]
+        y[i] = 0 if v <= 0 else v  # a NaN passes through, as in np.maximum (divergence must stay visible)
+
+
+@numba.njit(cache=True, nogil=True)
+def relu_backward(dout, y, dx):
+    for i in range(dout.size):
+        dx[i] = dout[i] if y[i] > 0 else 0
+
+
+@numba.njit(cache=True, nogil=True)
+def max_pool_2x2(x, y, arg, with_arg):
+    """max_pool for the common 2x2 window, stride 2, no padding: the four reads unrolled, no bounds tests."""
+    n, c = x.shape[0], x.shape[1]
+    oh, ow = y.shape[2], y.shape[3]
+    for b in range(n):
+        for ch in range(c):
+            for oy in range(oh):
+                r0 = x[b, ch, 2 * oy]
+                r1 = x[b, ch, 2 * oy + 1]
+                for ox in range(ow):
+                    best = r0[2 * ox]
+                    k = 0
+                    v = r0[2 * ox + 1]
+                    if v > best or (v != v and best == best):
+                        best = v
+                        k = 1
+                    v = r1[2 * ox]
+                    if v > best or (v != v and best == best):
+                        best = v
+                        k = 2
+                    v = r1[2 * ox + 1]
+                    if v > best or (v != v and best == best):
+                        best = v
+                        k = 3
+                    y[b, ch, oy, ox] = best
+                    if with_arg:
+                        arg[b, ch, oy, ox] = k

@@ -13,6 +13,11 @@ from .registry import register
 from .settings import switch
 
 
+#: Elements below which an element-wise pass stays on the calling thread (handing work to a thread costs
+#: more than the pass: tens of microseconds against a fraction of a nanosecond an element).
+ELEMENTWISE_SPLIT = 1 << 18
+
+
 class NumpyBackend(Backend):
     xp = np
     name = "numpy"
@@ -84,13 +89,45 @@ class NumpyBackend(Backend):
         # the context is the input itself (a reference, not a copy): backward rebuilds the patches from it
         return self.chunked_conv.forward(x, w, b, stride, pad), ChunkedContext(x)
 
-    def conv2d_backward(self, dy, w, context, stride=1, pad=0):
+    def conv2d_backward(self, dy, w, context, stride=1, pad=0, need_dx=True):
         if dy.dtype == np.float16:  # float32 inside, as conv2d
-            grads = self.conv2d_backward(dy.astype(np.float32), w.astype(np.float32), context, stride, pad)
-            return tuple(g.astype(np.float16) for g in grads)
+            grads = self.conv2d_backward(dy.astype(np.float32), w.astype(np.float32), context, stride, pad, need_dx)
+            return tuple(None if g is None else g.astype(np.float16) for g in grads)
         if not isinstance(context, ChunkedContext):
-            return super().conv2d_backward(dy, w, context, stride, pad)
-        return self.chunked_conv.backward(np.ascontiguousarray(dy), context.x, w, stride, pad)
+            return super().conv2d_backward(dy, w, context, stride, pad, need_dx)
+        return self.chunked_conv.backward(np.ascontiguousarray(dy), context.x, w, stride, pad, need_dx)
+
+    def relu(self, x):
+        nk = _numba()
+        if nk is None or not nk.usable(x) or x.ndim == 0:
+            return super().relu(x)
+        y = np.empty_like(x)
+        # one pass (NumPy's maximum plus a separate mask took two), the batch split among the threads
+        self._elementwise(lambda s, e: nk.relu(x[s:e].reshape(-1), y[s:e].reshape(-1)), x)
+        return y, y
+
+    def relu_backward(self, dout, context):
+        nk = _numba()
+        if nk is None or not nk.usable(dout) or not nk.usable(context) or dout.shape != context.shape \
+                or dout.ndim == 0:
+            return super().relu_backward(dout, context)
+        dx = np.empty_like(dout)
+        self._elementwise(lambda s, e: nk.relu_backward(dout[s:e].reshape(-1), context[s:e].reshape(-1),
+                                                        dx[s:e].reshape(-1)), dout)
+        return dx
+
+    def _elementwise(self, fn, a) -> None:
+        """fn(start, stop) over the first axis of `a`: on the calling thread when small, else split."""
+        n = a.shape[0]
+        if a.size < ELEMENTWISE_SPLIT or self.workers.threads == 1 or n < 2:
+            fn(0, n)
+            return
+
+        def work(_, chunks):
+            for s, e in chunks:
+                fn(s, e)
+
+        self.workers.run(work, self.workers.balanced_chunks(n, -(-n // self.workers.threads)))
 
     def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0, out=None):
         nk = _numba()
@@ -111,27 +148,38 @@ class NumpyBackend(Backend):
         return img
 
     def max_pool(self, x, kh, kw, stride, pad=0, with_arg=True):
-        # Each window offset (i, j) is one strided view of the (padded) image, so the max and the
-        # first arg-max are KH*KW element-wise passes over the output, with no patch array; the
-        # batch is split among the backend's threads. (A compiled one-pass kernel was no faster.)
+        # Each window offset (i, j) is one strided view of the (padded) image, so the max and the first
+        # arg-max are KH*KW element-wise passes over the output, with no patch array; with Numba, the 2x2
+        # stride-2 window runs unrolled in one pass instead. Either way the batch is split among the threads.
         n, c, h, w = x.shape
         y = np.empty((n, c, self.conv_output_size(h, kh, stride, pad), self.conv_output_size(w, kw, stride, pad)),
                      dtype=x.dtype)
         arg = np.empty(y.shape, dtype=np.int8 if kh * kw <= 127 else np.int32) if with_arg else None
+        nk = _numba()
+        compiled = nk is not None and nk.usable(x) and kh == kw == stride == 2 and pad == 0
 
         def work(_, chunks):
             for s, e in chunks:
-                _max_pool_views(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
+                if compiled:  # the common 2x2 window, unrolled (numba_kernels.max_pool_2x2)
+                    nk.max_pool_2x2(x[s:e], y[s:e], y[s:e] if arg is None else arg[s:e], arg is not None)
+                else:
+                    _max_pool_views(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
 
         self.workers.run(work, self.workers.balanced_chunks(n, n))
         return y, arg
 
     def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
         dx = np.empty(x_shape, dtype=dout.dtype)
+        nk = _numba()
+        dout = np.ascontiguousarray(dout)
+        compiled = nk is not None and nk.usable(dout)
 
         def work(_, chunks):
             for s, e in chunks:
-                _max_pool_backward_views(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
+                if compiled:
+                    nk.max_pool_backward(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
+                else:
+                    _max_pool_backward_views(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
 
         n = x_shape[0]
         self.workers.run(work, self.workers.balanced_chunks(n, n))

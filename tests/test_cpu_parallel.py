@@ -185,3 +185,40 @@ def test_balanced_chunks_cover_the_batch_and_share_it_evenly(n, size, threads):
     assert all(0 < e - s <= max(size, -(-n // threads)) for s, e in chunks)
     per_thread = [sum(e - s for s, e in chunks[k::threads]) for k in range(threads)]
     assert max(per_thread) - min(per_thread) <= -(-n // len(chunks))
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (64, 16, 28, 28)], ids=["small", "split-among-threads"])
+def test_relu_passes_match_the_reference(shape):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x.flat[:3] = [np.nan, 0.0, -0.0]
+    dout = rng.standard_normal(shape).astype(np.float32)
+    cpu, ref = backends.create("cpu"), Backend()
+    y, ctx = cpu.relu(x)
+    ry, rctx = ref.relu(x)
+    np.testing.assert_array_equal(y, ry)  # NaN included: it must pass through, as np.maximum lets it
+    assert np.isnan(y.flat[0])
+    np.testing.assert_array_equal(cpu.relu_backward(dout, ctx), ref.relu_backward(dout, rctx))
+
+
+def test_the_first_layer_skips_its_input_gradient():
+    from deepnet.models import SimpleConvNet
+
+    with backends.use("cpu", dtype="float64") as bk:
+        bk.rng.seed(0)
+        model = SimpleConvNet()
+        x, t = bk.rng.uniform((4, 1, 28, 28)), np.arange(4)
+        model.loss(x, t, train=True)
+        dx = model.backward()
+        full = {k: g.copy() for k, g in model.grads().items()}
+        model.loss(x, t, train=True)
+        assert model.backward(input_grad=False) is None
+        assert dx.shape == x.shape
+        for k, g in model.grads().items():
+            np.testing.assert_array_equal(g, full[k], err_msg=k)
+    for bk in (backends.create("cpu"), Backend()):
+        x = np.ones((2, 3, 6, 6), np.float32)
+        w = np.ones((4, 3, 3, 3), np.float32)
+        y, ctx = bk.conv2d(x, w, np.zeros(4, np.float32), 1, 1)
+        dx, dw, db = bk.conv2d_backward(np.ones_like(y), w, ctx, 1, 1, need_dx=False)
+        assert dx is None and dw.shape == w.shape and db.shape == (4,)

@@ -9,13 +9,13 @@ class Relu(Layer):
     """y = max(0, x);  dx = dout * [x > 0]."""
 
     def forward(self, x, train=False):
-        self.mask = x > 0
-        return self._forwarded(current().xp.maximum(x, 0))
+        # the backend's own pass; its context (the output itself) tells backward where x > 0
+        y, self.context = current().relu(x)
+        return self._forwarded(y)
 
     def backward(self, dout):
         self._check_dout(dout)
-        # a product with the 0/1 mask: NumPy's where() was 15x slower here
-        return dout * self.mask
+        return current().relu_backward(dout, self.context)
 
 
 class Sigmoid(Layer):

@@ -58,6 +58,12 @@ class Convolution(Layer):
         dx, self.dW, self.db = current().conv2d_backward(dout, self.W, self.context, self.stride, self.pad)
         return dx
 
+    def backward_params(self, dout) -> None:
+        """dW and db only: a network's first layer has no layer below it to pass dx to."""
+        self._check_dout(dout)
+        _, self.dW, self.db = current().conv2d_backward(dout, self.W, self.context, self.stride, self.pad,
+                                                        need_dx=False)
+
     def output_shape(self, input_shape):
         c, h, w = input_shape
         if c != self.in_channels:

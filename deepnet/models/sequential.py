@@ -83,10 +83,10 @@ class Sequential:
         (a device scalar, unscaled)."""
         loss = self.loss(x, t, train=True)
         if loss_scale is None:
-            self.backward()
+            self.backward(input_grad=False)  # nothing uses d loss / d input in training
         else:
             with np.errstate(over="ignore", invalid="ignore"):  # an overflow is expected now and then: it is
-                self.backward(loss_scale.scale)                 # caught below, and the step skipped
+                self.backward(loss_scale.scale, input_grad=False)  # caught below, and the step skipped
         grads = self.trainable_grads()
         if before_update is not None:
             before_update(grads)
@@ -99,12 +99,17 @@ class Sequential:
         loss_scale.update(finite)
         return loss
 
-    def backward(self, dout=1.0):
-        """Gradients of the last loss() with respect to every parameter; returns d loss / d input."""
+    def backward(self, dout=1.0, input_grad: bool = True):
+        """Gradients of the last loss() with respect to every parameter; returns d loss / d input, or
+        None with input_grad=False, which lets a first layer that can skip computing it do so."""
         d = self.loss_layer.backward(dout)
-        for layer in reversed(list(self.layers.values())):
-            d = layer.backward(d)
-        return d
+        layers = list(self.layers.values())
+        for i in range(len(layers) - 1, -1, -1):
+            if i == 0 and not input_grad and hasattr(layers[0], "backward_params"):
+                layers[0].backward_params(d)
+                return None
+            d = layers[i].backward(d)
+        return d if input_grad else None
 
     # --- inference, in batches: the one loop the trainer, `deepnet eval` and the benchmarks share ---------
     def _outputs(self, x, batch_size: int):
