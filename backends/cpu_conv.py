@@ -48,13 +48,18 @@ class ChunkedConv:
         shape = (c, kh, kw, n, oh, ow)
         col = self.workers.buffer("col", int(np.prod(shape)), x.dtype).reshape(shape)
         if self.kernels is not None:
-            return self.kernels.im2col_rows(x, kh, kw, stride, pad, x.dtype.type(0), col)
+            h, w = x.shape[2:]
+            xpad = self.workers.buffer("xpad", n * c * (h + 2 * pad) * (w + 2 * pad), x.dtype)
+            return self.kernels.im2col_rows(x, kh, kw, stride, pad, x.dtype.type(0), col,
+                                            xpad.reshape(n, c, h + 2 * pad, w + 2 * pad))
         # the reference im2col of the images seen channel-first gives exactly this layout
         return Backend.im2col(_REFERENCE, x.transpose(1, 0, 2, 3), kh, kw, stride, pad, out=col)
 
     def _col2im(self, dcol, stride, pad, dx):
         if self.kernels is not None:
-            self.kernels.col2im_rows(dcol, stride, pad, dx)
+            n, c, h, w = dx.shape
+            xpad = self.workers.buffer("xpad", n * c * (h + 2 * pad) * (w + 2 * pad), dx.dtype)
+            self.kernels.col2im_rows(dcol, stride, pad, dx, xpad.reshape(n, c, h + 2 * pad, w + 2 * pad))
             return
         c, kh, kw = dcol.shape[:3]
         img = Backend.col2im(_REFERENCE, dcol, (c,) + (dx.shape[0],) + dx.shape[2:], kh, kw, stride, pad)

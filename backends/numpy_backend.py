@@ -137,14 +137,17 @@ class NumpyBackend(Backend):
         shape = (n, kh, kw, c, self.conv_output_size(h, kh, stride, pad), self.conv_output_size(w, kw, stride, pad))
         col = out if out is not None and _fits(out, shape, x.dtype) else np.empty(shape, dtype=x.dtype)
         # given the images channel-first, the kernel's (C, KH, KW, N, ...) rows are (N, KH, KW, C, ...)
-        return nk.im2col_rows(x.transpose(1, 0, 2, 3), kh, kw, stride, pad, x.dtype.type(fill), col)
+        xpad = np.empty((c, n, h + 2 * pad, w + 2 * pad), dtype=x.dtype)
+        return nk.im2col_rows(x.transpose(1, 0, 2, 3), kh, kw, stride, pad, x.dtype.type(fill), col, xpad)
 
     def col2im(self, col, x_shape, kh, kw, stride=1, pad=0):
         nk = _numba()
         if nk is None or not nk.usable(col):
             return super().col2im(col, x_shape, kh, kw, stride, pad)
         img = np.empty(x_shape, dtype=col.dtype)
-        nk.col2im_rows(col, stride, pad, img.transpose(1, 0, 2, 3))
+        n, c, h, w = x_shape
+        xpad = np.empty((c, n, h + 2 * pad, w + 2 * pad), dtype=col.dtype)
+        nk.col2im_rows(col, stride, pad, img.transpose(1, 0, 2, 3), xpad)
         return img
 
     def max_pool(self, x, kh, kw, stride, pad=0, with_arg=True):

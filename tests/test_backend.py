@@ -102,7 +102,9 @@ def test_numba_kernels_match_the_reference(shape, k, stride, pad):
     bk = backends.create("cpu", dtype="float64")
     x = np.random.default_rng(0).standard_normal(shape)
     ref = backends.Backend.im2col(bk, x, *k, stride, pad)
-    col = nk.im2col_rows(x.transpose(1, 0, 2, 3), *k, stride, pad, np.float64(0), np.empty_like(ref))
+    n, c, h, w = shape
+    col = nk.im2col_rows(x.transpose(1, 0, 2, 3), *k, stride, pad, np.float64(0), np.empty_like(ref),
+                         np.empty((c, n, h + 2 * pad, w + 2 * pad)))
     np.testing.assert_array_equal(col, ref)
     np.testing.assert_array_equal(bk.im2col(x, *k, stride, pad), ref)  # the backend takes the compiled path
     np.testing.assert_array_equal(bk.im2col(x, *k, stride, pad, fill=-np.inf),
