@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from deepnet import backends
-from deepnet.layers import (LRN, Affine, BatchNormalization, Convolution, Pooling, Relu, Sigmoid,
-                            Tanh)
+from deepnet.layers import (LRN, Affine, BatchNormalization, Convolution, LeakyRelu, Pooling, Relu, Sigmoid,
+                            Tanh, TransposedConvolution)
 from deepnet.models import DeepConvNet
 
 pytestmark = pytest.mark.gpu
@@ -25,6 +25,10 @@ CASES = [
     ("tanh", lambda: Tanh(), (4, 9)),
     ("batchnorm conv", lambda: BatchNormalization(3), (4, 3, 5, 5)),
     ("lrn", lambda: LRN(), (2, 8, 4, 4)),
+    ("transposed conv 4/2 pad 1", lambda: TransposedConvolution(3, 4, 4, stride=2, pad=1), (2, 3, 5, 6)),
+    ("transposed conv 3/2 op 1", lambda: TransposedConvolution(2, 3, 3, stride=2, pad=1, output_padding=1),
+     (2, 2, 4, 4)),
+    ("leaky relu", lambda: LeakyRelu(0.2), (4, 9)),
 ]
 
 

@@ -1,5 +1,5 @@
 """deepnet's layers: each a class with forward(x, train) and backward(dout)."""
-from .activations import Relu, Sigmoid, Tanh
+from .activations import LeakyRelu, Relu, Sigmoid, Tanh
 from .affine import Affine
 from .base import Layer
 from .composite import Concat, Container, GlobalAveragePooling, Residual
@@ -8,9 +8,10 @@ from .dropout import Dropout
 from .loss import SoftmaxWithLoss, log_softmax, softmax
 from .normalization import LRN, BatchNormalization
 from .pooling import Pooling
+from .transposed import TransposedConvolution, bilinear_kernel, init_bilinear
 
 __all__ = [
     "Layer", "Affine", "Relu", "Sigmoid", "Tanh", "Convolution", "Pooling", "Dropout",
     "BatchNormalization", "LRN", "SoftmaxWithLoss", "softmax", "log_softmax", "Container", "Residual", "Concat",
-    "GlobalAveragePooling",
+    "GlobalAveragePooling", "LeakyRelu", "TransposedConvolution", "bilinear_kernel", "init_bilinear",
 ]

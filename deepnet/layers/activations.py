@@ -1,4 +1,4 @@
-"""Element-wise activations: ReLU, sigmoid, tanh."""
+"""Element-wise activations: ReLU, leaky ReLU, sigmoid, tanh."""
 from __future__ import annotations
 
 from ..backends import current
@@ -16,6 +16,24 @@ class Relu(Layer):
     def backward(self, dout):
         self._check_dout(dout)
         return current().relu_backward(dout, self.context)
+
+
+class LeakyRelu(Layer):
+    """y = x for x > 0, alpha * x otherwise;  dx = dout * (1 or alpha). DCGAN's discriminator uses alpha 0.2."""
+
+    def __init__(self, alpha: float = 0.2):
+        if not 0 <= alpha < 1:
+            raise ValueError(f"LeakyRelu needs 0 <= alpha < 1; got {alpha}")
+        self.alpha = float(alpha)
+
+    def forward(self, x, train=False):
+        xp = current().xp
+        self.slope = xp.where(x > 0, x.dtype.type(1), x.dtype.type(self.alpha))
+        return self._forwarded(x * self.slope)
+
+    def backward(self, dout):
+        self._check_dout(dout)
+        return dout * self.slope
 
 
 class Sigmoid(Layer):
