@@ -149,3 +149,11 @@ def test_roofline_smoke(tmp_path):
     assert conv[0]["forward_flops"] == 2 * 4 * 16 * 28 * 28 * 9 and conv[0]["backward_flops"] == 2 * conv[0]["forward_flops"]
     assert data["gemm_peak_gflops_s"] > 0 and all(r["forward_gflops_s"] > 0 for r in conv)
     assert (tmp_path / "roofline_deepconvnet_b4_smoke.md").read_text().count("| conv") == 6
+
+
+def test_epoch_time_smoke(tmp_path):
+    et = load("epoch_time")
+    rows = et.main(["--rounds", "1", "--limit", "200", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "epoch_time_limit200.json").read_text())
+    assert rows["deepnet"]["epoch_s"] > 0 and rows["deepnet"]["wall_s"] >= rows["deepnet"]["epoch_s"]
+    assert 0 <= data["rows"]["deepnet"]["rounds"][0]["test_acc"] <= 1

@@ -76,3 +76,17 @@ def test_freeze_hides_parameters_from_the_optimizer(cpu32):
 def test_summary_lists_shapes(cpu32):
     text = DeepConvNet().summary()
     assert "123,552 parameters" in text and "(64, 4, 4)" in text
+
+
+def test_a_fully_convolutional_classifier_gives_the_same_logits_and_scores_a_larger_image(f64):
+    from deepnet.models import DeepConvNet
+    from deepnet.models.fully_convolutional import fully_convolutional, window_stride
+
+    model = DeepConvNet(dtype="float64")
+    fcn = fully_convolutional(model)
+    assert not any(type(l).__name__ in ("Affine", "Dropout") for l in fcn.layers.values())
+    x = np.random.default_rng(0).uniform(size=(3, 1, 28, 28))
+    np.testing.assert_allclose(fcn.forward(x)[:, :, 0, 0], model.forward(x), rtol=1e-10, atol=1e-12)
+    strip = np.random.default_rng(1).uniform(size=(1, 1, 28, 140))
+    scores = fcn.forward(strip)
+    assert scores.shape == (1, 10, 1, 15) and window_stride(fcn) == (8, 8)
