@@ -154,6 +154,13 @@ def cmd_import_book_weights(args) -> int:
     return 0
 
 
+def cmd_scan(args) -> int:
+    from .scan import scan
+
+    scan(args.weights, count=args.digits, seed=args.seed, out=args.out, data_dir=args.data_dir)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepnet", description="Deep learning from scratch on NumPy and CuPy.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -175,6 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+")
     p.add_argument("--weights", default="runs/deepconvnet-mnist", help="run directory or weights file")
     p.set_defaults(func=cmd_predict)
+    p = sub.add_parser("scan", help="a trained DeepConvNet made fully convolutional scores a strip of digits "
+                                     "in one forward pass")
+    p.add_argument("weights", help="run directory or weights file of a DeepConvNet trained on 28x28 MNIST")
+    p.add_argument("--digits", type=int, default=5, help="MNIST test digits side by side (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="which test digits (default 0)")
+    p.add_argument("--out", default="scan.png", help="the picture (default scan.png)")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_scan)
     p = sub.add_parser("import-book-weights", help="convert the book's deep_conv_net_params.pkl to deepnet's format")
     p.add_argument("pickle")
     p.add_argument("out")

@@ -73,3 +73,22 @@ def misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
                  fontsize=10)
     save(fig, path)
     return int(len(wrong))
+
+
+def score_map(strip, probs, stride: int, labels, path) -> None:
+    """A strip of digits above the class probabilities of every window a fully convolutional net scored."""
+    plt = pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, strip.shape[1] / 28 * 1.6), 4.2),
+                                      gridspec_kw={"height_ratios": [1, 1.3]})
+    top.imshow(strip, cmap="gray_r", aspect="equal")
+    top.set_xticks([28 * i + 14 for i in range(len(labels))], [f"true {int(v)}" for v in labels])
+    top.set_yticks([])
+    image = bottom.imshow(np.asarray(probs).T, aspect="auto", cmap="viridis", vmin=0, vmax=1, origin="lower",
+                          extent=(-0.5 * stride, (len(probs) - 0.5) * stride, -0.5, 9.5))
+    bottom.set_yticks(range(10))
+    bottom.set_ylabel("class")
+    bottom.set_xlabel(f"window start (pixels; one window of 28x28 every {stride} pixels)")
+    fig.colorbar(image, ax=bottom, label="softmax probability")
+    fig.suptitle("One forward pass of DeepConvNet made fully convolutional (Affine layers as convolutions)",
+                 fontsize=10)
+    save(fig, path)

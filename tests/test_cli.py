@@ -109,3 +109,15 @@ def test_import_book_weights_refuses_other_content(tmp_path, capsys):
 def test_unknown_model_is_a_one_line_error(tmp_path, capsys):
     assert main(["train", "--model", "transformer", "--limit", "10", "--out", str(tmp_path / "r")]) == 2
     assert "unknown model 'transformer'; choose one of" in capsys.readouterr().err
+
+
+def test_scan_reads_a_strip_in_one_pass(trained_run, tmp_path, capsys):
+    # SimpleConvNet (conv 5x5, pool 2, two Affine layers) made fully convolutional: 2-pixel windows steps
+    out = tmp_path / "scan.png"
+    assert main(["scan", str(trained_run), "--digits", "3", "--seed", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "a 28x84 strip of 3 MNIST test digits" in text and "windows, 2 pixels apart" in text
+    truth = text.split("digits in the strip: ")[1].split("\n")[0].split()
+    read = text.split("read at each digit:  ")[1].split("\n")[0].split()
+    assert len(truth) == len(read) == 3 and out.stat().st_size > 1000
+    assert main(["scan", str(trained_run), "--digits", "0"]) == 2  # a user's mistake: one line, status 2

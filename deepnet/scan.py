@@ -1,0 +1,49 @@
+"""`deepnet scan`: a trained classifier made fully convolutional scores a strip of digits in one pass."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import datasets
+from .backends import current
+from .errors import InvalidValue
+from .layers import softmax
+
+
+def digit_strip(count: int, seed: int, source_dir=None):
+    """(strip of `count` MNIST test digits side by side as (28, 28*count) uint8, their labels)."""
+    data = datasets.load("mnist", source_dir=source_dir)
+    idx = np.random.default_rng(seed).choice(len(data.test.y), count, replace=False)
+    images = data.test.x[idx].reshape(count, 28, 28)
+    return np.concatenate(list(images), axis=1), data.test.y[idx]
+
+
+def scan(weights, count: int = 5, seed: int = 0, out="scan.png", data_dir=None, log=print) -> dict:
+    from .evaluation import load_model
+    from .models.fully_convolutional import fully_convolutional, window_stride
+
+    if not 1 <= count <= 100:
+        raise InvalidValue(f"--digits must be from 1 to 100; got {count}")
+    model, meta = load_model(weights)
+    fcn = fully_convolutional(model)
+    strip, labels = digit_strip(count, seed, data_dir)
+    bk = current()
+    x = datasets.to_model_input(strip[None, None])
+    scores = fcn.forward(x)  # (1, K, 1, positions): one forward pass over the whole strip
+    probs = bk.to_numpy(softmax(scores[0, :, 0, :].T.astype(bk.xp.float32)))  # (positions, K)
+    stride = window_stride(fcn)[1]
+    # the window over digit i starts at 28 * i; at an 8-pixel stride that is position 3.5 * i: take the nearest
+    centre = [min(round(28 * i / stride), len(probs) - 1) for i in range(count)]
+    read = [int(probs[p].argmax()) for p in centre]
+    log(f"{meta['path']}: a {strip.shape[0]}x{strip.shape[1]} strip of {count} MNIST test digits, one forward "
+        f"pass of the fully convolutional network: {len(probs)} windows, {stride} pixels apart")
+    log(f"digits in the strip: {' '.join(map(str, labels))}")
+    log(f"read at each digit:  {' '.join(map(str, read))}")
+    result = {"labels": [int(v) for v in labels], "read": read, "probabilities": probs.tolist(), "stride": stride}
+    if out:
+        from . import plots
+
+        plots.score_map(strip, probs, stride, labels, Path(out))
+        log(f"Picture: {out}")
+    return result
