@@ -1,4 +1,4 @@
-"""The `deepnet` command: info, train, eval, predict, import-book-weights."""
+"""The `deepnet` command: info, train, eval, predict, scan, describe, import-book-weights."""
 from __future__ import annotations
 
 import argparse
@@ -125,7 +125,19 @@ def _pictures(trainer) -> None:
     try:
         plots.training_curves(trainer.history, trainer.run_dir / "curves.png",
                               title=f"{trainer.config.model} on {trainer.config.dataset}")
-        pred = current().to_numpy(trainer.model.predict(trainer.x_test).argmax(axis=1))
+        pred = current().to_numpy(trainer.model.predict_labels(trainer.x_test, batch_size=100))
+        if pred.ndim == 3:  # per-pixel labels: segmentation
+            import numpy as np
+
+            from .datasets.scenes import iou
+
+            scores = iou(pred, trainer.data.test.y, len(trainer.data.classes))
+            print("IoU per class on the test scenes: " + ", ".join(
+                f"{c} {v:.3f}" for c, v in zip(trainer.data.classes, scores)) + f"; mean IoU {np.nanmean(scores):.3f}")
+            plots.segmentation(trainer.data.test.x, trainer.data.test.y, pred, trainer.run_dir / "segmentation.png",
+                               trainer.data.classes)
+            print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'segmentation.png'}")
+            return
         plots.misclassified(trainer.data.test.x, trainer.data.test.y, pred, trainer.run_dir / "misclassified.png",
                             classes=trainer.data.classes if trainer.data.name != "mnist" else None)
         print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'misclassified.png'}")

@@ -70,13 +70,26 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=
             p, seconds = probabilities(model, xs[dt], batch_size)
             acc = float((p.argmax(axis=1) == t).mean())
             members[dt].append(p)
-            log(f"{meta['path']}: {dt:<8} test accuracy {100 * acc:.2f}% ({len(t)} images, "
-                f"{len(t) / seconds:,.0f} images/s{_precision_note(dt)})")
+            log(f"{meta['path']}: {dt:<8} test accuracy {100 * acc:.2f}%{' of pixels' if t.ndim == 3 else ''} "
+                f"({len(t)} images, {len(t) / seconds:,.0f} images/s{_precision_note(dt)})" + _iou_note(p, t, data))
     if len(runs) > 1:
         for dt in dtypes:
             acc = float((ensemble(members[dt]).argmax(axis=1) == t).mean())
             log(f"ensemble of {len(runs)} ({dt}): test accuracy {100 * acc:.2f}%")
     return 0
+
+
+def _iou_note(p, t, data) -> str:
+    """For per-pixel labels: the mean intersection over union across classes."""
+    if t.ndim != 3:
+        return ""
+    import numpy as np
+
+    from .datasets.scenes import iou
+
+    bk = current()
+    scores = iou(bk.to_numpy(p.argmax(axis=1)), bk.to_numpy(t), len(data.classes))
+    return f", mean IoU {np.nanmean(scores):.3f}"
 
 
 def _precision_note(dt: str) -> str:

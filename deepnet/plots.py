@@ -92,3 +92,29 @@ def score_map(strip, probs, stride: int, labels, path) -> None:
     fig.suptitle("One forward pass of DeepConvNet made fully convolutional (Affine layers as convolutions)",
                  fontsize=10)
     save(fig, path)
+
+
+def segmentation(images, truth, pred, path, classes, count: int = 6) -> None:
+    """Rows of (input, true labels, predicted labels) for the first `count` scenes; one colour a class."""
+    plt = pyplot()
+    from matplotlib.colors import ListedColormap
+
+    colours = ["#000000"] + list(plt.cm.tab10.colors)
+    cmap = ListedColormap(colours[: len(classes)])
+    count = min(count, len(images))
+    fig, axes = plt.subplots(3, count, figsize=(1.8 * count, 5.6), squeeze=False)
+    for i in range(count):
+        for row, (img, kw) in enumerate([(images[i].reshape(images.shape[-2:]), dict(cmap="gray_r")),
+                                         (truth[i], dict(cmap=cmap, vmin=0, vmax=len(classes) - 1,
+                                                         interpolation="nearest")),
+                                         (pred[i], dict(cmap=cmap, vmin=0, vmax=len(classes) - 1,
+                                                        interpolation="nearest"))]):
+            axes[row, i].imshow(img, **kw)
+            axes[row, i].set_xticks([])
+            axes[row, i].set_yticks([])
+    for row, name in enumerate(["input", "truth", "prediction"]):
+        axes[row, 0].set_ylabel(name)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in range(len(classes))]
+    fig.legend(handles, classes, loc="lower center", ncol=len(classes), fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.08)
+    save(fig, path)

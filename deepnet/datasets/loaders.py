@@ -53,6 +53,7 @@ CLASS_NAMES = {
     "mnist": [str(i) for i in range(10)],
     "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                       "Ankle boot"],
+    "mnist_scenes": ["background"] + [str(i) for i in range(10)],
 }
 
 
@@ -241,7 +242,14 @@ def fashion_mnist(validation: int = 0, source_dir=None) -> Dataset:
                        "directory holding the four IDX .gz files with --data-dir.")
 
 
-LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist}
+def mnist_scenes(validation: int = 0, source_dir=None) -> Dataset:
+    """Segmentation scenes built from MNIST digits (datasets/scenes.py)."""
+    from .scenes import mnist_scenes as build
+
+    return build(validation=validation, source_dir=source_dir)
+
+
+LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "mnist_scenes": mnist_scenes}
 
 
 def load(name: str, validation: int = 0, source_dir=None) -> Dataset:

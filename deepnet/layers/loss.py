@@ -38,8 +38,12 @@ class SoftmaxWithLoss(Layer):
 
     def forward(self, x, t, train=False):
         xp = current().xp
+        if x.ndim == 4:  # per-pixel classification (segmentation): (N, K, H, W) logits, (N, H, W) labels
+            return self._forward_maps(x, t)
+        self.map_shape = None
         if x.ndim != 2:
-            raise ValueError(f"SoftmaxWithLoss expects logits of shape (N, classes); got {tuple(x.shape)}")
+            raise ValueError(f"SoftmaxWithLoss expects logits of shape (N, classes), or (N, classes, H, W) "
+                             f"per pixel; got {tuple(x.shape)}")
         n, k = x.shape
         # float16 logits are normalised in float32: exp and the log-sum lose too much in half precision.
         work = x.astype(xp.float32) if x.dtype.itemsize < 4 else x
@@ -57,13 +61,30 @@ class SoftmaxWithLoss(Layer):
         picked = xp.take_along_axis(logp, t.reshape(n, 1).astype(xp.intp, copy=False), axis=1)
         return -picked.mean().astype(x.dtype)
 
+    def _forward_maps(self, x, t):
+        n, k, h, w = x.shape
+        if t.shape != (n, h, w):
+            raise ValueError(f"per-pixel labels must have shape (N, H, W) = {(n, h, w)} for logits {tuple(x.shape)}; "
+                             f"got {tuple(t.shape)}")
+        # every pixel a sample: the mean over N*H*W pixels, computed by the (N, K) path
+        loss = self.forward(x.transpose(0, 2, 3, 1).reshape(-1, k), t.reshape(-1))
+        self.map_shape = (n, h, w, k)
+        self.pixels_y = self.y
+        self.y = self.y.reshape(n, h, w, k).transpose(0, 3, 1, 2)  # (N, K, H, W): argmax(axis=1) is the map
+        return loss
+
     def backward(self, dout=1.0):
         if getattr(self, "y", None) is None:
             raise RuntimeError("SoftmaxWithLoss.backward was called before forward: there is no loss to "
                                "differentiate yet")
         xp = current().xp
-        n, k = self.y.shape
-        dx = self.y.copy()
+        y = self.pixels_y if self.map_shape is not None else self.y
+        n, k = y.shape
+        dx = y.copy()
         dx[xp.arange(n), self.t] -= 1
         dx *= dout / n
-        return dx.astype(self.x_dtype, copy=False)
+        dx = dx.astype(self.x_dtype, copy=False)
+        if self.map_shape is not None:
+            b, h, w, _ = self.map_shape
+            dx = xp.ascontiguousarray(dx.reshape(b, h, w, k).transpose(0, 3, 1, 2))
+        return dx

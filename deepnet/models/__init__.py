@@ -3,10 +3,12 @@ from .convnets import AlexNet, DeepConvNet, SimpleConvNet
 from .deeper import VGG, VGG16, VGG_SMALL, GoogLeNetSmall, ResNet, vgg16
 from . import limits
 from .describe import describe, stacked_3x3_demo
+from .segmentation import FCN
 from .sequential import Sequential
 
 MODELS = {"deepconvnet": DeepConvNet, "simpleconvnet": SimpleConvNet, "alexnet": AlexNet, "vgg": VGG,
-          "resnet": ResNet, "plainnet": lambda **kw: ResNet(plain=True, **kw), "googlenet": GoogLeNetSmall}
+          "resnet": ResNet, "plainnet": lambda **kw: ResNet(plain=True, **kw), "googlenet": GoogLeNetSmall,
+          "fcn": FCN}
 
 
 def create(name: str, **kwargs) -> Sequential:
@@ -19,4 +21,4 @@ def create(name: str, **kwargs) -> Sequential:
 
 
 __all__ = ["Sequential", "SimpleConvNet", "DeepConvNet", "AlexNet", "VGG", "VGG16", "VGG_SMALL", "vgg16", "ResNet",
-           "GoogLeNetSmall", "MODELS", "create", "describe", "stacked_3x3_demo"]
+           "GoogLeNetSmall", "FCN", "MODELS", "create", "describe", "stacked_3x3_demo"]

@@ -22,6 +22,13 @@ def _auto_name(layer, counts: dict) -> str:
     return f"{base}{counts[base]}"
 
 
+def _probabilities(y):
+    """Softmax over the class axis: the last of (N, K), the second of per-pixel (N, K, H, W) scores."""
+    if y.ndim == 4:
+        return softmax(y.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return softmax(y)
+
+
 class Sequential:
     """Layers applied in order, then a loss layer (softmax with cross-entropy by default).
 
@@ -122,7 +129,13 @@ class Sequential:
     def predict(self, x, batch_size: int = 1000, probabilities: bool = False):
         """Logits for every sample of x (softmax probabilities in float32 with probabilities=True)."""
         xp = current().xp
-        outs = [softmax(y.astype(xp.float32)) if probabilities else y for _, y in self._outputs(x, batch_size)]
+        outs = [_probabilities(y.astype(xp.float32)) if probabilities else y for _, y in self._outputs(x, batch_size)]
+        return xp.concatenate(outs) if len(outs) > 1 else outs[0]
+
+    def predict_labels(self, x, batch_size: int = 1000):
+        """The predicted class of every sample (N,), or of every pixel (N, H, W) for per-pixel scores."""
+        xp = current().xp
+        outs = [y.argmax(axis=1) for _, y in self._outputs(x, batch_size)]
         return xp.concatenate(outs) if len(outs) > 1 else outs[0]
 
     def evaluate(self, x, t, batch_size: int = 1000) -> tuple[float, float]:
@@ -135,11 +148,13 @@ class Sequential:
             tb = t[i : i + batch_size]
             loss_sum += self.loss_layer.forward(y, tb).astype(xp.float32) * len(tb)
             correct += (y.argmax(axis=1) == labels[i : i + batch_size]).sum()
-        return float(loss_sum) / len(x), int(correct) / len(x)
+        # per label: a label per sample for classification, per pixel for segmentation
+        return float(loss_sum) / len(x), int(correct) / labels.size
 
     def accuracy(self, x, t, batch_size: int = 1000) -> float:
-        """The share of samples classified right, counting every sample (the last partial batch too)."""
-        return float(self.count_correct(x, t, batch_size)) / len(x)
+        """The share of samples (or pixels, for per-pixel labels) classified right, the last batch too."""
+        labels = t.argmax(axis=1) if t.ndim == 2 else t
+        return float(self.count_correct(x, t, batch_size)) / labels.size
 
     def count_correct(self, x, t, batch_size: int = 1000):
         """How many samples are classified right, as a device scalar (no host sync)."""

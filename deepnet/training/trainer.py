@@ -51,6 +51,10 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.schedule = schedules.parse(config.schedule, config.lr, config.epochs)
         self.augment = Augment.parse(config.augment)
+        if self.augment is not None and data.train.y.ndim > 1:
+            # shifts and rotations would move the images and not their per-pixel labels
+            self.log(f"augmentation ({config.augment}) is off for {data.name}: its labels are per pixel")
+            self.augment = None
         dtype = next(iter(model.params().values())).dtype
         # float16: mixed precision (float32 master weights in the optimizer, dynamic loss scaling here)
         self.loss_scale = DynamicLossScale() if dtype.itemsize < 4 else None
@@ -176,7 +180,7 @@ class Trainer:
         correct = xp.zeros((), dtype=xp.int64)
         start = time.perf_counter()
         bar = self._bar(steps, epoch)
-        seen = 0
+        seen = seen_labels = 0
         for step in range(steps):
             global_idx = order[step * global_batch : (step + 1) * global_batch]
             idx = global_idx[rank::size]
@@ -203,20 +207,22 @@ class Trainer:
             loss_sum += loss.astype(xp.float32) * len(t)
             correct += (probs.argmax(axis=1) == t).sum()
             seen += len(t)
+            seen_labels += t.size  # a label per sample, or per pixel (segmentation)
             if bar is not None:
                 bar.update(1)
                 if step % 20 == 19 or step == steps - 1:  # the only host syncs in the loop
                     running = float(loss_sum) / seen
                     self._check_finite(running, epoch, step)
-                    bar.set_postfix_str(f"loss {running:.4f} acc {int(correct) / seen:.4f}", refresh=False)
+                    bar.set_postfix_str(f"loss {running:.4f} acc {int(correct) / seen_labels:.4f}", refresh=False)
         if bar is not None:
             bar.close()
         total_loss, total_correct = float(loss_sum), int(correct)
         if self.comm is not None:
-            total_loss, total_correct, seen = self.comm.sum_scalars([total_loss, total_correct, seen])
+            total_loss, total_correct, seen, seen_labels = self.comm.sum_scalars(
+                [total_loss, total_correct, seen, seen_labels])
         train_loss = total_loss / seen
         self._check_finite(train_loss, epoch, steps - 1)
-        record = {"epoch": epoch + 1, "lr": lr, "loss": train_loss, "acc": total_correct / seen}
+        record = {"epoch": epoch + 1, "lr": lr, "loss": train_loss, "acc": total_correct / seen_labels}
         if self.loss_scale is not None:
             record["loss_scale"], record["skipped_steps"] = self.loss_scale.scale, self.loss_scale.skipped
             if self.loss_scale.skipped:

@@ -1,0 +1,59 @@
+"""MNIST scenes for segmentation (the book's 8.4.2, FCN): several digits on a larger canvas, every pixel
+labelled background (0) or its digit's class + 1. Built deterministically from a seed; the test scenes
+use only MNIST's test digits, the training scenes only its training digits."""
+from __future__ import annotations
+
+import numpy as np
+
+SIZE = 64          # the canvas, in pixels
+CELLS = 2          # a CELLS x CELLS grid; each digit sits in its own cell, jittered inside it
+INK = 128          # a pixel at or above this value is the digit's; below it, background
+CLASSES = ["background"] + [str(d) for d in range(10)]
+
+
+def make_scenes(images: np.ndarray, labels: np.ndarray, count: int, seed: int, size: int = SIZE,
+                digits=(2, 4)) -> tuple[np.ndarray, np.ndarray]:
+    """(x uint8 (count, 1, size, size), y int64 (count, size, size)) from (N, 28, 28) digit images."""
+    rng = np.random.default_rng(seed)
+    images = images.reshape(-1, 28, 28)
+    cell = size // CELLS
+    if cell < 28:
+        raise ValueError(f"a {size}x{size} canvas has {cell}-pixel cells; digits need 28")
+    x = np.zeros((count, size, size), np.uint8)
+    y = np.zeros((count, size, size), np.int64)
+    for s in range(count):
+        k = int(rng.integers(digits[0], digits[1] + 1))
+        for c in rng.choice(CELLS * CELLS, size=k, replace=False):
+            i = int(rng.integers(len(images)))
+            top = (c // CELLS) * cell + int(rng.integers(0, cell - 28 + 1))
+            left = (c % CELLS) * cell + int(rng.integers(0, cell - 28 + 1))
+            digit = images[i]
+            x[s, top : top + 28, left : left + 28] = digit
+            y[s, top : top + 28, left : left + 28] = np.where(digit >= INK, int(labels[i]) + 1, 0)
+    return x[:, None], y
+
+
+def mnist_scenes(validation: int = 0, source_dir=None, train_count: int = 8000, test_count: int = 1000,
+                 seed: int = 0):
+    """The scenes data set: `train_count` scenes from MNIST's training digits, `test_count` from its test
+    digits (seeds fixed, so every run and machine builds the same scenes)."""
+    from .loaders import Dataset, Split, mnist
+
+    base = mnist(source_dir=source_dir)
+    xtr, ytr = make_scenes(base.train.x, base.train.y, train_count, seed)
+    xte, yte = make_scenes(base.test.x, base.test.y, test_count, seed + 1)
+    val = None
+    if validation:
+        val = Split(xtr[-validation:], ytr[-validation:])
+        xtr, ytr = xtr[:-validation], ytr[:-validation]
+    return Dataset("mnist_scenes", Split(xtr, ytr), Split(xte, yte), val, source=f"scenes from {base.source}")
+
+
+def iou(pred: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:
+    """Intersection over union per class over all pixels given (NaN for a class in neither)."""
+    pred, truth = np.asarray(pred).ravel(), np.asarray(truth).ravel()
+    confusion = np.bincount(truth * classes + pred, minlength=classes * classes).reshape(classes, classes)
+    inter = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, inter / union, np.nan)
