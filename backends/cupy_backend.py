@@ -132,7 +132,41 @@ class CupyBackend(Backend):
         rt = self.xp.cuda.runtime
         return {**super().describe(), "gpu_memory_free_bytes": mem["device_free_bytes"],
                 "gpu_memory_total_bytes": mem["device_total_bytes"], "cuda_runtime": rt.runtimeGetVersion(),
-                "cuda_driver": rt.driverGetVersion()}
+                "cuda_driver": rt.driverGetVersion(), "convolution": "cudnn" if self.cudnn is not None else "im2col"}
+
+    # --- convolution: im2col (the base backend's, with the kernels below) or cuDNN (DEEPNET_CONV) -----------
+    @property
+    def cudnn(self):
+        """The cuDNN convolution (backends/cudnn_conv.py) when DEEPNET_CONV asks for it, else None."""
+        if "_cudnn" not in self.__dict__:
+            from . import settings
+
+            choice, conv = settings.conv_implementation(), None
+            if choice != "im2col":
+                from .cudnn_conv import CudnnConv
+
+                try:
+                    conv = CudnnConv(self.xp)
+                except Exception as exc:  # not installed, or no cuDNN runtime/driver: auto falls back to im2col
+                    if choice == "cudnn":
+                        raise BackendUnavailable(f"DEEPNET_CONV=cudnn but cuDNN is not usable here: "
+                                                 f"{type(exc).__name__}: {exc}") from None
+            self._cudnn = conv
+        return self._cudnn
+
+    def conv2d(self, x, w, b, stride=1, pad=0, reuse=None):
+        if self.cudnn is None:
+            return super().conv2d(x, w, b, stride, pad, reuse)
+        n, _, h, wd = x.shape
+        o, _, kh, kw = w.shape
+        y_shape = (n, o, self.conv_output_size(h, kh, stride, pad), self.conv_output_size(wd, kw, stride, pad))
+        x = self.xp.ascontiguousarray(x)
+        return self.cudnn.forward(x, w, b, stride, pad, y_shape), CudnnContext(x)
+
+    def conv2d_backward(self, dy, w, context, stride=1, pad=0, need_dx=True):
+        if not isinstance(context, CudnnContext):
+            return super().conv2d_backward(dy, w, context, stride, pad, need_dx)
+        return self.cudnn.backward(dy, context.x, w, stride, pad, need_dx)
 
     def gradient_reducer(self, mpi_comm):
         from .nccl import NcclReducer
@@ -185,3 +219,12 @@ class CupyBackend(Backend):
         self._kernel("max_pool_backward", dout.dtype)(dout, cp.ascontiguousarray(arg, dtype=cp.int32), c, h, w, kh,
                                                       kw, dout.shape[2], dout.shape[3], stride, pad, dx)
         return dx
+
+
+class CudnnContext:
+    """What a cuDNN convolution's backward needs: its input (cuDNN recomputes nothing else)."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x):
+        self.x = x

@@ -4,6 +4,7 @@ DEEPNET_BACKEND  cpu (default, also when unset or empty) | gpu | auto | any regi
 DEEPNET_DEVICE   CUDA device ordinal for the gpu backend (default 0)
 DEEPNET_DTYPE    float32 (default) | float64 | float16
 DEEPNET_NUMBA    on (default) | off: the CPU backend's compiled kernels (1/0, true/false, yes/no also)
+DEEPNET_CONV     im2col (default) | cudnn | auto: the GPU backend's convolution (auto: cuDNN where it imports)
 """
 from __future__ import annotations
 
@@ -33,6 +34,17 @@ def backend_name() -> str:
             f"DEEPNET_BACKEND={os.environ.get('DEEPNET_BACKEND')!r} is not a backend; "
             f"valid values: {', '.join(names())} (unset or empty means cpu)"
         )
+    return value
+
+
+CONV_IMPLEMENTATIONS = ("im2col", "cudnn", "auto")
+
+
+def conv_implementation() -> str:
+    value = _read("DEEPNET_CONV", "im2col")
+    if value not in CONV_IMPLEMENTATIONS:
+        raise ConfigError(f"DEEPNET_CONV={os.environ.get('DEEPNET_CONV')!r} is not a convolution implementation; "
+                          f"valid values: {', '.join(CONV_IMPLEMENTATIONS)} (unset or empty means im2col)")
     return value
 
 

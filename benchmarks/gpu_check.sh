@@ -36,8 +36,8 @@ run() {  # run SECONDS NAME COMMAND...: output to $dir/NAME.txt and the log's ta
 }
 
 log "stage $stage; install deepnet offline (the image has its other dependencies; wheelhouse/ brings the rest)"
-timeout 40 python -m pip install -q --no-index --find-links wheelhouse platformdirs >>"$logfile" 2>&1 \
-  || log "platformdirs wheel missing: deepnet falls back to ~/.cache"
+timeout 40 python -m pip install -q --no-index --find-links wheelhouse platformdirs nvidia-cudnn-frontend \
+  >>"$logfile" 2>&1 || log "a carried wheel is missing (platformdirs, nvidia-cudnn-frontend); going on without"
 timeout 40 python -m pip install -q --no-deps --no-build-isolation -e . >>"$logfile" 2>&1 \
   || log "pip install -e failed; the checkout imports without it"
 nvidia-smi >"$dir/nvidia-smi.txt" 2>&1

@@ -118,3 +118,17 @@ def test_a_convolution_layer_runs_through_the_launch_code():
             results.append((y, dx, conv.dW, conv.db))
     for ours, cpu in zip(*results):
         np.testing.assert_allclose(ours, cpu, rtol=1e-12, atol=1e-12)
+
+
+def test_deepnet_conv_picks_the_convolution(monkeypatch):
+    from deepnet.backends import BackendUnavailable
+
+    x = np.ones((1, 1, 5, 5), np.float32)
+    w, b = np.ones((2, 1, 3, 3), np.float32), np.zeros(2, np.float32)
+    monkeypatch.setenv("DEEPNET_CONV", "auto")  # no usable cuDNN on this machine: im2col, silently
+    bk = standin_backend("float32")
+    y, _ = bk.conv2d(x, w, b, 1, 1)
+    assert bk.cudnn is None and y[0, 0, 2, 2] == 9
+    monkeypatch.setenv("DEEPNET_CONV", "cudnn")  # asked for explicitly: a clear error, no silent fallback
+    with pytest.raises(BackendUnavailable, match="DEEPNET_CONV=cudnn but cuDNN is not usable here"):
+        standin_backend("float32").conv2d(x, w, b, 1, 1)
