@@ -2,6 +2,7 @@
 from .activations import LeakyRelu, Relu, Sigmoid, Tanh
 from .affine import Affine
 from .base import Layer
+from .binary import BinaryAffine, BinaryConvolution, Sign
 from .composite import Concat, Container, GlobalAveragePooling, Residual
 from .convolution import Convolution
 from .dropout import Dropout
@@ -13,5 +14,5 @@ from .transposed import TransposedConvolution, bilinear_kernel, init_bilinear
 __all__ = [
     "Layer", "Affine", "Relu", "Sigmoid", "Tanh", "Convolution", "Pooling", "Dropout",
     "BatchNormalization", "LRN", "SoftmaxWithLoss", "softmax", "log_softmax", "Container", "Residual", "Concat",
-    "GlobalAveragePooling", "LeakyRelu", "TransposedConvolution", "bilinear_kernel", "init_bilinear",
+    "GlobalAveragePooling", "LeakyRelu", "TransposedConvolution", "Sign", "BinaryConvolution", "BinaryAffine", "bilinear_kernel", "init_bilinear",
 ]

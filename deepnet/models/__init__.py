@@ -3,12 +3,13 @@ from .convnets import AlexNet, DeepConvNet, SimpleConvNet
 from .deeper import VGG, VGG16, VGG_SMALL, GoogLeNetSmall, ResNet, vgg16
 from . import limits
 from .describe import describe, stacked_3x3_demo
+from .binary import BinaryNet
 from .segmentation import FCN
 from .sequential import Sequential
 
 MODELS = {"deepconvnet": DeepConvNet, "simpleconvnet": SimpleConvNet, "alexnet": AlexNet, "vgg": VGG,
           "resnet": ResNet, "plainnet": lambda **kw: ResNet(plain=True, **kw), "googlenet": GoogLeNetSmall,
-          "fcn": FCN}
+          "fcn": FCN, "binarynet": BinaryNet}
 
 
 def create(name: str, **kwargs) -> Sequential:
@@ -21,4 +22,4 @@ def create(name: str, **kwargs) -> Sequential:
 
 
 __all__ = ["Sequential", "SimpleConvNet", "DeepConvNet", "AlexNet", "VGG", "VGG16", "VGG_SMALL", "vgg16", "ResNet",
-           "GoogLeNetSmall", "FCN", "MODELS", "create", "describe", "stacked_3x3_demo"]
+           "GoogLeNetSmall", "FCN", "BinaryNet", "MODELS", "create", "describe", "stacked_3x3_demo"]

@@ -1,0 +1,102 @@
+"""Inference for a trained BinaryNet on packed bits: one bit a weight, and each +-1 product of the hidden
+layers as XNOR and popcount, with the same predictions as the float simulation it was trained as.
+
+For a = +-1 vectors a and w of length K, stored as bits (1 for +1): a . w = K - 2 * popcount(a XOR w).
+The float layers (the first convolution, batch normalisation, pooling, the last layer) run as before.
+"""
+from __future__ import annotations
+
+import io as _io
+import time
+
+import numpy as np
+
+from .backends import current
+from .layers.binary import BinaryAffine, BinaryConvolution
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
+
+
+def pack_bits(signs) -> np.ndarray:
+    """Rows of +-1 values as bytes (1 bit a value, +1 -> 1), padded to whole bytes."""
+    return np.packbits(np.asarray(signs) > 0, axis=-1)
+
+
+def xnor_dot(a_bits: np.ndarray, w_bits: np.ndarray, k: int) -> np.ndarray:
+    """(M, O) dot products of M packed +-1 rows with O packed +-1 rows of length k (padding bits agree: 0)."""
+    out = np.empty((a_bits.shape[0], w_bits.shape[0]), dtype=np.int32)
+    for o in range(w_bits.shape[0]):
+        out[:, o] = _POPCOUNT[np.bitwise_xor(a_bits, w_bits[o])].sum(axis=1)
+    return k - 2 * out
+
+
+class PackedBinaryNet:
+    """A BinaryNet's binary layers packed to bits; predict() runs them as XNOR-popcount on the CPU."""
+
+    def __init__(self, model):
+        self.model = model
+        bk = current()
+        self.packed = {}
+        for name, layer in model.layers.items():
+            if isinstance(layer, BinaryConvolution):  # rows ordered like im2col's (KH, KW, C)
+                w = bk.to_numpy(layer.W).transpose(0, 2, 3, 1).reshape(layer.out_channels, -1)
+                self.packed[name] = pack_bits(np.where(w >= 0, 1, -1))
+            elif isinstance(layer, BinaryAffine):
+                w = bk.to_numpy(layer.W).T
+                self.packed[name] = pack_bits(np.where(w >= 0, 1, -1))
+
+    def weight_bytes(self) -> dict:
+        """Bytes of the binary layers' weights packed, and as float32."""
+        packed = sum(a.nbytes for a in self.packed.values())
+        floats = sum(int(np.prod(self.model.layers[n].W.shape)) * 4 for n in self.packed)
+        return {"packed": packed, "float32": floats}
+
+    def save(self, path) -> int:
+        """The packed binary weights as an .npz; returns its size in bytes."""
+        buf = _io.BytesIO()
+        np.savez_compressed(buf, **self.packed)
+        data = buf.getvalue()
+        with open(path, "wb") as f:
+            f.write(data)
+        return len(data)
+
+    def forward(self, x):
+        bk = current()
+        h = x
+        for name, layer in self.model.layers.items():
+            if name not in self.packed:
+                h = layer.forward(h, train=False)
+                continue
+            a = bk.to_numpy(h)
+            if isinstance(layer, BinaryConvolution):
+                n, c, hh, ww = a.shape
+                col = bk.to_numpy(bk.im2col(h, layer.kh, layer.kw, layer.stride, layer.pad))  # (N, KH, KW, C, OH, OW)
+                oh, ow = col.shape[4], col.shape[5]
+                rows = col.reshape(n, -1, oh * ow).transpose(0, 2, 1).reshape(n * oh * ow, -1)
+                k = rows.shape[1]
+                dots = xnor_dot(pack_bits(rows), self.packed[name], k)  # (N*OH*OW, O)
+                y = dots.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2) + bk.to_numpy(layer.b).reshape(1, -1, 1, 1)
+            else:
+                rows = a.reshape(a.shape[0], -1)
+                y = xnor_dot(pack_bits(rows), self.packed[name], rows.shape[1]) + bk.to_numpy(layer.b)
+            h = bk.to_device(y.astype(h.dtype))
+        return h
+
+    def predict_labels(self, x, batch_size: int = 100) -> np.ndarray:
+        bk = current()
+        return np.concatenate([bk.to_numpy(self.forward(x[i : i + batch_size]).argmax(axis=1))
+                               for i in range(0, len(x), batch_size)])
+
+
+def compare(model, x, batch_size: int = 100) -> dict:
+    """Predictions and speed of the packed path against the float simulation on the same inputs."""
+    bk = current()
+    packed = PackedBinaryNet(model)
+    t0 = time.perf_counter()
+    float_pred = bk.to_numpy(model.predict_labels(x, batch_size))
+    t1 = time.perf_counter()
+    bit_pred = packed.predict_labels(x, batch_size)
+    t2 = time.perf_counter()
+    return {"float_pred": float_pred, "packed_pred": bit_pred, "same_predictions": bool((float_pred == bit_pred).all()),
+            "float_images_per_s": len(x) / (t1 - t0), "packed_images_per_s": len(x) / (t2 - t1),
+            **{f"weights_{k}_bytes": v for k, v in packed.weight_bytes().items()}}
