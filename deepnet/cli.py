@@ -173,6 +173,13 @@ def cmd_scan(args) -> int:
     return 0
 
 
+def cmd_binarize(args) -> int:
+    from .binary_inference import report
+
+    report(args.weights, out=args.out, limit=args.limit, data_dir=args.data_dir)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepnet", description="Deep learning from scratch on NumPy and CuPy.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="scan.png", help="the picture (default scan.png)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_scan)
+    p = sub.add_parser("binarize", help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "
+                                         "float simulation, and the weights' sizes")
+    p.add_argument("weights", help="run directory or weights file of a model trained with --model binarynet")
+    p.add_argument("--out", default=None, help="also write the packed binary weights to this .npz")
+    p.add_argument("--limit", type=int, default=1000, help="test images run on packed bits (default 1000)")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_binarize)
     p = sub.add_parser("import-book-weights", help="convert the book's deep_conv_net_params.pkl to deepnet's format")
     p.add_argument("pickle")
     p.add_argument("out")

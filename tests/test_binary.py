@@ -58,3 +58,15 @@ def test_packed_inference_gives_the_float_predictions_and_is_32x_smaller(tmp_pat
         assert result["weights_float32_bytes"] / result["weights_packed_bytes"] > 31  # one bit a weight
         size = PackedBinaryNet(model).save(tmp_path / "packed.npz")
         assert 0 < size < result["weights_float32_bytes"] / 8
+
+
+def test_binarize_command(tmp_path, capsys):
+    from deepnet.cli import main
+
+    run = tmp_path / "bnn"
+    assert main(["train", "--model", "binarynet", "--recipe", "book", "--epochs", "1", "--limit", "300",
+                 "--out", str(run), "--no-progress", "--no-plots", "--no-test-eval"]) == 0
+    assert main(["binarize", str(run), "--limit", "40", "--out", str(tmp_path / "packed.npz")]) == 0
+    text = capsys.readouterr().out
+    assert "40 of 40 predictions equal the float simulation's" in text and "(32x)" in text
+    assert (tmp_path / "packed.npz").stat().st_size > 0
