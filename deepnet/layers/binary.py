@@ -31,57 +31,43 @@ class Sign(Layer):
         return dout * self.pass_through
 
 
-class BinaryConvolution(Convolution):
-    """A convolution with weights sign(W) of latent real weights W kept in [-1, 1] (no bias by default:
-    the batch normalisation after it shifts). Backward gives dW for sign(W), applied to W unchanged."""
+class _SignWeights:
+    """Forward with sign(W), the latent W clipped to [-1, 1] in training; backward with the same sign(W),
+    its weight gradient applied to the latent W unchanged (straight through). Mixed into a layer class."""
+
+    def forward(self, x, train=False):
+        if train:
+            current().xp.clip(self.W, -1, 1, out=self.W)
+        latent, self.W = self.W, binarize(self.W)
+        try:
+            return super().forward(x, train)
+        finally:
+            self.binary_W, self.W = self.W, latent
+
+    def _with_sign_weights(self, method, dout):
+        latent, self.W = self.W, self.binary_W
+        try:
+            return method(dout)
+        finally:
+            self.W = latent
+
+    def backward(self, dout):
+        return self._with_sign_weights(super().backward, dout)
+
+
+class BinaryConvolution(_SignWeights, Convolution):
+    """A convolution with weights sign(W) of latent real weights W kept in [-1, 1] (the batch normalisation
+    after it shifts, so its bias stays at 0 unless trained)."""
 
     def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, pad=0, dtype=None):
         super().__init__(in_channels, out_channels, kernel_size, stride, pad, weight_init="xavier", dtype=dtype)
 
-    def forward(self, x, train=False):
-        xp = current().xp
-        if train:
-            xp.clip(self.W, -1, 1, out=self.W)
-        latent, self.W = self.W, binarize(self.W)
-        try:
-            return super().forward(x, train)
-        finally:
-            self.binary_W, self.W = self.W, latent
-
-    def backward(self, dout):
-        latent, self.W = self.W, self.binary_W
-        try:
-            return super().backward(dout)  # dW for sign(W): the straight-through estimate for W
-        finally:
-            self.W = latent
-
     def backward_params(self, dout) -> None:
-        latent, self.W = self.W, self.binary_W
-        try:
-            super().backward_params(dout)
-        finally:
-            self.W = latent
+        self._with_sign_weights(super().backward_params, dout)
 
 
-class BinaryAffine(Affine):
+class BinaryAffine(_SignWeights, Affine):
     """A fully connected layer with weights sign(W), latent W in [-1, 1], as BinaryConvolution."""
 
     def __init__(self, in_features, out_features, dtype=None):
         super().__init__(in_features, out_features, weight_init="xavier", dtype=dtype)
-
-    def forward(self, x, train=False):
-        xp = current().xp
-        if train:
-            xp.clip(self.W, -1, 1, out=self.W)
-        latent, self.W = self.W, binarize(self.W)
-        try:
-            return super().forward(x, train)
-        finally:
-            self.binary_W, self.W = self.W, latent
-
-    def backward(self, dout):
-        latent, self.W = self.W, self.binary_W
-        try:
-            return super().backward(dout)
-        finally:
-            self.W = latent
