@@ -180,6 +180,14 @@ def cmd_binarize(args) -> int:
     return 0
 
 
+def cmd_gan(args) -> int:
+    from .gan import run
+
+    run(args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, limit=args.limit,
+        resume=args.resume, classifier=args.judge_with, progress=False if args.no_progress else None)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepnet", description="Deep learning from scratch on NumPy and CuPy.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -216,6 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000, help="test images run on packed bits (default 1000)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_binarize)
+    p = sub.add_parser("gan", help="DCGAN on MNIST: a generator of digits, with sample pictures per epoch")
+    p.add_argument("--out", default="runs/dcgan-mnist")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="train on the first N training digits")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--judge-with", default=None, metavar="RUN",
+                   help="a trained DeepConvNet run: judge 10,000 samples with it at the end")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_gan)
     p = sub.add_parser("import-book-weights", help="convert the book's deep_conv_net_params.pkl to deepnet's format")
     p.add_argument("pickle")
     p.add_argument("out")

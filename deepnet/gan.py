@@ -1,0 +1,316 @@
+"""DCGAN on MNIST (Radford, Metz and Chintala, 2016; the book's 8.5.2): `deepnet gan`.
+
+The generator turns 100 normal numbers into a 28x28 digit: affine to 128x7x7, batch norm, ReLU,
+transposed convolution 4x4/2 to 64x14x14, batch norm, ReLU, transposed convolution 4x4/2 to 1x28x28,
+tanh. The discriminator scores an image real or fake: convolution 4x4/2 to 64x14x14, leaky ReLU 0.2,
+convolution 4x4/2 to 128x7x7, batch norm, leaky ReLU, affine to one logit. Both train with Adam
+(lr 0.0002, beta1 0.5) and weights drawn from N(0, 0.02), as the paper. Images are scaled to [-1, 1].
+
+Each step: the discriminator learns on a batch of real digits (label 1) and one of generated ones
+(label 0), as one batch of both; then the generator learns to make the discriminator say 1 on new
+samples, the gradient passing through the discriminator without changing it. Each epoch writes a grid
+of samples from a fixed noise (progress.png: one row per epoch) and a checkpoint of both networks and
+both optimizers; --resume continues a run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import datasets, io
+from .backends import current
+from .errors import InvalidValue, MissingFile
+from .layers import (Affine, BatchNormalization, Convolution, LeakyRelu, Relu, Tanh, TransposedConvolution)
+from .layers.base import Layer
+from .models import Sequential
+from .optimizers import Adam
+
+NOISE = 100
+INIT_STD = 0.02
+
+
+class Reshape(Layer):
+    """(N, D) -> (N, *shape) and back."""
+
+    def __init__(self, *shape):
+        self.shape = tuple(int(s) for s in shape)
+
+    def forward(self, x, train=False):
+        self.in_shape = x.shape
+        return self._forwarded(x.reshape((x.shape[0],) + self.shape))
+
+    def backward(self, dout):
+        self._check_dout(dout)
+        return dout.reshape(self.in_shape)
+
+    def output_shape(self, input_shape):
+        return self.shape
+
+
+class BinaryCrossEntropyWithLogits(Layer):
+    """L = mean(softplus(x) - t x) for logits x and targets t in {0, 1};  dx = (sigmoid(x) - t) / N."""
+
+    def forward(self, x, t, train=False):
+        xp = current().xp
+        x = x.reshape(len(x), -1)[:, 0]
+        self.t = t.astype(x.dtype)
+        self.p = 0.5 * (xp.tanh(0.5 * x) + 1)  # sigmoid without overflow
+        softplus = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        self.shape = (len(x), 1)
+        return (softplus - self.t * x).mean()
+
+    def backward(self, dout=1.0):
+        return ((self.p - self.t) * (dout / len(self.t))).reshape(self.shape)
+
+
+def generator(dtype=None) -> Sequential:
+    return Sequential([
+        ("fc", Affine(NOISE, 128 * 7 * 7, INIT_STD, dtype)), ("reshape", Reshape(128, 7, 7)),
+        ("bn1", BatchNormalization(128, dtype=dtype)), ("relu1", Relu()),
+        ("up1", TransposedConvolution(128, 64, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
+        ("bn2", BatchNormalization(64, dtype=dtype)), ("relu2", Relu()),
+        ("up2", TransposedConvolution(64, 1, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
+        ("tanh", Tanh()),
+    ], input_shape=(NOISE,))
+
+
+def discriminator(dtype=None) -> Sequential:
+    return Sequential([
+        ("conv1", Convolution(1, 64, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)), ("lrelu1", LeakyRelu(0.2)),
+        ("conv2", Convolution(64, 128, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
+        ("bn2", BatchNormalization(128, dtype=dtype)), ("lrelu2", LeakyRelu(0.2)),
+        ("fc", Affine(128 * 7 * 7, 1, INIT_STD, dtype)),
+    ], loss=BinaryCrossEntropyWithLogits(), input_shape=(1, 28, 28))
+
+
+def backprop(model: Sequential, d):
+    """Push a gradient from a model's output back to its input, filling every layer's gradients."""
+    for layer in reversed(list(model.layers.values())):
+        d = layer.backward(d)
+    return d
+
+
+def to_gan_input(x_uint8):
+    """Pixels 0..255 -> [-1, 1], the generator's tanh range."""
+    return datasets.to_model_input(x_uint8) * 2 - 1
+
+
+class GanTrainer:
+    def __init__(self, out, epochs: int = 5, batch_size: int = 64, seed: int = 0, limit: int | None = None,
+                 progress: bool | None = None, log=print):
+        if epochs < 1 or batch_size < 2:
+            raise InvalidValue(f"--epochs must be at least 1 and --batch-size at least 2; got {epochs}, {batch_size}")
+        self.out, self.epochs, self.batch, self.seed, self.limit = Path(out), epochs, batch_size, seed, limit
+        self.progress, self.log = progress, log
+        bk = current()
+        bk.rng.seed(seed)
+        self.G, self.D = generator(), discriminator()
+        self.opt_g, self.opt_d = Adam(lr=2e-4, beta1=0.5), Adam(lr=2e-4, beta1=0.5)
+        self.fixed_noise = bk.to_device(np.random.default_rng(seed + 1).standard_normal((10, NOISE)))
+        self.epoch, self.history, self.grids = 0, [], []
+        data = datasets.load("mnist")
+        x = data.train.x if limit is None else data.train.x[:limit]
+        self.x = to_gan_input(x.reshape(len(x), 1, 28, 28))
+
+    # --- checkpoints ---------------------------------------------------------------------------------
+    def _state(self) -> dict:
+        bk = current()
+        arrays = {f"G/{k}": bk.to_numpy(a) for k, a in self.G.state().items()}
+        arrays.update({f"D/{k}": bk.to_numpy(a) for k, a in self.D.state().items()})
+        for tag, opt in (("optG", self.opt_g), ("optD", self.opt_d)):
+            arrays.update({f"{tag}/{k}": bk.to_numpy(a) for k, a in opt.state_dict()["arrays"].items()})
+        return arrays
+
+    def save(self) -> None:
+        meta = {"epoch": self.epoch, "epochs": self.epochs, "batch_size": self.batch, "seed": self.seed,
+                "limit": self.limit, "history": self.history, "rng": current().rng.get_state(),
+                "optG": self.opt_g.state_dict()["hyper"], "optD": self.opt_d.state_dict()["hyper"],
+                "model": "dcgan"}
+        io.save_arrays(self.out / "last.npz", self._state(), meta)
+        io.write_json(self.out / "history.json", {"history": self.history})
+
+    @classmethod
+    def resume(cls, out, epochs=None, progress=None, log=print) -> "GanTrainer":
+        path = Path(out) / "last.npz"
+        if not path.is_file():
+            raise MissingFile(f"{out} holds no GAN run to resume (no last.npz)")
+        _, meta = io.read_index(path)
+        if meta.get("model") != "dcgan":
+            raise InvalidValue(f"{path} is not a deepnet gan checkpoint")
+        trainer = cls(out, epochs=epochs or meta["epochs"], batch_size=meta["batch_size"], seed=meta["seed"],
+                      limit=meta["limit"], progress=progress, log=log)
+        expect = {f"G/{k}": a.shape for k, a in trainer.G.state().items()}
+        expect.update({f"D/{k}": a.shape for k, a in trainer.D.state().items()})
+        arrays, meta = io.load_arrays(path)
+        unknown = set(arrays) - set(expect) - {k for k in arrays if k.startswith(("optG/", "optD/"))}
+        if unknown or any(tuple(arrays[k].shape) != s for k, s in expect.items() if k in arrays):
+            raise InvalidValue(f"{path} does not hold this DCGAN's weights")
+        trainer.G.load_state({k[2:]: a for k, a in arrays.items() if k.startswith("G/")}, source=str(path))
+        trainer.D.load_state({k[2:]: a for k, a in arrays.items() if k.startswith("D/")}, source=str(path))
+        for tag, opt in (("optG", trainer.opt_g), ("optD", trainer.opt_d)):
+            opt.load_state_dict({"hyper": meta[tag],
+                                 "arrays": {k[len(tag) + 1:]: a for k, a in arrays.items() if k.startswith(tag + "/")}})
+        trainer.epoch, trainer.history = int(meta["epoch"]), list(meta["history"])
+        current().rng.set_state(meta["rng"])
+        return trainer
+
+    # --- training --------------------------------------------------------------------------------------
+    def step(self, real):
+        """One discriminator step and one generator step; returns (D loss, G loss) as device scalars."""
+        bk = current()
+        xp = bk.xp
+        n = len(real)
+        fake = self.G.forward(bk.rng.normal((n, NOISE)), train=True)
+        both = xp.concatenate([real, fake])
+        labels = xp.concatenate([xp.ones(n, dtype=xp.int64), xp.zeros(n, dtype=xp.int64)])
+        d_loss = self.D.loss(both, labels, train=True)
+        self.D.backward()
+        self.opt_d.update(self.D.trainable_params(), self.D.trainable_grads())
+        fake = self.G.forward(bk.rng.normal((n, NOISE)), train=True)
+        g_loss = self.D.loss(fake, xp.ones(n, dtype=xp.int64), train=True)
+        d_fake = self.D.backward()  # through D (its gradients are discarded: D does not move here)
+        backprop(self.G, d_fake)
+        self.opt_g.update(self.G.trainable_params(), self.G.trainable_grads())
+        return d_loss, g_loss
+
+    def fit(self) -> list:
+        from tqdm.auto import tqdm
+
+        bk = current()
+        self.out.mkdir(parents=True, exist_ok=True)
+        steps = len(self.x) // self.batch
+        if steps < 1:
+            raise InvalidValue(f"{len(self.x)} images make no batch of {self.batch}")
+        for epoch in range(self.epoch, self.epochs):
+            order = bk.rng.permutation(len(self.x))
+            start, d_sum, g_sum = time.perf_counter(), 0.0, 0.0
+            bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{self.epochs}", unit="step", leave=False,
+                       disable=None if self.progress is None else not self.progress, file=sys.stderr)
+            for s in range(steps):
+                d, g = self.step(self.x[order[s * self.batch : (s + 1) * self.batch]])
+                if s % 20 == 19 or s == steps - 1:
+                    d_now, g_now = float(d), float(g)
+                    if not (math.isfinite(d_now) and math.isfinite(g_now)):
+                        raise InvalidValue(f"the GAN's losses became {d_now}, {g_now} at epoch {epoch + 1}; "
+                                           f"the last good checkpoint is kept")
+                    d_sum, g_sum = d_sum + d_now, g_sum + g_now
+                    bar.set_postfix_str(f"D {d_now:.3f} G {g_now:.3f}", refresh=False)
+                bar.update(1)
+            bar.close()
+            samples = ((bk.to_numpy(self.G.forward(self.fixed_noise, train=False)) + 1) * 127.5).clip(0, 255)
+            self.grids.append(samples.astype(np.uint8).reshape(-1, 28, 28))
+            checks = max(1, steps // 20 + (steps % 20 > 0))
+            self.epoch = epoch + 1
+            self.history.append({"epoch": self.epoch, "d_loss": d_sum / checks, "g_loss": g_sum / checks,
+                                 "seconds": time.perf_counter() - start})
+            self.log(f"Epoch {self.epoch}/{self.epochs} - {self.history[-1]['seconds']:.0f}s - "
+                     f"D loss {self.history[-1]['d_loss']:.3f} - G loss {self.history[-1]['g_loss']:.3f}")
+            self.save()
+            self._pictures()
+        return self.history
+
+    def samples(self, count: int, seed: int = 0):
+        """`count` generated digits as uint8 (count, 28, 28), from noise seeded by `seed`."""
+        bk = current()
+        z = bk.to_device(np.random.default_rng(seed).standard_normal((count, NOISE)))
+        out = np.concatenate([bk.to_numpy(self.G.forward(z[i : i + 500], train=False)) for i in range(0, count, 500)])
+        return ((out + 1) * 127.5).clip(0, 255).astype(np.uint8).reshape(count, 28, 28)
+
+    def _pictures(self) -> None:
+        try:
+            from . import plots
+        except ImportError:
+            return
+        try:
+            plt = plots.pyplot()
+        except ImportError:
+            return
+        grid = self.samples(64, seed=self.seed + 2)
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.imshow(grid.reshape(8, 8, 28, 28).transpose(0, 2, 1, 3).reshape(224, 224), cmap="gray")
+        ax.axis("off")
+        ax.set_title(f"DCGAN samples after epoch {self.epoch}", fontsize=10)
+        plots.save(fig, self.out / "samples.png")
+        rows = np.stack(self.grids)  # (epochs so far, 10, 28, 28): the same noise, epoch by epoch
+        fig, ax = plt.subplots(figsize=(5, 0.55 * len(rows) + 0.6))
+        ax.imshow(rows.transpose(0, 2, 1, 3).reshape(len(rows) * 28, 280), cmap="gray")
+        ax.set_yticks([28 * i + 14 for i in range(len(rows))], [f"epoch {i + 1}" for i in range(len(rows))])
+        ax.set_xticks([])
+        ax.set_title("The same ten noise vectors, epoch by epoch", fontsize=10)
+        plots.save(fig, self.out / "progress.png")
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The Fréchet distance between Gaussians fitted to two feature sets (rows are samples):
+    |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)); the trace of the square root is the sum of the
+    square roots of the product's eigenvalues (real and non-negative for two covariance matrices)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu = a.mean(0) - b.mean(0)
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    eig = np.linalg.eigvals(sa @ sb)
+    root = np.sqrt(np.clip(eig.real, 0, None)).sum()
+    return float(mu @ mu + np.trace(sa) + np.trace(sb) - 2 * root)
+
+
+def judge(samples_uint8, classifier_weights, count_real: int = 10000) -> dict:
+    """Judge generated digits with a trained classifier: the share classified with confidence >= 0.9,
+    how often each digit occurs among those, and the Fréchet distance between the classifier's
+    penultimate-layer features of the samples and of real test digits (training digits against test
+    digits as the yardstick)."""
+    from .evaluation import load_model
+
+    bk = current()
+    model, _ = load_model(classifier_weights)
+    names = list(model.layers)
+    cut = max(i for i, n in enumerate(names) if type(model.layers[n]).__name__ == "Affine")  # the last affine
+
+    def features_and_probs(x_uint8):
+        x = datasets.to_model_input(x_uint8.reshape(-1, 1, 28, 28))
+        feats, probs = [], []
+        for i in range(0, len(x), 500):
+            h = x[i : i + 500]
+            for n in names[:cut]:
+                h = model.layers[n].forward(h, train=False)
+            feats.append(bk.to_numpy(h.reshape(len(h), -1)))
+            probs.append(bk.to_numpy(model.predict(x[i : i + 500], probabilities=True)))
+        return np.concatenate(feats), np.concatenate(probs)
+
+    data = datasets.load("mnist")
+    fs, ps = features_and_probs(samples_uint8)
+    ft, _ = features_and_probs(data.test.x[:count_real])
+    fr, _ = features_and_probs(data.train.x[:count_real])
+    confident = ps.max(axis=1) >= 0.9
+    counts = np.bincount(ps.argmax(axis=1)[confident], minlength=10)
+    return {"samples": len(ps), "confident_share": float(confident.mean()),
+            "digit_shares_among_confident": (counts / max(1, counts.sum())).tolist(),
+            "frechet_samples_vs_test": frechet_distance(fs, ft), "frechet_train_vs_test": frechet_distance(fr, ft)}
+
+
+def run(out, epochs=5, batch_size=64, seed=0, limit=None, resume=False, classifier=None, progress=None,
+        log=print) -> dict:
+    if resume:
+        trainer = GanTrainer.resume(out, epochs=epochs, progress=progress, log=log)
+        log(f"Resuming {out} after epoch {trainer.epoch}")
+    else:
+        if (Path(out) / "last.npz").exists():
+            raise InvalidValue(f"{out} already holds a GAN run: continue it with --resume, or choose another --out")
+        trainer = GanTrainer(out, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit, progress=progress,
+                             log=log)
+    trainer.fit()
+    result = {"history": trainer.history}
+    if classifier:
+        result["judge"] = judge(trainer.samples(10000, seed=seed + 3), classifier)
+        j = result["judge"]
+        log(f"Judged by {classifier}: {100 * j['confident_share']:.1f}% of 10,000 samples classified with confidence "
+            f">= 0.9; digit shares among them " + " ".join(f"{d}:{100 * s:.0f}%" for d, s in
+                                                        enumerate(j["digit_shares_among_confident"]))
+            + f"; Fréchet distance to test digits {j['frechet_samples_vs_test']:.1f} "
+              f"(training digits: {j['frechet_train_vs_test']:.1f})")
+        (Path(out) / "judge.json").write_text(json.dumps(result["judge"], indent=1))
+    log(f"Pictures: {Path(out) / 'samples.png'}, {Path(out) / 'progress.png'}")
+    return result

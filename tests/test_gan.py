@@ -1,0 +1,53 @@
+"""DCGAN: the loss, the generator and discriminator shapes and gradients, a few training steps through
+`deepnet gan` with checkpoint and resume, and the Fréchet distance."""
+import numpy as np
+import pytest
+
+from deepnet import backends
+from deepnet.cli import main
+from deepnet.gan import BinaryCrossEntropyWithLogits, discriminator, frechet_distance, generator
+
+from .gradcheck import check_model, numerical
+
+
+def test_bce_with_logits_value_and_gradient(f64):
+    x = np.array([[-3.0], [0.5], [2.0], [9.0]])
+    t = np.array([0, 1, 1, 0])
+    layer = BinaryCrossEntropyWithLogits()
+    p = 1 / (1 + np.exp(-x[:, 0]))
+    expected = -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+    assert float(layer.forward(x, t)) == pytest.approx(expected, rel=1e-9)
+    num = numerical(lambda: float(BinaryCrossEntropyWithLogits().forward(x, t)), x, [(i, 0) for i in range(4)])
+    np.testing.assert_allclose(layer.backward()[:, 0], num, rtol=1e-6, atol=1e-9)
+
+
+def test_shapes_and_discriminator_gradients(f64):
+    g, d = generator(), discriminator()
+    z = np.random.default_rng(0).standard_normal((3, 100))
+    img = g.forward(z, train=True)
+    assert img.shape == (3, 1, 28, 28) and np.all(np.abs(img) <= 1)
+    assert d.forward(img).shape == (3, 1)
+    rng = np.random.default_rng(1)
+    for k, a in d.params().items():  # larger than DCGAN's N(0, 0.02) start, so gradients stand above rounding
+        a[...] = rng.standard_normal(a.shape) * (0.3 if a.ndim > 1 else 0.1) + (1.0 if k.endswith("gamma") else 0.0)
+    x = rng.uniform(-1, 1, (4, 1, 28, 28))
+    check_model(d, x, np.array([1, 0, 1, 0]), limit=3)
+
+
+def test_frechet_distance():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4000, 3))
+    assert frechet_distance(a, rng.standard_normal((4000, 3))) < 0.02
+    assert frechet_distance(a, a + np.array([2.0, 0, 0])) == pytest.approx(4.0, rel=1e-6)
+
+
+def test_a_few_gan_steps_checkpoint_and_resume(tmp_path, capsys):
+    out = tmp_path / "gan"
+    with backends.use("cpu", dtype="float32"):
+        assert main(["gan", "--out", str(out), "--epochs", "1", "--limit", "64", "--batch-size", "32",
+                     "--no-progress"]) == 0
+        assert (out / "last.npz").is_file() and (out / "progress.png").stat().st_size > 1000
+        assert main(["gan", "--out", str(out), "--epochs", "1", "--limit", "64"]) == 2  # a run is there already
+        assert main(["gan", "--out", str(out), "--epochs", "2", "--resume", "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "Epoch 1/1" in text and "Resuming" in text and "Epoch 2/2" in text
