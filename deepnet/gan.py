@@ -7,7 +7,7 @@ convolution 4x4/2 to 128x7x7, batch norm, leaky ReLU, affine to one logit. Both 
 (lr 0.0002, beta1 0.5) and weights drawn from N(0, 0.02), as the paper. Images are scaled to [-1, 1].
 
 Each step: the discriminator learns on a batch of real digits (label 1) and one of generated ones
-(label 0), as one batch of both; then the generator learns to make the discriminator say 1 on new
+(label 0), each through the network on its own, their gradients summed; then the generator learns to make the discriminator say 1 on new
 samples, the gradient passing through the discriminator without changing it. Each epoch writes a grid
 of samples from a fixed noise (progress.png: one row per epoch) and a checkpoint of both networks and
 both optimizers; --resume continues a run.
@@ -165,18 +165,25 @@ class GanTrainer:
         bk = current()
         xp = bk.xp
         n = len(real)
-        fake = self.G.forward(bk.rng.normal((n, NOISE)), train=True)
-        both = xp.concatenate([real, fake])
-        labels = xp.concatenate([xp.ones(n, dtype=xp.int64), xp.zeros(n, dtype=xp.int64)])
-        d_loss = self.D.loss(both, labels, train=True)
+        ones, zeros = xp.ones(n, dtype=xp.int64), xp.zeros(n, dtype=xp.int64)
+        # the discriminator sees a real batch and a fake batch separately (each normalised by its own batch
+        # statistics, as the generator's batches will be), the gradients of the two summed
+        d_real = self.D.loss(real, ones, train=True)
         self.D.backward()
-        self.opt_d.update(self.D.trainable_params(), self.D.trainable_grads())
+        from_real = {k: g.copy() for k, g in self.D.trainable_grads().items()}
         fake = self.G.forward(bk.rng.normal((n, NOISE)), train=True)
-        g_loss = self.D.loss(fake, xp.ones(n, dtype=xp.int64), train=True)
-        d_fake = self.D.backward()  # through D (its gradients are discarded: D does not move here)
-        backprop(self.G, d_fake)
+        d_fake = self.D.loss(fake, zeros, train=True)
+        self.D.backward()
+        grads = self.D.trainable_grads()
+        for k, g in grads.items():
+            g += from_real[k]
+        self.opt_d.update(self.D.trainable_params(), grads)
+        fake = self.G.forward(bk.rng.normal((n, NOISE)), train=True)
+        g_loss = self.D.loss(fake, ones, train=True)
+        d_input = self.D.backward()  # through D (its gradients are discarded: D does not move here)
+        backprop(self.G, d_input)
         self.opt_g.update(self.G.trainable_params(), self.G.trainable_grads())
-        return d_loss, g_loss
+        return d_real + d_fake, g_loss
 
     def fit(self) -> list:
         from tqdm.auto import tqdm
