@@ -51,3 +51,19 @@ def test_a_few_gan_steps_checkpoint_and_resume(tmp_path, capsys):
         assert main(["gan", "--out", str(out), "--epochs", "2", "--resume", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "Epoch 1/1" in text and "Resuming" in text and "Epoch 2/2" in text
+
+
+def test_judging_samples_with_a_trained_classifier(tmp_path):
+    from deepnet.gan import judge
+
+    run = tmp_path / "clf"
+    assert main(["train", "--model", "simpleconvnet", "--recipe", "book", "--epochs", "1", "--limit", "500",
+                 "--out", str(run), "--no-progress", "--no-plots", "--no-test-eval"]) == 0
+    from deepnet import datasets
+
+    real = datasets.load("mnist").test.x[:120].reshape(-1, 28, 28)
+    noise = np.random.default_rng(0).integers(0, 256, (120, 28, 28)).astype(np.uint8)
+    good, bad = judge(real, run, count_real=300), judge(noise, run, count_real=300)
+    assert good["samples"] == 120 and len(good["digit_shares_among_confident"]) == 10
+    assert good["frechet_samples_vs_test"] < bad["frechet_samples_vs_test"]  # real digits sit nearer real digits
+    assert good["frechet_train_vs_test"] >= 0
