@@ -77,3 +77,12 @@ def test_a_short_segmentation_run_through_deepnet_train(tmp_path, capsys):
         assert main(["eval", str(out)]) == 0
     text = capsys.readouterr().out
     assert "test accuracy" in text and "of pixels" in text and "mean IoU" in text
+
+
+@pytest.mark.parametrize("model,dataset,says", [("fcn", "mnist", "gives a score map"),
+                                                ("simpleconvnet", "mnist-scenes", "labels every pixel")])
+def test_a_model_that_does_not_fit_the_labels_is_a_user_error(tmp_path, capsys, model, dataset, says):
+    code = main(["train", "--model", model, "--dataset", dataset, "--epochs", "1", "--limit", "50",
+                 "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and "Traceback" not in err

@@ -85,6 +85,7 @@ class Trainer:
         c, h, w = data.train.x.shape[1:]
         model = models.create(config.model, input_shape=(c, h, w), num_classes=len(data.classes),
                               dtype=config.dtype)
+        _check_model_fits_labels(model, config, data)
         if config.init_from:
             transfer(model, config.init_from, reinit=config.reinit)
         if config.freeze:
@@ -340,6 +341,23 @@ def transfer(model, source, reinit=()) -> list[str]:
     keep = {k: a for k, a in arrays.items() if k.split(".", 1)[0] not in set(reinit)}
     model.load_state(keep, source=str(path), strict=False)
     return sorted(k for k in keep if k in model.state())
+
+
+def _check_model_fits_labels(model, config, data) -> None:
+    """A classifier (a score per class) needs a label per image; a segmenter (a score map) a label per pixel."""
+    from ..layers.base import output_shape_of
+
+    try:
+        out = output_shape_of(model.layers.values(), model.input_shape)
+    except (ValueError, NotImplementedError, AttributeError):
+        return  # a model whose layers cannot say their shapes: the loss layer will check the batch
+    per_pixel = data.train.y.ndim > 1
+    if per_pixel and len(out) != 3:
+        raise InvalidValue(f"--dataset {config.dataset} labels every pixel, but --model {config.model} gives one score "
+                           f"per class for a whole image; use a segmentation model (--model fcn)")
+    if not per_pixel and len(out) == 3:
+        raise InvalidValue(f"--model {config.model} gives a score map (a class per pixel), but --dataset "
+                           f"{config.dataset} has one label per image; use --dataset mnist-scenes, or a classifier")
 
 
 def machine_info() -> dict:
