@@ -26,6 +26,10 @@ def scan(weights, count: int = 5, seed: int = 0, out="scan.png", data_dir=None, 
     if not 1 <= count <= 100:
         raise InvalidValue(f"--digits must be from 1 to 100; got {count}")
     model, meta = load_model(weights)
+    if tuple(model.input_shape or ()) != (1, 28, 28) or not any(type(l).__name__ == "Affine"
+                                                                  for l in model.layers.values()):
+        raise InvalidValue(f"{meta['path']} is not a classifier of 28x28 grey digits with fully connected layers "
+                           f"(input {model.input_shape}); scan needs one, e.g. a DeepConvNet trained on MNIST")
     fcn = fully_convolutional(model)
     strip, labels = digit_strip(count, seed, data_dir)
     bk = current()

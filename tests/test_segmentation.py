@@ -86,3 +86,11 @@ def test_a_model_that_does_not_fit_the_labels_is_a_user_error(tmp_path, capsys, 
                  "--out", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and says in err and "Traceback" not in err
+
+
+def test_scan_refuses_a_segmenter(tmp_path, capsys):
+    out = tmp_path / "seg"
+    assert main(["train", "--model", "fcn", "--dataset", "mnist-scenes", "--epochs", "1", "--limit", "16",
+                 "--batch-size", "16", "--out", str(out), "--no-progress", "--no-plots", "--no-test-eval"]) == 0
+    assert main(["scan", str(out)]) == 2
+    assert "is not a classifier of 28x28 grey digits" in capsys.readouterr().err
