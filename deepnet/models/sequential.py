@@ -97,14 +97,21 @@ class Sequential:
         grads = self.trainable_grads()
         if before_update is not None:
             before_update(grads)
+        self.apply_update(optimizer, grads, loss_scale)
+        return loss
+
+    def apply_update(self, optimizer, grads, loss_scale=None) -> bool:
+        """The optimizer's step from `grads` (already reduced, in data parallelism). With a loss scale the
+        step is skipped if any gradient overflowed (decided after the reduction, so every rank decides
+        alike) and the optimizer unscales in float32. Returns whether the step was taken."""
         if loss_scale is None:
             optimizer.update(self.trainable_params(), grads)
-            return loss
-        finite = loss_scale.gradients_finite(grads)  # after the reduction: every rank decides alike
+            return True
+        finite = loss_scale.gradients_finite(grads)
         if finite:
             optimizer.update(self.trainable_params(), grads, grad_scale=1.0 / loss_scale.scale)
         loss_scale.update(finite)
-        return loss
+        return finite
 
     def backward(self, dout=1.0, input_grad: bool = True):
         """Gradients of the last loss() with respect to every parameter; returns d loss / d input, or

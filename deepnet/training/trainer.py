@@ -188,13 +188,7 @@ class Trainer:
             if len(idx) == 0:  # a last global batch smaller than the ranks: this rank adds nothing
                 grads = self.model.trainable_grads()
                 self.comm.reduce_gradients(grads, 0.0)
-                scale = self.loss_scale
-                finite = scale is None or scale.gradients_finite(grads)  # the same decision as the other ranks
-                if finite:
-                    self.optimizer.update(self.model.trainable_params(), grads,
-                                          grad_scale=1.0 if scale is None else 1.0 / scale.scale)
-                if scale is not None:
-                    scale.update(finite)
+                self.model.apply_update(self.optimizer, grads, self.loss_scale)  # as the other ranks do
                 continue
             x, t = self.x_train[idx], self.t_train[idx]
             self._last_batch = (x, t)
