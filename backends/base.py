@@ -241,6 +241,17 @@ class Backend:
         dx = self.col2im(dcol.reshape(n, kh, kw, c, oh, ow), context.x_shape, kh, kw, stride, pad)
         return dx, dw, db
 
+    def conv2d_relu(self, x, w, b, stride: int = 1, pad: int = 0, reuse=None):
+        """(y, context) for a convolution followed by a ReLU: y = max(W * x + b, 0). The reference is the two
+        passes, conv2d then relu; a backend that can rectify inside the convolution's output pass overrides it."""
+        y, conv = self.conv2d(x, w, b, stride, pad, reuse.conv if isinstance(reuse, ConvReluContext) else None)
+        y, relu = self.relu(y)
+        return y, ConvReluContext(conv, relu)
+
+    def conv2d_relu_backward(self, dy, w, context, stride: int = 1, pad: int = 0, need_dx: bool = True):
+        """(dx, dW, db) for conv2d_relu: the ReLU's backward, then the convolution's."""
+        return self.conv2d_backward(self.relu_backward(dy, context.relu), w, context.conv, stride, pad, need_dx)
+
     def relu(self, x):
         """(y, context) with y = max(x, 0); the context (y itself) is what relu_backward needs."""
         y = self.xp.maximum(x, 0)
@@ -292,6 +303,15 @@ class Im2colContext:
 
     def __init__(self, col6, x_shape):
         self.col6, self.x_shape = col6, tuple(x_shape)
+
+
+class ConvReluContext:
+    """What the reference conv2d_relu keeps: the convolution's context and the ReLU's."""
+
+    __slots__ = ("conv", "relu")
+
+    def __init__(self, conv, relu):
+        self.conv, self.relu = conv, relu
 
 
 class PoolContext:

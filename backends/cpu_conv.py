@@ -65,9 +65,28 @@ class ChunkedConv:
         img = Backend.col2im(_REFERENCE, dcol, (c,) + (dx.shape[0],) + dx.shape[2:], kh, kw, stride, pad)
         dx[...] = img.transpose(1, 0, 2, 3)
 
+    # --- the output pass and its mirror ------------------------------------
+    def _output(self, prod, b, bias, relu, y):
+        """y (n, O, P) = prod (O, n, P) transposed, plus the bias, rectified if relu: one pass over the chunk."""
+        if self.kernels is not None and self.kernels.usable(prod) and y.flags.c_contiguous:
+            self.kernels.bias_out(prod, b, relu, y)
+            return
+        np.add(prod.transpose(1, 0, 2), bias, out=y)
+        if relu:
+            np.maximum(y, 0, out=y)
+
+    def _dout_rows(self, dy, y, out):
+        """out (O, n, P) = dy (n, O, P) transposed, zeroed where a fused ReLU's output y was not positive."""
+        if self.kernels is not None and self.kernels.usable(dy) and (y is None or self.kernels.usable(y)):
+            self.kernels.dout_rows(dy, dy if y is None else y, y is not None, out)
+            return
+        np.copyto(out, dy.transpose(1, 0, 2))
+        if y is not None:
+            np.multiply(out, y.transpose(1, 0, 2) > 0, out=out)
+
     # --- forward and backward ----------------------------------------------
-    def forward(self, x, w, b, stride, pad):
-        """y = W * x + b for NCHW x and (O, C, KH, KW) w."""
+    def forward(self, x, w, b, stride, pad, relu=False):
+        """y = W * x + b for NCHW x and (O, C, KH, KW) w; y = max(W * x + b, 0) with relu (a fused ReLU)."""
         n, c, h, wd = x.shape
         o, _, kh, kw = w.shape
         oh = Backend.conv_output_size(h, kh, stride, pad)
@@ -83,19 +102,21 @@ class ChunkedConv:
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
                 prod = self.workers.buffer("prod", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
                 np.matmul(wmat, col.reshape(wmat.shape[1], -1), out=prod.reshape(o, -1))
-                np.add(prod.transpose(1, 0, 2), bias, out=y3[s:e])
+                self._output(prod, b, bias, relu, y3[s:e])
 
         self.workers.run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
         return y
 
-    def backward(self, dy, x, w, stride, pad, need_dx=True):
-        """(dx, dW, db) for the forward above, rebuilding each chunk's patches from x (dx None if not needed)."""
+    def backward(self, dy, x, w, stride, pad, need_dx=True, relu_out=None):
+        """(dx, dW, db) for the forward above, rebuilding each chunk's patches from x (dx None if not needed).
+        With relu_out, the output of a forward with a fused ReLU, dy is first masked where it was not positive."""
         n, c = x.shape[:2]
         o, _, kh, kw = w.shape
         oh, ow = dy.shape[2], dy.shape[3]
         p = oh * ow
         wmat_t = np.ascontiguousarray(w.reshape(o, -1).T)
         dy3 = dy.reshape(n, o, p)
+        y3 = None if relu_out is None else relu_out.reshape(n, o, p)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
 
         def work(_, chunks):
@@ -107,7 +128,7 @@ class ChunkedConv:
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
                 rows = col.reshape(wmat_t.shape[0], -1)
                 dyc = self.workers.buffer("dy", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
-                np.copyto(dyc, dy3[s:e].transpose(1, 0, 2))
+                self._dout_rows(dy3[s:e], None if y3 is None else y3[s:e], dyc)
                 db += dyc.reshape(o, -1).sum(axis=1)  # while the chunk is in cache
                 np.matmul(rows, dyc.reshape(o, -1).T, out=part)
                 dw_t += part

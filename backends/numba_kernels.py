@@ -164,3 +164,42 @@ def max_pool_2x2(x, y, arg, with_arg):
                     y[b, ch, oy, ox] = best
                     if with_arg:
                         arg[b, ch, oy, ox] = k
+
+
+# --- the convolution's output pass and its mirror in backward (backends/cpu_conv.py) -----------------------
+# Forward: the chunk's product (O, n, P) becomes the layer's (n, O, P) output, the bias added and, when a
+# ReLU follows the convolution, rectified in the same pass while the chunk is still in cache. Backward: the
+# chunk's dout is transposed back to (O, n, P) and, for a fused ReLU, zeroed where the output was not
+# positive (the ReLU's own backward) in that same copy.
+
+@numba.njit(cache=True, nogil=True)
+def bias_out(prod, b, relu, y):
+    o, n, p = prod.shape
+    for i in range(n):
+        for c in range(o):
+            bc = b[c]
+            src = prod[c, i]
+            dst = y[i, c]
+            if relu:
+                for k in range(p):
+                    v = src[k] + bc
+                    dst[k] = 0 if v <= 0 else v  # a NaN passes through, as in the ReLU layer
+            else:
+                for k in range(p):
+                    dst[k] = src[k] + bc
+
+
+@numba.njit(cache=True, nogil=True)
+def dout_rows(dy, y, relu, out):
+    n, o, p = dy.shape
+    for i in range(n):
+        for c in range(o):
+            src = dy[i, c]
+            dst = out[c, i]
+            if relu:
+                yc = y[i, c]
+                for k in range(p):
+                    dst[k] = src[k] if yc[k] > 0 else 0
+            else:
+                for k in range(p):
+                    dst[k] = src[k]

@@ -6,15 +6,29 @@ from .base import Layer
 
 
 class Relu(Layer):
-    """y = max(0, x);  dx = dout * [x > 0]."""
+    """y = max(0, x);  dx = dout * [x > 0].
+
+    After a Convolution, Sequential runs the two as one (Convolution.forward(..., relu=True)): this layer
+    then only records the rectified output (`fused`), and its backward passes dout through unchanged,
+    because the convolution's backward applies the mask."""
+
+    fused = False
 
     def forward(self, x, train=False):
         # the backend's own pass; its context (the output itself) tells backward where x > 0
         y, self.context = current().relu(x)
+        self.fused = False
+        return self._forwarded(y)
+
+    def adopt(self, y):
+        """Take y, already rectified by the layer below (a fused ReLU), as this layer's output."""
+        self.context, self.fused = y, True
         return self._forwarded(y)
 
     def backward(self, dout):
         self._check_dout(dout)
+        if self.fused:
+            return dout
         return current().relu_backward(dout, self.context)
 
 

@@ -41,8 +41,11 @@ class Convolution(Layer):
         self.b = initializers.zeros((self.out_channels,), dtype)
         self.dW = self.db = None
         self.context = None  # what backward needs, kept by the backend in its own form
+        self.relu = False  # whether the last forward rectified its output (a fused ReLU; see forward)
 
-    def forward(self, x, train=False):
+    def forward(self, x, train=False, relu=False):
+        """y = W * x + b; with relu=True, max(y, 0): the ReLU that follows this layer done in the same pass
+        (Sequential fuses a Convolution and the Relu after it; backward then applies the ReLU's mask too)."""
         bk = current()
         bk.check_array(x, "Convolution.forward")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -50,19 +53,24 @@ class Convolution(Layer):
         _check_dtype(self, x, self.W)
         if x.shape[0] == 0:
             raise ValueError(f"Convolution got an empty batch (shape {tuple(x.shape)}); expected at least one sample")
-        y, self.context = bk.conv2d(x, self.W, self.b, self.stride, self.pad, reuse=self.context)
+        run = bk.conv2d_relu if relu else bk.conv2d
+        y, self.context = run(x, self.W, self.b, self.stride, self.pad, reuse=self.context)
+        self.relu = bool(relu)
         return self._forwarded(y)
 
-    def backward(self, dout):
+    def _backward(self, dout, need_dx):
         self._check_dout(dout)
-        dx, self.dW, self.db = current().conv2d_backward(dout, self.W, self.context, self.stride, self.pad)
+        bk = current()
+        run = bk.conv2d_relu_backward if self.relu else bk.conv2d_backward
+        dx, self.dW, self.db = run(dout, self.W, self.context, self.stride, self.pad, need_dx=need_dx)
         return dx
+
+    def backward(self, dout):
+        return self._backward(dout, need_dx=True)
 
     def backward_params(self, dout) -> None:
         """dW and db only: a network's first layer has no layer below it to pass dx to."""
-        self._check_dout(dout)
-        _, self.dW, self.db = current().conv2d_backward(dout, self.W, self.context, self.stride, self.pad,
-                                                        need_dx=False)
+        self._backward(dout, need_dx=False)
 
     def output_shape(self, input_shape):
         c, h, w = input_shape

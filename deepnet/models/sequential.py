@@ -8,7 +8,7 @@ import numpy as np
 from .. import io
 from ..errors import BadFile, InvalidValue
 from ..backends import current
-from ..layers import SoftmaxWithLoss, softmax
+from ..layers import Convolution, Relu, SoftmaxWithLoss, softmax
 from ..layers.base import Layer
 
 _SHORT = {"Convolution": "conv", "Affine": "affine", "Pooling": "pool", "Relu": "relu", "Dropout": "dropout",
@@ -36,6 +36,10 @@ class Sequential:
     addressed as 'conv1.W' (no positional indices). Pass (name, layer) pairs to
     choose names yourself.
     """
+
+    #: Run a Convolution and the Relu right after it as one pass (a backend's conv2d_relu). Set False on a
+    #: model (or the class) to run every layer on its own: the results agree (tests/test_fused.py).
+    fuse = True
 
     def __init__(self, layers, loss=None, input_shape: tuple | None = None):
         counts: dict = {}
@@ -74,8 +78,18 @@ class Sequential:
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"{type(self).__name__} expects input of shape (N, {', '.join(map(str, self.input_shape))}); "
                              f"got {tuple(x.shape)}")
-        for layer in self.layers.values():
-            x = layer.forward(x, train=train)
+        layers = list(self.layers.values())
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if self.fuse and type(layer) is Convolution and i + 1 < len(layers) and type(layers[i + 1]) is Relu:
+                # one pass instead of two: the ReLU inside the convolution's output pass (and its mask
+                # inside the convolution's backward); the Relu layer records the output and steps aside
+                x = layers[i + 1].adopt(layer.forward(x, train=train, relu=True))
+                i += 2
+            else:
+                x = layer.forward(x, train=train)
+                i += 1
         return x
 
     def loss(self, x, t, train: bool = True):

@@ -1,0 +1,92 @@
+"""A Convolution and the Relu after it, run as one pass (Sequential.fuse), against the two layers on their own."""
+import numpy as np
+import pytest
+
+from deepnet import backends
+from deepnet.backends.base import Backend
+from deepnet.backends.cpu_conv import ChunkedConv
+from deepnet.backends.cpu_workers import Workers
+from deepnet.layers import Convolution, Relu
+from deepnet.models import DeepConvNet, Sequential
+
+from .test_cpu_parallel import SHAPES, kernels_available
+
+
+@pytest.mark.parametrize("shape,o,k,stride,pad", SHAPES)
+@pytest.mark.parametrize("kernels", kernels_available(), ids=lambda k: "numpy" if k is None else "numba")
+def test_chunked_conv_relu_matches_conv_then_relu(shape, o, k, stride, pad, kernels):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((o, shape[1]) + k)
+    b = rng.standard_normal(o)
+    bk = backends.create("cpu", dtype="float64")
+    z, ctx = Backend.conv2d(bk, x, w, b, stride, pad)
+    y_ref = np.maximum(z, 0)
+    assert 0.2 < (y_ref > 0).mean() < 0.8  # both sides of the ReLU are exercised
+    dy = rng.standard_normal(z.shape)
+    dx_ref, dw_ref, db_ref = Backend.conv2d_backward(bk, dy * (z > 0), w, ctx, stride, pad)
+    conv = ChunkedConv(Workers(2), chunk_bytes=2 * x[0].size * k[0] * k[1] * 8, kernels=kernels)
+    y = conv.forward(x, w, b, stride, pad, relu=True)
+    dx, dw, db = conv.backward(dy, x, w, stride, pad, relu_out=y)
+    for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _run(model, x, t):
+    loss = float(model.loss(x, t, train=True))
+    model.backward()
+    return loss, {k: g.copy() for k, g in model.grads().items()}
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cpu-reference"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_fused_model_computes_what_the_unfused_one_does(backend, dtype):
+    with backends.use(backend, dtype=dtype) as bk:
+        bk.rng.seed(0)
+        model = DeepConvNet(dropout=0.0)
+        x = bk.to_device(np.random.default_rng(1).random((7, 1, 28, 28)))
+        t = bk.to_device(np.arange(7) % 10)
+        probs_fused = model.predict(x, probabilities=True)
+        fused = _run(model, x, t)
+        assert model.layers["relu1"].fused and model.layers["conv1"].relu
+        model.fuse = False
+        probs_plain = model.predict(x, probabilities=True)
+        plain = _run(model, x, t)
+        assert not model.layers["relu1"].fused and not model.layers["conv1"].relu
+    # the same arithmetic in the same order: equal, not just close
+    np.testing.assert_array_equal(probs_fused, probs_plain)
+    assert fused[0] == plain[0]
+    assert fused[1].keys() == plain[1].keys()
+    for k in fused[1]:
+        np.testing.assert_array_equal(fused[1][k], plain[1][k], err_msg=k)
+
+
+def test_only_a_convolution_followed_by_a_relu_is_fused(cpu32):
+    model = Sequential([("conv", Convolution(1, 2, 3, pad=1)), ("relu", Relu()), ("conv2", Convolution(2, 2, 3)),
+                        ("relu2", Relu()), ("relu3", Relu())])
+    model.forward(cpu32.rng.uniform((2, 1, 6, 6)))
+    assert model.layers["relu"].fused and model.layers["relu2"].fused and not model.layers["relu3"].fused
+
+
+def test_a_fused_relu_keeps_nan_visible(cpu32):
+    model = Sequential([("conv", Convolution(1, 2, 3, pad=1)), ("relu", Relu())])
+    x = np.ones((1, 1, 4, 4), np.float32)
+    x[0, 0, 1, 1] = np.nan
+    y = model.forward(x)
+    assert np.isnan(y).any()  # divergence stays visible through the fused ReLU, as through the layer
+
+
+@pytest.mark.gpu
+def test_fused_and_unfused_agree_on_the_gpu(gpu):
+    with backends.use("gpu", dtype="float32") as bk:
+        bk.rng.seed(0)
+        model = DeepConvNet(dropout=0.0)
+        x = bk.to_device(np.random.default_rng(1).random((7, 1, 28, 28)))
+        t = bk.to_device(np.arange(7) % 10)
+        fused = _run(model, x, t)
+        model.fuse = False
+        plain = _run(model, x, t)
+    assert fused[0] == pytest.approx(plain[0], rel=1e-6)
+    for k in fused[1]:
+        np.testing.assert_allclose(bk.to_numpy(fused[1][k]), bk.to_numpy(plain[1][k]), rtol=1e-5, atol=1e-6)
+
