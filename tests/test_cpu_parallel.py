@@ -222,3 +222,12 @@ def test_the_first_layer_skips_its_input_gradient():
         y, ctx = bk.conv2d(x, w, np.zeros(4, np.float32), 1, 1)
         dx, dw, db = bk.conv2d_backward(np.ones_like(y), w, ctx, 1, 1, need_dx=False)
         assert dx is None and dw.shape == w.shape and db.shape == (4,)
+
+
+def test_chunk_size_follows_the_caches():
+    from deepnet.backends.cpu_conv import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, default_chunk_bytes
+
+    assert default_chunk_bytes(2, last_level_cache=260 << 20) == MAX_CHUNK_BYTES  # a server's large L3
+    assert default_chunk_bytes(4, last_level_cache=16 << 20) == 2 << 20  # half the cache over 4 threads
+    assert default_chunk_bytes(8, last_level_cache=4 << 20) == MIN_CHUNK_BYTES  # never below a core's L2
+    assert default_chunk_bytes(2, last_level_cache=0) == MIN_CHUNK_BYTES  # the caches unknown
