@@ -252,6 +252,10 @@ class Backend:
         """(dx, dW, db) for conv2d_relu: the ReLU's backward, then the convolution's."""
         return self.conv2d_backward(self.relu_backward(dy, context.relu), w, context.conv, stride, pad, need_dx)
 
+    def xnor_dot(self, a_bits, w_bits, k: int):
+        """Packed binary products on the host (NumPy arrays in and out): see xnor_dot_reference."""
+        return xnor_dot_reference(a_bits, w_bits, k)
+
     def relu(self, x):
         """(y, context) with y = max(x, 0); the context (y itself) is what relu_backward needs."""
         y = self.xp.maximum(x, 0)
@@ -295,6 +299,20 @@ class Backend:
             context.arg = self.max_pool(context.x, kh, kw, stride, pad)[1]
             context.x = None
         return self.max_pool_backward(dout, context.arg, context.x_shape, kh, kw, stride, pad)
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
+
+
+def xnor_dot_reference(a_bits, w_bits, k: int):
+    """(M, O) dot products of M rows of +-1 values packed as bits (uint8, 1 for +1, np.packbits' order) with
+    O such rows, all of length k, on the host: a.w = k - 2 popcount(a XOR w) (padding bits agree: 0). A
+    256-entry table counts each byte's bits."""
+    a_bits, w_bits = np.asarray(a_bits, dtype=np.uint8), np.asarray(w_bits, dtype=np.uint8)
+    out = np.empty((a_bits.shape[0], w_bits.shape[0]), dtype=np.int32)
+    for o in range(w_bits.shape[0]):
+        out[:, o] = _POPCOUNT[np.bitwise_xor(a_bits, w_bits[o])].sum(axis=1)
+    return k - 2 * out
+
 
 class Im2colContext:
     """What the reference convolution keeps between forward and backward: the patches and the input shape."""

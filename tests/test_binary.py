@@ -45,6 +45,25 @@ def test_xnor_popcount_is_the_dot_product():
     np.testing.assert_array_equal(xnor_dot(pack_bits(a), pack_bits(w), 29), a @ w.T)
 
 
+@pytest.mark.parametrize("m,k", [(1, 1), (7, 29), (5, 64), (9, 65), (20000, 200), (4, 1000)])
+def test_every_backends_xnor_popcount_is_the_dot_product(m, k):
+    """The compiled popcount (64-bit words, rows split among threads past a size) and the byte-table
+    reference, on lengths that fill, miss and cross word boundaries."""
+    from deepnet.backends.base import xnor_dot_reference
+
+    rng = np.random.default_rng(k)
+    a = rng.choice([-1, 1], (m, k))
+    w = rng.choice([-1, 1], (6, k))
+    want = a @ w.T
+    np.testing.assert_array_equal(xnor_dot_reference(pack_bits(a), pack_bits(w), k), want)
+    for threads in (1, 2):
+        bk = backends.create("cpu", dtype="float32")
+        bk.set_threads(threads)
+        got = bk.xnor_dot(pack_bits(a), pack_bits(w), k)
+        assert got.dtype == np.int32 and got.shape == (m, 6)
+        np.testing.assert_array_equal(got, want)
+
+
 def test_packed_inference_gives_the_float_predictions_and_is_32x_smaller(tmp_path):
     with backends.use("cpu", dtype="float32") as bk:
         bk.rng.seed(0)
