@@ -53,8 +53,13 @@ class NumpyBackend(Backend):
 
     def describe(self) -> dict:
         nk = _numba()
+        from .cpu_conv import default_chunk_bytes
+
+        conv = self.__dict__.get("_chunked_conv")
+        chunk = (conv.chunk_bytes if conv is not None else None) or default_chunk_bytes(self.workers.threads)
         return {**super().describe(), "threads": self.workers.threads,
-                "kernels": f"numba {nk.numba.__version__}" if nk is not None and nk.ENABLED else "plain NumPy"}
+                "kernels": f"numba {nk.numba.__version__}" if nk is not None and nk.ENABLED else "plain NumPy",
+                "conv_chunk_bytes": chunk}
 
     def set_threads(self, n: int) -> None:
         self.workers.threads = max(1, int(n))

@@ -60,6 +60,8 @@ def report() -> str:
     if "kernels" in about:
         lines.append("kernels      " + about["kernels"] + (" (pip install 'deepnet[fast]' for the compiled ones)"
                                                             if about["kernels"] == "plain NumPy" else ""))
+    if "conv_chunk_bytes" in about:
+        lines.append(f"conv chunks  {about['conv_chunk_bytes'] / 2**20:g} MB of patches a chunk (from the CPU's caches)")
     pools = blas()
     for pool in pools:
         lines.append(f"blas         {pool['library']} {pool['version']} ({pool['threads']} threads, "
