@@ -112,7 +112,8 @@ class GanTrainer:
         self.G, self.D = generator(), discriminator()
         self.opt_g, self.opt_d = Adam(lr=2e-4, beta1=0.5), Adam(lr=2e-4, beta1=0.5)
         self.fixed_noise = bk.to_device(np.random.default_rng(seed + 1).standard_normal((10, NOISE)))
-        self.epoch, self.history, self.grids = 0, [], []
+        self.epoch, self.history = 0, []
+        self.grids, self.first_grid_epoch = [], 1  # the fixed noise's samples, one (10, 28, 28) per epoch
         data = datasets.load("mnist")
         x = data.train.x if limit is None else data.train.x[:limit]
         self.x = to_gan_input(x.reshape(len(x), 1, 28, 28))
@@ -124,13 +125,15 @@ class GanTrainer:
         arrays.update({f"D/{k}": bk.to_numpy(a) for k, a in self.D.state().items()})
         for tag, opt in (("optG", self.opt_g), ("optD", self.opt_d)):
             arrays.update({f"{tag}/{k}": bk.to_numpy(a) for k, a in opt.state_dict()["arrays"].items()})
+        if self.grids:  # so that progress.png still shows every epoch after --resume
+            arrays["progress/grids"] = np.stack(self.grids)
         return arrays
 
     def save(self) -> None:
         meta = {"epoch": self.epoch, "epochs": self.epochs, "batch_size": self.batch, "seed": self.seed,
                 "limit": self.limit, "history": self.history, "rng": current().rng.get_state(),
                 "optG": self.opt_g.state_dict()["hyper"], "optD": self.opt_d.state_dict()["hyper"],
-                "model": "dcgan"}
+                "model": "dcgan", "first_grid_epoch": self.first_grid_epoch}
         io.save_arrays(self.out / "last.npz", self._state(), meta)
         io.write_json(self.out / "history.json", {"history": self.history})
 
@@ -147,7 +150,7 @@ class GanTrainer:
         expect = {f"G/{k}": a.shape for k, a in trainer.G.state().items()}
         expect.update({f"D/{k}": a.shape for k, a in trainer.D.state().items()})
         arrays, meta = io.load_arrays(path)
-        unknown = set(arrays) - set(expect) - {k for k in arrays if k.startswith(("optG/", "optD/"))}
+        unknown = set(arrays) - set(expect) - {k for k in arrays if k.startswith(("optG/", "optD/"))} - {"progress/grids"}
         if unknown or any(tuple(arrays[k].shape) != s for k, s in expect.items() if k in arrays):
             raise InvalidValue(f"{path} does not hold this DCGAN's weights")
         trainer.G.load_state({k[2:]: a for k, a in arrays.items() if k.startswith("G/")}, source=str(path))
@@ -156,6 +159,12 @@ class GanTrainer:
             opt.load_state_dict({"hyper": meta[tag],
                                  "arrays": {k[len(tag) + 1:]: a for k, a in arrays.items() if k.startswith(tag + "/")}})
         trainer.epoch, trainer.history = int(meta["epoch"]), list(meta["history"])
+        grids = arrays.get("progress/grids")
+        if grids is not None and grids.ndim == 4 and grids.shape[1:] == (10, 28, 28):
+            trainer.grids = list(grids.astype(np.uint8))
+            trainer.first_grid_epoch = int(meta.get("first_grid_epoch", 1))
+        else:  # a checkpoint from before the grids were kept: progress.png starts at the next epoch
+            trainer.first_grid_epoch = trainer.epoch + 1
         current().rng.set_state(meta["rng"])
         return trainer
 
@@ -246,7 +255,8 @@ class GanTrainer:
         rows = np.stack(self.grids)  # (epochs so far, 10, 28, 28): the same noise, epoch by epoch
         fig, ax = plt.subplots(figsize=(5, 0.55 * len(rows) + 0.6))
         ax.imshow(rows.transpose(0, 2, 1, 3).reshape(len(rows) * 28, 280), cmap="gray")
-        ax.set_yticks([28 * i + 14 for i in range(len(rows))], [f"epoch {i + 1}" for i in range(len(rows))])
+        ax.set_yticks([28 * i + 14 for i in range(len(rows))],
+                      [f"epoch {self.first_grid_epoch + i}" for i in range(len(rows))])
         ax.set_xticks([])
         ax.set_title("The same ten noise vectors, epoch by epoch", fontsize=10)
         plots.save(fig, self.out / "progress.png")

@@ -51,6 +51,14 @@ def test_a_few_gan_steps_checkpoint_and_resume(tmp_path, capsys):
         assert main(["gan", "--out", str(out), "--epochs", "2", "--resume", "--no-progress"]) == 0
     text = capsys.readouterr().out
     assert "Epoch 1/1" in text and "Resuming" in text and "Epoch 2/2" in text
+    # the fixed noise's samples of every epoch survive the resume, for progress.png
+    from deepnet.gan import GanTrainer
+
+    with backends.use("cpu", dtype="float32"):
+        resumed = GanTrainer.resume(out)
+    assert resumed.epoch == 2 and len(resumed.grids) == 2 and resumed.first_grid_epoch == 1
+    assert resumed.grids[0].shape == (10, 28, 28) and resumed.grids[0].dtype == np.uint8
+    assert not np.array_equal(resumed.grids[0], resumed.grids[1])  # a step of training changed the samples
 
 
 def test_judging_samples_with_a_trained_classifier(tmp_path):
