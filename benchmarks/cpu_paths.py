@@ -15,6 +15,8 @@ is the median round of a median of --steps training steps (forward, loss, backwa
   chunked-1      convolution in cache-sized chunks, one thread (DEEPNET_THREADS=1)
   chunked        the default: chunks shared by one thread per core, BLAS on one thread
   chunked-numpy  the default without the Numba kernels (DEEPNET_NUMBA=0)
+  unfused        the default, but each ReLU after a convolution as its own pass (Sequential.fuse = False)
+  chunks-1mb     the default, but 1 MB of patches a chunk (the size before it followed the caches)
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ VARIANTS = {
     "chunked-1": {"DEEPNET_THREADS": "1"},
     "chunked": {},
     "chunked-numpy": {"DEEPNET_NUMBA": "0"},
+    "unfused": {},
+    "chunks-1mb": {},
 }
 
 
@@ -46,6 +50,10 @@ def worker(variant: str, model_name: str, batch: int, steps: int) -> dict:
     with backends.use(bk):
         bk.rng.seed(0)
         model = models.create(model_name)  # the model's own input shape and classes
+        if variant == "unfused":
+            model.fuse = False
+        if variant == "chunks-1mb":
+            bk.chunked_conv.chunk_bytes = 1 << 20
         shape, classes = model.input_shape, model.num_classes
         opt = Adam()
         x = bk.rng.uniform((batch,) + shape)
@@ -72,6 +80,7 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--out", default=str(C.RESULTS))
     p.add_argument("--smoke", action="store_true")
+    p.add_argument("--tag", default="", help="appended to the results' file name")
     p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -100,7 +109,7 @@ def main(argv=None):
                "machine": C.machine(), "threads_by_variant": {v: VARIANTS[v].get("DEEPNET_THREADS", "default")
                                                               for v in args.variants},
                "rows": rows}
-    name = f"cpu_paths_{args.model}_b{args.batch}" + ("_smoke" if args.smoke else "")
+    name = f"cpu_paths_{args.model}_b{args.batch}" + ("_smoke" if args.smoke else "") + (f"_{args.tag}" if args.tag else "")
     C.write_results(args.out, name, payload)
     return payload
 
