@@ -135,7 +135,7 @@ class NumpyBackend(Backend):
         # a word in the compiled loop instead of a table lookup a byte; the rows split among the threads
         a, w = _words(a_bits), _words(w_bits)
         out = np.empty((a.shape[0], w.shape[0]), dtype=np.int32)
-        self._elementwise(lambda s, e: nk.xnor_dot(a[s:e], w, k, out[s:e]), out, work=len(out) * w.size)
+        self._elementwise(lambda s, e: nk.xnor_dot(a[s:e], w, k, out[s:e]), out, size=len(out) * w.size)
         return out
 
     def relu(self, x):
@@ -157,11 +157,11 @@ class NumpyBackend(Backend):
                                                         dx[s:e].reshape(-1)), dout)
         return dx
 
-    def _elementwise(self, fn, a, work=None) -> None:
-        """fn(start, stop) over the first axis of `a`: on the calling thread when small (`work`, a.size unless
-        given, below ELEMENTWISE_SPLIT), else split among the threads."""
+    def _elementwise(self, fn, a, size=None) -> None:
+        """fn(start, stop) over the first axis of `a`: on the calling thread when small (`size`, the work,
+        a.size unless given, below ELEMENTWISE_SPLIT), else split among the threads."""
         n = a.shape[0]
-        if (a.size if work is None else work) < ELEMENTWISE_SPLIT or self.workers.threads == 1 or n < 2:
+        if (a.size if size is None else size) < ELEMENTWISE_SPLIT or self.workers.threads == 1 or n < 2:
             fn(0, n)
             return
 
