@@ -300,6 +300,7 @@ class Backend:
             context.x = None
         return self.max_pool_backward(dout, context.arg, context.x_shape, kh, kw, stride, pad)
 
+
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
 
 

@@ -5,8 +5,8 @@ second layer at batch 100 that is 45 MB written, read back by the product, kept 
 and matched by a 45 MB patch gradient. On a 2-core machine those passes through main memory, not
 the arithmetic, were most of a training step (benchmarks/README.md). Here the batch is cut into
 chunks whose patch array fits in the caches (1 to 8 MB: default_chunk_bytes); each chunk is
-im2col, one GEMM and a bias add while its patches are still in cache, and backward rebuilds a chunk's patches instead
-of keeping the batch's. The chunks are shared among threads, one per core, each running BLAS on
+im2col, one GEMM and a bias add while its patches are still in cache, and backward rebuilds a
+chunk's patches instead of keeping the batch's. The chunks are shared among threads, one per core, each running BLAS on
 one thread; NumPy, BLAS and the Numba kernels release the GIL, so the cores work in parallel.
 
 Patches are laid out (C, KH, KW, n, OH, OW): rows ordered like W.reshape(O, -1), the chunk's images

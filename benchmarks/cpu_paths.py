@@ -109,7 +109,8 @@ def main(argv=None):
                "machine": C.machine(), "threads_by_variant": {v: VARIANTS[v].get("DEEPNET_THREADS", "default")
                                                               for v in args.variants},
                "rows": rows}
-    name = f"cpu_paths_{args.model}_b{args.batch}" + ("_smoke" if args.smoke else "") + (f"_{args.tag}" if args.tag else "")
+    name = (f"cpu_paths_{args.model}_b{args.batch}" + ("_smoke" if args.smoke else "")
+            + (f"_{args.tag}" if args.tag else ""))
     C.write_results(args.out, name, payload)
     return payload
 

@@ -150,7 +150,8 @@ class GanTrainer:
         expect = {f"G/{k}": a.shape for k, a in trainer.G.state().items()}
         expect.update({f"D/{k}": a.shape for k, a in trainer.D.state().items()})
         arrays, meta = io.load_arrays(path)
-        unknown = set(arrays) - set(expect) - {k for k in arrays if k.startswith(("optG/", "optD/"))} - {"progress/grids"}
+        extra = {k for k in arrays if k.startswith(("optG/", "optD/"))} | {"progress/grids"}
+        unknown = set(arrays) - set(expect) - extra
         if unknown or any(tuple(arrays[k].shape) != s for k, s in expect.items() if k in arrays):
             raise InvalidValue(f"{path} does not hold this DCGAN's weights")
         trainer.G.load_state({k[2:]: a for k, a in arrays.items() if k.startswith("G/")}, source=str(path))

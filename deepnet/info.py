@@ -61,7 +61,8 @@ def report() -> str:
         lines.append("kernels      " + about["kernels"] + (" (pip install 'deepnet[fast]' for the compiled ones)"
                                                             if about["kernels"] == "plain NumPy" else ""))
     if "conv_chunk_bytes" in about:
-        lines.append(f"conv chunks  {about['conv_chunk_bytes'] / 2**20:g} MB of patches a chunk (from the CPU's caches)")
+        lines.append(f"conv chunks  {about['conv_chunk_bytes'] / 2**20:g} MB of patches a chunk "
+                     f"(from the CPU's caches)")
     pools = blas()
     for pool in pools:
         lines.append(f"blas         {pool['library']} {pool['version']} ({pool['threads']} threads, "
