@@ -184,7 +184,8 @@ def cmd_gan(args) -> int:
     from .gan import run
 
     run(args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, limit=args.limit,
-        resume=args.resume, classifier=args.judge_with, progress=False if args.no_progress else None)
+        resume=args.resume, classifier=args.judge_with, progress=False if args.no_progress else None,
+        width=args.width, real_label=args.real_label, judge_every=args.judge_every)
     return 0
 
 
@@ -233,6 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--judge-with", default=None, metavar="RUN",
                    help="a trained DeepConvNet run: judge 10,000 samples with it at the end")
+    p.add_argument("--judge-every", type=int, default=0, metavar="N",
+                   help="with --judge-with, also judge after every N epochs (kept in history.json)")
+    p.add_argument("--width", type=int, default=128,
+                   help="the generator's channels at 7x7 (half as many at 14x14; default 128)")
+    p.add_argument("--real-label", type=float, default=1.0,
+                   help="the discriminator's target on real digits; 0.9 is one-sided label smoothing (default 1)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_gan)
     p = sub.add_parser("import-book-weights", help="convert the book's deep_conv_net_params.pkl to deepnet's format")

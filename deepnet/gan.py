@@ -1,10 +1,12 @@
 """DCGAN on MNIST (Radford, Metz and Chintala, 2016; the book's 8.5.2): `deepnet gan`.
 
-The generator turns 100 normal numbers into a 28x28 digit: affine to 128x7x7, batch norm, ReLU,
-transposed convolution 4x4/2 to 64x14x14, batch norm, ReLU, transposed convolution 4x4/2 to 1x28x28,
-tanh. The discriminator scores an image real or fake: convolution 4x4/2 to 64x14x14, leaky ReLU 0.2,
+The generator turns 100 normal numbers into a 28x28 digit: affine to Wx7x7 (W = `width`, 128 by
+default), batch norm, ReLU, transposed convolution 4x4/2 to W/2x14x14, batch norm, ReLU, transposed
+convolution 4x4/2 to 1x28x28, tanh. The discriminator scores an image real or fake: convolution 4x4/2 to 64x14x14, leaky ReLU 0.2,
 convolution 4x4/2 to 128x7x7, batch norm, leaky ReLU, affine to one logit. Both train with Adam
 (lr 0.0002, beta1 0.5) and weights drawn from N(0, 0.02), as the paper. Images are scaled to [-1, 1].
+`real_label` below 1 is one-sided label smoothing (Salimans et al., 2016): the discriminator learns to
+say that much, not 1, on real digits; the generator's target stays 1.
 
 Each step: the discriminator learns on a batch of real digits (label 1) and one of generated ones
 (label 0), each through the network on its own, their gradients summed; then the generator learns to make the discriminator say 1 on new
@@ -68,13 +70,15 @@ class BinaryCrossEntropyWithLogits(Layer):
         return ((self.p - self.t) * (dout / len(self.t))).reshape(self.shape)
 
 
-def generator(dtype=None) -> Sequential:
+def generator(dtype=None, width: int = 128) -> Sequential:
+    """The generator, `width` channels at 7x7 and width/2 at 14x14."""
+    half = width // 2
     return Sequential([
-        ("fc", Affine(NOISE, 128 * 7 * 7, INIT_STD, dtype)), ("reshape", Reshape(128, 7, 7)),
-        ("bn1", BatchNormalization(128, dtype=dtype)), ("relu1", Relu()),
-        ("up1", TransposedConvolution(128, 64, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
-        ("bn2", BatchNormalization(64, dtype=dtype)), ("relu2", Relu()),
-        ("up2", TransposedConvolution(64, 1, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
+        ("fc", Affine(NOISE, width * 7 * 7, INIT_STD, dtype)), ("reshape", Reshape(width, 7, 7)),
+        ("bn1", BatchNormalization(width, dtype=dtype)), ("relu1", Relu()),
+        ("up1", TransposedConvolution(width, half, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
+        ("bn2", BatchNormalization(half, dtype=dtype)), ("relu2", Relu()),
+        ("up2", TransposedConvolution(half, 1, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
         ("tanh", Tanh()),
     ], input_shape=(NOISE,))
 
@@ -102,14 +106,18 @@ def to_gan_input(x_uint8):
 
 class GanTrainer:
     def __init__(self, out, epochs: int = 5, batch_size: int = 64, seed: int = 0, limit: int | None = None,
-                 progress: bool | None = None, log=print):
+                 progress: bool | None = None, log=print, width: int = 128, real_label: float = 1.0):
         if epochs < 1 or batch_size < 2:
             raise InvalidValue(f"--epochs must be at least 1 and --batch-size at least 2; got {epochs}, {batch_size}")
+        if width < 2 or width % 2:
+            raise InvalidValue(f"--width must be an even number of channels, at least 2; got {width}")
+        if not 0.5 < real_label <= 1:
+            raise InvalidValue(f"--real-label must be in (0.5, 1]; got {real_label}")
         self.out, self.epochs, self.batch, self.seed, self.limit = Path(out), epochs, batch_size, seed, limit
-        self.progress, self.log = progress, log
+        self.progress, self.log, self.width, self.real_label = progress, log, int(width), float(real_label)
         bk = current()
         bk.rng.seed(seed)
-        self.G, self.D = generator(), discriminator()
+        self.G, self.D = generator(width=self.width), discriminator()
         self.opt_g, self.opt_d = Adam(lr=2e-4, beta1=0.5), Adam(lr=2e-4, beta1=0.5)
         self.fixed_noise = bk.to_device(np.random.default_rng(seed + 1).standard_normal((10, NOISE)))
         self.epoch, self.history = 0, []
@@ -133,7 +141,8 @@ class GanTrainer:
         meta = {"epoch": self.epoch, "epochs": self.epochs, "batch_size": self.batch, "seed": self.seed,
                 "limit": self.limit, "history": self.history, "rng": current().rng.get_state(),
                 "optG": self.opt_g.state_dict()["hyper"], "optD": self.opt_d.state_dict()["hyper"],
-                "model": "dcgan", "first_grid_epoch": self.first_grid_epoch}
+                "model": "dcgan", "first_grid_epoch": self.first_grid_epoch, "width": self.width,
+                "real_label": self.real_label}
         io.save_arrays(self.out / "last.npz", self._state(), meta)
         io.write_json(self.out / "history.json", {"history": self.history})
 
@@ -146,7 +155,8 @@ class GanTrainer:
         if meta.get("model") != "dcgan":
             raise InvalidValue(f"{path} is not a deepnet gan checkpoint")
         trainer = cls(out, epochs=epochs or meta["epochs"], batch_size=meta["batch_size"], seed=meta["seed"],
-                      limit=meta["limit"], progress=progress, log=log)
+                      limit=meta["limit"], progress=progress, log=log, width=meta.get("width", 128),
+                      real_label=meta.get("real_label", 1.0))
         expect = {f"G/{k}": a.shape for k, a in trainer.G.state().items()}
         expect.update({f"D/{k}": a.shape for k, a in trainer.D.state().items()})
         arrays, meta = io.load_arrays(path)
@@ -175,10 +185,10 @@ class GanTrainer:
         bk = current()
         xp = bk.xp
         n = len(real)
-        ones, zeros = xp.ones(n, dtype=xp.int64), xp.zeros(n, dtype=xp.int64)
+        ones, zeros = xp.ones(n, dtype=real.dtype), xp.zeros(n, dtype=real.dtype)
         # the discriminator sees a real batch and a fake batch separately (each normalised by its own batch
         # statistics, as the generator's batches will be), the gradients of the two summed
-        d_real = self.D.loss(real, ones, train=True)
+        d_real = self.D.loss(real, ones * self.real_label, train=True)
         self.D.backward()
         from_real = {k: g.copy() for k, g in self.D.trainable_grads().items()}
         fake = self.G.forward(bk.rng.normal((n, NOISE)), train=True)
@@ -195,7 +205,9 @@ class GanTrainer:
         self.opt_g.update(self.G.trainable_params(), self.G.trainable_grads())
         return d_real + d_fake, g_loss
 
-    def fit(self) -> list:
+    def fit(self, judge: "Judge | None" = None, judge_every: int = 0) -> list:
+        """Train to self.epochs; with a `judge`, every `judge_every` epochs the fixed 10,000 samples are
+        judged and the result kept in that epoch's history entry."""
         from tqdm.auto import tqdm
 
         bk = current()
@@ -227,6 +239,9 @@ class GanTrainer:
                                  "seconds": time.perf_counter() - start})
             self.log(f"Epoch {self.epoch}/{self.epochs} - {self.history[-1]['seconds']:.0f}s - "
                      f"D loss {self.history[-1]['d_loss']:.3f} - G loss {self.history[-1]['g_loss']:.3f}")
+            if judge is not None and judge_every and self.epoch % judge_every == 0:
+                self.history[-1]["judge"] = judge(self.judged_samples())
+                self.log(f"  judged: {describe_judgment(self.history[-1]['judge'])}")
             self.save()
             self._pictures()
         return self.history
@@ -237,6 +252,10 @@ class GanTrainer:
         z = bk.to_device(np.random.default_rng(seed).standard_normal((count, NOISE)))
         out = np.concatenate([bk.to_numpy(self.G.forward(z[i : i + 500], train=False)) for i in range(0, count, 500)])
         return ((out + 1) * 127.5).clip(0, 255).astype(np.uint8).reshape(count, 28, 28)
+
+    def judged_samples(self):
+        """The 10,000 samples a judge scores: noise seeded by the run's seed + 3, the same every time."""
+        return self.samples(10000, seed=self.seed + 3)
 
     def _pictures(self) -> None:
         try:
@@ -275,42 +294,61 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(mu @ mu + np.trace(sa) + np.trace(sb) - 2 * root)
 
 
-def judge(samples_uint8, classifier_weights, count_real: int = 10000) -> dict:
-    """Judge generated digits with a trained classifier: the share classified with confidence >= 0.9,
+class Judge:
+    """Judges generated digits with a trained classifier: the share classified with confidence >= 0.9,
     how often each digit occurs among those, and the Fréchet distance between the classifier's
     penultimate-layer features of the samples and of real test digits (training digits against test
-    digits as the yardstick)."""
-    from .evaluation import load_model
+    digits as the yardstick). The real digits' features are computed once."""
 
-    bk = current()
-    model, _ = load_model(classifier_weights)
-    names = list(model.layers)
-    cut = max(i for i, n in enumerate(names) if type(model.layers[n]).__name__ == "Affine")  # the last affine
+    def __init__(self, classifier_weights, count_real: int = 10000):
+        from .evaluation import load_model
 
-    def features_and_probs(x_uint8):
+        self.model, _ = load_model(classifier_weights)
+        self.names = list(self.model.layers)
+        self.cut = max(i for i, n in enumerate(self.names)
+                       if type(self.model.layers[n]).__name__ == "Affine")  # the last affine
+        data = datasets.load("mnist")
+        self.test_features, _ = self._features_and_probs(data.test.x[:count_real])
+        train_features, _ = self._features_and_probs(data.train.x[:count_real])
+        self.frechet_train_vs_test = frechet_distance(train_features, self.test_features)
+
+    def _features_and_probs(self, x_uint8):
+        bk = current()
         x = datasets.to_model_input(x_uint8.reshape(-1, 1, 28, 28))
         feats, probs = [], []
         for i in range(0, len(x), 500):
             h = x[i : i + 500]
-            for n in names[:cut]:
-                h = model.layers[n].forward(h, train=False)
+            for n in self.names[: self.cut]:
+                h = self.model.layers[n].forward(h, train=False)
             feats.append(bk.to_numpy(h.reshape(len(h), -1)))
-            probs.append(bk.to_numpy(model.predict(x[i : i + 500], probabilities=True)))
+            probs.append(bk.to_numpy(self.model.predict(x[i : i + 500], probabilities=True)))
         return np.concatenate(feats), np.concatenate(probs)
 
-    data = datasets.load("mnist")
-    fs, ps = features_and_probs(samples_uint8)
-    ft, _ = features_and_probs(data.test.x[:count_real])
-    fr, _ = features_and_probs(data.train.x[:count_real])
-    confident = ps.max(axis=1) >= 0.9
-    counts = np.bincount(ps.argmax(axis=1)[confident], minlength=10)
-    return {"samples": len(ps), "confident_share": float(confident.mean()),
-            "digit_shares_among_confident": (counts / max(1, counts.sum())).tolist(),
-            "frechet_samples_vs_test": frechet_distance(fs, ft), "frechet_train_vs_test": frechet_distance(fr, ft)}
+    def __call__(self, samples_uint8) -> dict:
+        fs, ps = self._features_and_probs(samples_uint8)
+        confident = ps.max(axis=1) >= 0.9
+        counts = np.bincount(ps.argmax(axis=1)[confident], minlength=10)
+        return {"samples": len(ps), "confident_share": float(confident.mean()),
+                "digit_shares_among_confident": (counts / max(1, counts.sum())).tolist(),
+                "frechet_samples_vs_test": frechet_distance(fs, self.test_features),
+                "frechet_train_vs_test": self.frechet_train_vs_test}
+
+
+def judge(samples_uint8, classifier_weights, count_real: int = 10000) -> dict:
+    """`Judge` once: see there."""
+    return Judge(classifier_weights, count_real)(samples_uint8)
+
+
+def describe_judgment(j: dict) -> str:
+    return (f"{100 * j['confident_share']:.1f}% of {j['samples']:,} samples classified with confidence >= 0.9; "
+            f"digit shares among them "
+            + " ".join(f"{d}:{100 * s:.0f}%" for d, s in enumerate(j["digit_shares_among_confident"]))
+            + f"; Fréchet distance to test digits {j['frechet_samples_vs_test']:.1f} "
+              f"(training digits: {j['frechet_train_vs_test']:.1f})")
 
 
 def run(out, epochs=5, batch_size=64, seed=0, limit=None, resume=False, classifier=None, progress=None,
-        log=print) -> dict:
+        log=print, width=128, real_label=1.0, judge_every=0) -> dict:
     if resume:
         trainer = GanTrainer.resume(out, epochs=epochs, progress=progress, log=log)
         log(f"Resuming {out} after epoch {trainer.epoch}")
@@ -318,17 +356,16 @@ def run(out, epochs=5, batch_size=64, seed=0, limit=None, resume=False, classifi
         if (Path(out) / "last.npz").exists():
             raise InvalidValue(f"{out} already holds a GAN run: continue it with --resume, or choose another --out")
         trainer = GanTrainer(out, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit, progress=progress,
-                             log=log)
-    trainer.fit()
+                             log=log, width=width, real_label=real_label)
+    if judge_every < 0:
+        raise InvalidValue(f"--judge-every must be 0 (only at the end) or a number of epochs; got {judge_every}")
+    judge_ = Judge(classifier) if classifier else None  # a bad classifier path fails now, not after training
+    trainer.fit(judge_, judge_every)
     result = {"history": trainer.history}
-    if classifier:
-        result["judge"] = judge(trainer.samples(10000, seed=seed + 3), classifier)
-        j = result["judge"]
-        log(f"Judged by {classifier}: {100 * j['confident_share']:.1f}% of 10,000 samples classified with confidence "
-            f">= 0.9; digit shares among them " + " ".join(f"{d}:{100 * s:.0f}%" for d, s in
-                                                        enumerate(j["digit_shares_among_confident"]))
-            + f"; Fréchet distance to test digits {j['frechet_samples_vs_test']:.1f} "
-              f"(training digits: {j['frechet_train_vs_test']:.1f})")
+    if judge_ is not None:
+        last = trainer.history[-1] if trainer.history else {}
+        result["judge"] = last["judge"] if "judge" in last else judge_(trainer.judged_samples())
+        log(f"Judged by {classifier}: {describe_judgment(result['judge'])}")
         (Path(out) / "judge.json").write_text(json.dumps(result["judge"], indent=1))
     log(f"Pictures: {Path(out) / 'samples.png'}, {Path(out) / 'progress.png'}")
     return result

@@ -19,6 +19,11 @@ def test_bce_with_logits_value_and_gradient(f64):
     assert float(layer.forward(x, t)) == pytest.approx(expected, rel=1e-9)
     num = numerical(lambda: float(BinaryCrossEntropyWithLogits().forward(x, t)), x, [(i, 0) for i in range(4)])
     np.testing.assert_allclose(layer.backward()[:, 0], num, rtol=1e-6, atol=1e-9)
+    # soft targets (one-sided label smoothing): the same formula, the gradient (sigmoid(x) - t) / N
+    soft = np.array([0.9, 0.9, 0.0, 0.9])
+    expected = -np.mean(soft * np.log(p) + (1 - soft) * np.log(1 - p))
+    assert float(layer.forward(x, soft)) == pytest.approx(expected, rel=1e-9)
+    np.testing.assert_allclose(layer.backward()[:, 0], (p - soft) / 4, rtol=1e-12)
 
 
 def test_shapes_and_discriminator_gradients(f64):
@@ -61,6 +66,25 @@ def test_a_few_gan_steps_checkpoint_and_resume(tmp_path, capsys):
     assert not np.array_equal(resumed.grids[0], resumed.grids[1])  # a step of training changed the samples
 
 
+def test_width_and_label_smoothing_are_kept_through_resume(tmp_path, capsys):
+    from deepnet.gan import GanTrainer
+
+    out = tmp_path / "gan"
+    args = ["gan", "--out", str(out), "--limit", "64", "--batch-size", "32", "--no-progress"]
+    with backends.use("cpu", dtype="float32"):
+        assert main(args + ["--epochs", "1", "--width", "3"]) == 2  # odd: no half as many channels at 14x14
+        assert main(args + ["--epochs", "1", "--real-label", "0.3"]) == 2
+        assert not (out / "last.npz").exists()
+        assert main(args + ["--epochs", "1", "--width", "32", "--real-label", "0.9"]) == 0
+        assert main(["gan", "--out", str(out), "--epochs", "2", "--resume", "--no-progress"]) == 0
+        resumed = GanTrainer.resume(out)
+    err = capsys.readouterr().err
+    assert "--width must be an even number" in err and "--real-label must be in (0.5, 1]" in err
+    assert resumed.epoch == 2 and resumed.width == 32 and resumed.real_label == 0.9
+    assert resumed.G.params()["fc.W"].shape == (100, 32 * 7 * 7)
+    assert resumed.G.params()["up1.W"].shape[:2] == (32, 16)
+
+
 def test_judging_samples_with_a_trained_classifier(tmp_path):
     from deepnet.gan import judge
 
@@ -75,3 +99,14 @@ def test_judging_samples_with_a_trained_classifier(tmp_path):
     assert good["samples"] == 120 and len(good["digit_shares_among_confident"]) == 10
     assert good["frechet_samples_vs_test"] < bad["frechet_samples_vs_test"]  # real digits sit nearer real digits
     assert good["frechet_train_vs_test"] >= 0
+    # judged during training: every epoch's judgment in history.json, the last one in judge.json
+    import json
+
+    out = tmp_path / "gan"
+    with backends.use("cpu", dtype="float32"):
+        assert main(["gan", "--out", str(out), "--epochs", "2", "--limit", "64", "--batch-size", "32",
+                     "--judge-with", str(run), "--judge-every", "1", "--no-progress"]) == 0
+    history = json.loads((out / "history.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2] and all("judge" in h for h in history)
+    assert json.loads((out / "judge.json").read_text()) == history[-1]["judge"]
+    assert history[-1]["judge"]["samples"] == 10000
