@@ -218,10 +218,13 @@ class NumpyBackend(Backend):
         nk = _numba()
         dout = np.ascontiguousarray(dout)
         compiled = nk is not None and nk.usable(dout)
+        unrolled = compiled and kh == kw == stride == 2 and pad == 0 and arg.flags.c_contiguous
 
         def work(_, chunks):
             for s, e in chunks:
-                if compiled:
+                if unrolled:  # the 2x2 window forward's mirror (numba_kernels.max_pool_2x2_backward)
+                    nk.max_pool_2x2_backward(dout[s:e], arg[s:e], dx[s:e])
+                elif compiled:
                     nk.max_pool_backward(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
                 else:
                     _max_pool_backward_views(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
