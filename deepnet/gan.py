@@ -2,8 +2,8 @@
 
 The generator turns 100 normal numbers into a 28x28 digit: affine to Wx7x7 (W = `width`, 128 by
 default), batch norm, ReLU, transposed convolution 4x4/2 to W/2x14x14, batch norm, ReLU, transposed
-convolution 4x4/2 to 1x28x28, tanh. The discriminator scores an image real or fake: convolution 4x4/2 to 64x14x14, leaky ReLU 0.2,
-convolution 4x4/2 to 128x7x7, batch norm, leaky ReLU, affine to one logit. Both train with Adam
+convolution 4x4/2 to 1x28x28, tanh. The discriminator scores an image real or fake: convolution 4x4/2
+to 64x14x14, leaky ReLU 0.2, convolution 4x4/2 to 128x7x7, batch norm, leaky ReLU, affine to one logit. Both train with Adam
 (lr 0.0002, beta1 0.5) and weights drawn from N(0, 0.02), as the paper. Images are scaled to [-1, 1].
 `real_label` below 1 is one-sided label smoothing (Salimans et al., 2016): the discriminator learns to
 say that much, not 1, on real digits; the generator's target stays 1.
@@ -27,7 +27,8 @@ import numpy as np
 from . import datasets, io
 from .backends import current
 from .errors import InvalidValue, MissingFile
-from .layers import (Affine, BatchNormalization, Convolution, LeakyRelu, Relu, Tanh, TransposedConvolution)
+from .layers import (Affine, BatchNormalization, Convolution, LeakyRelu, Relu, Tanh, TransposedConvolution,
+                     softmax)
 from .layers.base import Layer
 from .models import Sequential
 from .optimizers import Adam
@@ -321,7 +322,9 @@ class Judge:
             for n in self.names[: self.cut]:
                 h = self.model.layers[n].forward(h, train=False)
             feats.append(bk.to_numpy(h.reshape(len(h), -1)))
-            probs.append(bk.to_numpy(self.model.predict(x[i : i + 500], probabilities=True)))
+            for n in self.names[self.cut :]:  # on to the scores from the features, not a second whole pass
+                h = self.model.layers[n].forward(h, train=False)
+            probs.append(bk.to_numpy(softmax(h.astype(bk.xp.float32))))
         return np.concatenate(feats), np.concatenate(probs)
 
     def __call__(self, samples_uint8) -> dict:
