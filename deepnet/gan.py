@@ -352,6 +352,8 @@ def describe_judgment(j: dict) -> str:
 
 def run(out, epochs=5, batch_size=64, seed=0, limit=None, resume=False, classifier=None, progress=None,
         log=print, width=128, real_label=1.0, judge_every=0) -> dict:
+    if judge_every < 0:
+        raise InvalidValue(f"--judge-every must be 0 (only at the end) or a number of epochs; got {judge_every}")
     if resume:
         trainer = GanTrainer.resume(out, epochs=epochs, progress=progress, log=log)
         log(f"Resuming {out} after epoch {trainer.epoch}")
@@ -360,8 +362,6 @@ def run(out, epochs=5, batch_size=64, seed=0, limit=None, resume=False, classifi
             raise InvalidValue(f"{out} already holds a GAN run: continue it with --resume, or choose another --out")
         trainer = GanTrainer(out, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit, progress=progress,
                              log=log, width=width, real_label=real_label)
-    if judge_every < 0:
-        raise InvalidValue(f"--judge-every must be 0 (only at the end) or a number of epochs; got {judge_every}")
     judge_ = Judge(classifier) if classifier else None  # a bad classifier path fails now, not after training
     trainer.fit(judge_, judge_every)
     result = {"history": trainer.history}
