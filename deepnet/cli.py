@@ -185,7 +185,8 @@ def cmd_gan(args) -> int:
 
     run(args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, limit=args.limit,
         resume=args.resume, classifier=args.judge_with, progress=False if args.no_progress else None,
-        width=args.width, real_label=args.real_label, judge_every=args.judge_every)
+        width=args.width, real_label=args.real_label, judge_every=args.judge_every,
+        g_hidden=args.g_hidden, d_hidden=args.d_hidden)
     return 0
 
 
@@ -240,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the generator's channels at 7x7 (half as many at 14x14; default 128)")
     p.add_argument("--real-label", type=float, default=1.0,
                    help="the discriminator's target on real digits; 0.9 is one-sided label smoothing (default 1)")
+    p.add_argument("--g-hidden", type=int, default=0, metavar="UNITS",
+                   help="an affine layer of this many units between the noise and the 7x7 maps (default 0: none)")
+    p.add_argument("--d-hidden", type=int, default=0, metavar="UNITS",
+                   help="an affine layer of this many units before the discriminator's logit (default 0: none)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_gan)
     p = sub.add_parser("import-book-weights", help="convert the book's deep_conv_net_params.pkl to deepnet's format")

@@ -71,11 +71,16 @@ class BinaryCrossEntropyWithLogits(Layer):
         return ((self.p - self.t) * (dout / len(self.t))).reshape(self.shape)
 
 
-def generator(dtype=None, width: int = 128) -> Sequential:
-    """The generator, `width` channels at 7x7 and width/2 at 14x14."""
+def generator(dtype=None, width: int = 128, hidden: int = 0) -> Sequential:
+    """The generator, `width` channels at 7x7 and width/2 at 14x14; with `hidden` > 0, first an affine
+    layer of that many units, batch norm and ReLU (InfoGAN's MNIST generator, Chen et al., 2016)."""
     half = width // 2
-    return Sequential([
-        ("fc", Affine(NOISE, width * 7 * 7, INIT_STD, dtype)), ("reshape", Reshape(width, 7, 7)),
+    first = []
+    if hidden:
+        first = [("fc0", Affine(NOISE, hidden, INIT_STD, dtype)), ("bn0", BatchNormalization(hidden, dtype=dtype)),
+                 ("relu0", Relu())]
+    return Sequential(first + [
+        ("fc", Affine(hidden or NOISE, width * 7 * 7, INIT_STD, dtype)), ("reshape", Reshape(width, 7, 7)),
         ("bn1", BatchNormalization(width, dtype=dtype)), ("relu1", Relu()),
         ("up1", TransposedConvolution(width, half, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
         ("bn2", BatchNormalization(half, dtype=dtype)), ("relu2", Relu()),
@@ -84,13 +89,19 @@ def generator(dtype=None, width: int = 128) -> Sequential:
     ], input_shape=(NOISE,))
 
 
-def discriminator(dtype=None) -> Sequential:
+def discriminator(dtype=None, hidden: int = 0) -> Sequential:
+    """The discriminator; with `hidden` > 0, an affine layer of that many units, batch norm and leaky ReLU
+    before the logit (InfoGAN's MNIST discriminator), so that the logit is no longer a linear sum of
+    features that each see only 10x10 pixels: the whole digit's shape can be judged."""
+    last = [("fc", Affine(128 * 7 * 7, 1, INIT_STD, dtype))]
+    if hidden:
+        last = [("fc1", Affine(128 * 7 * 7, hidden, INIT_STD, dtype)), ("bn3", BatchNormalization(hidden, dtype=dtype)),
+                ("lrelu3", LeakyRelu(0.2)), ("fc", Affine(hidden, 1, INIT_STD, dtype))]
     return Sequential([
         ("conv1", Convolution(1, 64, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)), ("lrelu1", LeakyRelu(0.2)),
         ("conv2", Convolution(64, 128, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
         ("bn2", BatchNormalization(128, dtype=dtype)), ("lrelu2", LeakyRelu(0.2)),
-        ("fc", Affine(128 * 7 * 7, 1, INIT_STD, dtype)),
-    ], loss=BinaryCrossEntropyWithLogits(), input_shape=(1, 28, 28))
+    ] + last, loss=BinaryCrossEntropyWithLogits(), input_shape=(1, 28, 28))
 
 
 def backprop(model: Sequential, d):
@@ -107,18 +118,23 @@ def to_gan_input(x_uint8):
 
 class GanTrainer:
     def __init__(self, out, epochs: int = 5, batch_size: int = 64, seed: int = 0, limit: int | None = None,
-                 progress: bool | None = None, log=print, width: int = 128, real_label: float = 1.0):
+                 progress: bool | None = None, log=print, width: int = 128, real_label: float = 1.0,
+                 g_hidden: int = 0, d_hidden: int = 0):
         if epochs < 1 or batch_size < 2:
             raise InvalidValue(f"--epochs must be at least 1 and --batch-size at least 2; got {epochs}, {batch_size}")
         if width < 2 or width % 2:
             raise InvalidValue(f"--width must be an even number of channels, at least 2; got {width}")
         if not 0.5 < real_label <= 1:
             raise InvalidValue(f"--real-label must be in (0.5, 1]; got {real_label}")
+        if g_hidden < 0 or d_hidden < 0:
+            raise InvalidValue(f"--g-hidden and --d-hidden are numbers of units, 0 for none; got {g_hidden}, {d_hidden}")
         self.out, self.epochs, self.batch, self.seed, self.limit = Path(out), epochs, batch_size, seed, limit
         self.progress, self.log, self.width, self.real_label = progress, log, int(width), float(real_label)
+        self.g_hidden, self.d_hidden = int(g_hidden), int(d_hidden)
         bk = current()
         bk.rng.seed(seed)
-        self.G, self.D = generator(width=self.width), discriminator()
+        self.G = generator(width=self.width, hidden=self.g_hidden)
+        self.D = discriminator(hidden=self.d_hidden)
         self.opt_g, self.opt_d = Adam(lr=2e-4, beta1=0.5), Adam(lr=2e-4, beta1=0.5)
         self.fixed_noise = bk.to_device(np.random.default_rng(seed + 1).standard_normal((10, NOISE)))
         self.epoch, self.history = 0, []
@@ -143,7 +159,7 @@ class GanTrainer:
                 "limit": self.limit, "history": self.history, "rng": current().rng.get_state(),
                 "optG": self.opt_g.state_dict()["hyper"], "optD": self.opt_d.state_dict()["hyper"],
                 "model": "dcgan", "first_grid_epoch": self.first_grid_epoch, "width": self.width,
-                "real_label": self.real_label}
+                "real_label": self.real_label, "g_hidden": self.g_hidden, "d_hidden": self.d_hidden}
         io.save_arrays(self.out / "last.npz", self._state(), meta)
         io.write_json(self.out / "history.json", {"history": self.history})
 
@@ -157,7 +173,8 @@ class GanTrainer:
             raise InvalidValue(f"{path} is not a deepnet gan checkpoint")
         trainer = cls(out, epochs=epochs or meta["epochs"], batch_size=meta["batch_size"], seed=meta["seed"],
                       limit=meta["limit"], progress=progress, log=log, width=meta.get("width", 128),
-                      real_label=meta.get("real_label", 1.0))
+                      real_label=meta.get("real_label", 1.0), g_hidden=meta.get("g_hidden", 0),
+                      d_hidden=meta.get("d_hidden", 0))
         expect = {f"G/{k}": a.shape for k, a in trainer.G.state().items()}
         expect.update({f"D/{k}": a.shape for k, a in trainer.D.state().items()})
         arrays, meta = io.load_arrays(path)
@@ -351,7 +368,7 @@ def describe_judgment(j: dict) -> str:
 
 
 def run(out, epochs=5, batch_size=64, seed=0, limit=None, resume=False, classifier=None, progress=None,
-        log=print, width=128, real_label=1.0, judge_every=0) -> dict:
+        log=print, width=128, real_label=1.0, judge_every=0, g_hidden=0, d_hidden=0) -> dict:
     if judge_every < 0:
         raise InvalidValue(f"--judge-every must be 0 (only at the end) or a number of epochs; got {judge_every}")
     if resume:
@@ -361,7 +378,7 @@ def run(out, epochs=5, batch_size=64, seed=0, limit=None, resume=False, classifi
         if (Path(out) / "last.npz").exists():
             raise InvalidValue(f"{out} already holds a GAN run: continue it with --resume, or choose another --out")
         trainer = GanTrainer(out, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit, progress=progress,
-                             log=log, width=width, real_label=real_label)
+                             log=log, width=width, real_label=real_label, g_hidden=g_hidden, d_hidden=d_hidden)
     judge_ = Judge(classifier) if classifier else None  # a bad classifier path fails now, not after training
     trainer.fit(judge_, judge_every)
     result = {"history": trainer.history}

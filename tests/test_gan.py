@@ -110,3 +110,55 @@ def test_judging_samples_with_a_trained_classifier(tmp_path):
     assert [h["epoch"] for h in history] == [1, 2] and all("judge" in h for h in history)
     assert json.loads((out / "judge.json").read_text()) == history[-1]["judge"]
     assert history[-1]["judge"]["samples"] == 10000
+
+
+def test_hidden_layers_are_kept_through_resume(tmp_path, capsys):
+    from deepnet.gan import GanTrainer
+
+    out = tmp_path / "gan"
+    args = ["gan", "--out", str(out), "--limit", "64", "--batch-size", "32", "--no-progress", "--width", "8"]
+    with backends.use("cpu", dtype="float32"):
+        assert main(args + ["--epochs", "1", "--d-hidden", "-1"]) == 2
+        assert not (out / "last.npz").exists()
+        assert main(args + ["--epochs", "1", "--g-hidden", "24", "--d-hidden", "16"]) == 0
+        assert main(["gan", "--out", str(out), "--epochs", "2", "--resume", "--no-progress"]) == 0
+        resumed = GanTrainer.resume(out)
+    assert "--g-hidden and --d-hidden are numbers of units" in capsys.readouterr().err
+    assert resumed.epoch == 2 and (resumed.g_hidden, resumed.d_hidden) == (24, 16)
+    g, d = resumed.G.params(), resumed.D.params()
+    assert g["fc0.W"].shape == (100, 24) and g["fc.W"].shape == (24, 8 * 7 * 7)
+    assert d["fc1.W"].shape == (128 * 7 * 7, 16) and d["fc.W"].shape == (16, 1)
+    with backends.use("cpu", dtype="float32"):
+        assert resumed.samples(3).shape == (3, 28, 28)
+
+
+def test_the_networks_with_hidden_layers_pass_the_gradient_check():
+    """Both hidden layers' batch norms in training mode (as the GAN trains them): every parameter's
+    gradient, and the discriminator's input gradient that the generator learns through."""
+    from deepnet.gan import backprop, discriminator, generator
+
+    rng = np.random.default_rng(0)
+    with backends.use("cpu", dtype="float64"):
+        backends.current().rng.seed(0)  # fixed weights: no leaky ReLU input within a step of its kink
+        D = discriminator(dtype="float64", hidden=5)
+        x, t = rng.standard_normal((4, 1, 28, 28)), np.array([0.9, 0.0, 0.9, 0.0])
+        loss = lambda: float(D.loss(x, t, train=True))
+        loss()
+        dx = D.backward()
+        grads = {k: g.copy() for k, g in D.grads().items()}
+        idx = [(0, 0, 3, 4), (1, 0, 14, 14), (3, 0, 27, 0)]
+        np.testing.assert_allclose([dx[i] for i in idx], numerical(loss, x, idx, h=1e-5), rtol=1e-5, atol=1e-9)
+        for name, p in D.params().items():  # gradients near 1e-5 (weights N(0, 0.02)): h = 1e-5, not 1e-6
+            idx = [np.unravel_index(k, p.shape) for k in (0, p.size // 2, p.size - 1)]
+            num = numerical(loss, p, idx, h=1e-5)
+            np.testing.assert_allclose([grads[name][k] for k in idx], num, rtol=1e-5, atol=1e-9, err_msg=name)
+        G = generator(dtype="float64", width=4, hidden=6)
+        z = rng.standard_normal((5, 100))
+        R = rng.standard_normal((5, 1, 28, 28))
+        out = lambda: float((G.forward(z, train=True) * R).sum())
+        out()
+        backprop(G, R)
+        for name in ("fc0.W", "bn0.gamma", "fc.W", "up1.W"):
+            p, g = G.params()[name], G.grads()[name].copy()
+            idx = [np.unravel_index(k, p.shape) for k in (0, p.size // 2, p.size - 1)]
+            np.testing.assert_allclose([g[k] for k in idx], numerical(out, p, idx, h=1e-5), rtol=1e-5, atol=1e-9)
