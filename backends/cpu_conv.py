@@ -37,6 +37,13 @@ from .cpu_workers import Workers
 MIN_CHUNK_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 8 << 20
 
+#: A convolution pass of fewer multiply-adds than this runs on the calling thread: handing half of it to
+#: another thread costs more than it saves (each hand-off of the GIL between threads wakes a sleeping one,
+#: tens of microseconds on a virtual machine). Measured at batch 10, DeepConvNet's forward on the 2-core
+#: machine, one thread against two: 1.1 M multiply-adds (conv1) 142 vs 276 us, 9 M (conv3, conv5) 347 vs
+#: 346 and 297 vs 363 us, 18 M (conv2, conv4, conv6) 803 vs 626, 715 vs 613, 504 vs 457 us.
+SPLIT_MACS = 1 << 24
+
 
 def default_chunk_bytes(threads: int, last_level_cache: int | None = None) -> int:
     llc = last_level_cache_bytes() if last_level_cache is None else last_level_cache
@@ -68,14 +75,27 @@ def last_level_cache_bytes() -> int | None:
 class ChunkedConv:
     """The chunked forward and backward, run on `workers` (backends/cpu_workers.py)."""
 
-    def __init__(self, workers: Workers, chunk_bytes: int | None = None, kernels=None):
+    def __init__(self, workers: Workers, chunk_bytes: int | None = None, kernels=None, blas=None):
         self.workers = workers
         self.chunk_bytes = None if chunk_bytes is None else int(chunk_bytes)  # None: default_chunk_bytes
         self.kernels = kernels  # numba_kernels, or None for the plain NumPy loops
+        # (sgemm, dgemm) addresses of NumPy's BLAS (numba_blas.addresses()): with the kernels, each chunk is one
+        # compiled call (numba_blas.conv_*_chunk); None: the steps called one by one from Python
+        self.blas = blas if kernels is not None else None
 
-    def _chunks(self, n: int, per_image: int) -> list[tuple[int, int]]:
+    def _fused(self, *arrays) -> int | None:
+        """The BLAS product's address for one-call chunks of these arrays, or None for the step-by-step loop."""
+        if self.blas is None or not all(self.kernels.usable(a) and a.dtype == arrays[0].dtype for a in arrays):
+            return None
+        return self.blas[0] if arrays[0].dtype == np.float32 else self.blas[1]
+
+    def _run(self, work, n: int, per_image: int, macs: int) -> list:
+        """work(k, chunks) over cache-sized chunks of the batch: split among the threads when the pass has
+        at least SPLIT_MACS multiply-adds, else all on the calling thread."""
         size = self.chunk_bytes or default_chunk_bytes(self.workers.threads)  # the thread count may change
-        return self.workers.balanced_chunks(n, size // max(1, per_image))
+        if macs < SPLIT_MACS or self.workers.threads == 1:
+            return [work(0, self.workers.chunks(n, size // max(1, per_image)))]
+        return self.workers.run(work, self.workers.balanced_chunks(n, size // max(1, per_image)))
 
     # --- patches ------------------------------------------------------------
     def _im2col(self, x, kh, kw, stride, pad, oh, ow):
@@ -131,15 +151,26 @@ class ChunkedConv:
         y = np.empty((n, o, oh, ow), dtype=x.dtype)
         y3 = y.reshape(n, o, p)
         bias = b.reshape(1, o, 1)
+        address = self._fused(x, wmat, b)
 
         def work(_, chunks):
             for s, e in chunks:
+                if address is not None:
+                    from .numba_blas import conv_forward_chunk
+
+                    m = e - s
+                    col = self.workers.buffer("col", c * kh * kw * m * p, x.dtype).reshape(c, kh, kw, m, oh, ow)
+                    xpad = self.workers.buffer("xpad", m * c * (h + 2 * pad) * (wd + 2 * pad), x.dtype)
+                    prod = self.workers.buffer("prod", o * m * p, x.dtype).reshape(o, m, p)
+                    conv_forward_chunk(address, x[s:e], x.dtype.type(0), wmat, b, kh, kw, stride, pad, relu, col,
+                                       xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad), prod, y3[s:e])
+                    continue
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
                 prod = self.workers.buffer("prod", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
                 np.matmul(wmat, col.reshape(wmat.shape[1], -1), out=prod.reshape(o, -1))
                 self._output(prod, b, bias, relu, y3[s:e])
 
-        self.workers.run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
+        self._run(work, n, c * kh * kw * p * x.itemsize, o * c * kh * kw * n * p)
         return y
 
     def backward(self, dy, x, w, stride, pad, need_dx=True, relu_out=None):
@@ -153,6 +184,8 @@ class ChunkedConv:
         dy3 = dy.reshape(n, o, p)
         y3 = None if relu_out is None else relu_out.reshape(n, o, p)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+        address = self._fused(x, wmat_t, dy, *(() if relu_out is None else (relu_out,)))
+        h, wd = x.shape[2:]
 
         def work(_, chunks):
             # dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
@@ -160,6 +193,20 @@ class ChunkedConv:
             db = np.zeros(o, dtype=x.dtype)
             part = np.empty_like(dw_t)
             for s, e in chunks:
+                if address is not None:
+                    from .numba_blas import conv_backward_chunk
+
+                    m = e - s
+                    col = self.workers.buffer("col", c * kh * kw * m * p, x.dtype).reshape(c, kh, kw, m, oh, ow)
+                    xpad = self.workers.buffer("xpad", m * c * (h + 2 * pad) * (wd + 2 * pad), x.dtype)
+                    dyc = self.workers.buffer("dy", o * m * p, x.dtype).reshape(o, m, p)
+                    dcol = self.workers.buffer("dcol", col.size if need_dx else 0, x.dtype).reshape(
+                        col.shape if need_dx else (0,) * 6)
+                    conv_backward_chunk(address, x[s:e], x.dtype.type(0), wmat_t, dy3[s:e],
+                                        dy3[s:e] if y3 is None else y3[s:e], y3 is not None, kh, kw, stride, pad,
+                                        col, xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad), dyc, dw_t, db, dcol,
+                                        dx[s:e] if need_dx else _NO_DX[x.dtype.type])
+                    continue
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
                 rows = col.reshape(wmat_t.shape[0], -1)
                 dyc = self.workers.buffer("dy", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
@@ -174,7 +221,7 @@ class ChunkedConv:
                 self._col2im(dcol, stride, pad, dx[s:e])
             return dw_t, db
 
-        parts = self.workers.run(work, self._chunks(n, c * kh * kw * p * x.itemsize))
+        parts = self._run(work, n, c * kh * kw * p * x.itemsize, o * c * kh * kw * n * p * (2 if need_dx else 1))
         dw_t, db = parts[0]
         for part_w, part_b in parts[1:]:
             dw_t += part_w
@@ -182,4 +229,5 @@ class ChunkedConv:
         return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
 
-_REFERENCE = Backend.__new__(Backend)  # only its plain-NumPy im2col/col2im are used (xp = numpy)
+_REFERENCE = Backend.__new__(Backend)
+_NO_DX = {t: np.empty((0, 0, 0, 0), dtype=t) for t in (np.float32, np.float64)}  # "no input gradient"  # only its plain-NumPy im2col/col2im are used (xp = numpy)

@@ -49,6 +49,16 @@ def usable_cores() -> int:
 
 _BLAS_LIMITED = []
 
+#: Checks of a flag (about 15 ns each) a crew thread makes after a task before it sleeps: about 3 ms, longer
+#: than the gaps between one layer's work and the next, shorter than a pause a person would notice.
+SPINS = 200_000
+
+
+def _spin_enabled() -> bool:
+    from .settings import switch
+
+    return switch("DEEPNET_SPIN", default=True)
+
 
 def _blas_on_one_thread() -> None:
     """Once per process: NumPy's BLAS on one thread, since deepnet's workers already occupy every core.
@@ -77,6 +87,8 @@ class Workers:
             raise ValueError(f"Workers needs at least one thread; got {threads}")
         self._pool = None
         self._pool_pid = None
+        self._spin_crew = None
+        self._busy = threading.Lock()
         self._local = threading.local()
 
     @staticmethod
@@ -101,13 +113,41 @@ class Workers:
         if workers <= 1:
             return [work(0, chunks)]
         _blas_on_one_thread()
-        if self._pool is None or self._pool_pid != os.getpid():
-            # a forked child inherits the pool object but not its threads: it needs a pool of its own
-            self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="deepnet")
-            self._pool_pid = os.getpid()
-        futures = [self._pool.submit(work, k, chunks[k::workers]) for k in range(1, workers)]
-        first = work(0, chunks[0::workers])
-        return [first] + [f.result() for f in futures]
+        if not self._busy.acquire(blocking=False):
+            # another thread of the program is using the workers, or a task asked for them again: each
+            # worker's share in turn on this thread, so the results are the same, bits included
+            return [work(k, chunks[k::workers]) for k in range(workers)]
+        try:
+            crew = self._crew()
+            if crew is not None:
+                return crew.run(work, chunks, workers)
+            if self._pool is None or self._pool_pid != os.getpid():
+                # a forked child inherits the pool object but not its threads: it needs a pool of its own
+                self._pool = ThreadPoolExecutor(max_workers=self.threads - 1, thread_name_prefix="deepnet")
+                self._pool_pid = os.getpid()
+            futures = [self._pool.submit(work, k, chunks[k::workers]) for k in range(1, workers)]
+            first = work(0, chunks[0::workers])
+            return [first] + [f.result() for f in futures]
+        finally:
+            self._busy.release()
+
+    def _crew(self) -> "Crew | None":
+        """The spinning threads (Crew), made on first use and again after a fork or a new thread count;
+        None without Numba (or with DEEPNET_NUMBA=0, or DEEPNET_SPIN=0): then a plain thread pool."""
+        crew = self._spin_crew
+        if crew is not None and crew.pid == os.getpid() and crew.size == self.threads - 1:
+            return crew
+        if crew is not None and crew.pid == os.getpid():
+            crew.close()
+        self._spin_crew = None
+        if not _spin_enabled():
+            return None
+        from . import numba_kernels
+
+        if not numba_kernels.ENABLED:
+            return None
+        self._spin_crew = Crew(self.threads - 1, numba_kernels.spin_while_equal)
+        return self._spin_crew
 
     def buffer(self, name: str, size: int, dtype) -> np.ndarray:
         """A flat scratch array of `size` elements owned by the calling thread, kept between calls."""
@@ -134,3 +174,71 @@ class Workers:
 
         self.run(work, self.chunks(n, width))
         return out
+
+
+class Crew:
+    """`size` threads that wait for work by spinning on a flag, for SPINS checks, before they sleep.
+
+    The flags are one int64 array (64 bytes apart, a cache line each): flags[0] is the number of the
+    latest task; flags[8 * k] is the last task worker k finished. The spin (numba_kernels.spin_while_equal)
+    holds no GIL. Every worker answers every task, those with no chunks at once, so a task number is
+    never skipped; a worker that spun SPINS times without news sleeps on a condition until the next.
+    Measured on the 2-core machine (a task of no work): 88 microseconds a hand-off with a thread pool,
+    about 2 with the crew (benchmarks/README.md, "Session 7")."""
+
+    def __init__(self, size: int, spin):
+        self.size, self.spin, self.pid = size, spin, os.getpid()
+        self.flags = np.zeros(8 * (size + 1), dtype=np.int64)
+        self.task = None
+        self.results = [None] * (size + 1)
+        self.wake = threading.Condition()
+        self.sleeping = 0
+        for k in range(1, size + 1):
+            threading.Thread(target=self._serve, args=(k,), name=f"deepnet-{k}", daemon=True).start()
+
+    def _serve(self, k: int) -> None:
+        flags, seen = self.flags, 0
+        while True:
+            number = int(self.spin(flags, 0, seen, SPINS))
+            if number == seen:
+                with self.wake:
+                    self.sleeping += 1
+                    while flags[0] == seen:
+                        self.wake.wait()
+                    self.sleeping -= 1
+                number = int(flags[0])
+            if number < 0:  # closed
+                return
+            seen = number
+            work, chunks, workers = self.task
+            try:
+                self.results[k] = (True, work(k, chunks[k::workers]) if k < workers else None)
+            except BaseException as error:  # handed to the caller, raised there
+                self.results[k] = (False, error)
+            flags[8 * k] = number
+
+    def run(self, work, chunks, workers: int) -> list:
+        flags = self.flags
+        self.task = (work, chunks, workers)
+        number = int(flags[0]) + 1
+        flags[0] = number
+        if self.sleeping:
+            with self.wake:
+                self.wake.notify_all()
+        first = work(0, chunks[0::workers])
+        for k in range(1, self.size + 1):
+            while flags[8 * k] != number:
+                self.spin(flags, 8 * k, flags[8 * k], SPINS)
+        results = [first]
+        for k in range(1, workers):
+            ok, value = self.results[k]
+            if not ok:
+                raise value
+            results.append(value)
+        return results
+
+    def close(self) -> None:
+        """Let the threads end (after their current task)."""
+        self.flags[0] = -1
+        with self.wake:
+            self.wake.notify_all()

@@ -17,6 +17,16 @@ SHAPES = [  # (x shape, out channels, kernel, stride, pad)
 ]
 
 
+@pytest.fixture(autouse=True)
+def split_small_work(monkeypatch):
+    """The test shapes are far below the work at which the backend splits a pass among its threads:
+    split them anyway, so that the threaded code is what is tested."""
+    from deepnet.backends import cpu_conv, numpy_backend
+
+    monkeypatch.setattr(cpu_conv, "SPLIT_MACS", 0)
+    monkeypatch.setattr(numpy_backend, "ELEMENTWISE_SPLIT", 0)
+
+
 def kernels_available():
     options = [None]
     try:
@@ -25,6 +35,19 @@ def kernels_available():
     except ImportError:
         pass
     return options
+
+
+def conv_paths():
+    """ChunkedConv's ways of running a chunk: plain NumPy, the Numba kernels called one by one, and (where
+    NumPy's BLAS can be called from them) each chunk as one compiled call."""
+    paths = [pytest.param({"kernels": k}, id="numpy" if k is None else "numba") for k in kernels_available()]
+    if len(paths) > 1:
+        from deepnet.backends import numba_blas
+
+        if numba_blas.addresses() is not None:
+            paths.append(pytest.param({"kernels": kernels_available()[-1], "blas": numba_blas.addresses()},
+                                      id="numba+blas"))
+    return paths
 
 
 def reference(x, w, b, stride, pad, dy):
@@ -36,22 +59,26 @@ def reference(x, w, b, stride, pad, dy):
 
 @pytest.mark.parametrize("shape,o,k,stride,pad", SHAPES)
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("kernels", kernels_available(), ids=lambda k: "numpy" if k is None else "numba")
-def test_chunked_convolution_matches_the_reference(shape, o, k, stride, pad, threads, kernels):
+@pytest.mark.parametrize("path", conv_paths())
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_chunked_convolution_matches_the_reference(shape, o, k, stride, pad, threads, path, dtype):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape)
-    w = rng.standard_normal((o, shape[1]) + k)
-    b = rng.standard_normal(o)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.standard_normal((o, shape[1]) + k).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
     y_ref, _ = Backend.conv2d(backends.create("cpu", dtype="float64"), x, w, b, stride, pad)
-    dy = rng.standard_normal(y_ref.shape)
-    y_ref, dx_ref, dw_ref, db_ref = reference(x, w, b, stride, pad, dy)
+    dy = rng.standard_normal(y_ref.shape).astype(dtype)
+    y_ref, dx_ref, dw_ref, db_ref = reference(*(a.astype(np.float64) for a in (x, w, b)), stride, pad,
+                                              dy.astype(np.float64))
     # a chunk of one or two images, so every batch is cut into several chunks
-    conv = ChunkedConv(Workers(threads), chunk_bytes=2 * x[0].size * k[0] * k[1] * 8, kernels=kernels)
+    conv = ChunkedConv(Workers(threads), chunk_bytes=2 * x[0].size * k[0] * k[1] * 8, **path)
     y = conv.forward(x, w, b, stride, pad)
     dx, dw, db = conv.backward(dy, x, w, stride, pad)
-    for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)):
-        assert got.shape == want.shape and got.dtype == np.float64
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    _, dw_only, db_only = conv.backward(dy, x, w, stride, pad, need_dx=False)
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref), (dw_only, dw_ref), (db_only, db_ref)):
+        assert got.shape == want.shape and got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
 
 
 def test_chunked_convolution_is_bitwise_repeatable_in_float32():
@@ -59,7 +86,7 @@ def test_chunked_convolution_is_bitwise_repeatable_in_float32():
     x = rng.standard_normal((33, 8, 12, 12)).astype(np.float32)
     w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
     dy = rng.standard_normal((33, 16, 12, 12)).astype(np.float32)
-    conv = ChunkedConv(Workers(2), chunk_bytes=20_000, kernels=kernels_available()[-1])
+    conv = ChunkedConv(Workers(2), chunk_bytes=20_000, **conv_paths()[-1].values[0])
     first = conv.backward(dy, x, w, 1, 1)
     for _ in range(3):
         again = conv.backward(dy, x, w, 1, 1)
@@ -231,3 +258,85 @@ def test_chunk_size_follows_the_caches():
     assert default_chunk_bytes(4, last_level_cache=16 << 20) == 2 << 20  # half the cache over 4 threads
     assert default_chunk_bytes(8, last_level_cache=4 << 20) == MIN_CHUNK_BYTES  # never below a core's L2
     assert default_chunk_bytes(2, last_level_cache=0) == MIN_CHUNK_BYTES  # the caches unknown
+
+
+def test_the_spinning_crew_returns_each_workers_result_in_order_and_raises_their_errors():
+    pytest.importorskip("numba")
+    workers = Workers(3)
+    assert workers._crew() is not None  # with Numba, the spinning threads serve the tasks
+    for _ in range(200):  # many hand-offs in a row: none lost, none run twice
+        out = workers.run(lambda k, chunks: (k, sum(e - s for s, e in chunks)), Workers.chunks(10, 1))
+        assert out == [(0, 4), (1, 3), (2, 3)]
+    assert workers.run(lambda k, chunks: k, Workers.chunks(2, 1)) == [0, 1]  # worker 2 idle this time
+
+    def fail(k, chunks):
+        if k == 2:
+            raise ValueError("from worker 2")
+        return k
+
+    with pytest.raises(ValueError, match="from worker 2"):
+        workers.run(fail, Workers.chunks(3, 1))
+    assert workers.run(lambda k, chunks: k, Workers.chunks(3, 1)) == [0, 1, 2]  # still serving
+    workers.threads = 2  # set_threads: a crew of the new size
+    assert workers.run(lambda k, chunks: k, Workers.chunks(3, 1)) == [0, 1]
+    assert workers._crew().size == 1
+
+
+def test_workers_asked_again_from_a_task_or_another_thread_give_the_same_results():
+    import threading
+
+    workers = Workers(2)
+    chunks = Workers.chunks(6, 1)
+    inner = []
+
+    def outer(k, mine):
+        inner.append(workers.run(lambda j, c: (j, c), chunks))  # nested: run in turn on this thread
+        return k
+
+    assert workers.run(outer, chunks) == [0, 1]
+    assert inner == [[(0, chunks[0::2]), (1, chunks[1::2])]] * 2
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(
+        [workers.run(lambda j, c: (j, len(c)), chunks) for _ in range(50)])) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 3 and all(r == [[(0, 3), (1, 3)]] * 50 for r in results)
+
+
+def test_without_spinning_the_pool_serves(monkeypatch):
+    monkeypatch.setenv("DEEPNET_SPIN", "0")
+    workers = Workers(2)
+    assert workers._crew() is None
+    assert workers.run(lambda k, chunks: (k, chunks), Workers.chunks(4, 1)) == [(0, [(0, 1), (2, 3)]),
+                                                                             (1, [(1, 2), (3, 4)])]
+    monkeypatch.setenv("DEEPNET_SPIN", "maybe")
+    with pytest.raises(backends.ConfigError, match="DEEPNET_SPIN"):
+        Workers(2).run(lambda k, chunks: k, Workers.chunks(4, 1))
+
+
+def test_small_passes_stay_on_the_calling_thread(monkeypatch):
+    from deepnet.backends import cpu_conv, numpy_backend
+
+    monkeypatch.setattr(cpu_conv, "SPLIT_MACS", 1 << 24)
+    monkeypatch.setattr(numpy_backend, "ELEMENTWISE_SPLIT", 1 << 18)
+    workers = Workers(2)
+    split = []
+    monkeypatch.setattr(workers, "run", lambda work, chunks: split.append(len(chunks)) or [work(0, chunks)])
+    conv = ChunkedConv(workers, kernels=kernels_available()[-1])
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((10, 1, 28, 28)), rng.standard_normal((16, 1, 3, 3))  # 1.1 M multiply-adds
+    y = conv.forward(x, w, np.zeros(16), 1, 1)
+    np.testing.assert_allclose(y, Backend.conv2d(backends.create("cpu", dtype="float64"), x, w, np.zeros(16), 1, 1)[0],
+                               rtol=1e-12, atol=1e-12)
+    assert split == []
+    x = rng.standard_normal((10, 16, 28, 28))  # 18 M: split
+    conv.forward(x, rng.standard_normal((16, 16, 3, 3)), np.zeros(16), 1, 1)
+    assert split == [2]
+    bk = backends.create("cpu", dtype="float64")
+    bk._workers = workers
+    bk.max_pool(rng.standard_normal((10, 16, 28, 28)), 2, 2, 2)  # 125,440 elements: one thread
+    assert split == [2]
+    bk.max_pool(rng.standard_normal((100, 16, 28, 28)), 2, 2, 2)
+    assert split == [2, 2]

@@ -9,12 +9,12 @@ from deepnet.backends.cpu_workers import Workers
 from deepnet.layers import Convolution, Relu
 from deepnet.models import DeepConvNet, Sequential
 
-from .test_cpu_parallel import SHAPES, kernels_available
+from .test_cpu_parallel import SHAPES, conv_paths, split_small_work  # noqa: F401 (an autouse fixture)
 
 
 @pytest.mark.parametrize("shape,o,k,stride,pad", SHAPES)
-@pytest.mark.parametrize("kernels", kernels_available(), ids=lambda k: "numpy" if k is None else "numba")
-def test_chunked_conv_relu_matches_conv_then_relu(shape, o, k, stride, pad, kernels):
+@pytest.mark.parametrize("path", conv_paths())
+def test_chunked_conv_relu_matches_conv_then_relu(shape, o, k, stride, pad, path):
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape)
     w = rng.standard_normal((o, shape[1]) + k)
@@ -25,7 +25,7 @@ def test_chunked_conv_relu_matches_conv_then_relu(shape, o, k, stride, pad, kern
     assert 0.2 < (y_ref > 0).mean() < 0.8  # both sides of the ReLU are exercised
     dy = rng.standard_normal(z.shape)
     dx_ref, dw_ref, db_ref = Backend.conv2d_backward(bk, dy * (z > 0), w, ctx, stride, pad)
-    conv = ChunkedConv(Workers(2), chunk_bytes=2 * x[0].size * k[0] * k[1] * 8, kernels=kernels)
+    conv = ChunkedConv(Workers(2), chunk_bytes=2 * x[0].size * k[0] * k[1] * 8, **path)
     y = conv.forward(x, w, b, stride, pad, relu=True)
     dx, dw, db = conv.backward(dy, x, w, stride, pad, relu_out=y)
     for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)):
