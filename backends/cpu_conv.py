@@ -38,11 +38,13 @@ MIN_CHUNK_BYTES = 1 << 20
 MAX_CHUNK_BYTES = 8 << 20
 
 #: A convolution pass of fewer multiply-adds than this runs on the calling thread: handing half of it to
-#: another thread costs more than it saves (each hand-off of the GIL between threads wakes a sleeping one,
-#: tens of microseconds on a virtual machine). Measured at batch 10, DeepConvNet's forward on the 2-core
-#: machine, one thread against two: 1.1 M multiply-adds (conv1) 142 vs 276 us, 9 M (conv3, conv5) 347 vs
-#: 346 and 297 vs 363 us, 18 M (conv2, conv4, conv6) 803 vs 626, 715 vs 613, 504 vs 457 us.
-SPLIT_MACS = 1 << 24
+#: another thread costs more than it saves (the two threads take turns with the GIL, and each turn wakes a
+#: sleeping thread: tens of microseconds on a virtual machine). Measured on the 2-core machine with each
+#: chunk one compiled call (numba_blas), DeepConvNet inference, one thread against two: batch 10, conv1
+#: (1.1 M multiply-adds) 142 against 184-202 us, conv3 and conv5 (9 M) 307 and 289 against 258-273 and
+#: 251-263 us; batch 100, conv1 (11 M) 1,374-1,437 against 809-845 us. With 16 M, batch 10 took 2.52 ms,
+#: with 4 M 2.39-2.45 ms; batch 100 17.9 against 17.4-17.6 ms.
+SPLIT_MACS = 1 << 22
 
 
 def default_chunk_bytes(threads: int, last_level_cache: int | None = None) -> int:

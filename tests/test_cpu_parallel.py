@@ -319,7 +319,7 @@ def test_without_spinning_the_pool_serves(monkeypatch):
 def test_small_passes_stay_on_the_calling_thread(monkeypatch):
     from deepnet.backends import cpu_conv, numpy_backend
 
-    monkeypatch.setattr(cpu_conv, "SPLIT_MACS", 1 << 24)
+    monkeypatch.setattr(cpu_conv, "SPLIT_MACS", 1 << 22)
     monkeypatch.setattr(numpy_backend, "ELEMENTWISE_SPLIT", 1 << 18)
     workers = Workers(2)
     split = []
@@ -331,8 +331,8 @@ def test_small_passes_stay_on_the_calling_thread(monkeypatch):
     np.testing.assert_allclose(y, Backend.conv2d(backends.create("cpu", dtype="float64"), x, w, np.zeros(16), 1, 1)[0],
                                rtol=1e-12, atol=1e-12)
     assert split == []
-    x = rng.standard_normal((10, 16, 28, 28))  # 18 M: split
-    conv.forward(x, rng.standard_normal((16, 16, 3, 3)), np.zeros(16), 1, 1)
+    x = rng.standard_normal((10, 4, 28, 28))  # 4.5 M: split
+    conv.forward(x, rng.standard_normal((16, 4, 3, 3)), np.zeros(16), 1, 1)
     assert split == [2]
     bk = backends.create("cpu", dtype="float64")
     bk._workers = workers
