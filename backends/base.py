@@ -248,6 +248,13 @@ class Backend:
         y, relu = self.relu(y)
         return y, ConvReluContext(conv, relu)
 
+    def conv2d_relu_pool(self, x, w, b, stride: int = 1, pad: int = 0):
+        """Inference only: the 2x2/2 max-pooling of max(W * x + b, 0), with no context for backward. The
+        reference is the layers' passes one by one; a backend that can pool inside the convolution's output
+        pass overrides it."""
+        y, _ = self.conv2d_relu(x, w, b, stride, pad)
+        return self.max_pool(y, 2, 2, 2, 0, with_arg=False)[0]
+
     def conv2d_relu_backward(self, dy, w, context, stride: int = 1, pad: int = 0, need_dx: bool = True):
         """(dx, dW, db) for conv2d_relu: the ReLU's backward, then the convolution's."""
         return self.conv2d_backward(self.relu_backward(dy, context.relu), w, context.conv, stride, pad, need_dx)

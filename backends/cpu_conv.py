@@ -142,18 +142,25 @@ class ChunkedConv:
             np.multiply(out, y.transpose(1, 0, 2) > 0, out=out)
 
     # --- forward and backward ----------------------------------------------
-    def forward(self, x, w, b, stride, pad, relu=False):
-        """y = W * x + b for NCHW x and (O, C, KH, KW) w; y = max(W * x + b, 0) with relu (a fused ReLU)."""
+    def can_pool(self, x, w, b) -> bool:
+        """Whether forward(..., pool=True) runs for these arrays (one-call chunks only)."""
+        return self._fused(x, w.reshape(len(w), -1), b) is not None
+
+    def forward(self, x, w, b, stride, pad, relu=False, pool=False):
+        """y = W * x + b for NCHW x and (O, C, KH, KW) w; y = max(W * x + b, 0) with relu (a fused ReLU);
+        with pool (inference, can_pool only), the 2x2/2 max-pooling of max(W * x + b, 0)."""
         n, c, h, wd = x.shape
         o, _, kh, kw = w.shape
         oh = Backend.conv_output_size(h, kh, stride, pad)
         ow = Backend.conv_output_size(wd, kw, stride, pad)
         p = oh * ow
         wmat = w.reshape(o, -1)
-        y = np.empty((n, o, oh, ow), dtype=x.dtype)
-        y3 = y.reshape(n, o, p)
+        y = np.empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), dtype=x.dtype)
+        y3 = y.reshape(n, o, -1)
         bias = b.reshape(1, o, 1)
         address = self._fused(x, wmat, b)
+        if pool and address is None:
+            raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
 
         def work(_, chunks):
             for s, e in chunks:
@@ -164,8 +171,15 @@ class ChunkedConv:
                     col = self.workers.buffer("col", c * kh * kw * m * p, x.dtype).reshape(c, kh, kw, m, oh, ow)
                     xpad = self.workers.buffer("xpad", m * c * (h + 2 * pad) * (wd + 2 * pad), x.dtype)
                     prod = self.workers.buffer("prod", o * m * p, x.dtype).reshape(o, m, p)
-                    conv_forward_chunk(address, x[s:e], x.dtype.type(0), wmat, b, kh, kw, stride, pad, relu, col,
-                                       xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad), prod, y3[s:e])
+                    xpad = xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad)
+                    if pool:
+                        from .numba_blas import conv_relu_pool_chunk
+
+                        conv_relu_pool_chunk(address, x[s:e], x.dtype.type(0), wmat, b, kh, kw, stride, pad, ow, col,
+                                             xpad, prod, y[s:e])
+                    else:
+                        conv_forward_chunk(address, x[s:e], x.dtype.type(0), wmat, b, kh, kw, stride, pad, relu, col,
+                                           xpad, prod, y3[s:e])
                     continue
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
                 prod = self.workers.buffer("prod", o * (e - s) * p, x.dtype).reshape(o, e - s, p)

@@ -24,7 +24,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .numba_kernels import bias_out, col2im_rows, dout_rows, im2col_rows
+from .numba_kernels import bias_out, bias_relu_pool_out, col2im_rows, dout_rows, im2col_rows
 
 # CBLAS's enumerations
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
@@ -106,6 +106,17 @@ def conv_forward_chunk(address, x, fill, wmat, b, kh, kw, stride, pad, relu, col
     gemm(address, wmat, col.reshape((wmat.shape[1], col.size // wmat.shape[1])),
          prod.reshape((o, prod.size // o)))
     bias_out(prod, b, relu, y)
+
+
+@numba.njit(cache=True, nogil=True)
+def conv_relu_pool_chunk(address, x, fill, wmat, b, kh, kw, stride, pad, ow, col, xpad, prod, y):
+    """y (n, O, OH//2, OW//2) = 2x2/2 max-pooling of max(W col + b, 0): inference's convolution, ReLU and
+    pooling in one pass over the product (numba_kernels.bias_relu_pool_out)."""
+    im2col_rows(x, kh, kw, stride, pad, fill, col, xpad)
+    o = wmat.shape[0]
+    gemm(address, wmat, col.reshape((wmat.shape[1], col.size // wmat.shape[1])),
+         prod.reshape((o, prod.size // o)))
+    bias_relu_pool_out(prod, b, ow, y)
 
 
 @numba.njit(cache=True, nogil=True)

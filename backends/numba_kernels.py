@@ -222,6 +222,35 @@ def bias_out(prod, b, relu, y):
 
 
 @numba.njit(cache=True, nogil=True)
+def bias_relu_pool_out(prod, b, ow, y):
+    """y (n, O, OH//2, OW//2) = 2x2/2 max-pooling of max(prod + b, 0), prod (O, n, OH*OW): the inference pass
+    of a convolution, its ReLU and the pooling after them, with the convolution's output never written.
+    The ReLU lets a NaN through and the window keeps the first NaN, as the layers one by one do."""
+    o, n = prod.shape[0], prod.shape[1]
+    ph, pw = y.shape[2], y.shape[3]  # an odd last row or column of the convolution's output is in no window
+    for i in range(n):
+        for c in range(o):
+            bc = b[c]
+            src = prod[c, i]
+            dst = y[i, c]
+            for py in range(ph):
+                r0 = 2 * py * ow
+                r1 = r0 + ow
+                for px in range(pw):
+                    v0 = src[r0 + 2 * px] + bc
+                    v1 = src[r0 + 2 * px + 1] + bc
+                    v2 = src[r1 + 2 * px] + bc
+                    v3 = src[r1 + 2 * px + 1] + bc
+                    v0 = 0 if v0 <= 0 else v0
+                    v1 = 0 if v1 <= 0 else v1
+                    v2 = 0 if v2 <= 0 else v2
+                    v3 = 0 if v3 <= 0 else v3
+                    m01 = v0 if (v0 >= v1 or v0 != v0) else v1
+                    m23 = v2 if (v2 >= v3 or v2 != v2) else v3
+                    dst[py, px] = m01 if (m01 >= m23 or m01 != m01) else m23
+
+
+@numba.njit(cache=True, nogil=True)
 def dout_rows(dy, y, relu, out):
     n, o, p = dy.shape
     for i in range(n):

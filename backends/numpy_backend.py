@@ -96,6 +96,14 @@ class NumpyBackend(Backend):
         # the context's mask for backward (the next layer keeps it alive anyway)
         return self._conv2d(x, w, b, stride, pad, reuse, relu=True)
 
+    def conv2d_relu_pool(self, x, w, b, stride=1, pad=0):
+        # the pooling inside the convolution's output pass, on each chunk while its product is in cache: the
+        # convolution's output is never written (one-call chunks, float32/float64, numba_blas)
+        x = np.ascontiguousarray(x)
+        if not self.chunked_conv.can_pool(x, w, b):
+            return super().conv2d_relu_pool(x, w, b, stride, pad)
+        return self.chunked_conv.forward(x, w, b, stride, pad, relu=True, pool=True)
+
     def _conv2d(self, x, w, b, stride, pad, reuse, relu):
         if x.dtype == np.float16:
             # NumPy has no float16 BLAS and emulates float16 arithmetic: convolve in float32 (every float16
@@ -264,6 +272,7 @@ class NumpyReferenceBackend(NumpyBackend):
     conv2d_backward = Backend.conv2d_backward
     conv2d_relu = Backend.conv2d_relu
     conv2d_relu_backward = Backend.conv2d_relu_backward
+    conv2d_relu_pool = Backend.conv2d_relu_pool
 
 
 def _numpy_status() -> str:

@@ -90,3 +90,44 @@ def test_fused_and_unfused_agree_on_the_gpu(gpu):
     for k in fused[1]:
         np.testing.assert_allclose(bk.to_numpy(fused[1][k]), bk.to_numpy(plain[1][k]), rtol=1e-5, atol=1e-6)
 
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape,o,stride,pad", [((3, 2, 9, 7), 4, 1, 1), ((5, 16, 28, 28), 16, 1, 1),
+                                                ((2, 3, 11, 10), 5, 2, 1), ((4, 1, 6, 6), 3, 1, 0)])
+def test_convolution_relu_and_pooling_in_one_pass_equal_the_three_layers(dtype, shape, o, stride, pad):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[0, 0, 2, 2] = np.nan  # a NaN reaches some outputs through every path alike
+    w = rng.standard_normal((o, shape[1], 3, 3)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    ref = backends.create("cpu-reference", dtype=dtype)
+    z, _ = ref.conv2d(x, w, b, stride, pad)
+    want, _ = ref.max_pool(np.maximum(z, 0) + 0 * z, 2, 2, 2, with_arg=False)  # NaN kept by + 0 * z
+    cpu = backends.create("cpu", dtype=dtype)
+    if cpu.chunked_conv.blas is None:
+        pytest.skip("NumPy's BLAS cannot be called from the compiled kernels here (the layers run one by one)")
+    with backends.use(cpu):
+        got = cpu.conv2d_relu_pool(x, w, b, stride, pad)
+    assert got.shape == want.shape and got.dtype == np.dtype(dtype) and np.isnan(got).any()
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-5)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cpu-reference"])
+def test_predict_pools_inside_the_convolution_and_agrees_with_forward(backend):
+    from deepnet.layers import Pooling
+
+    with backends.use(backend, dtype="float64") as bk:
+        bk.rng.seed(0)
+        model = DeepConvNet()
+        x = bk.rng.uniform((7, 1, 28, 28))
+        t = np.arange(7) % 10
+        np.testing.assert_allclose(model.predict(x), model.forward(x, train=False), rtol=1e-10, atol=1e-12)
+        model.evaluate(x, t)
+        with pytest.raises(RuntimeError, match="before Pooling.forward"):
+            model.backward()  # the pooled inference kept nothing to differentiate
+        model.loss(x, t, train=False)
+        model.backward()  # a forward of its own makes backward possible again
+        odd = Sequential([Convolution(1, 4, 3, pad=1), Relu(), Pooling(3, stride=2)], input_shape=(1, 28, 28))
+        np.testing.assert_allclose(odd.predict(x), odd.forward(x), rtol=1e-12)  # not 2x2/2: not pooled inside

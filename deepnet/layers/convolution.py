@@ -47,16 +47,28 @@ class Convolution(Layer):
         """y = W * x + b; with relu=True, max(y, 0): the ReLU that follows this layer done in the same pass
         (Sequential fuses a Convolution and the Relu after it; backward then applies the ReLU's mask too)."""
         bk = current()
-        bk.check_array(x, "Convolution.forward")
+        self._check_input(x)
+        run = bk.conv2d_relu if relu else bk.conv2d
+        y, self.context = run(x, self.W, self.b, self.stride, self.pad, reuse=self.context)
+        self.relu = bool(relu)
+        return self._forwarded(y)
+
+    def forward_relu_pool(self, x):
+        """Inference only: the 2x2/2 max-pooling of max(W * x + b, 0) in one pass (the backend's
+        conv2d_relu_pool; Sequential runs a Convolution, its Relu and such a Pooling so when it predicts).
+        Nothing is kept for backward, which is then refused as before any forward."""
+        self._check_input(x)
+        y = current().conv2d_relu_pool(x, self.W, self.b, self.stride, self.pad)
+        self.context, self.out_shape = None, None
+        return y
+
+    def _check_input(self, x) -> None:
+        current().check_array(x, "Convolution.forward")
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"Convolution expects (N, {self.in_channels}, H, W) input; got shape {tuple(x.shape)}")
         _check_dtype(self, x, self.W)
         if x.shape[0] == 0:
             raise ValueError(f"Convolution got an empty batch (shape {tuple(x.shape)}); expected at least one sample")
-        run = bk.conv2d_relu if relu else bk.conv2d
-        y, self.context = run(x, self.W, self.b, self.stride, self.pad, reuse=self.context)
-        self.relu = bool(relu)
-        return self._forwarded(y)
 
     def _backward(self, dout, need_dx):
         self._check_dout(dout)

@@ -8,7 +8,7 @@ import numpy as np
 from .. import io
 from ..errors import BadFile, InvalidValue
 from ..backends import current
-from ..layers import Convolution, Relu, SoftmaxWithLoss, softmax
+from ..layers import Convolution, Pooling, Relu, SoftmaxWithLoss, softmax
 from ..layers.base import Layer
 
 _SHORT = {"Convolution": "conv", "Affine": "affine", "Pooling": "pool", "Relu": "relu", "Dropout": "dropout",
@@ -63,6 +63,12 @@ class Sequential:
     def forward(self, x, train: bool = False):
         """Logits for a batch x. Floating-point input of another dtype is cast to the model's dtype
         (a float64 batch into a float32 model computes in float32); integer input is refused."""
+        return self._forward(x, train, pool=False)
+
+    def _forward(self, x, train: bool, pool: bool):
+        """forward; with pool (inference only: predict, predict_labels, evaluate), a Convolution, its Relu and a
+        2x2/2 max Pooling right after them run as one pass (the backend's conv2d_relu_pool), which keeps
+        nothing for backward: those layers are then left as if they had not run."""
         bk = current()
         bk.check_array(x, f"{type(self).__name__}.forward")
         if x.ndim < 1 or x.shape[0] == 0:
@@ -82,6 +88,12 @@ class Sequential:
         i = 0
         while i < len(layers):
             layer = layers[i]
+            if pool and self.fuse and _conv_relu_pool(layers[i : i + 3]):
+                x = layer.forward_relu_pool(x)
+                for skipped in layers[i + 1 : i + 3]:
+                    skipped.out_shape = None  # backward now says "before forward", not a stale gradient
+                i += 3
+                continue
             if self.fuse and type(layer) is Convolution and i + 1 < len(layers) and type(layers[i + 1]) is Relu:
                 # one pass instead of two: the ReLU inside the convolution's output pass (and its mask
                 # inside the convolution's backward); the Relu layer records the output and steps aside
@@ -145,7 +157,7 @@ class Sequential:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}")
         for i in range(0, len(x), batch_size):
-            yield i, self.forward(x[i : i + batch_size], train=False)
+            yield i, self._forward(x[i : i + batch_size], train=False, pool=True)
 
     def predict(self, x, batch_size: int = 1000, probabilities: bool = False):
         """Logits for every sample of x (softmax probabilities in float32 with probabilities=True)."""
@@ -287,3 +299,12 @@ class Sequential:
 
     def __repr__(self):
         return f"{type(self).__name__}({len(self.layers)} layers, {self.num_params():,} parameters)"
+
+
+def _conv_relu_pool(layers) -> bool:
+    """Whether these three layers are a Convolution, a Relu and a 2x2/2 unpadded max Pooling."""
+    if len(layers) < 3 or type(layers[0]) is not Convolution or type(layers[1]) is not Relu:
+        return False
+    pool = layers[2]
+    return (type(pool) is Pooling and pool.mode == "max" and pool.kh == pool.kw == pool.stride == 2
+            and pool.pad == 0)
