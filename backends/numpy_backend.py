@@ -54,13 +54,12 @@ class NumpyBackend(Backend):
 
     def describe(self) -> dict:
         nk = _numba()
-        from .cpu_conv import default_chunk_bytes
-
-        conv = self.__dict__.get("_chunked_conv")
-        chunk = (conv.chunk_bytes if conv is not None else None) or default_chunk_bytes(self.workers.threads)
-        return {**super().describe(), "threads": self.workers.threads,
-                "kernels": f"numba {nk.numba.__version__}" if nk is not None and nk.ENABLED else "plain NumPy",
-                "conv_chunk_bytes": chunk}
+        conv = self.chunked_conv
+        kernels = f"numba {nk.numba.__version__}" if nk is not None and nk.ENABLED else "plain NumPy"
+        if conv.blas is not None:
+            kernels += ", one-call convolution chunks (NumPy's BLAS called from them)"
+        return {**super().describe(), "threads": self.workers.threads, "kernels": kernels,
+                "conv_chunk_bytes": conv.chunk_size()}
 
     def set_threads(self, n: int) -> None:
         self.workers.threads = max(1, int(n))
