@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000, help="test images run on packed bits (default 1000)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_binarize)
-    p = sub.add_parser("gan", help="DCGAN on MNIST: a generator of digits, with sample pictures per epoch")
+    p = sub.add_parser("gan", help="DCGAN on MNIST (InfoGAN's networks): a generator of digits, with sample pictures "
+                                    "per epoch")
     p.add_argument("--out", default="runs/dcgan-mnist")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=64)
@@ -239,12 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --judge-with, also judge after every N epochs (kept in history.json)")
     p.add_argument("--width", type=int, default=128,
                    help="the generator's channels at 7x7 (half as many at 14x14; default 128)")
-    p.add_argument("--real-label", type=float, default=1.0,
-                   help="the discriminator's target on real digits; 0.9 is one-sided label smoothing (default 1)")
-    p.add_argument("--g-hidden", type=int, default=0, metavar="UNITS",
-                   help="an affine layer of this many units between the noise and the 7x7 maps (default 0: none)")
-    p.add_argument("--d-hidden", type=int, default=0, metavar="UNITS",
-                   help="an affine layer of this many units before the discriminator's logit (default 0: none)")
+    p.add_argument("--real-label", type=float, default=0.9,
+                   help="the discriminator's target on real digits: one-sided label smoothing (default 0.9; 1: none)")
+    p.add_argument("--g-hidden", type=int, default=1024, metavar="UNITS",
+                   help="the generator's affine layer between the noise and the 7x7 maps (default 1024, InfoGAN's; "
+                        "0: none, the plain DCGAN)")
+    p.add_argument("--d-hidden", type=int, default=1024, metavar="UNITS",
+                   help="the discriminator's affine layer before its logit (default 1024, InfoGAN's; 0: none)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_gan)
     p = sub.add_parser("import-book-weights", help="convert the book's deep_conv_net_params.pkl to deepnet's format")

@@ -1,18 +1,24 @@
 """DCGAN on MNIST (Radford, Metz and Chintala, 2016; the book's 8.5.2): `deepnet gan`.
 
-The generator turns 100 normal numbers into a 28x28 digit: affine to Wx7x7 (W = `width`, 128 by
-default), batch norm, ReLU, transposed convolution 4x4/2 to W/2x14x14, batch norm, ReLU, transposed
-convolution 4x4/2 to 1x28x28, tanh. The discriminator scores an image real or fake: convolution 4x4/2
-to 64x14x14, leaky ReLU 0.2, convolution 4x4/2 to 128x7x7, batch norm, leaky ReLU, affine to one logit. Both train with Adam
-(lr 0.0002, beta1 0.5) and weights drawn from N(0, 0.02), as the paper. Images are scaled to [-1, 1].
-`real_label` below 1 is one-sided label smoothing (Salimans et al., 2016): the discriminator learns to
-say that much, not 1, on real digits; the generator's target stays 1.
+The networks are InfoGAN's for MNIST (Chen et al., 2016), a DCGAN with one affine hidden layer on each
+side. The generator turns 100 normal numbers into a 28x28 digit: affine to 1024 units (`g_hidden`),
+batch norm, ReLU, affine to Wx7x7 (W = `width`, 128 by default), batch norm, ReLU, transposed
+convolution 4x4/2 to W/2x14x14, batch norm, ReLU, transposed convolution 4x4/2 to 1x28x28, tanh. The
+discriminator scores an image real or fake: convolution 4x4/2 to 64x14x14, leaky ReLU 0.2, convolution
+4x4/2 to 128x7x7, batch norm, leaky ReLU, affine to 1024 units (`d_hidden`), batch norm, leaky ReLU,
+affine to one logit. Without the hidden layers (`--g-hidden 0 --d-hidden 0`) the logit is a linear sum of
+features that each see a 10x10 patch, and the generator's digits kept malformed shapes: 74.0% of them
+classified with confidence after 30 epochs, against 84% after 3 with the hidden layers
+(benchmarks/results/applications/). Both train with Adam (lr 0.0002, beta1 0.5) and weights drawn from
+N(0, 0.02), as the DCGAN paper. Images are scaled to [-1, 1]. `real_label` (0.9 by default) is
+one-sided label smoothing (Salimans et al., 2016): the discriminator learns to say that much, not 1, on
+real digits; the generator's target stays 1.
 
-Each step: the discriminator learns on a batch of real digits (label 1) and one of generated ones
-(label 0), each through the network on its own, their gradients summed; then the generator learns to make the discriminator say 1 on new
-samples, the gradient passing through the discriminator without changing it. Each epoch writes a grid
-of samples from a fixed noise (progress.png: one row per epoch) and a checkpoint of both networks and
-both optimizers; --resume continues a run.
+Each step: the discriminator learns on a batch of real digits (label `real_label`) and one of generated
+ones (label 0), each through the network on its own, their gradients summed; then the generator learns to
+make the discriminator say 1 on new samples, the gradient passing through the discriminator without
+changing it. Each epoch writes a grid of samples from a fixed noise (progress.png: one row per epoch) and
+a checkpoint of both networks and both optimizers; --resume continues a run with its own settings.
 """
 from __future__ import annotations
 
@@ -118,8 +124,8 @@ def to_gan_input(x_uint8):
 
 class GanTrainer:
     def __init__(self, out, epochs: int = 5, batch_size: int = 64, seed: int = 0, limit: int | None = None,
-                 progress: bool | None = None, log=print, width: int = 128, real_label: float = 1.0,
-                 g_hidden: int = 0, d_hidden: int = 0):
+                 progress: bool | None = None, log=print, width: int = 128, real_label: float = 0.9,
+                 g_hidden: int = 1024, d_hidden: int = 1024):
         if epochs < 1 or batch_size < 2:
             raise InvalidValue(f"--epochs must be at least 1 and --batch-size at least 2; got {epochs}, {batch_size}")
         if width < 2 or width % 2:
@@ -368,7 +374,7 @@ def describe_judgment(j: dict) -> str:
 
 
 def run(out, epochs=5, batch_size=64, seed=0, limit=None, resume=False, classifier=None, progress=None,
-        log=print, width=128, real_label=1.0, judge_every=0, g_hidden=0, d_hidden=0) -> dict:
+        log=print, width=128, real_label=0.9, judge_every=0, g_hidden=1024, d_hidden=1024) -> dict:
     if judge_every < 0:
         raise InvalidValue(f"--judge-every must be 0 (only at the end) or a number of epochs; got {judge_every}")
     if resume:

@@ -81,7 +81,7 @@ def test_width_and_label_smoothing_are_kept_through_resume(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--width must be an even number" in err and "--real-label must be in (0.5, 1]" in err
     assert resumed.epoch == 2 and resumed.width == 32 and resumed.real_label == 0.9
-    assert resumed.G.params()["fc.W"].shape == (100, 32 * 7 * 7)
+    assert resumed.G.params()["fc.W"].shape == (1024, 32 * 7 * 7)  # after the default hidden layer
     assert resumed.G.params()["up1.W"].shape[:2] == (32, 16)
 
 
@@ -162,3 +162,24 @@ def test_the_networks_with_hidden_layers_pass_the_gradient_check():
             p, g = G.params()[name], G.grads()[name].copy()
             idx = [np.unravel_index(k, p.shape) for k in (0, p.size // 2, p.size - 1)]
             np.testing.assert_allclose([g[k] for k in idx], numerical(out, p, idx, h=1e-5), rtol=1e-5, atol=1e-9)
+
+
+def test_new_runs_default_to_infogans_networks_and_old_checkpoints_keep_theirs(tmp_path):
+    from deepnet import io
+    from deepnet.gan import GanTrainer
+
+    with backends.use("cpu", dtype="float32"):
+        assert main(["gan", "--out", str(tmp_path / "new"), "--epochs", "1", "--limit", "32", "--batch-size", "16",
+                     "--width", "8", "--no-progress"]) == 0
+        new = GanTrainer.resume(tmp_path / "new")
+        assert (new.g_hidden, new.d_hidden, new.real_label) == (1024, 1024, 0.9)
+        old = GanTrainer(tmp_path / "old", limit=32, batch_size=16, width=8, g_hidden=0, d_hidden=0, real_label=1.0)
+        old.save()
+        path = tmp_path / "old" / "last.npz"
+        arrays, meta = io.load_arrays(path)
+        for key in ("g_hidden", "d_hidden", "real_label"):  # a checkpoint from before these settings existed
+            del meta[key]
+        io.save_arrays(path, arrays, meta)
+        resumed = GanTrainer.resume(tmp_path / "old")
+    assert (resumed.g_hidden, resumed.d_hidden, resumed.real_label) == (0, 0, 1.0)
+    assert "fc0.W" not in resumed.G.params() and resumed.D.params()["fc.W"].shape == (128 * 7 * 7, 1)
