@@ -1,4 +1,6 @@
 """The CPU backend's chunked, multi-threaded kernels against the plain reference code."""
+import time
+
 import numpy as np
 import pytest
 
@@ -277,6 +279,17 @@ def test_the_spinning_crew_returns_each_workers_result_in_order_and_raises_their
     with pytest.raises(ValueError, match="from worker 2"):
         workers.run(fail, Workers.chunks(3, 1))
     assert workers.run(lambda k, chunks: k, Workers.chunks(3, 1)) == [0, 1, 2]  # still serving
+    finished = []
+
+    def calling_thread_fails(k, chunks):
+        if k == 0:
+            raise KeyError("from the calling thread")
+        time.sleep(0.05)
+        finished.append(k)
+
+    with pytest.raises(KeyError):
+        workers.run(calling_thread_fails, Workers.chunks(3, 1))
+    assert sorted(finished) == [1, 2]  # the others had finished their shares before the error came out
     workers.threads = 2  # set_threads: a crew of the new size
     assert workers.run(lambda k, chunks: k, Workers.chunks(3, 1)) == [0, 1]
     assert workers._crew().size == 1
