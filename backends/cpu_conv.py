@@ -170,20 +170,18 @@ class ChunkedConv:
         address = self._fused(x, wmat, b)
         if pool and address is None:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
+        if address is not None:
+            from .numba_blas import conv_forward_chunk, conv_relu_pool_chunk
 
         def work(_, chunks):
             for s, e in chunks:
                 if address is not None:
-                    from .numba_blas import conv_forward_chunk
-
                     m = e - s
                     col = self.workers.buffer("col", c * kh * kw * m * p, x.dtype).reshape(c, kh, kw, m, oh, ow)
                     xpad = self.workers.buffer("xpad", m * c * (h + 2 * pad) * (wd + 2 * pad), x.dtype)
                     prod = self.workers.buffer("prod", o * m * p, x.dtype).reshape(o, m, p)
                     xpad = xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad)
                     if pool:
-                        from .numba_blas import conv_relu_pool_chunk
-
                         conv_relu_pool_chunk(address, x[s:e], x.dtype.type(0), wmat, b, kh, kw, stride, pad, ow, col,
                                              xpad, prod, y[s:e])
                     else:
@@ -210,6 +208,8 @@ class ChunkedConv:
         y3 = None if relu_out is None else relu_out.reshape(n, o, p)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
         address = self._fused(x, wmat_t, dy, *(() if relu_out is None else (relu_out,)))
+        if address is not None:
+            from .numba_blas import conv_backward_chunk
         h, wd = x.shape[2:]
 
         def work(_, chunks):
@@ -219,8 +219,6 @@ class ChunkedConv:
             part = np.empty_like(dw_t)
             for s, e in chunks:
                 if address is not None:
-                    from .numba_blas import conv_backward_chunk
-
                     m = e - s
                     col = self.workers.buffer("col", c * kh * kw * m * p, x.dtype).reshape(c, kh, kw, m, oh, ow)
                     xpad = self.workers.buffer("xpad", m * c * (h + 2 * pad) * (wd + 2 * pad), x.dtype)

@@ -99,12 +99,17 @@ def gemm(address, a, b, c, beta=0.0, trans_b=False):
 # products (O, n, OH*OW), outputs (n, O, OH, OW).
 
 @numba.njit(cache=True, nogil=True)
+def _product(address, x, fill, wmat, kh, kw, stride, pad, col, xpad, prod):
+    """prod (O, n, OH*OW) = W col, col the patches of the chunk's images x (n, C, H, W)."""
+    im2col_rows(x, kh, kw, stride, pad, fill, col, xpad)
+    o, k = wmat.shape
+    gemm(address, wmat, col.reshape((k, col.size // k)), prod.reshape((o, prod.size // o)))
+
+
+@numba.njit(cache=True, nogil=True)
 def conv_forward_chunk(address, x, fill, wmat, b, kh, kw, stride, pad, relu, col, xpad, prod, y):
     """y = W col + b (rectified with relu) for the chunk's images x (n, C, H, W); col, xpad, prod are scratch."""
-    im2col_rows(x, kh, kw, stride, pad, fill, col, xpad)
-    o = wmat.shape[0]
-    gemm(address, wmat, col.reshape((wmat.shape[1], col.size // wmat.shape[1])),
-         prod.reshape((o, prod.size // o)))
+    _product(address, x, fill, wmat, kh, kw, stride, pad, col, xpad, prod)
     bias_out(prod, b, relu, y)
 
 
@@ -112,10 +117,7 @@ def conv_forward_chunk(address, x, fill, wmat, b, kh, kw, stride, pad, relu, col
 def conv_relu_pool_chunk(address, x, fill, wmat, b, kh, kw, stride, pad, ow, col, xpad, prod, y):
     """y (n, O, OH//2, OW//2) = 2x2/2 max-pooling of max(W col + b, 0): inference's convolution, ReLU and
     pooling in one pass over the product (numba_kernels.bias_relu_pool_out)."""
-    im2col_rows(x, kh, kw, stride, pad, fill, col, xpad)
-    o = wmat.shape[0]
-    gemm(address, wmat, col.reshape((wmat.shape[1], col.size // wmat.shape[1])),
-         prod.reshape((o, prod.size // o)))
+    _product(address, x, fill, wmat, kh, kw, stride, pad, col, xpad, prod)
     bias_relu_pool_out(prod, b, ow, y)
 
 
