@@ -79,7 +79,7 @@ class ChunkedConv:
 
     def __init__(self, workers: Workers, chunk_bytes: int | None = None, kernels=None, blas=None):
         self.workers = workers
-        self.chunk_bytes = None if chunk_bytes is None else int(chunk_bytes)  # None: default_chunk_bytes
+        self.chunk_bytes = None if chunk_bytes is None else int(chunk_bytes)  # None: see chunk_size()
         self.kernels = kernels  # numba_kernels, or None for the plain NumPy loops
         # (sgemm, dgemm) addresses of NumPy's BLAS (numba_blas.addresses()): with the kernels, each chunk is one
         # compiled call (numba_blas.conv_*_chunk); None: the steps called one by one from Python
@@ -252,5 +252,5 @@ class ChunkedConv:
         return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
 
-_REFERENCE = Backend.__new__(Backend)
-_NO_DX = {t: np.empty((0, 0, 0, 0), dtype=t) for t in (np.float32, np.float64)}  # "no input gradient"  # only its plain-NumPy im2col/col2im are used (xp = numpy)
+_REFERENCE = Backend.__new__(Backend)  # only its plain-NumPy im2col/col2im are used (xp = numpy)
+_NO_DX = {t: np.empty((0, 0, 0, 0), dtype=t) for t in (np.float32, np.float64)}  # "no input gradient"

@@ -6,7 +6,7 @@ from deepnet import backends
 from deepnet.backends.base import Backend
 from deepnet.backends.cpu_conv import ChunkedConv
 from deepnet.backends.cpu_workers import Workers
-from deepnet.layers import Convolution, Relu
+from deepnet.layers import Convolution, Pooling, Relu
 from deepnet.models import DeepConvNet, Sequential
 
 from .test_cpu_parallel import SHAPES, conv_paths, split_small_work  # noqa: F401 (an autouse fixture)
@@ -116,8 +116,6 @@ def test_convolution_relu_and_pooling_in_one_pass_equal_the_three_layers(dtype, 
 
 @pytest.mark.parametrize("backend", ["cpu", "cpu-reference"])
 def test_predict_pools_inside_the_convolution_and_agrees_with_forward(backend):
-    from deepnet.layers import Pooling
-
     with backends.use(backend, dtype="float64") as bk:
         bk.rng.seed(0)
         model = DeepConvNet()
@@ -131,3 +129,15 @@ def test_predict_pools_inside_the_convolution_and_agrees_with_forward(backend):
         model.backward()  # a forward of its own makes backward possible again
         odd = Sequential([Convolution(1, 4, 3, pad=1), Relu(), Pooling(3, stride=2)], input_shape=(1, 28, 28))
         np.testing.assert_allclose(odd.predict(x), odd.forward(x), rtol=1e-12)  # not 2x2/2: not pooled inside
+
+
+def test_a_subclass_with_its_own_forward_predicts_through_it():
+    class Doubled(Sequential):
+        def forward(self, x, train=False):
+            return 2 * super().forward(x, train)
+
+    with backends.use("cpu", dtype="float64") as bk:
+        bk.rng.seed(0)
+        model = Doubled([Convolution(1, 2, 3, pad=1), Relu(), Pooling(2)], input_shape=(1, 6, 6))
+        x = bk.rng.uniform((3, 1, 6, 6))
+        np.testing.assert_allclose(model.predict(x), 2 * Sequential.forward(model, x), rtol=1e-12)

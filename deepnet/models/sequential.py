@@ -156,8 +156,11 @@ class Sequential:
         """(start, logits) for consecutive batches of x, in inference mode."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}")
+        # a subclass with a forward of its own is run through it, without the pooled pass
+        pooled = type(self).forward is Sequential.forward
         for i in range(0, len(x), batch_size):
-            yield i, self._forward(x[i : i + batch_size], train=False, pool=True)
+            xb = x[i : i + batch_size]
+            yield i, self._forward(xb, train=False, pool=True) if pooled else self.forward(xb, train=False)
 
     def predict(self, x, batch_size: int = 1000, probabilities: bool = False):
         """Logits for every sample of x (softmax probabilities in float32 with probabilities=True)."""
