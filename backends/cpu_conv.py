@@ -216,7 +216,7 @@ class ChunkedConv:
             # dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
             dw_t = np.zeros((wmat_t.shape[0], o), dtype=x.dtype)
             db = np.zeros(o, dtype=x.dtype)
-            part = np.empty_like(dw_t)
+            part = None if address is not None else np.empty_like(dw_t)  # the one-call chunks add into dw_t
             for s, e in chunks:
                 if address is not None:
                     m = e - s

@@ -173,7 +173,8 @@ class NumpyBackend(Backend):
 
     def _elementwise(self, fn, a, size=None) -> None:
         """fn(start, stop) over the first axis of `a`: on the calling thread when small (`size`, the work,
-        a.size unless given, below ELEMENTWISE_SPLIT), else split among the threads."""
+        a.size unless given, below ELEMENTWISE_SPLIT: a pooling layer at batch 10 took 82 us on one thread,
+        139 us split in two), else split among the threads."""
         n = a.shape[0]
         if (a.size if size is None else size) < ELEMENTWISE_SPLIT or self.workers.threads == 1 or n < 2:
             fn(0, n)
@@ -184,14 +185,6 @@ class NumpyBackend(Backend):
                 fn(s, e)
 
         self.workers.run(work, self.workers.balanced_chunks(n, -(-n // self.workers.threads)))
-
-    def _split(self, work, n: int, size: int) -> None:
-        """work(k, chunks) over the batch: split among the threads from ELEMENTWISE_SPLIT elements (a pooling
-        layer at batch 10 took 82 us on one thread, 139 us split in two), else on the calling thread."""
-        if size < ELEMENTWISE_SPLIT or self.workers.threads == 1 or n < 2:
-            work(0, [(0, n)])
-        else:
-            self.workers.run(work, self.workers.balanced_chunks(n, n))
 
     def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0, out=None):
         nk = _numba()
@@ -225,14 +218,13 @@ class NumpyBackend(Backend):
         nk = _numba()
         compiled = nk is not None and nk.usable(x) and kh == kw == stride == 2 and pad == 0
 
-        def work(_, chunks):
-            for s, e in chunks:
-                if compiled:  # the common 2x2 window, unrolled (numba_kernels.max_pool_2x2)
-                    nk.max_pool_2x2(x[s:e], y[s:e], y[s:e] if arg is None else arg[s:e], arg is not None)
-                else:
-                    _max_pool_views(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
+        def images(s, e):
+            if compiled:  # the common 2x2 window, unrolled (numba_kernels.max_pool_2x2)
+                nk.max_pool_2x2(x[s:e], y[s:e], y[s:e] if arg is None else arg[s:e], arg is not None)
+            else:
+                _max_pool_views(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
 
-        self._split(work, n, x.size)
+        self._elementwise(images, x)
         return y, arg
 
     def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
@@ -242,16 +234,15 @@ class NumpyBackend(Backend):
         compiled = nk is not None and nk.usable(dout)
         unrolled = compiled and kh == kw == stride == 2 and pad == 0 and arg.flags.c_contiguous
 
-        def work(_, chunks):
-            for s, e in chunks:
-                if unrolled:  # the 2x2 window forward's mirror (numba_kernels.max_pool_2x2_backward)
-                    nk.max_pool_2x2_backward(dout[s:e], arg[s:e], dx[s:e])
-                elif compiled:
-                    nk.max_pool_backward(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
-                else:
-                    _max_pool_backward_views(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
+        def images(s, e):
+            if unrolled:  # the 2x2 window forward's mirror (numba_kernels.max_pool_2x2_backward)
+                nk.max_pool_2x2_backward(dout[s:e], arg[s:e], dx[s:e])
+            elif compiled:
+                nk.max_pool_backward(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
+            else:
+                _max_pool_backward_views(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
 
-        self._split(work, x_shape[0], dx.size)
+        self._elementwise(images, dx)
         return dx
 
     def to_numpy(self, a) -> np.ndarray:
