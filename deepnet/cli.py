@@ -49,6 +49,24 @@ TRAIN_OPTIONS = (
 )
 
 
+# `deepnet gan` settings: (flag, gan.SETTINGS key, argparse settings); left out, an option is absent from the
+# parsed arguments, so that --resume knows which the user gave.
+GAN_OPTIONS = (
+    ("--epochs", "epochs", dict(type=int, help="epochs to train to")),
+    ("--batch-size", "batch_size", dict(type=int, help="digits a batch")),
+    ("--seed", "seed", dict(type=int, help="seeds the weights, the batches and the pictures' noise")),
+    ("--limit", "limit", dict(type=int, metavar="N", help="train on the first N training digits")),
+    ("--width", "width", dict(type=int, help="the generator's channels at 7x7 (half as many at 14x14)")),
+    ("--real-label", "real_label", dict(type=float, help="the discriminator's target on real digits: one-sided "
+                                                         "label smoothing (1: none)")),
+    ("--g-hidden", "g_hidden", dict(type=int, metavar="UNITS", help="the generator's affine layer between the "
+                                                                    "noise and the 7x7 maps (InfoGAN's; 0: none, the "
+                                                                    "plain DCGAN)")),
+    ("--d-hidden", "d_hidden", dict(type=int, metavar="UNITS", help="the discriminator's affine layer before its "
+                                                                    "logit (InfoGAN's; 0: none)")),
+)
+
+
 def _add_train(sub):
     from .training.config import TrainConfig
 
@@ -183,10 +201,9 @@ def cmd_binarize(args) -> int:
 def cmd_gan(args) -> int:
     from .gan import run
 
-    run(args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, limit=args.limit,
-        resume=args.resume, classifier=args.judge_with, progress=False if args.no_progress else None,
-        width=args.width, real_label=args.real_label, judge_every=args.judge_every,
-        g_hidden=args.g_hidden, d_hidden=args.d_hidden)
+    settings = {name: getattr(args, name) for _, name, _ in GAN_OPTIONS if hasattr(args, name)}
+    run(args.out, settings, resume=args.resume, overwrite=args.overwrite, classifier=args.judge_with,
+        judge_every=args.judge_every, progress=False if args.no_progress else None)
     return 0
 
 
@@ -227,26 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_binarize)
     p = sub.add_parser("gan", help="DCGAN on MNIST (InfoGAN's networks): a generator of digits, with sample pictures "
-                                    "per epoch")
-    p.add_argument("--out", default="runs/dcgan-mnist")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="train on the first N training digits")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+                                    "per epoch",
+                       description="DCGAN on MNIST with InfoGAN's networks. The run directory follows the same rules "
+                                   "as deepnet train's: an existing run is refused (see --resume and --overwrite), "
+                                   "the directory is locked while the run writes, and --resume continues with the "
+                                   "run's own settings (only --epochs may change).")
+    p.add_argument("--out", default="runs/dcgan-mnist", help="run directory (default runs/dcgan-mnist)")
+    from .gan import SETTINGS
+
+    for flag, name, kwargs in GAN_OPTIONS:
+        default = "all" if SETTINGS[name] is None else SETTINGS[name]
+        p.add_argument(flag, dest=name, default=argparse.SUPPRESS, **{**kwargs, "help": f"{kwargs['help']} (default {default})"})
+    p.add_argument("--resume", action="store_true", help="continue the run in --out with its own settings")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its files are deleted)")
     p.add_argument("--judge-with", default=None, metavar="RUN",
-                   help="a trained DeepConvNet run: judge 10,000 samples with it at the end")
+                   help="a trained classifier of MNIST digits (a run or weights file): judge 10,000 samples with it "
+                        "at the end")
     p.add_argument("--judge-every", type=int, default=0, metavar="N",
                    help="with --judge-with, also judge after every N epochs (kept in history.json)")
-    p.add_argument("--width", type=int, default=128,
-                   help="the generator's channels at 7x7 (half as many at 14x14; default 128)")
-    p.add_argument("--real-label", type=float, default=0.9,
-                   help="the discriminator's target on real digits: one-sided label smoothing (default 0.9; 1: none)")
-    p.add_argument("--g-hidden", type=int, default=1024, metavar="UNITS",
-                   help="the generator's affine layer between the noise and the 7x7 maps (default 1024, InfoGAN's; "
-                        "0: none, the plain DCGAN)")
-    p.add_argument("--d-hidden", type=int, default=1024, metavar="UNITS",
-                   help="the discriminator's affine layer before its logit (default 1024, InfoGAN's; 0: none)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_gan)
     p = sub.add_parser("import-book-weights", help="convert the book's deep_conv_net_params.pkl to deepnet's format")

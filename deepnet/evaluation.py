@@ -32,6 +32,34 @@ def load_model(run_or_file, dtype="float32"):
     return model, {**meta, "path": str(path), "dataset": dataset if isinstance(dataset, str) else "mnist"}
 
 
+def output_kind(model) -> str:
+    """'classifier' (one score per class for a whole image), 'segmenter' (a score map: a class per pixel)
+    or 'other', from the layers' output shapes."""
+    from .layers.base import output_shape_of
+
+    try:
+        out = output_shape_of(model.layers.values(), model.input_shape)
+    except (ValueError, NotImplementedError, AttributeError, TypeError):
+        return "other"
+    return {1: "classifier", 3: "segmenter"}.get(len(out), "other")
+
+
+def load_classifier(run_or_file, purpose: str, dtype="float32", input_shape=None, classes=None):
+    """load_model for a use that needs a classifier (one score per class for a whole image), of
+    `input_shape` and `classes` where given; anything else is refused, saying what `purpose` needs."""
+    model, meta = load_model(run_or_file, dtype)
+    kind = output_kind(model)
+    if kind != "classifier":
+        what = "scores every pixel (a segmentation model)" if kind == "segmenter" else "is not a classifier"
+        raise InvalidValue(f"{meta['path']} {what}; {purpose} needs a classifier such as a DeepConvNet run")
+    if input_shape is not None and tuple(model.input_shape or ()) != tuple(input_shape):
+        raise InvalidValue(f"{meta['path']} takes input {'x'.join(map(str, model.input_shape or ()))}; {purpose} "
+                           f"needs a classifier of {'x'.join(map(str, input_shape))} images")
+    if classes is not None and model.num_classes != classes:
+        raise InvalidValue(f"{meta['path']} scores {model.num_classes} classes; {purpose} needs {classes}")
+    return model, meta
+
+
 def probabilities(model, x, batch_size: int):
     """Softmax outputs for every sample, as a float32 device array, and the seconds it took."""
     bk = current()
@@ -58,16 +86,28 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=
     dtypes = ["float32"] + ([dtype] if dtype != "float32" else [])
     members = {dt: [] for dt in dtypes}
     data = None
+    kinds = {}
     for run in runs:
         for dt in dtypes:
             model, meta = load_model(run, dt)
+            kinds.setdefault(output_kind(model), meta["path"])
+            if len(kinds) > 1:
+                (a, pa), (b, pb) = kinds.items()
+                raise InvalidValue(f"an ensemble averages outputs of one kind, but {pa} is a {a} and {pb} a {b}; "
+                                   f"evaluate them separately")
             if data is None:
                 data = datasets.load(dataset or meta["dataset"], source_dir=data_dir)
                 t = bk.to_device(data.test.y)
                 xs = {}
             if dt not in xs:
                 xs[dt] = datasets.to_model_input(data.test.x, dt)
+            if model.input_shape is not None and tuple(xs[dt].shape[1:]) != tuple(model.input_shape):
+                raise InvalidValue(f"{meta['path']} takes input {model.input_shape}, but {data.name}'s images are "
+                                   f"{tuple(xs[dt].shape[1:])}; give the --dataset it was trained on")
             p, seconds = probabilities(model, xs[dt], batch_size)
+            if not bool(bk.xp.isfinite(p).all()):
+                raise InvalidValue(f"{meta['path']}: in {dt} its outputs are not finite (the activations overflow "
+                                   f"{dt}'s range), so no accuracy is reported; evaluate it in float32")
             acc = float((p.argmax(axis=1) == t).mean())
             members[dt].append(p)
             log(f"{meta['path']}: {dt:<8} test accuracy {100 * acc:.2f}%{' of pixels' if t.ndim == 3 else ''} "

@@ -22,7 +22,6 @@ a checkpoint of both networks and both optimizers; --resume continues a run with
 """
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -32,12 +31,13 @@ import numpy as np
 
 from . import datasets, io
 from .backends import current
-from .errors import InvalidValue, MissingFile
+from .errors import BadFile, InvalidValue, MissingFile
 from .layers import (Affine, BatchNormalization, Convolution, LeakyRelu, Relu, Tanh, TransposedConvolution,
                      softmax)
 from .layers.base import Layer
 from .models import Sequential
 from .optimizers import Adam
+from .training.rundir import RunDirectory
 
 NOISE = 100
 INIT_STD = 0.02
@@ -122,32 +122,162 @@ def to_gan_input(x_uint8):
     return datasets.to_model_input(x_uint8) * 2 - 1
 
 
+#: A run's settings and their defaults (`deepnet gan`'s options); kept in config.json and in each checkpoint.
+SETTINGS = {"epochs": 5, "batch_size": 64, "seed": 0, "limit": None, "width": 128, "real_label": 0.9,
+            "g_hidden": 1024, "d_hidden": 1024}
+#: What --resume may change; any other option given with another value is refused.
+RESUMABLE = ("epochs",)
+MAX_EPOCHS = 100_000
+MAX_WIDTH = 4096
+MAX_HIDDEN = 65536
+MAX_PARAMETERS = 1 << 28  # both networks together: 1 GiB of float32 weights, 4 GiB with Adam and gradients
+
+
+def _integer(value, name: str, low: int, high: int | None = None) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
+    if not ok:
+        span = f"from {low:,} to {high:,}" if high is not None else f"at least {low:,}"
+        raise InvalidValue(f"--{name.replace('_', '-')} must be an integer {span}; got {value!r}")
+    return value
+
+
+def check_settings(settings: dict) -> dict:
+    """Every setting of a GAN run checked against sane bounds, from the command line or from a checkpoint,
+    before any network is built or data loaded; returns them complete (defaults filled in)."""
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise InvalidValue(f"unknown GAN settings {sorted(unknown)}")
+    s = {**SETTINGS, **settings}
+    _integer(s["epochs"], "epochs", 1, MAX_EPOCHS)
+    _integer(s["batch_size"], "batch_size", 2, 60000)
+    _integer(s["seed"], "seed", 0, 2**32 - 4)  # seed + 3 seeds the judged samples
+    if s["limit"] is not None:
+        _integer(s["limit"], "limit", 2, 60000)
+        if s["batch_size"] > s["limit"]:
+            raise InvalidValue(f"--batch-size {s['batch_size']} is more than the {s['limit']} digits of --limit: "
+                               f"no batch can be drawn")
+    _integer(s["width"], "width", 2, MAX_WIDTH)
+    if s["width"] % 2:
+        raise InvalidValue(f"--width must be an even number of channels, at least 2; got {s['width']}")
+    for name in ("g_hidden", "d_hidden"):
+        if not (isinstance(s[name], int) and not isinstance(s[name], bool) and 0 <= s[name] <= MAX_HIDDEN):
+            raise InvalidValue(f"--g-hidden and --d-hidden are numbers of units, 0 for none, at most {MAX_HIDDEN:,}; "
+                               f"got {s['g_hidden']!r}, {s['d_hidden']!r}")
+    real = s["real_label"]
+    if isinstance(real, bool) or not isinstance(real, (int, float)) or not 0.5 < real <= 1:
+        raise InvalidValue(f"--real-label must be in (0.5, 1]; got {real!r}")
+    s["real_label"] = float(real)
+    total = sum(math.prod(shape) for shape in network_shapes(s, "params").values())
+    if total > MAX_PARAMETERS:
+        raise InvalidValue(f"--width {s['width']}, --g-hidden {s['g_hidden']} and --d-hidden {s['d_hidden']} make "
+                           f"{total:,} parameters; at most {MAX_PARAMETERS:,} are built")
+    return s
+
+
+def network_shapes(settings: dict, what: str = "state") -> dict:
+    """{'G/name' or 'D/name': shape} of both networks' `what` ('state': parameters and buffers, or
+    'params') for these settings, without allocating weights."""
+    from .initializers import shapes_only
+
+    with shapes_only():
+        nets = {"G/": generator(width=settings["width"], hidden=settings["g_hidden"]),
+                "D/": discriminator(hidden=settings["d_hidden"])}
+    return {tag + k: tuple(a.shape) for tag, net in nets.items() for k, a in getattr(net, what)().items()}
+
+
+def checked_checkpoint(path, index: dict, meta: dict) -> tuple[dict, dict]:
+    """(settings, {array name: shape}) of a GAN checkpoint, from its metadata and array headers alone:
+    the settings within bounds, every array one the networks or optimizers hold and of their shape, the
+    optimizers' state complete, the history and counters of the right types. Raises BadFile."""
+    def bad(what):
+        return BadFile(f"{path}: {what}")
+
+    if meta.get("model") != "dcgan":
+        raise bad("not a deepnet gan checkpoint (its metadata names no DCGAN)")
+    # a checkpoint from before a setting existed ran with that setting's old value
+    saved = {"width": 128, "real_label": 1.0, "g_hidden": 0, "d_hidden": 0}
+    saved.update({k: meta[k] for k in SETTINGS if k in meta})
+    missing = [k for k in SETTINGS if k not in saved]
+    if missing:
+        raise bad(f"settings missing from its metadata: {', '.join(missing)}")
+    try:
+        settings = check_settings(saved)
+    except InvalidValue as exc:
+        raise bad(f"its settings are out of bounds: {exc}") from None
+    epoch = meta.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= MAX_EPOCHS:
+        raise bad(f"'epoch' should be an integer from 0 to {MAX_EPOCHS:,}; got {epoch!r}")
+    history = meta.get("history")
+    if not isinstance(history, list) or len(history) != epoch or not all(isinstance(h, dict) for h in history):
+        raise bad(f"'history' should be a list of {epoch} epoch records; got {str(history)[:80]}")
+    if not isinstance(meta.get("rng"), dict):
+        raise bad(f"'rng' should be a random generator's state (an object); got {str(meta.get('rng'))[:80]}")
+    first = meta.get("first_grid_epoch", 1)
+    if not isinstance(first, int) or isinstance(first, bool) or not 1 <= first <= epoch + 1:
+        raise bad(f"'first_grid_epoch' should be an integer from 1 to {epoch + 1}; got {first!r}")
+    expect = network_shapes(settings)
+    trainable = network_shapes(settings, "params")
+    for tag, net in (("optG", "G/"), ("optD", "D/")):
+        hyper = meta.get(tag)
+        if not isinstance(hyper, dict) or hyper.get("type") != "adam":
+            raise bad(f"'{tag}' should be an Adam optimizer's settings; got {str(hyper)[:80]}")
+        t = hyper.get("t")
+        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
+            raise bad(f"'{tag}' has a bad step count t={t!r}")
+        params = {k[len(net):]: v for k, v in trainable.items() if k.startswith(net)}
+        for slot in Adam.slot_names:
+            for name, shape in params.items():
+                key = f"{tag}/{slot}/{name}"
+                if t > 0 and key not in index:
+                    raise bad(f"optimizer array {key!r} is missing (its optimizer has taken {t} steps)")
+                expect[key] = shape
+    grids = index.get("progress/grids")
+    if grids is not None:
+        if len(grids[0]) != 4 or grids[0][1:] != (10, 28, 28) or grids[0][0] != epoch - first + 1:
+            raise bad(f"'progress/grids' should have shape ({epoch - first + 1}, 10, 28, 28); got {grids[0]}")
+        expect["progress/grids"] = grids[0]
+    unknown = [k for k in index if k not in expect]
+    if unknown:
+        raise bad(f"arrays that belong to no part of this DCGAN: {', '.join(unknown[:4])}")
+    absent = [k for k in expect if k[:2] in ("G/", "D/") and k not in index]
+    if absent:
+        raise bad(f"weights missing: {', '.join(absent[:4])}")
+    wrong = [f"{k} {index[k][0]} (expected {expect[k]})" for k in expect if k in index and index[k][0] != tuple(expect[k])]
+    if wrong:
+        raise bad(f"arrays of the wrong shape: {'; '.join(wrong[:4])}")
+    return settings, expect
+
+
 class GanTrainer:
+    """Trains the generator against the discriminator into a run directory (training/rundir.py):
+    config.json (the settings), history.json, last.npz (both networks, both optimizers, the RNG and the
+    fixed noise's samples of every epoch), samples.png, progress.png and, when judged, judge.json."""
+
     def __init__(self, out, epochs: int = 5, batch_size: int = 64, seed: int = 0, limit: int | None = None,
                  progress: bool | None = None, log=print, width: int = 128, real_label: float = 0.9,
                  g_hidden: int = 1024, d_hidden: int = 1024):
-        if epochs < 1 or batch_size < 2:
-            raise InvalidValue(f"--epochs must be at least 1 and --batch-size at least 2; got {epochs}, {batch_size}")
-        if width < 2 or width % 2:
-            raise InvalidValue(f"--width must be an even number of channels, at least 2; got {width}")
-        if not 0.5 < real_label <= 1:
-            raise InvalidValue(f"--real-label must be in (0.5, 1]; got {real_label}")
-        if g_hidden < 0 or d_hidden < 0:
-            raise InvalidValue(f"--g-hidden and --d-hidden are numbers of units, 0 for none; got {g_hidden}, {d_hidden}")
-        self.out, self.epochs, self.batch, self.seed, self.limit = Path(out), epochs, batch_size, seed, limit
-        self.progress, self.log, self.width, self.real_label = progress, log, int(width), float(real_label)
-        self.g_hidden, self.d_hidden = int(g_hidden), int(d_hidden)
+        st = check_settings(dict(epochs=epochs, batch_size=batch_size, seed=seed, limit=limit, width=width,
+                                 real_label=real_label, g_hidden=g_hidden, d_hidden=d_hidden))
+        self.out, self.epochs, self.batch, self.seed, self.limit = Path(out), st["epochs"], st["batch_size"], \
+            st["seed"], st["limit"]
+        self.progress, self.log, self.width, self.real_label = progress, log, st["width"], st["real_label"]
+        self.g_hidden, self.d_hidden = st["g_hidden"], st["d_hidden"]
         bk = current()
-        bk.rng.seed(seed)
+        bk.rng.seed(self.seed)
         self.G = generator(width=self.width, hidden=self.g_hidden)
         self.D = discriminator(hidden=self.d_hidden)
         self.opt_g, self.opt_d = Adam(lr=2e-4, beta1=0.5), Adam(lr=2e-4, beta1=0.5)
-        self.fixed_noise = bk.to_device(np.random.default_rng(seed + 1).standard_normal((10, NOISE)))
+        self.fixed_noise = bk.to_device(np.random.default_rng(self.seed + 1).standard_normal((10, NOISE)))
         self.epoch, self.history = 0, []
         self.grids, self.first_grid_epoch = [], 1  # the fixed noise's samples, one (10, 28, 28) per epoch
         data = datasets.load("mnist")
-        x = data.train.x if limit is None else data.train.x[:limit]
+        x = data.train.x if self.limit is None else data.train.x[: self.limit]
         self.x = to_gan_input(x.reshape(len(x), 1, 28, 28))
+
+    def settings(self) -> dict:
+        return {"epochs": self.epochs, "batch_size": self.batch, "seed": self.seed, "limit": self.limit,
+                "width": self.width, "real_label": self.real_label, "g_hidden": self.g_hidden,
+                "d_hidden": self.d_hidden}
 
     # --- checkpoints ---------------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -161,46 +291,59 @@ class GanTrainer:
         return arrays
 
     def save(self) -> None:
-        meta = {"epoch": self.epoch, "epochs": self.epochs, "batch_size": self.batch, "seed": self.seed,
-                "limit": self.limit, "history": self.history, "rng": current().rng.get_state(),
+        dtype = self.G.dtype.name
+        meta = {"epoch": self.epoch, "history": self.history, "rng": current().rng.get_state(),
                 "optG": self.opt_g.state_dict()["hyper"], "optD": self.opt_d.state_dict()["hyper"],
-                "model": "dcgan", "first_grid_epoch": self.first_grid_epoch, "width": self.width,
-                "real_label": self.real_label, "g_hidden": self.g_hidden, "d_hidden": self.d_hidden}
+                "model": "dcgan", "first_grid_epoch": self.first_grid_epoch, "dtype": dtype, **self.settings()}
         io.save_arrays(self.out / "last.npz", self._state(), meta)
         io.write_json(self.out / "history.json", {"history": self.history})
+        # after the first checkpoint, as deepnet train's: a directory with a config.json has a run to resume
+        io.write_json(self.out / "config.json", {"command": "gan", "dtype": dtype, **self.settings()})
 
     @classmethod
-    def resume(cls, out, epochs=None, progress=None, log=print) -> "GanTrainer":
-        path = Path(out) / "last.npz"
+    def resume(cls, out, epochs=None, progress=None, log=print, given: dict | None = None) -> "GanTrainer":
+        """Continue the run in `out` with its own settings. `given` are options the user gave again: only
+        --epochs may differ. The checkpoint is checked (settings within bounds, every array's shape from
+        the file's headers, the optimizers' state) before any network is built or data loaded."""
+        directory = RunDirectory(out, "gan")
+        directory.require_run()
+        path = directory.path / "last.npz"
         if not path.is_file():
-            raise MissingFile(f"{out} holds no GAN run to resume (no last.npz)")
-        _, meta = io.read_index(path)
-        if meta.get("model") != "dcgan":
-            raise InvalidValue(f"{path} is not a deepnet gan checkpoint")
-        trainer = cls(out, epochs=epochs or meta["epochs"], batch_size=meta["batch_size"], seed=meta["seed"],
-                      limit=meta["limit"], progress=progress, log=log, width=meta.get("width", 128),
-                      real_label=meta.get("real_label", 1.0), g_hidden=meta.get("g_hidden", 0),
-                      d_hidden=meta.get("d_hidden", 0))
-        expect = {f"G/{k}": a.shape for k, a in trainer.G.state().items()}
-        expect.update({f"D/{k}": a.shape for k, a in trainer.D.state().items()})
-        arrays, meta = io.load_arrays(path)
-        extra = {k for k in arrays if k.startswith(("optG/", "optD/"))} | {"progress/grids"}
-        unknown = set(arrays) - set(expect) - extra
-        if unknown or any(tuple(arrays[k].shape) != s for k, s in expect.items() if k in arrays):
-            raise InvalidValue(f"{path} does not hold this DCGAN's weights")
+            raise MissingFile(f"{out} holds no GAN checkpoint to resume (no last.npz); start a new run with "
+                              f"`deepnet gan --out {out} --overwrite`")
+        index, meta = io.read_index(path)
+        settings, expect = checked_checkpoint(path, index, meta)
+        given = dict(given or {})
+        if epochs is not None:
+            given["epochs"] = epochs
+        directory.check_changes(settings, given, RESUMABLE)
+        settings.update({k: v for k, v in given.items() if k in RESUMABLE})
+        settings = check_settings(settings)
+        if meta["epoch"] > settings["epochs"]:
+            raise InvalidValue(f"{out} has trained {meta['epoch']} epochs already; --epochs {settings['epochs']} "
+                               f"would end before that (give more epochs, or start a new run)")
+        dtype = current().dtype.name
+        if meta.get("dtype", dtype) != dtype:
+            raise InvalidValue(f"{out} trained in {meta['dtype']}, but this process computes in {dtype} "
+                               f"(DEEPNET_DTYPE): resume it in {meta['dtype']}")
+        arrays, meta = io.load_arrays(path, expect=expect)
+        trainer = cls(out, progress=progress, log=log, **settings)
         trainer.G.load_state({k[2:]: a for k, a in arrays.items() if k.startswith("G/")}, source=str(path))
         trainer.D.load_state({k[2:]: a for k, a in arrays.items() if k.startswith("D/")}, source=str(path))
         for tag, opt in (("optG", trainer.opt_g), ("optD", trainer.opt_d)):
             opt.load_state_dict({"hyper": meta[tag],
                                  "arrays": {k[len(tag) + 1:]: a for k, a in arrays.items() if k.startswith(tag + "/")}})
-        trainer.epoch, trainer.history = int(meta["epoch"]), list(meta["history"])
+        trainer.epoch, trainer.history = meta["epoch"], list(meta["history"])
         grids = arrays.get("progress/grids")
-        if grids is not None and grids.ndim == 4 and grids.shape[1:] == (10, 28, 28):
+        if grids is not None:
             trainer.grids = list(grids.astype(np.uint8))
-            trainer.first_grid_epoch = int(meta.get("first_grid_epoch", 1))
+            trainer.first_grid_epoch = meta["first_grid_epoch"]
         else:  # a checkpoint from before the grids were kept: progress.png starts at the next epoch
             trainer.first_grid_epoch = trainer.epoch + 1
-        current().rng.set_state(meta["rng"])
+        try:
+            current().rng.set_state(meta["rng"])
+        except (TypeError, ValueError, KeyError) as exc:
+            raise BadFile(f"{path}: its random generator state is not one ({type(exc).__name__}: {exc})") from None
         return trainer
 
     # --- training --------------------------------------------------------------------------------------
@@ -235,6 +378,9 @@ class GanTrainer:
         from tqdm.auto import tqdm
 
         bk = current()
+        if self.epoch >= self.epochs:
+            self.log(f"{self.out}: already trained for {self.epoch} of {self.epochs} epochs; nothing to do")
+            return self.history
         self.out.mkdir(parents=True, exist_ok=True)
         steps = len(self.x) // self.batch
         if steps < 1:
@@ -325,12 +471,16 @@ class Judge:
     digits as the yardstick). The real digits' features are computed once."""
 
     def __init__(self, classifier_weights, count_real: int = 10000):
-        from .evaluation import load_model
+        from .evaluation import load_classifier
 
-        self.model, _ = load_model(classifier_weights)
+        self.model, meta = load_classifier(classifier_weights, "judging generated digits (--judge-with)",
+                                           input_shape=(1, 28, 28), classes=10)
         self.names = list(self.model.layers)
-        self.cut = max(i for i, n in enumerate(self.names)
-                       if type(self.model.layers[n]).__name__ == "Affine")  # the last affine
+        affine = [i for i, n in enumerate(self.names) if isinstance(self.model.layers[n], Affine)]
+        if not affine:
+            raise InvalidValue(f"{meta['path']} has no fully connected layer whose input could serve as the "
+                               f"features the Fréchet distance compares; judge with a DeepConvNet run")
+        self.cut = affine[-1]  # the last affine: its input is the penultimate layer's features
         data = datasets.load("mnist")
         self.test_features, _ = self._features_and_probs(data.test.x[:count_real])
         train_features, _ = self._features_and_probs(data.train.x[:count_real])
@@ -338,7 +488,7 @@ class Judge:
 
     def _features_and_probs(self, x_uint8):
         bk = current()
-        x = datasets.to_model_input(x_uint8.reshape(-1, 1, 28, 28))
+        x = datasets.to_model_input(x_uint8.reshape(-1, 1, 28, 28), self.model.dtype)
         feats, probs = [], []
         for i in range(0, len(x), 500):
             h = x[i : i + 500]
@@ -373,25 +523,42 @@ def describe_judgment(j: dict) -> str:
               f"(training digits: {j['frechet_train_vs_test']:.1f})")
 
 
-def run(out, epochs=5, batch_size=64, seed=0, limit=None, resume=False, classifier=None, progress=None,
-        log=print, width=128, real_label=0.9, judge_every=0, g_hidden=1024, d_hidden=1024) -> dict:
+def run(out, settings: dict | None = None, resume: bool = False, overwrite: bool = False, classifier=None,
+        judge_every: int = 0, progress=None, log=print) -> dict:
+    """`deepnet gan`: a new run in `out` with `settings` (see SETTINGS; missing ones take the defaults), or
+    with resume=True the run there continued with its own settings (`settings` then holds the options the
+    user gave again: only epochs may differ). The directory is opened, checked and locked as every run
+    directory is (training/rundir.py)."""
+    settings = dict(settings or {})
     if judge_every < 0:
         raise InvalidValue(f"--judge-every must be 0 (only at the end) or a number of epochs; got {judge_every}")
-    if resume:
-        trainer = GanTrainer.resume(out, epochs=epochs, progress=progress, log=log)
-        log(f"Resuming {out} after epoch {trainer.epoch}")
-    else:
-        if (Path(out) / "last.npz").exists():
-            raise InvalidValue(f"{out} already holds a GAN run: continue it with --resume, or choose another --out")
-        trainer = GanTrainer(out, epochs=epochs, batch_size=batch_size, seed=seed, limit=limit, progress=progress,
-                             log=log, width=width, real_label=real_label, g_hidden=g_hidden, d_hidden=d_hidden)
-    judge_ = Judge(classifier) if classifier else None  # a bad classifier path fails now, not after training
-    trainer.fit(judge_, judge_every)
-    result = {"history": trainer.history}
-    if judge_ is not None:
-        last = trainer.history[-1] if trainer.history else {}
-        result["judge"] = last["judge"] if "judge" in last else judge_(trainer.judged_samples())
-        log(f"Judged by {classifier}: {describe_judgment(result['judge'])}")
-        (Path(out) / "judge.json").write_text(json.dumps(result["judge"], indent=1))
+    if judge_every and not classifier:
+        raise InvalidValue("--judge-every judges with the classifier of --judge-with: give both")
+    if not resume:
+        check_settings(settings)  # before the directory is touched
+    directory = RunDirectory(out, "gan").open(resume=resume, overwrite=overwrite)
+    try:
+        judge_ = Judge(classifier) if classifier else None  # a bad classifier fails now, not after training
+        if resume:
+            trainer = GanTrainer.resume(out, progress=progress, log=log, given=settings)
+            log(f"Resuming {out} after epoch {trainer.epoch}")
+        else:
+            trainer = GanTrainer(out, progress=progress, log=log, **settings)
+        judged = directory.path / "judge.json"
+        if judged.exists() and trainer.epoch < trainer.epochs:
+            judged.unlink()  # it judged an older generator; a judgment made in training stays in history.json
+            log(f"removed {judged}: it judged the generator of an earlier epoch")
+        trainer.fit(judge_, judge_every)
+        result = {"history": trainer.history}
+        if judge_ is not None:
+            last = trainer.history[-1]
+            if "judge" not in last:
+                last["judge"] = judge_(trainer.judged_samples())
+                trainer.save()  # the judgment kept with the run, as a judgment made in training is
+            result["judge"] = last["judge"]
+            log(f"Judged by {classifier}: {describe_judgment(result['judge'])}")
+            io.write_json(judged, {"epoch": trainer.epoch, **result["judge"]})
+    finally:
+        directory.close()
     log(f"Pictures: {Path(out) / 'samples.png'}, {Path(out) / 'progress.png'}")
     return result

@@ -53,10 +53,10 @@ def _grey(img):
 
 
 def predict_images(images, weights, log=print) -> int:
-    from .evaluation import load_model
+    from .evaluation import load_classifier
 
-    model, _ = load_model(weights)
-    x = datasets.to_model_input(np.stack([load_image(p) for p in images]))
+    model, _ = load_classifier(weights, "deepnet predict", input_shape=(1, 28, 28))
+    x = datasets.to_model_input(np.stack([load_image(p) for p in images]), model.dtype)
     probs = current().to_numpy(softmax(model.forward(x, train=False)))
     for path, p in zip(images, probs):
         k = int(p.argmax())

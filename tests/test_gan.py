@@ -108,7 +108,7 @@ def test_judging_samples_with_a_trained_classifier(tmp_path):
                      "--judge-with", str(run), "--judge-every", "1", "--no-progress"]) == 0
     history = json.loads((out / "history.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2] and all("judge" in h for h in history)
-    assert json.loads((out / "judge.json").read_text()) == history[-1]["judge"]
+    assert json.loads((out / "judge.json").read_text()) == {"epoch": 2, **history[-1]["judge"]}
     assert history[-1]["judge"]["samples"] == 10000
 
 

@@ -151,7 +151,7 @@ def test_a_gzip_bomb_given_as_idx_is_refused_from_its_header(tmp_path):
 def test_training_into_a_finished_run_is_refused(run, capsys):
     before = (run / "last.npz").read_bytes()
     code = main(["train", *TINY, "--out", str(run)])
-    err = one_line_error(capsys, code, "already holds a run")
+    err = one_line_error(capsys, code, "already holds a deepnet train run")
     assert f"--resume {run}" in err and "--overwrite" in err
     assert (run / "last.npz").read_bytes() == before
 
@@ -171,7 +171,7 @@ def test_a_second_writer_fails_at_once(tmp_path, capsys):
     try:
         start = time.perf_counter()
         code = main(["train", *TINY, "--out", str(tmp_path / "busy")])
-        one_line_error(capsys, code, "another deepnet train is writing to")
+        one_line_error(capsys, code, "another deepnet run is writing to")
         assert time.perf_counter() - start < 10
     finally:
         held.close()
@@ -183,7 +183,7 @@ def test_the_lock_holds_across_processes(tmp_path):
     held = RunDirectory(tmp_path / "busy").open()
     try:
         r = run_cli("train", *TINY, "--out", str(tmp_path / "busy"))
-        assert r.returncode == 2 and "another deepnet train is writing to" in r.stderr, r.stderr
+        assert r.returncode == 2 and "another deepnet run is writing to" in r.stderr, r.stderr
     finally:
         held.close()
 

@@ -280,9 +280,14 @@ class Sequential:
             if not np.isfinite(value).all():
                 raise BadFile(f"{source}: parameter {name!r} holds {int((~np.isfinite(value)).sum())} NaN or "
                               f"infinite values")
-            values[name] = value
+            cast = value.astype(target.dtype, copy=False)  # checked again after the cast: 1e6 is inf in float16
+            if not np.isfinite(cast).all():
+                raise BadFile(f"{source}: parameter {name!r} holds values beyond {np.dtype(target.dtype).name}'s "
+                              f"range (largest magnitude {float(np.abs(value).max()):g}; "
+                              f"{np.dtype(target.dtype).name} holds at most {float(np.finfo(target.dtype).max):g})")
+            values[name] = cast
         for name, value in values.items():
-            mine[name][...] = bk.to_device(value.astype(mine[name].dtype, copy=False))
+            mine[name][...] = bk.to_device(value)
 
     def load(self, path, strict: bool = True) -> dict:
         """Load parameters saved by save(); returns the file's metadata."""

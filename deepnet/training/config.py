@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import BadFile, InvalidValue
 from . import recipes, schedules
@@ -114,15 +112,6 @@ class TrainConfig:
             return cls(**values)
         except InvalidValue as exc:
             raise BadFile(f"{source}: {exc}") from None
-
-    @classmethod
-    def read(cls, path) -> "TrainConfig":
-        path = Path(path)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadFile(f"{path} is not a readable run configuration (truncated or not JSON: {exc})") from None
-        return cls.from_dict(raw, str(path))
 
 
 def _is(value, hint) -> bool:

@@ -78,7 +78,7 @@ class Trainer:
             kwargs["comm"] = distributed.init()  # first: a later failure on any rank then stops them all
         comm = kwargs.get("comm")
         if comm is None or comm.is_root:
-            kwargs["run_directory"] = RunDirectory(config.out).open(resume=resume, overwrite=overwrite)
+            kwargs["run_directory"] = RunDirectory(config.out, "train").open(resume=resume, overwrite=overwrite)
         bk = current()
         bk.rng.seed(config.seed)
         data = datasets.load(config.dataset, validation=config.validation, source_dir=config.data_dir)
@@ -99,25 +99,14 @@ class Trainer:
     def resume(cls, run_dir, changes: dict | None = None, epochs: int | None = None, **kwargs) -> "Trainer":
         """Continue the run in `run_dir` from last.npz. `changes` are settings the user gave again: those
         in TrainConfig.RESUMABLE are applied, any other that differs from the saved run is refused."""
-        run_dir = Path(run_dir)
-        cfg_path = run_dir / "config.json"
-        if not cfg_path.is_file():
-            raise MissingFile(f"{run_dir} is not a run directory (no config.json: no epoch of a run finished "
-                              f"there); start a new run with --out {run_dir}")
-        config = TrainConfig.read(cfg_path)
+        directory = RunDirectory(run_dir, "train")
+        directory.require_run()  # a run of `deepnet train` (another command's run is named, not misread)
+        run_dir = directory.path
+        config = TrainConfig.from_dict(*directory.read_config())
         changes = dict(changes or {})
         if epochs is not None:
             changes["epochs"] = epochs
-        conflicts = [f"{TrainConfig.flag(k)} {v!r} (the run has {getattr(config, k)!r})"
-                     for k, v in changes.items()
-                     if k not in TrainConfig.RESUMABLE and k != "out" and v != getattr(config, k)]
-        if "out" in changes and Path(changes["out"]) != run_dir:
-            conflicts.append(f"--out {changes['out']!r} (resuming writes to {run_dir})")
-        if conflicts:
-            raise InvalidValue(
-                f"--resume continues {run_dir} with its saved settings, but these options differ: "
-                f"{'; '.join(conflicts)}. Only {', '.join(map(TrainConfig.flag, TrainConfig.RESUMABLE))} "
-                f"may change on resume; for other settings start a new run with another --out")
+        directory.check_changes(dataclasses.asdict(config), changes, TrainConfig.RESUMABLE, TrainConfig.flag)
         for k, v in changes.items():
             if k in TrainConfig.RESUMABLE:
                 setattr(config, k, v)
@@ -139,7 +128,7 @@ class Trainer:
     # --- the loop ----------------------------------------------------------------------------
     def fit(self) -> list[dict]:
         if self.is_root and self.directory is None:
-            self.directory = RunDirectory(self.run_dir).open(resume=self.epoch > 0)
+            self.directory = RunDirectory(self.run_dir, "train").open(resume=self.epoch > 0)
         try:
             return self._fit()
         finally:
@@ -306,7 +295,7 @@ class Trainer:
             checkpoint.save(self.run_dir / "best.npz", self.model, self.optimizer, meta)
         io.write_json(self.run_dir / "history.json", {"config": config, "machine": machine, "history": self.history})
         # written with the first checkpoint, not before: a directory with a config.json has a run to resume
-        io.write_json(self.run_dir / "config.json", config)
+        io.write_json(self.run_dir / "config.json", {"command": "train", **config})
 
     def _should_stop(self) -> bool:
         p = self.config.patience
