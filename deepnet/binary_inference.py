@@ -6,13 +6,19 @@ The float layers (the first convolution, batch normalisation, pooling, the last 
 """
 from __future__ import annotations
 
-import io as _io
 import time
+from pathlib import Path
 
 import numpy as np
 
+from . import io
 from .backends import current
+from .errors import BadFile
 from .layers.binary import BinaryAffine, BinaryConvolution
+
+
+#: The metadata's "format" of a file written by PackedBinaryNet.save (`deepnet binarize --out`).
+PACKED_FORMAT = "deepnet-packed-binarynet"
 
 
 def pack_bits(signs) -> np.ndarray:
@@ -47,14 +53,18 @@ class PackedBinaryNet:
         floats = sum(int(np.prod(self.model.layers[n].W.shape)) * 4 for n in self.packed)
         return {"packed": packed, "float32": floats}
 
-    def save(self, path) -> int:
-        """The packed binary weights as an .npz; returns its size in bytes."""
-        buf = _io.BytesIO()
-        np.savez_compressed(buf, **self.packed)
-        data = buf.getvalue()
-        with open(path, "wb") as f:
-            f.write(data)
-        return len(data)
+    def save(self, path, meta: dict | None = None) -> int:
+        """The network for inference on packed bits as an .npz, written atomically: the binary layers'
+        weights as bits ('packed/NAME'), every other array as it is ('model/NAME'), and what builds the
+        network in the metadata; `load_packed` reads it back. Returns the file's size in bytes."""
+        bk = current()
+        arrays = {f"packed/{k}": a for k, a in self.packed.items()}
+        arrays.update({f"model/{k}": bk.to_numpy(a) for k, a in self.model.state().items()
+                       if k.split(".", 1)[0] not in self.packed or not k.endswith(".W")})
+        info = {"format": PACKED_FORMAT, "model_name": "binarynet", "input_shape": list(self.model.input_shape),
+                "num_classes": self.model.num_classes, **(meta or {})}
+        io.save_arrays(path, arrays, info, compress=True)
+        return Path(path).stat().st_size
 
     def forward(self, x):
         bk = current()
@@ -84,6 +94,31 @@ class PackedBinaryNet:
                                for i in range(0, len(x), batch_size)])
 
 
+def load_packed(path) -> PackedBinaryNet:
+    """A PackedBinaryNet from a file written by PackedBinaryNet.save (`deepnet binarize --out`): names,
+    shapes and finiteness checked from the headers and against the network its metadata names."""
+    from .evaluation import load_model_meta
+    from .models import create
+
+    index, meta = io.read_index(path)
+    if meta.get("format") != PACKED_FORMAT:
+        raise BadFile(f"{path} is not a packed BinaryNet (written by deepnet binarize --out)")
+    name, shape, classes, shapes = load_model_meta(path, meta)
+    model = create(name, input_shape=shape, num_classes=classes)
+    net = PackedBinaryNet(model)  # the packed shapes and the binary layers this network has
+    expect = {f"packed/{k}": a.shape for k, a in net.packed.items()}
+    expect.update({f"model/{k}": v for k, v in shapes.items()
+                   if k.split(".", 1)[0] not in net.packed or not k.endswith(".W")})
+    if set(index) != set(expect):
+        raise BadFile(f"{path}: its arrays are not those of a packed {name} (missing "
+                      f"{sorted(set(expect) - set(index))[:3] or 'none'}, unexpected {sorted(set(index) - set(expect))[:3] or 'none'})")
+    arrays, _ = io.load_arrays(path, expect=expect)
+    model.load_state({k[len("model/"):]: a for k, a in arrays.items() if k.startswith("model/")}, source=str(path),
+                     strict=False)
+    net.packed = {k[len("packed/"):]: a for k, a in arrays.items() if k.startswith("packed/")}
+    return net
+
+
 def compare(model, x, batch_size: int = 100) -> dict:
     """Predictions and speed of the packed path against the float simulation on the same inputs."""
     bk = current()
@@ -105,14 +140,18 @@ def report(weights, out=None, limit: int = 1000, data_dir=None, log=print) -> di
     from .errors import InvalidValue
     from .evaluation import load_model
 
+    if limit < 1:
+        raise InvalidValue(f"--limit must be at least 1 test image; got {limit}")
+    if out:
+        io.check_output(out, weights)
     model, meta = load_model(weights)
     if not any(isinstance(l, (BinaryConvolution, BinaryAffine)) for l in model.layers.values()):
         raise InvalidValue(f"{meta['path']} holds no binarized layers (train one with --model binarynet)")
     data = datasets.load(meta["dataset"], source_dir=data_dir)
     bk = current()
-    x = datasets.to_model_input(data.test.x)
+    x = datasets.to_model_input(data.test.x, model.dtype)
     acc = float((bk.to_numpy(model.predict_labels(x, 500)) == data.test.y).mean())
-    n = max(1, min(int(limit), len(x)))
+    n = min(limit, len(x))
     result = compare(model, x[:n])
     same = int((result["float_pred"] == result["packed_pred"]).sum())
     log(f"{meta['path']}: test accuracy {100 * acc:.2f}% (float simulation, {len(x)} images)")
@@ -123,5 +162,5 @@ def report(weights, out=None, limit: int = 1000, data_dir=None, log=print) -> di
         f"{result['weights_float32_bytes']:,} bytes as float32 ({result['weights_float32_bytes'] / result['weights_packed_bytes']:.0f}x)")
     if out:
         size = PackedBinaryNet(model).save(out)
-        log(f"wrote {out} ({size:,} bytes, compressed)")
+        log(f"wrote {out} ({size:,} bytes, compressed; deepnet.binary_inference.load_packed reads it)")
     return {"test_acc": acc, "checked": n, "equal": same, **{k: v for k, v in result.items() if not k.endswith("pred")}}

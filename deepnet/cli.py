@@ -70,14 +70,14 @@ GAN_OPTIONS = (
 def _add_train(sub):
     from .training.config import TrainConfig
 
-    defaults = TrainConfig()
+    defaults = TrainConfig(dtype="float32")  # not DEEPNET_DTYPE's: a bad value there must not break --help
     p = sub.add_parser("train", help="train a model (DeepConvNet on MNIST by default)",
                        description="Train a model. Defaults: the book's DeepConvNet on MNIST, Adam, lr 0.001, "
                                    "batch 100, 20 epochs, with the default recipe (--recipe book for the book's "
                                    "exact settings). Set DEEPNET_BACKEND=gpu to train on a CUDA GPU.")
     for flag, name, kwargs in TRAIN_OPTIONS:
         kwargs = dict(kwargs)
-        if kwargs.get("action") is None and getattr(defaults, name) not in (None, [], ""):
+        if kwargs.get("action") is None and name != "dtype" and getattr(defaults, name) not in (None, [], ""):
             kwargs["help"] = (kwargs.get("help", "") + f" (default {getattr(defaults, name)})").strip()
         p.add_argument(flag, dest=name, default=argparse.SUPPRESS, **kwargs)
     p.add_argument("--resume", default=None, metavar="DIR",
@@ -97,9 +97,22 @@ def _names(text: str) -> list:
 def cmd_describe(args) -> int:
     from .models import create, describe, limits, stacked_3x3_demo
 
-    shape = limits.parse_input_shape(args.input_shape, "--input-shape")
-    limits.check_classes(args.classes, "--classes")
-    print(describe(create(args.model, input_shape=shape, num_classes=args.classes)))
+    from .initializers import shapes_only
+
+    name = limits.check_name(args.model, "model")
+    given = {}  # what is not given is the model's own (FCN: 1x64x64 scenes and 11 classes)
+    if args.input_shape is not None:
+        given["input_shape"] = limits.parse_input_shape(args.input_shape, "--input-shape")
+    if args.classes is not None:
+        given["num_classes"] = limits.check_classes(args.classes, "--classes")
+    try:
+        limits.state_shapes(name, **given)  # refuses a model too large to list, before anything is built
+        with shapes_only():  # shapes and counts only: no weight is allocated, whatever the input size
+            table = describe(create(name, **given))
+    except (ValueError, ZeroDivisionError) as exc:
+        shape = "x".join(map(str, given.get("input_shape", ()))) or "its default input"
+        raise InvalidValue(f"{name} cannot take input {shape}: {exc}") from None
+    print(table)
     print()
     print(stacked_3x3_demo())
     return 0
@@ -130,28 +143,32 @@ def cmd_train(args) -> int:
     acc = history[-1].get("test_acc") if history else None
     if acc is None:
         acc = trainer.test_accuracy()
-    print(f"Test accuracy: {100 * acc:.2f}% on {len(trainer.t_test)} test images; run saved in {trainer.run_dir}")
+    per_pixel = trainer.data.test.y.ndim > 1
+    what = "pixel accuracy" if per_pixel else "accuracy"
+    print(f"Test {what}: {100 * acc:.2f}% on {len(trainer.t_test)} test {'scenes' if per_pixel else 'images'}; "
+          f"run saved in {trainer.run_dir}")
+    pred = None
+    if per_pixel:  # pixel accuracy flatters a model that says "background" everywhere: IoU does not
+        from .backends import current
+        from .datasets.scenes import describe_iou
+
+        pred = current().to_numpy(trainer.model.predict_labels(trainer.x_test, batch_size=100))
+        print("IoU per class on the test scenes: " + describe_iou(pred, trainer.data.test.y, trainer.data.classes))
     if not args.no_plots:
-        _pictures(trainer)
+        _pictures(trainer, pred)
     return 0
 
 
-def _pictures(trainer) -> None:
+def _pictures(trainer, pred=None) -> None:
     from . import plots
     from .backends import current
 
     try:
         plots.training_curves(trainer.history, trainer.run_dir / "curves.png",
                               title=f"{trainer.config.model} on {trainer.config.dataset}")
-        pred = current().to_numpy(trainer.model.predict_labels(trainer.x_test, batch_size=100))
+        if pred is None:
+            pred = current().to_numpy(trainer.model.predict_labels(trainer.x_test, batch_size=100))
         if pred.ndim == 3:  # per-pixel labels: segmentation
-            import numpy as np
-
-            from .datasets.scenes import iou
-
-            scores = iou(pred, trainer.data.test.y, len(trainer.data.classes))
-            print("IoU per class on the test scenes: " + ", ".join(
-                f"{c} {v:.3f}" for c, v in zip(trainer.data.classes, scores)) + f"; mean IoU {np.nanmean(scores):.3f}")
             plots.segmentation(trainer.data.test.x, trainer.data.test.y, pred, trainer.run_dir / "segmentation.png",
                                trainer.data.classes)
             print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'segmentation.png'}")
@@ -214,8 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     p = sub.add_parser("describe", help="each layer's output shape, parameters and receptive field")
     p.add_argument("model", nargs="?", default="deepconvnet")
-    p.add_argument("--input-shape", default="1x28x28", help="CxHxW (default 1x28x28)")
-    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--input-shape", default=None, help="CxHxW (default: the model's own, e.g. 1x28x28; FCN 1x64x64)")
+    p.add_argument("--classes", type=int, default=None, help="default: the model's own (10; FCN 11, background "
+                                                             "and ten digits)")
     p.set_defaults(func=cmd_describe)
     p = sub.add_parser("eval", help="test accuracy of trained runs (several: their ensemble)")
     p.add_argument("runs", nargs="+", metavar="RUN_OR_WEIGHTS", help="run directories or weights/checkpoint files")

@@ -9,13 +9,9 @@ from .models import limits
 from .training import checkpoint
 
 
-def load_model(run_or_file, dtype="float32"):
-    """(model, metadata) for a run directory or a weights/checkpoint file, built in `dtype`.
-
-    The file's metadata names the model; it is checked against sane bounds, and the arrays' shapes (read
-    from their headers) against the model it names, before the model is built or any array is read."""
-    path = checkpoint.find(run_or_file)
-    index, meta = io.read_index(path)
+def load_model_meta(path, meta: dict) -> tuple[str, tuple, int, dict]:
+    """(model name, input shape, classes, {array name: shape}) that a file's metadata describes, each
+    checked against sane bounds and nothing allocated: what is built is known before it is built."""
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     name = cfg.get("model") or meta.get("model_name") or meta.get("model") or "deepconvnet"
     try:
@@ -25,9 +21,22 @@ def load_model(run_or_file, dtype="float32"):
         shapes = limits.state_shapes(name, input_shape=shape, num_classes=classes)
     except InvalidValue as exc:
         raise BadFile(f"{path}: its metadata does not describe a model deepnet builds: {exc}") from None
+    return name, shape, classes, shapes
+
+
+def load_model(run_or_file, dtype="float32"):
+    """(model, metadata) for a run directory or a weights/checkpoint file, built in `dtype`.
+
+    The file's metadata names the model; it is checked against sane bounds, and the arrays' shapes (read
+    from their headers) against the model it names, before the model is built or any array is read."""
+    path = checkpoint.find(run_or_file)
+    index, meta = io.read_index(path)
+    checkpoint.refuse_other_formats(path, meta)
+    name, shape, classes, shapes = load_model_meta(path, meta)
     contents = checkpoint.read(path, shapes, index=index)
     model = models.create(name, input_shape=shape, num_classes=classes, dtype=dtype)
     checkpoint.load(path, model, contents=contents)
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     dataset = cfg.get("dataset", "mnist")
     return model, {**meta, "path": str(path), "dataset": dataset if isinstance(dataset, str) else "mnist"}
 
@@ -120,16 +129,13 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=
 
 
 def _iou_note(p, t, data) -> str:
-    """For per-pixel labels: the mean intersection over union across classes."""
+    """For per-pixel labels: each class's intersection over union and their mean."""
     if t.ndim != 3:
         return ""
-    import numpy as np
-
-    from .datasets.scenes import iou
+    from .datasets.scenes import describe_iou
 
     bk = current()
-    scores = iou(bk.to_numpy(p.argmax(axis=1)), bk.to_numpy(t), len(data.classes))
-    return f", mean IoU {np.nanmean(scores):.3f}"
+    return "; IoU " + describe_iou(bk.to_numpy(p.argmax(axis=1)), bk.to_numpy(t), data.classes)
 
 
 def _precision_note(dt: str) -> str:

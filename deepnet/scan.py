@@ -20,17 +20,21 @@ def digit_strip(count: int, seed: int, source_dir=None):
 
 
 def scan(weights, count: int = 5, seed: int = 0, out="scan.png", data_dir=None, log=print) -> dict:
-    from .evaluation import load_model
+    from .evaluation import load_classifier
+    from .io import check_output
     from .models.fully_convolutional import fully_convolutional, window_stride
 
     if not 1 <= count <= 100:
         raise InvalidValue(f"--digits must be from 1 to 100; got {count}")
-    model, meta = load_model(weights)
-    if tuple(model.input_shape or ()) != (1, 28, 28) or not any(type(l).__name__ == "Affine"
-                                                                  for l in model.layers.values()):
-        raise InvalidValue(f"{meta['path']} is not a classifier of 28x28 grey digits with fully connected layers "
-                           f"(input {model.input_shape}); scan needs one, e.g. a DeepConvNet trained on MNIST")
-    fcn = fully_convolutional(model)
+    if not 0 <= seed < 2**63:
+        raise InvalidValue(f"--seed must be 0 or more; got {seed}")
+    if out:
+        check_output(out, weights)
+    model, meta = load_classifier(weights, "scan", input_shape=(1, 28, 28), classes=10)
+    try:
+        fcn = fully_convolutional(model)
+    except InvalidValue as exc:
+        raise InvalidValue(f"{meta['path']}: {exc}; scan needs a classifier such as a DeepConvNet") from None
     strip, labels = digit_strip(count, seed, data_dir)
     bk = current()
     x = datasets.to_model_input(strip[None, None])

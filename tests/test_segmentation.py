@@ -93,4 +93,4 @@ def test_scan_refuses_a_segmenter(tmp_path, capsys):
     assert main(["train", "--model", "fcn", "--dataset", "mnist-scenes", "--epochs", "1", "--limit", "16",
                  "--batch-size", "16", "--out", str(out), "--no-progress", "--no-plots", "--no-test-eval"]) == 0
     assert main(["scan", str(out)]) == 2
-    assert "is not a classifier of 28x28 grey digits" in capsys.readouterr().err
+    assert "scores every pixel (a segmentation model); scan needs a classifier" in capsys.readouterr().err

@@ -213,13 +213,18 @@ def _to_dataset(name, arrays, source, validation: int) -> Dataset:
     x_train = arrays["x_train"].reshape(-1, 1, 28, 28)
     y_train = arrays["y_train"].astype(np.int64)
     test = Split(arrays["x_test"].reshape(-1, 1, 28, 28), arrays["y_test"].astype(np.int64))
-    val = None
-    if validation:
-        if not 0 < validation < len(y_train):
-            raise InvalidValue(f"validation must be between 1 and {len(y_train) - 1} samples; got {validation}")
-        val = Split(x_train[-validation:], y_train[-validation:])
-        x_train, y_train = x_train[:-validation], y_train[:-validation]
-    return Dataset(name, Split(x_train, y_train), test, val, source)
+    train, val = hold_out(x_train, y_train, validation)
+    return Dataset(name, train, test, val, source)
+
+
+def hold_out(x, y, validation: int) -> tuple[Split, Split | None]:
+    """(training split, validation split or None): the last `validation` samples held out, checked to
+    leave at least one for training."""
+    if not validation:
+        return Split(x, y), None
+    if not 0 < validation < len(y):
+        raise InvalidValue(f"validation must be between 1 and {len(y) - 1} samples; got {validation}")
+    return Split(x[:-validation], y[:-validation]), Split(x[-validation:], y[-validation:])
 
 
 def mnist(validation: int = 0, source_dir=None) -> Dataset:

@@ -37,16 +37,13 @@ def mnist_scenes(validation: int = 0, source_dir=None, train_count: int = 8000, 
                  seed: int = 0):
     """The scenes data set: `train_count` scenes from MNIST's training digits, `test_count` from its test
     digits (seeds fixed, so every run and machine builds the same scenes)."""
-    from .loaders import Dataset, Split, mnist
+    from .loaders import Dataset, Split, hold_out, mnist
 
     base = mnist(source_dir=source_dir)
     xtr, ytr = make_scenes(base.train.x, base.train.y, train_count, seed)
     xte, yte = make_scenes(base.test.x, base.test.y, test_count, seed + 1)
-    val = None
-    if validation:
-        val = Split(xtr[-validation:], ytr[-validation:])
-        xtr, ytr = xtr[:-validation], ytr[:-validation]
-    return Dataset("mnist_scenes", Split(xtr, ytr), Split(xte, yte), val, source=f"scenes from {base.source}")
+    train, val = hold_out(xtr, ytr, validation)
+    return Dataset("mnist_scenes", train, Split(xte, yte), val, source=f"scenes from {base.source}")
 
 
 def iou(pred: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:
@@ -57,3 +54,11 @@ def iou(pred: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:
     union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / union, np.nan)
+
+
+def describe_iou(pred, truth, class_names) -> str:
+    """'background 0.98, 0 0.91, ...; mean IoU 0.93': each class's IoU and their mean (classes absent from
+    both left out of the mean)."""
+    scores = iou(pred, truth, len(class_names))
+    return ", ".join(f"{c} {v:.3f}" for c, v in zip(class_names, scores)) + f"; mean IoU {np.nanmean(scores):.3f}"
+

@@ -42,6 +42,8 @@ class LeakyRelu(Layer):
 
     def forward(self, x, train=False):
         xp = current().xp
+        if x.dtype.kind != "f":  # alpha * x has no integer form (0.2 would round to 0: a plain ReLU)
+            raise TypeError(f"LeakyRelu expects floating-point input; got {x.dtype.name}")
         self.slope = xp.where(x > 0, x.dtype.type(1), x.dtype.type(self.alpha))
         return self._forwarded(x * self.slope)
 

@@ -78,3 +78,17 @@ def resolve_dtype(dtype):
     from ..backends.settings import parse_dtype
 
     return parse_dtype(dtype) if dtype is not None else current().dtype
+
+
+def whole(value, what: str) -> int:
+    """`value` as an int when it is a whole number (3, numpy's 3, 3.0); a fractional or non-numeric value
+    (a stride of 1.5) is a ValueError naming `what`, not silently truncated."""
+    try:
+        as_int = int(value)
+        whole_number = not isinstance(value, bool) and as_int == value
+    except (TypeError, ValueError, OverflowError):
+        whole_number = False
+    if not whole_number:
+        raise ValueError(f"{what} must be a whole number; got {value!r}")
+    return as_int
+

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from .. import initializers
 from ..backends import current
-from .base import Layer, _check_dtype, resolve_dtype
+from .base import Layer, _check_dtype, resolve_dtype, whole
 
 
-def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if not isinstance(v, (tuple, list)) else (int(v[0]), int(v[1]))
+def _pair(v, what: str = "kernel_size") -> tuple[int, int]:
+    return (whole(v, what),) * 2 if not isinstance(v, (tuple, list)) else (whole(v[0], what), whole(v[1], what))
 
 
 class Convolution(Layer):
@@ -26,9 +26,9 @@ class Convolution(Layer):
     def __init__(self, in_channels: int, out_channels: int, kernel_size=3, stride: int = 1, pad: int = 0,
                  weight_init="he", dtype=None):
         dtype = resolve_dtype(dtype)
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.in_channels, self.out_channels = whole(in_channels, "in_channels"), whole(out_channels, "out_channels")
         self.kh, self.kw = _pair(kernel_size)
-        self.stride, self.pad = int(stride), int(pad)
+        self.stride, self.pad = whole(stride, "Convolution stride"), whole(pad, "Convolution pad")
         if self.stride < 1 or self.pad < 0 or self.kh < 1 or self.kw < 1:
             raise ValueError(f"Convolution needs kernel_size >= 1, stride >= 1 and pad >= 0; got "
                              f"kernel_size={kernel_size}, stride={stride}, pad={pad}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..backends import current
-from .base import Layer
+from .base import Layer, whole
 from .convolution import _pair
 
 
@@ -17,8 +17,8 @@ class Pooling(Layer):
 
     def __init__(self, pool_size=2, stride=None, pad: int = 0, mode: str = "max"):
         self.kh, self.kw = _pair(pool_size)
-        self.stride = int(stride) if stride is not None else self.kh
-        self.pad = int(pad)
+        self.stride = whole(stride, "Pooling stride") if stride is not None else self.kh
+        self.pad = whole(pad, "Pooling pad")
         if self.kh < 1 or self.kw < 1 or self.stride < 1 or self.pad < 0:
             raise ValueError(f"Pooling needs pool_size >= 1, stride >= 1 and pad >= 0; got pool_size={pool_size}, "
                              f"stride={stride}, pad={pad}")

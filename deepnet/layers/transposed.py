@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import initializers
 from ..backends import current
-from .base import Layer, _check_dtype, resolve_dtype
+from .base import Layer, _check_dtype, resolve_dtype, whole
 from .convolution import _pair
 
 
@@ -30,7 +30,8 @@ class TransposedConvolution(Layer):
         dtype = resolve_dtype(dtype)
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kh, self.kw = _pair(kernel_size)
-        self.stride, self.pad, self.output_padding = int(stride), int(pad), int(output_padding)
+        self.stride, self.pad = whole(stride, "TransposedConvolution stride"), whole(pad, "TransposedConvolution pad")
+        self.output_padding = whole(output_padding, "TransposedConvolution output_padding")
         if self.stride < 1 or self.pad < 0 or self.kh < 1 or self.kw < 1 or self.in_channels < 1 \
                 or self.out_channels < 1:
             raise ValueError(f"TransposedConvolution needs kernel_size >= 1, stride >= 1, pad >= 0 and at least one "

@@ -2,9 +2,14 @@
 classifier made fully convolutional, so one forward pass over a larger image scores every window of it."""
 from __future__ import annotations
 
-from ..layers import Affine, Convolution, Dropout
+from ..errors import InvalidValue
+from ..layers import (Affine, BatchNormalization, Convolution, Dropout, LeakyRelu, Pooling, Relu, Sigmoid, Tanh)
 from ..layers.base import output_shape_of
+from ..layers.binary import BinaryAffine, BinaryConvolution, Sign
 from .sequential import Sequential
+
+#: Layers that act on each position of a map alike, and so work unchanged on a larger input.
+_KEPT = (Convolution, Pooling, Relu, LeakyRelu, Sigmoid, Tanh, BatchNormalization, Sign)
 
 
 def fully_convolutional(model: Sequential) -> Sequential:
@@ -12,12 +17,15 @@ def fully_convolutional(model: Sequential) -> Sequential:
 
     The first Affine after the convolutional body sees a (C, H, W) map flattened in C order, index
     c*H*W + h*W + w: its (C*H*W, K) weights are a (K, C, H, W) filter with an H x W kernel. Each later
-    Affine (D, K) is a 1x1 convolution. Dropout is dropped (the identity at inference); every other
-    layer is kept as it is (shared, not copied). On an input of the training size the new network's
+    Affine (D, K) is a 1x1 convolution. A BinaryAffine becomes the BinaryConvolution of the same latent
+    weights (it convolves with their signs, as the affine multiplies by them). Dropout is dropped (the
+    identity at inference); convolutions, pooling, activations and batch normalisation are kept as they
+    are (shared, not copied). Any other layer (a residual block, global average pooling, a layer of
+    one's own) has no such form: InvalidValue names it. On an input of the training size the new network's
     logits are the old ones as (N, K, 1, 1); on a larger input, a map of logits, one per window, with
     the body's total stride between neighbouring windows."""
     if model.input_shape is None:
-        raise ValueError("fully_convolutional needs a model that knows its input shape")
+        raise InvalidValue("fully_convolutional needs a model that knows its input shape")
     layers, shape, convert = [], tuple(model.input_shape), False
     for name, layer in model.layers.items():
         if isinstance(layer, Dropout):
@@ -25,17 +33,27 @@ def fully_convolutional(model: Sequential) -> Sequential:
         if isinstance(layer, Affine):
             c, h, w = shape if len(shape) == 3 else (shape[0], 1, 1)
             if c * h * w != layer.in_features:
-                raise ValueError(f"{name}: expects {layer.in_features} features, the map before it has shape {shape}")
-            conv = Convolution(c, layer.out_features, (h, w), dtype=layer.W.dtype)
+                raise InvalidValue(f"{name}: expects {layer.in_features} features, the map before it has shape "
+                                   f"{shape}")
+            if type(layer) is BinaryAffine:
+                conv = BinaryConvolution(c, layer.out_features, (h, w), dtype=layer.W.dtype)
+            elif type(layer) is Affine:
+                conv = Convolution(c, layer.out_features, (h, w), dtype=layer.W.dtype)
+            else:
+                raise InvalidValue(f"layer {name!r} ({type(layer).__name__}) has no convolutional form here")
             conv.W = layer.W.T.reshape(layer.out_features, c, h, w).copy()
             conv.b = layer.b.copy()
             layers.append((name, conv))
             shape, convert = (layer.out_features, 1, 1), True
             continue
+        if type(layer) not in _KEPT and type(layer) is not BinaryConvolution:
+            raise InvalidValue(f"layer {name!r} ({type(layer).__name__}) cannot be made fully convolutional: only "
+                               f"convolutions, pooling, activations, batch normalisation, dropout and fully "
+                               f"connected layers can")
         layers.append((name, layer))
         shape = output_shape_of([layer], shape)
     if not convert:
-        raise ValueError("the model has no Affine layer to convert")
+        raise InvalidValue("the model has no fully connected layer to convert")
     return Sequential(layers, input_shape=None)
 
 

@@ -156,6 +156,9 @@ class Sequential:
         """(start, logits) for consecutive batches of x, in inference mode."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {batch_size}")
+        if len(x) == 0:
+            raise ValueError(f"{type(self).__name__} got an empty batch (shape {tuple(x.shape)}); expected at least "
+                             f"one sample")
         # a subclass with a forward of its own is run through it, without the pooled pass
         pooled = type(self).forward is Sequential.forward
         for i in range(0, len(x), batch_size):

@@ -58,6 +58,17 @@ def load(path, model, optimizer=None, contents=None) -> dict:
     return meta
 
 
+def refuse_other_formats(path, meta: dict) -> None:
+    """A file deepnet wrote for something else than a model's weights is named for what it is."""
+    if meta.get("format") == "deepnet-packed-binarynet":
+        raise BadFile(f"{path} is a packed BinaryNet written by deepnet binarize --out: its binary weights are "
+                      f"bits for XNOR-popcount inference, not a model's weights; "
+                      f"deepnet.binary_inference.load_packed reads it")
+    if meta.get("model") == "dcgan":
+        raise BadFile(f"{path} is a deepnet gan checkpoint (a generator and a discriminator), not a classifier's "
+                      f"weights; deepnet gan --out RUN --resume continues it")
+
+
 def find(run_or_file) -> Path:
     """A checkpoint path from a run directory (its best, else last) or a file path."""
     p = Path(run_or_file)

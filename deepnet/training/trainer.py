@@ -54,7 +54,7 @@ class Trainer:
         if self.augment is not None and data.train.y.ndim > 1:
             # shifts and rotations would move the images and not their per-pixel labels
             self.log(f"augmentation ({config.augment}) is off for {data.name}: its labels are per pixel")
-            self.augment = None
+            self.augment, config.augment = None, ""  # config.json records what ran
         dtype = next(iter(model.params().values())).dtype
         # float16: mixed precision (float32 master weights in the optimizer, dynamic loss scaling here)
         self.loss_scale = DynamicLossScale() if dtype.itemsize < 4 else None
@@ -86,8 +86,9 @@ class Trainer:
         model = models.create(config.model, input_shape=(c, h, w), num_classes=len(data.classes),
                               dtype=config.dtype)
         _check_model_fits_labels(model, config, data)
-        if config.init_from:
-            transfer(model, config.init_from, reinit=config.reinit)
+        if config.init_from and not resume:  # a resumed run's weights come from its own checkpoint
+            transfer(model, config.init_from, reinit=config.reinit,
+                     log=kwargs.get("log", print) if comm is None or comm.is_root else (lambda *a: None))
         if config.freeze:
             model.freeze(*config.freeze)
         optimizer = optimizers.create(config.optimizer, lr=config.lr)
@@ -313,17 +314,28 @@ class Trainer:
         return " - ".join(parts)
 
 
-def transfer(model, source, reinit=()) -> list[str]:
+def transfer(model, source, reinit=(), log=print) -> list[str]:
     """Copy trained weights from a run or weights file into `model`, except the layers named in
-    `reinit` (a new head keeps its fresh initialisation). Returns the parameter names copied."""
+    `reinit` (a new head keeps its fresh initialisation). A source that shares no parameter with the
+    model is refused; a partial match is logged, naming what was not copied. Returns the names copied."""
     path = checkpoint.find(source)
+    checkpoint.refuse_other_formats(path, io.read_index(path)[1])
     arrays, _, _ = checkpoint.read(path)
     unknown = [r for r in reinit if r not in model.layers]
     if unknown:
         raise InvalidValue(f"--reinit names no layer of the model: {unknown}; layers: {', '.join(model.layers)}")
-    keep = {k: a for k, a in arrays.items() if k.split(".", 1)[0] not in set(reinit)}
+    mine = model.state()
+    keep = {k: a for k, a in arrays.items() if k.split(".", 1)[0] not in set(reinit) and k in mine}
+    if not keep:
+        raise InvalidValue(f"--init-from {source}: {path} shares no parameter with the model (its arrays: "
+                           f"{', '.join(list(arrays)[:4]) or 'none'}; the model's: {', '.join(list(mine)[:4])}"
+                           f"{', ...' if len(mine) > 4 else ''})")
     model.load_state(keep, source=str(path), strict=False)
-    return sorted(k for k in keep if k in model.state())
+    left = [k for k in mine if k not in keep]
+    if left:
+        log(f"--init-from {path}: copied {len(keep)} of the model's {len(mine)} arrays; not copied (fresh): "
+            f"{', '.join(left[:8])}{', ...' if len(left) > 8 else ''}")
+    return sorted(keep)
 
 
 def _check_model_fits_labels(model, config, data) -> None:
