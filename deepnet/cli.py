@@ -12,8 +12,9 @@ from .errors import InvalidValue
 # an option left out is simply absent from the parsed arguments, so `--resume` and `--recipe` know
 # which settings the user gave.
 TRAIN_OPTIONS = (
-    ("--model", "model", dict(help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, googlenet")),
-    ("--dataset", "dataset", dict(help="mnist (default) or fashion_mnist")),
+    ("--model", "model", dict(help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, googlenet, "
+                                   "binarynet, fcn (segmentation: with --dataset mnist-scenes)")),
+    ("--dataset", "dataset", dict(help="mnist (default), fashion_mnist, mnist-scenes (segmentation scenes)")),
     ("--recipe", "recipe", dict(help="default (cosine learning-rate decay and light augmentation: lands at the "
                                      "end) or book (the book's exact settings); --schedule and --augment "
                                      "override either")),

@@ -283,7 +283,8 @@ class Sequential:
             if not np.isfinite(value).all():
                 raise BadFile(f"{source}: parameter {name!r} holds {int((~np.isfinite(value)).sum())} NaN or "
                               f"infinite values")
-            cast = value.astype(target.dtype, copy=False)  # checked again after the cast: 1e6 is inf in float16
+            with np.errstate(over="ignore"):  # checked again after the cast: 1e6 is inf in float16
+                cast = value.astype(target.dtype, copy=False)
             if not np.isfinite(cast).all():
                 raise BadFile(f"{source}: parameter {name!r} holds values beyond {np.dtype(target.dtype).name}'s "
                               f"range (largest magnitude {float(np.abs(value).max()):g}; "

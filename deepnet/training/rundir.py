@@ -41,13 +41,13 @@ except ImportError:  # not POSIX: no lock (the existing-run check still holds)
 
 class RunDirectory:
     def __init__(self, path, command: str = "train"):
+        self._fd = None
         if not str(path).strip():
             raise InvalidValue("--out must name a directory; got an empty string")
         if command not in RESUME_HINTS:
             raise ValueError(f"unknown command {command!r}")
         self.path = Path(path)
         self.command = command
-        self._fd = None
 
     def existing(self) -> list[str]:
         return [name for name in RUN_FILES if (self.path / name).exists()]
