@@ -186,7 +186,7 @@ class Crew:
     Measured on the 2-core machine, a task of no work split in two: 90 microseconds with a thread pool,
     55 with the crew (what is left is the worker waiting, asleep, for the GIL, which the calling thread
     holds until its own share reaches compiled code); DeepConvNet inference at batch 10, 3.8 to 3.2 ms
-    (benchmarks/README.md, "Session 7")."""
+    (benchmarks/README.md, "Threads that spin")."""
 
     def __init__(self, size: int, spin):
         self.size, self.spin, self.pid = size, spin, os.getpid()

@@ -296,7 +296,7 @@ def xnor_dot(a, w, k, out):
 # --- waiting without sleeping, for the backend's threads (cpu_workers.Crew) ---------------------------------
 # On a virtual machine a sleeping thread is slow to wake (the host must reschedule its virtual core): a thread
 # pool whose threads sleep between tasks lost about 90 microseconds on every hand-off here, more than many of
-# a small batch's layers take (benchmarks/README.md, "Session 7"). The crew's threads spin on a flag in memory
+# a small batch's layers take (benchmarks/README.md, "Threads that spin"). The crew's threads spin on a flag in memory
 # instead, for a few milliseconds after each task, and hold no GIL while they do.
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # three augmented DeepConvNet runs, one after another; resumable (a killed run continues from last.npz)
-cd /work/main
+cd "$(dirname "$0")/../../.."  # the repository root
 for s in 0 1 2; do
   d=runs/aug-seed$s
   if [ -f $d/done ]; then continue; fi
