@@ -19,19 +19,22 @@ import sys
 
 from . import registry, settings
 from .base import Backend, Random, Timer
-from .cupy_backend import BackendUnavailable, CupyBackend
-from .numpy_backend import NumpyBackend
+from .cpu.backend import NumpyBackend
+from .cuda.backend import CupyBackend
+from .errors import BackendUnavailable, ConfigError
 from .registry import register
-from .settings import DTYPES, ConfigError
+from .settings import DTYPES
 
 __all__ = [
     "DTYPES", "Backend", "BackendUnavailable", "ConfigError", "NumpyBackend", "CupyBackend",
     "Random", "Timer", "available", "current", "create", "register", "statuses", "use",
 ]
 
-# Every backends/*_backend.py registers itself on import (none of them touches a device doing so).
+# Every backend registers itself on import (none of them touches a device doing so): each folder
+# backends/NAME/ (its __init__ imports the module that registers), and each single-module backend
+# backends/NAME_backend.py.
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name.endswith("_backend"):
+    if _module.ispkg or _module.name.endswith("_backend"):
         importlib.import_module(f".{_module.name}", __name__)
 
 

@@ -12,13 +12,9 @@ import os
 
 import numpy as np
 
+from .errors import ConfigError
+
 DTYPES = ("float32", "float64", "float16")
-
-
-class ConfigError(ValueError):
-    """A DEEPNET_* environment variable holds a value deepnet does not know."""
-
-    deepnet_user_error = True  # printed as one line by the `deepnet` command (deepnet/errors.py)
 
 
 def _read(name: str, default: str) -> str:

@@ -1,4 +1,4 @@
-"""The CUDA kernels of backends/cupy_kernels.py, executed on the CPU (no GPU, no CuPy needed).
+"""The CUDA kernels of backends/cuda/kernels.py, executed on the CPU (no GPU, no CuPy needed).
 
 Every kernel there runs one thread per output element and only gathers: no shared memory, barriers or
 atomics, so each thread's result depends on its index alone. Running the kernel body once per index in a

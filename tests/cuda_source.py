@@ -4,7 +4,7 @@ with no GPU and no driver: NVRTC is a compiler library.
 CuPy builds an ElementwiseKernel's source from its parameters, operation, name and preamble, and the
 arguments' kinds (array or scalar, dtype, ndim, contiguity, 32- or 64-bit indexing). This module asks
 CuPy's own code generator (cupy._core._kernel._get_elementwise_kernel_code) for the source a launch from
-backends/cupy_backend.py produces, and compiles it with the options CuPy uses, for an architecture given
+backends/cuda/backend.py produces, and compiles it with the options CuPy uses, for an architecture given
 explicitly (CuPy's public compile_using_nvrtc asks the driver for it, which needs a GPU).
 
 These are CuPy internals, pinned by the `gpu-check` extra to CuPy 14; if they move, the tests fail
@@ -38,7 +38,7 @@ def import_cupy_internals():
 def kernel_source(name: str, dtype, index_32: bool = True) -> tuple[str, str]:
     """(entry point, CUDA source without CuPy's header includes) for kernel `name` in `dtype`, as the CuPy
     backend launches it: raw input arrays C-contiguous, outputs contiguous (reduced to one dimension)."""
-    from deepnet.backends import cupy_kernels
+    from deepnet.backends.cuda import kernels as cupy_kernels
 
     cupy, _kernel, _scalar, _carray, _, _ = import_cupy_internals()
     dtype = np.dtype(dtype)

@@ -98,7 +98,7 @@ def test_fast_max_pool_matches_the_reference(cpu32, shape, k, stride, pad):
 @pytest.mark.parametrize("shape,k,stride,pad", [((2, 3, 9, 7), (3, 3), 1, 1), ((2, 2, 11, 11), (3, 3), 2, 2),
                                                 ((1, 4, 8, 8), (1, 1), 1, 0), ((2, 1, 7, 9), (5, 3), 3, 2)])
 def test_numba_kernels_match_the_reference(shape, k, stride, pad):
-    nk = pytest.importorskip("deepnet.backends.numba_kernels", reason="numba is not installed")
+    nk = pytest.importorskip("deepnet.backends.cpu.kernels", reason="numba is not installed")
     bk = backends.create("cpu", dtype="float64")
     x = np.random.default_rng(0).standard_normal(shape)
     ref = backends.Backend.im2col(bk, x, *k, stride, pad)

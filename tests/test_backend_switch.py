@@ -32,7 +32,7 @@ def test_cpu_is_the_default(value):
     env = {} if value is None else {"DEEPNET_BACKEND": value}
     r = run(PROBE, **env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["numpy", "float32"]
+    assert r.stdout.split() == ["cpu", "float32"]
     assert r.stderr == ""
 
 
@@ -51,14 +51,14 @@ def test_gpu_with_cupy_but_no_device_says_so():
     assert r.returncode != 0
     assert "CuPy" in r.stderr and "is installed but no CUDA device answered" in r.stderr
     assert "cudaError" in r.stderr or "CUDA" in r.stderr.split("answered:", 1)[1]
-    assert "numpy" not in r.stdout  # never a silent fall back to the CPU
+    assert "cpu" not in r.stdout.split()  # never a silent fall back to the CPU
 
 
 def test_auto_falls_back_to_numpy_with_one_warning_line():
     code = "import sys; sys.modules['cupy'] = None\n" + PROBE
     r = run(code, DEEPNET_BACKEND="auto")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["numpy", "float32"]
+    assert r.stdout.split() == ["cpu", "float32"]
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "warning" in lines[0] and "CuPy is not installed" in lines[0]
 
@@ -97,7 +97,7 @@ def test_cli_reports_backend_errors_in_one_line():
 def test_info_reports_the_backend():
     r = run("import sys; from deepnet.cli import main; sys.exit(main(['info']))")
     assert r.returncode == 0, r.stderr
-    assert "backend      numpy" in r.stdout and "numpy        " in r.stdout and "dtype        float32" in r.stdout
+    assert "backend      cpu" in r.stdout and "numpy        " in r.stdout and "dtype        float32" in r.stdout
 
 
 def test_bad_thread_count_stops_at_import():
@@ -123,4 +123,4 @@ def test_a_source_checkout_imports_without_installing(tmp_path):
     lines = r.stdout.split()
     assert lines[0] == str(tmp_path / "deepnet" / "__init__.py")
     assert lines[1] == str(tmp_path / "backends" / "__init__.py")
-    assert lines[2:] == ["numpy", "no", "deepnet.tests"]
+    assert lines[2:] == ["cpu", "no", "deepnet.tests"]

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from deepnet import backends
-from deepnet.backends import cpu_workers
+from deepnet.backends.cpu import threads as cpu_workers
 from deepnet.backends.base import Backend
-from deepnet.backends.cpu_conv import ChunkedConv
-from deepnet.backends.cpu_workers import Workers
+from deepnet.backends.cpu.conv import ChunkedConv
+from deepnet.backends.cpu.threads import Workers
 
 SHAPES = [  # (x shape, out channels, kernel, stride, pad)
     ((5, 3, 9, 7), 4, (3, 3), 1, 1),
@@ -23,7 +23,7 @@ SHAPES = [  # (x shape, out channels, kernel, stride, pad)
 def split_small_work(monkeypatch):
     """The test shapes are far below the work at which the backend splits a pass among its threads:
     split them anyway, so that the threaded code is what is tested."""
-    from deepnet.backends import cpu_conv, numpy_backend
+    from deepnet.backends.cpu import backend as numpy_backend, conv as cpu_conv
 
     monkeypatch.setattr(cpu_conv, "SPLIT_MACS", 0)
     monkeypatch.setattr(numpy_backend, "ELEMENTWISE_SPLIT", 0)
@@ -32,7 +32,7 @@ def split_small_work(monkeypatch):
 def kernels_available():
     options = [None]
     try:
-        from deepnet.backends import numba_kernels
+        from deepnet.backends.cpu import kernels as numba_kernels
         options.append(numba_kernels)
     except ImportError:
         pass
@@ -44,7 +44,7 @@ def conv_paths():
     NumPy's BLAS can be called from them) each chunk as one compiled call."""
     paths = [pytest.param({"kernels": k}, id="numpy" if k is None else "numba") for k in kernels_available()]
     if len(paths) > 1:
-        from deepnet.backends import numba_blas
+        from deepnet.backends.cpu import blas as numba_blas
 
         if numba_blas.addresses() is not None:
             paths.append(pytest.param({"kernels": kernels_available()[-1], "blas": numba_blas.addresses()},
@@ -102,7 +102,7 @@ def test_the_layer_takes_the_chunked_path_and_keeps_no_patches(cpu32):
     conv = Convolution(3, 4, 3, pad=1)
     x = cpu32.rng.uniform((2, 3, 5, 5))
     conv.forward(x, train=True)
-    from deepnet.backends.numpy_backend import ChunkedContext
+    from deepnet.backends.cpu.backend import ChunkedContext
 
     # the context keeps the input only (a reference), no patches
     assert isinstance(conv.context, ChunkedContext) and conv.context.x is x
@@ -254,7 +254,7 @@ def test_the_first_layer_skips_its_input_gradient():
 
 
 def test_chunk_size_follows_the_caches():
-    from deepnet.backends.cpu_conv import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, default_chunk_bytes
+    from deepnet.backends.cpu.conv import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, default_chunk_bytes
 
     assert default_chunk_bytes(2, last_level_cache=260 << 20) == MAX_CHUNK_BYTES  # a server's large L3
     assert default_chunk_bytes(4, last_level_cache=16 << 20) == 2 << 20  # half the cache over 4 threads
@@ -330,7 +330,7 @@ def test_without_spinning_the_pool_serves(monkeypatch):
 
 
 def test_small_passes_stay_on_the_calling_thread(monkeypatch):
-    from deepnet.backends import cpu_conv, numpy_backend
+    from deepnet.backends.cpu import backend as numpy_backend, conv as cpu_conv
 
     monkeypatch.setattr(cpu_conv, "SPLIT_MACS", 1 << 22)
     monkeypatch.setattr(numpy_backend, "ELEMENTWISE_SPLIT", 1 << 18)

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from deepnet.backends import cupy_kernels
+from deepnet.backends.cuda import kernels as cupy_kernels
 
 from . import cuda_source
 

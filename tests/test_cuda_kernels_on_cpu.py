@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from deepnet.backends import NumpyBackend, cupy_kernels
+from deepnet.backends import NumpyBackend
+from deepnet.backends.cuda import kernels as cupy_kernels
 from deepnet.backends.base import Backend
 
 from . import cuda_exec

@@ -1,4 +1,4 @@
-"""The optional cuDNN convolution (backends/cudnn_conv.py, DEEPNET_CONV=cudnn): its graphs are built and
+"""The optional cuDNN convolution (backends/cuda/cudnn.py, DEEPNET_CONV=cudnn): its graphs are built and
 their shapes inferred without a GPU; running them, against im2col, is GPU-marked."""
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ def test_deepnet_conv_is_checked(monkeypatch):
 @pytest.mark.parametrize("stride,pad", [(1, 1), (2, 1), (1, 0)])
 def test_the_graphs_build_and_infer_shapes_without_a_gpu(dtype, stride, pad):
     cudnn = pytest.importorskip("cudnn", reason="nvidia-cudnn-frontend is not installed (the gpu-check extra)")
-    from deepnet.backends.cudnn_conv import build_graph
+    from deepnet.backends.cuda.cudnn import build_graph
 
     x_shape, w_shape = (8, 16, 28, 28), (32, 16, 3, 3)
     oh = (28 + 2 * pad - 3) // stride + 1
@@ -39,7 +39,7 @@ def test_the_graphs_build_and_infer_shapes_without_a_gpu(dtype, stride, pad):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cudnn_matches_im2col_on_the_gpu(gpu, monkeypatch, dtype):
     pytest.importorskip("cudnn", reason="nvidia-cudnn-frontend is not installed")
-    from deepnet.backends.cupy_backend import CudnnContext
+    from deepnet.backends.cuda.backend import CudnnContext
 
     rng = np.random.default_rng(0)
     x, w, b = rng.standard_normal((4, 3, 11, 9)), rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5)

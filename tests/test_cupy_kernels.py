@@ -2,7 +2,7 @@
 NVIDIA's compiler and tests/test_cuda_kernels_on_cpu.py executes each one on the CPU against NumPy.)"""
 import re
 
-from deepnet.backends import cupy_kernels
+from deepnet.backends.cuda import kernels as cupy_kernels
 
 
 def test_every_kernel_has_a_gpu_test():

@@ -1,4 +1,4 @@
-"""The CuPy backend's launch code (backends/cupy_backend.py: argument order, shapes, dtypes of each kernel
+"""The CuPy backend's launch code (backends/cuda/backend.py: argument order, shapes, dtypes of each kernel
 launch) run on the CPU through a NumPy stand-in for the few CuPy entry points it uses, its
 ElementwiseKernel executing the kernel bodies with tests/cuda_exec.py.
 

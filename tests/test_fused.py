@@ -4,8 +4,8 @@ import pytest
 
 from deepnet import backends
 from deepnet.backends.base import Backend
-from deepnet.backends.cpu_conv import ChunkedConv
-from deepnet.backends.cpu_workers import Workers
+from deepnet.backends.cpu.conv import ChunkedConv
+from deepnet.backends.cpu.threads import Workers
 from deepnet.layers import Convolution, Pooling, Relu
 from deepnet.models import DeepConvNet, Sequential
 

@@ -135,7 +135,7 @@ def test_kernels_match_the_reference_code(gpu, dtype, shape, k, stride, pad):
 def test_one_rank_nccl_communicator_reduces_on_the_device(gpu):
     """A 1-rank communicator on the GPU reduces through NCCL (set up over MPI), a real NCCL all-reduce."""
     pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'deepnet[distributed]'")
-    from deepnet.backends.nccl import NcclReducer
+    from deepnet.backends.cuda.nccl import NcclReducer
     from deepnet.distributed import Communicator
 
     with backends.use(gpu):

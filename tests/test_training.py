@@ -29,7 +29,7 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(cpu32, tmp_pat
         np.testing.assert_array_equal(p, resumed.model.params()[name], err_msg=name)  # bit for bit on the CPU
     assert [r["loss"] for r in straight.history] == [r["loss"] for r in resumed.history]
     saved = json.loads((tmp_path / "b" / "run" / "history.json").read_text())
-    assert len(saved["history"]) == 2 and saved["machine"]["backend"] == "numpy"
+    assert len(saved["history"]) == 2 and saved["machine"]["backend"] == "cpu"
 
 
 def test_each_epoch_uses_every_sample_once(cpu32, tmp_path):

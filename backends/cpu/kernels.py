@@ -2,7 +2,7 @@
 
 The plain NumPy code stays the reference and the fallback; these run only when Numba imports
 (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not 0. Each kernel is single-threaded and
-releases the GIL (nogil): the backend's own threads (cpu_workers.py) call them on separate chunks
+releases the GIL (nogil): the backend's own threads (threads.py) call them on separate chunks
 of the batch. (Numba's parallel=True was tried first: its threads and OpenBLAS's fought over the
 two cores and a step got 45% slower.) Measured on the 2-core machine: the chunked convolution with
 these kernels is about 1.4x the same code on plain NumPy (benchmarks/results/cpu_paths_*.json). Results
@@ -18,7 +18,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .settings import switch
+from ..settings import switch
 
 ENABLED = switch("DEEPNET_NUMBA", default=True)
 
@@ -29,7 +29,7 @@ def usable(a) -> bool:
 
 
 # --- patches in the layout col[c, i, j, b, y, x] ------------------------------------------------------
-# The chunked convolution's layout (backends/cpu_conv.py): rows ordered (C, KH, KW) like
+# The chunked convolution's layout (backends/cpu/conv.py): rows ordered (C, KH, KW) like
 # W.reshape(O, -1), the images of a chunk side by side in each row, so one GEMM covers the chunk.
 # Given the images as a (C, N, H, W) view instead, the same loops produce the reference layout
 # (N, KH, KW, C, OH, OW) of base.Backend.im2col. The images are first copied into a padded scratch
@@ -198,7 +198,7 @@ def max_pool_2x2_backward(dout, arg, dx):
                     dx[b, ch, yy, xx] = 0
 
 
-# --- the convolution's output pass and its mirror in backward (backends/cpu_conv.py) -----------------------
+# --- the convolution's output pass and its mirror in backward (backends/cpu/conv.py) -----------------------
 # Forward: the chunk's product (O, n, P) becomes the layer's (n, O, P) output, the bias added and, when a
 # ReLU follows the convolution, rectified in the same pass while the chunk is still in cache. Backward: the
 # chunk's dout is transposed back to (O, n, P) and, for a fused ReLU, zeroed where the output was not
@@ -293,7 +293,7 @@ def xnor_dot(a, w, k, out):
             out[m, o] = k - 2 * np.int64(s)
 
 
-# --- waiting without sleeping, for the backend's threads (cpu_workers.Crew) ---------------------------------
+# --- waiting without sleeping, for the backend's threads (threads.Crew) ---------------------------------
 # On a virtual machine a sleeping thread is slow to wake (the host must reschedule its virtual core): a thread
 # pool whose threads sleep between tasks lost about 90 microseconds on every hand-off here, more than many of
 # a small batch's layers take (benchmarks/README.md, "Threads that spin"). The crew's threads spin on a flag in memory

@@ -1,6 +1,6 @@
 """NumPy's own BLAS, called from compiled (Numba) code: a convolution chunk in one call without the GIL.
 
-The chunked convolution (cpu_conv.py) does three things per chunk: im2col, a matrix product, the output
+The chunked convolution (conv.py) does three things per chunk: im2col, a matrix product, the output
 pass. Called one by one from Python, each gives up the GIL and takes it back; two threads doing so
 wake each other up several times per chunk, and on a virtual machine each wake-up costs 40-100
 microseconds. With the product called from inside the compiled kernel, a chunk is one call: one hand-off
@@ -24,7 +24,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .numba_kernels import bias_out, bias_relu_pool_out, col2im_rows, dout_rows, im2col_rows
+from .kernels import bias_out, bias_relu_pool_out, col2im_rows, dout_rows, im2col_rows
 
 # CBLAS's enumerations
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
@@ -94,8 +94,8 @@ def gemm(address, a, b, c, beta=0.0, trans_b=False):
           a, b, c, np.float64(beta))
 
 
-# --- one chunk of the chunked convolution (cpu_conv.ChunkedConv), in one call ------------------------------
-# The same steps, in the same layouts, as the Python loop in cpu_conv.py: patches (C, KH, KW, n, OH, OW),
+# --- one chunk of the chunked convolution (conv.ChunkedConv), in one call ------------------------------
+# The same steps, in the same layouts, as the Python loop in conv.py: patches (C, KH, KW, n, OH, OW),
 # products (O, n, OH*OW), outputs (n, O, OH, OW).
 
 @numba.njit(cache=True, nogil=True)
@@ -116,7 +116,7 @@ def conv_forward_chunk(address, x, fill, wmat, b, kh, kw, stride, pad, relu, col
 @numba.njit(cache=True, nogil=True)
 def conv_relu_pool_chunk(address, x, fill, wmat, b, kh, kw, stride, pad, ow, col, xpad, prod, y):
     """y (n, O, OH//2, OW//2) = 2x2/2 max-pooling of max(W col + b, 0): inference's convolution, ReLU and
-    pooling in one pass over the product (numba_kernels.bias_relu_pool_out)."""
+    pooling in one pass over the product (kernels.bias_relu_pool_out)."""
     _product(address, x, fill, wmat, kh, kw, stride, pad, col, xpad, prod)
     bias_relu_pool_out(prod, b, ow, y)
 

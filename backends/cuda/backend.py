@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Backend, Timer, _fits
-from .registry import register
-
-
-class BackendUnavailable(RuntimeError):
-    """The requested backend cannot run on this machine; the message says why and what to do."""
-
-    deepnet_user_error = True  # printed as one line by the `deepnet` command (deepnet/errors.py)
+from ..base import Backend, Timer, _fits
+from ..errors import BackendUnavailable
+from ..registry import register
 
 
 INSTALL_HINT = (
@@ -44,7 +39,7 @@ def cupy_status() -> str:
 
 
 def _open(dtype=None, device=None, seed=None) -> "CupyBackend":
-    from .settings import device_ordinal
+    from ..settings import device_ordinal
 
     return CupyBackend.open(device_ordinal() if device is None else device, dtype, seed)
 
@@ -70,7 +65,7 @@ class CudaTimer(Timer):
 
 
 class CupyBackend(Backend):
-    name = "cupy"
+    name = "gpu"  # the name it registers under: what DEEPNET_BACKEND takes
     is_gpu = True
 
     def __init__(self, cupy, device: int, dtype=None, seed=None):
@@ -137,13 +132,13 @@ class CupyBackend(Backend):
     # --- convolution: im2col (the base backend's, with the kernels below) or cuDNN (DEEPNET_CONV) -----------
     @property
     def cudnn(self):
-        """The cuDNN convolution (backends/cudnn_conv.py) when DEEPNET_CONV asks for it, else None."""
+        """The cuDNN convolution (backends/cuda/cudnn.py) when DEEPNET_CONV asks for it, else None."""
         if "_cudnn" not in self.__dict__:
-            from . import settings
+            from .. import settings
 
             choice, conv = settings.conv_implementation(), None
             if choice != "im2col":
-                from .cudnn_conv import CudnnConv
+                from .cudnn import CudnnConv
 
                 try:
                     conv = CudnnConv(self.xp)
@@ -175,7 +170,7 @@ class CupyBackend(Backend):
 
     # --- kernels: one thread per output element, gathers only (deterministic) -------------
     def _kernel(self, name: str, dtype):
-        from . import cupy_kernels
+        from . import kernels as cupy_kernels
 
         key = (name, cupy_kernels.accumulator(np.dtype(dtype)))
         cache = self.__dict__.setdefault("_kernels", {})

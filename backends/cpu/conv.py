@@ -26,8 +26,8 @@ import functools
 
 import numpy as np
 
-from .base import Backend
-from .cpu_workers import Workers
+from ..base import Backend
+from .threads import Workers
 
 #: Bytes of patches per chunk: at least MIN_CHUNK_BYTES (about a core's L2 cache), at most MAX_CHUNK_BYTES,
 #: and so that every thread's chunk fits in half the last-level cache. Measured on the 2-core Xeon (2 MB L2,
@@ -40,7 +40,7 @@ MAX_CHUNK_BYTES = 8 << 20
 #: A convolution pass of fewer multiply-adds than this runs on the calling thread: handing half of it to
 #: another thread costs more than it saves (the two threads take turns with the GIL, and each turn wakes a
 #: sleeping thread: tens of microseconds on a virtual machine). Measured on the 2-core machine with each
-#: chunk one compiled call (numba_blas), DeepConvNet inference, one thread against two: batch 10, conv1
+#: chunk one compiled call (blas.py), DeepConvNet inference, one thread against two: batch 10, conv1
 #: (1.1 M multiply-adds) 142 against 184-202 us, conv3 and conv5 (9 M) 307 and 289 against 258-273 and
 #: 251-263 us; batch 100, conv1 (11 M) 1,374-1,437 against 809-845 us. With 16 M, batch 10 took 2.52 ms,
 #: with 4 M 2.39-2.45 ms; batch 100 17.9 against 17.4-17.6 ms.
@@ -75,18 +75,18 @@ def last_level_cache_bytes() -> int | None:
 
 
 class ChunkedConv:
-    """The chunked forward and backward, run on `workers` (backends/cpu_workers.py)."""
+    """The chunked forward and backward, run on `workers` (backends/cpu/threads.py)."""
 
     def __init__(self, workers: Workers, chunk_bytes: int | None = None, kernels=None, blas=None):
         self.workers = workers
         self.chunk_bytes = None if chunk_bytes is None else int(chunk_bytes)  # None: see chunk_size()
-        self.kernels = kernels  # numba_kernels, or None for the plain NumPy loops
-        # (sgemm, dgemm) addresses of NumPy's BLAS (numba_blas.addresses()): with the kernels, each chunk is one
-        # compiled call (numba_blas.conv_*_chunk); None: the steps called one by one from Python
+        self.kernels = kernels  # the compiled kernels (kernels.py), or None for the plain NumPy loops
+        # (sgemm, dgemm) addresses of NumPy's BLAS (blas.addresses()): with the kernels, each chunk is one
+        # compiled call (blas.conv_*_chunk); None: the steps called one by one from Python
         self.blas = blas if kernels is not None else None
 
     def chunk_size(self) -> int:
-        """Bytes of patches per chunk: chunk_bytes if set; with one-call chunks (numba_blas) MIN_CHUNK_BYTES,
+        """Bytes of patches per chunk: chunk_bytes if set; with one-call chunks (blas.py) MIN_CHUNK_BYTES,
         about half a core's L2 cache; else default_chunk_bytes. One-call chunks measured on the 2-core
         machine, DeepConvNet, 4 rounds alternating, 1 MB against 8 MB: batch 100 inference 16.9 vs 17.8 ms,
         training 51.6 vs 54.0 ms; batch 10 2.47 vs 2.43 and 7.84 vs 7.49 ms (smaller products, more calls)."""
@@ -171,7 +171,7 @@ class ChunkedConv:
         if pool and address is None:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
         if address is not None:
-            from .numba_blas import conv_forward_chunk, conv_relu_pool_chunk
+            from .blas import conv_forward_chunk, conv_relu_pool_chunk
 
         def work(_, chunks):
             for s, e in chunks:
@@ -209,7 +209,7 @@ class ChunkedConv:
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
         address = self._fused(x, wmat_t, dy, *(() if relu_out is None else (relu_out,)))
         if address is not None:
-            from .numba_blas import conv_backward_chunk
+            from .blas import conv_backward_chunk
         h, wd = x.shape[2:]
 
         def work(_, chunks):

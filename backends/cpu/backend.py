@@ -6,11 +6,11 @@ import sys
 
 import numpy as np
 
-from .base import Backend, _fits
-from .cpu_conv import ChunkedConv
-from .cpu_workers import Workers, default_threads, usable_cores
-from .registry import register
-from .settings import switch
+from ..base import Backend, _fits
+from .conv import ChunkedConv
+from .threads import Workers, default_threads, usable_cores
+from ..registry import register
+from ..settings import switch
 
 
 #: Elements below which an element-wise pass stays on the calling thread (handing work to a thread costs
@@ -20,7 +20,7 @@ ELEMENTWISE_SPLIT = 1 << 18
 
 class NumpyBackend(Backend):
     xp = np
-    name = "numpy"
+    name = "cpu"  # the name it registers under: what DEEPNET_BACKEND takes
     is_gpu = False
 
     def __init__(self, dtype=None, seed=None):
@@ -66,7 +66,7 @@ class NumpyBackend(Backend):
 
     @property
     def workers(self) -> Workers:
-        """The backend's threads (backends/cpu_workers.py; DEEPNET_THREADS), made on first use."""
+        """The backend's threads (backends/cpu/threads.py; DEEPNET_THREADS), made on first use."""
         workers = self.__dict__.get("_workers")
         if workers is None:
             workers = self._workers = Workers()
@@ -74,14 +74,14 @@ class NumpyBackend(Backend):
 
     @property
     def chunked_conv(self) -> ChunkedConv:
-        """The cache-chunked, multi-core convolution (backends/cpu_conv.py), made on first use."""
+        """The cache-chunked, multi-core convolution (backends/cpu/conv.py), made on first use."""
         conv = self.__dict__.get("_chunked_conv")
         if conv is None:
             nk = _numba()
             kernels = nk if nk is not None and nk.ENABLED else None
             blas = None
             if kernels is not None:  # NumPy's BLAS called from the compiled chunk kernels, where it can be
-                from . import numba_blas
+                from . import blas as numba_blas
 
                 blas = numba_blas.addresses()
             conv = self._chunked_conv = ChunkedConv(self.workers, kernels=kernels, blas=blas)
@@ -97,7 +97,7 @@ class NumpyBackend(Backend):
 
     def conv2d_relu_pool(self, x, w, b, stride=1, pad=0):
         # the pooling inside the convolution's output pass, on each chunk while its product is in cache: the
-        # convolution's output is never written (one-call chunks, float32/float64, numba_blas)
+        # convolution's output is never written (one-call chunks, float32/float64, blas.py)
         x = np.ascontiguousarray(x)
         if not self.chunked_conv.can_pool(x, w, b):
             return super().conv2d_relu_pool(x, w, b, stride, pad)
@@ -219,7 +219,7 @@ class NumpyBackend(Backend):
         compiled = nk is not None and nk.usable(x) and kh == kw == stride == 2 and pad == 0
 
         def images(s, e):
-            if compiled:  # the common 2x2 window, unrolled (numba_kernels.max_pool_2x2)
+            if compiled:  # the common 2x2 window, unrolled (kernels.max_pool_2x2)
                 nk.max_pool_2x2(x[s:e], y[s:e], y[s:e] if arg is None else arg[s:e], arg is not None)
             else:
                 _max_pool_views(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
@@ -235,7 +235,7 @@ class NumpyBackend(Backend):
         unrolled = compiled and kh == kw == stride == 2 and pad == 0 and arg.flags.c_contiguous
 
         def images(s, e):
-            if unrolled:  # the 2x2 window forward's mirror (numba_kernels.max_pool_2x2_backward)
+            if unrolled:  # the 2x2 window forward's mirror (kernels.max_pool_2x2_backward)
                 nk.max_pool_2x2_backward(dout[s:e], arg[s:e], dx[s:e])
             elif compiled:
                 nk.max_pool_backward(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
@@ -257,7 +257,7 @@ class NumpyReferenceBackend(NumpyBackend):
     It is the yardstick the chunked path is measured against (benchmarks/cpu_paths.py) and checked
     against (tests/test_every_backend.py)."""
 
-    name = "numpy-reference"
+    name = "cpu-reference"
     conv2d = Backend.conv2d
     conv2d_backward = Backend.conv2d_backward
     conv2d_relu = Backend.conv2d_relu
@@ -311,7 +311,7 @@ def _numba():
     """The optional compiled kernels (pip install 'deepnet[fast]'), or None; imported once."""
     if not _NUMBA:
         try:
-            from . import numba_kernels
+            from . import kernels as numba_kernels
         except ImportError:
             numba_kernels = None
         _NUMBA.append(numba_kernels)

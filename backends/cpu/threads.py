@@ -32,7 +32,7 @@ def default_threads() -> int:
         except ValueError:
             value = 0
         if value < 1:
-            from .settings import ConfigError
+            from ..settings import ConfigError
 
             raise ConfigError(f"DEEPNET_THREADS={raw!r} is not a thread count; expected 1, 2, 3, ...")
         return value
@@ -55,7 +55,7 @@ SPINS = 200_000
 
 
 def _spin_enabled() -> bool:
-    from .settings import switch
+    from ..settings import switch
 
     return switch("DEEPNET_SPIN", default=True)
 
@@ -142,11 +142,11 @@ class Workers:
         self._spin_crew = None
         if not _spin_enabled():
             return None
-        from . import numba_kernels
+        from . import kernels
 
-        if not numba_kernels.ENABLED:
+        if not kernels.ENABLED:
             return None
-        self._spin_crew = Crew(self.threads - 1, numba_kernels.spin_while_equal)
+        self._spin_crew = Crew(self.threads - 1, kernels.spin_while_equal)
         return self._spin_crew
 
     def buffer(self, name: str, size: int, dtype) -> np.ndarray:
@@ -180,7 +180,7 @@ class Crew:
     """`size` threads that wait for work by spinning on a flag, for SPINS checks, before they sleep.
 
     The flags are one int64 array (64 bytes apart, a cache line each): flags[0] is the number of the
-    latest task; flags[8 * k] is the last task worker k finished. The spin (numba_kernels.spin_while_equal)
+    latest task; flags[8 * k] is the last task worker k finished. The spin (kernels.spin_while_equal)
     holds no GIL. Every worker answers every task, those with no chunks at once, so a task number is
     never skipped; a worker that spun SPINS times without news sleeps on a condition until the next.
     Measured on the 2-core machine, a task of no work split in two: 90 microseconds with a thread pool,

@@ -1,0 +1,10 @@
+"""The CPU backend (`cpu`, and `cpu-reference`): NumPy, with the convolution run in cache-sized chunks of the
+batch on one thread per core and, with the `fast` extra, compiled (Numba) kernels.
+
+    backend.py   the backend class: what it overrides of the reference, and its registration
+    conv.py      the chunked convolution (forward, backward, the pooled inference pass)
+    threads.py   the worker threads that share a pass among the cores, and the spinning crew
+    blas.py      NumPy's own BLAS product, called from compiled code (one call a chunk)
+    kernels.py   the compiled kernels (patches, pooling, ReLU, the output pass, popcount, the spin-wait)
+"""
+from . import backend  # noqa: F401  (registers the backends)
