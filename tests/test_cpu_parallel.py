@@ -23,10 +23,9 @@ SHAPES = [  # (x shape, out channels, kernel, stride, pad)
 def split_small_work(monkeypatch):
     """The test shapes are far below the work at which the backend splits a pass among its threads:
     split them anyway, so that the threaded code is what is tested."""
-    from deepnet.backends.cpu import backend as numpy_backend, conv as cpu_conv
+    from deepnet.backends.cpu import tuning
 
-    monkeypatch.setattr(cpu_conv, "SPLIT_MACS", 0)
-    monkeypatch.setattr(numpy_backend, "ELEMENTWISE_SPLIT", 0)
+    monkeypatch.setattr(tuning, "SPLIT_WORK", 0)
 
 
 def kernels_available():
@@ -131,7 +130,9 @@ def test_float16_convolution_is_float32_inside_rounded_once():
 
 
 def test_split_matmul_equals_numpy(monkeypatch):
-    monkeypatch.setattr(cpu_workers, "MIN_SPLIT_MACS", 1)
+    from deepnet.backends.cpu import tuning
+
+    monkeypatch.setattr(tuning, "SPLIT_PRODUCT_WORK", 1)
     rng = np.random.default_rng(2)
     a, b = rng.standard_normal((7, 40)), rng.standard_normal((40, 101))
     out = np.empty((7, 101))
@@ -254,7 +255,8 @@ def test_the_first_layer_skips_its_input_gradient():
 
 
 def test_chunk_size_follows_the_caches():
-    from deepnet.backends.cpu.conv import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES, default_chunk_bytes
+    from deepnet.backends.cpu.conv import default_chunk_bytes
+    from deepnet.backends.cpu.tuning import MAX_CHUNK_BYTES, MIN_CHUNK_BYTES
 
     assert default_chunk_bytes(2, last_level_cache=260 << 20) == MAX_CHUNK_BYTES  # a server's large L3
     assert default_chunk_bytes(4, last_level_cache=16 << 20) == 2 << 20  # half the cache over 4 threads
@@ -330,10 +332,10 @@ def test_without_spinning_the_pool_serves(monkeypatch):
 
 
 def test_small_passes_stay_on_the_calling_thread(monkeypatch):
-    from deepnet.backends.cpu import backend as numpy_backend, conv as cpu_conv
+    from deepnet.backends.cpu import tuning
 
-    monkeypatch.setattr(cpu_conv, "SPLIT_MACS", 1 << 22)
-    monkeypatch.setattr(numpy_backend, "ELEMENTWISE_SPLIT", 1 << 18)
+    monkeypatch.setattr(tuning, "SPLIT_WORK", 1 << 22)
+    monkeypatch.setattr(tuning, "ELEMENT_WORK", 16)
     workers = Workers(2)
     split = []
     monkeypatch.setattr(workers, "run", lambda work, chunks: split.append(len(chunks)) or [work(0, chunks)])

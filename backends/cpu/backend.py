@@ -7,15 +7,13 @@ import sys
 import numpy as np
 
 from ..base import Backend, _fits
+from . import tuning
 from .conv import ChunkedConv
 from .threads import Workers, default_threads, usable_cores
 from ..registry import register
 from ..settings import switch
 
 
-#: Elements below which an element-wise pass stays on the calling thread (handing work to a thread costs
-#: more than the pass: tens of microseconds against a fraction of a nanosecond an element).
-ELEMENTWISE_SPLIT = 1 << 18
 
 
 class NumpyBackend(Backend):
@@ -172,11 +170,11 @@ class NumpyBackend(Backend):
         return dx
 
     def _elementwise(self, fn, a, size=None) -> None:
-        """fn(start, stop) over the first axis of `a`: on the calling thread when small (`size`, the work,
-        a.size unless given, below ELEMENTWISE_SPLIT: a pooling layer at batch 10 took 82 us on one thread,
-        139 us split in two), else split among the threads."""
+        """fn(start, stop) over the first axis of `a`: on the calling thread when small (`size` elements, a.size
+        unless given, each weighing tuning.ELEMENT_WORK, below tuning.SPLIT_WORK), else split among the threads."""
         n = a.shape[0]
-        if (a.size if size is None else size) < ELEMENTWISE_SPLIT or self.workers.threads == 1 or n < 2:
+        work = (a.size if size is None else size) * tuning.ELEMENT_WORK
+        if work < tuning.SPLIT_WORK or self.workers.threads == 1 or n < 2:
             fn(0, n)
             return
 

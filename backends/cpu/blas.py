@@ -24,7 +24,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .kernels import bias_out, bias_relu_pool_out, col2im_rows, dout_rows, im2col_rows
+from .outputs import bias_out, bias_relu_pool_out, dout_rows
+from .patches import col2im_rows, im2col_rows
 
 # CBLAS's enumerations
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112

@@ -27,31 +27,14 @@ import functools
 import numpy as np
 
 from ..base import Backend
+from . import tuning
 from .threads import Workers
-
-#: Bytes of patches per chunk: at least MIN_CHUNK_BYTES (about a core's L2 cache), at most MAX_CHUNK_BYTES,
-#: and so that every thread's chunk fits in half the last-level cache. Measured on the 2-core Xeon (2 MB L2,
-#: 260 MB L3 per machine), DeepConvNet, float32: 1 MB chunks 67.0 ms a training step at batch 100, 4 MB 64.1,
-#: 8 MB 62.7; at batch 10, 12.1 / 12.3 / 10.7 ms (fewer chunks, less per-chunk overhead in Python, larger
-#: products); 16 MB no better than 8 (benchmarks/README.md, "Chunk size").
-MIN_CHUNK_BYTES = 1 << 20
-MAX_CHUNK_BYTES = 8 << 20
-
-#: A convolution pass of fewer multiply-adds than this runs on the calling thread: handing half of it to
-#: another thread costs more than it saves (the two threads take turns with the GIL, and each turn wakes a
-#: sleeping thread: tens of microseconds on a virtual machine). Measured on the 2-core machine with each
-#: chunk one compiled call (blas.py), DeepConvNet inference, one thread against two: batch 10, conv1
-#: (1.1 M multiply-adds) 142 against 184-202 us, conv3 and conv5 (9 M) 307 and 289 against 258-273 and
-#: 251-263 us; batch 100, conv1 (11 M) 1,374-1,437 against 809-845 us. With 16 M, batch 10 took 2.52 ms,
-#: with 4 M 2.39-2.45 ms; batch 100 17.9 against 17.4-17.6 ms.
-SPLIT_MACS = 1 << 22
-
 
 def default_chunk_bytes(threads: int, last_level_cache: int | None = None) -> int:
     llc = last_level_cache_bytes() if last_level_cache is None else last_level_cache
     if not llc:
-        return MIN_CHUNK_BYTES
-    return int(min(MAX_CHUNK_BYTES, max(MIN_CHUNK_BYTES, llc // (2 * max(1, threads)))))
+        return tuning.MIN_CHUNK_BYTES
+    return int(min(tuning.MAX_CHUNK_BYTES, max(tuning.MIN_CHUNK_BYTES, llc // (2 * max(1, threads)))))
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,15 +69,13 @@ class ChunkedConv:
         self.blas = blas if kernels is not None else None
 
     def chunk_size(self) -> int:
-        """Bytes of patches per chunk: chunk_bytes if set; with one-call chunks (blas.py) MIN_CHUNK_BYTES,
-        about half a core's L2 cache; else default_chunk_bytes. One-call chunks measured on the 2-core
-        machine, DeepConvNet, 4 rounds alternating, 1 MB against 8 MB: batch 100 inference 16.9 vs 17.8 ms,
-        training 51.6 vs 54.0 ms; batch 10 2.47 vs 2.43 and 7.84 vs 7.49 ms (smaller products, more calls)."""
+        """Bytes of patches per chunk: chunk_bytes if set; with one-call chunks (blas.py) tuning.MIN_CHUNK_BYTES,
+        about half a core's L2 cache; else default_chunk_bytes (tuning.py has the measurements)."""
         if self.chunk_bytes:
             return self.chunk_bytes
-        return MIN_CHUNK_BYTES if self.blas is not None else default_chunk_bytes(self.workers.threads)
+        return tuning.MIN_CHUNK_BYTES if self.blas is not None else default_chunk_bytes(self.workers.threads)
 
-    def _fused(self, *arrays) -> int | None:
+    def _blas_address(self, *arrays) -> int | None:
         """The BLAS product's address for one-call chunks of these arrays, or None for the step-by-step loop."""
         if self.blas is None or not all(self.kernels.usable(a) and a.dtype == arrays[0].dtype for a in arrays):
             return None
@@ -102,9 +83,9 @@ class ChunkedConv:
 
     def _run(self, work, n: int, per_image: int, macs: int) -> list:
         """work(k, chunks) over cache-sized chunks of the batch: split among the threads when the pass has
-        at least SPLIT_MACS multiply-adds, else all on the calling thread."""
+        at least tuning.SPLIT_WORK multiply-adds, else all on the calling thread."""
         size = self.chunk_size()
-        if macs < SPLIT_MACS or self.workers.threads == 1:
+        if macs < tuning.SPLIT_WORK or self.workers.threads == 1:
             return [work(0, self.workers.chunks(n, size // max(1, per_image)))]
         return self.workers.run(work, self.workers.balanced_chunks(n, size // max(1, per_image)))
 
@@ -153,7 +134,7 @@ class ChunkedConv:
     # --- forward and backward ----------------------------------------------
     def can_pool(self, x, w, b) -> bool:
         """Whether forward(..., pool=True) runs for these arrays (one-call chunks only)."""
-        return self._fused(x, w.reshape(len(w), -1), b) is not None
+        return self._blas_address(x, w.reshape(len(w), -1), b) is not None
 
     def forward(self, x, w, b, stride, pad, relu=False, pool=False):
         """y = W * x + b for NCHW x and (O, C, KH, KW) w; y = max(W * x + b, 0) with relu (a fused ReLU);
@@ -167,7 +148,7 @@ class ChunkedConv:
         y = np.empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), dtype=x.dtype)
         y3 = y.reshape(n, o, -1)
         bias = b.reshape(1, o, 1)
-        address = self._fused(x, wmat, b)
+        address = self._blas_address(x, wmat, b)
         if pool and address is None:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
         if address is not None:
@@ -207,7 +188,7 @@ class ChunkedConv:
         dy3 = dy.reshape(n, o, p)
         y3 = None if relu_out is None else relu_out.reshape(n, o, p)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
-        address = self._fused(x, wmat_t, dy, *(() if relu_out is None else (relu_out,)))
+        address = self._blas_address(x, wmat_t, dy, *(() if relu_out is None else (relu_out,)))
         if address is not None:
             from .blas import conv_backward_chunk
         h, wd = x.shape[2:]

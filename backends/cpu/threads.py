@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-#: products smaller than this (multiply-adds) stay on the calling thread: splitting costs more
-MIN_SPLIT_MACS = 1 << 21
+from . import tuning
+
 
 
 def default_threads() -> int:
@@ -49,9 +49,6 @@ def usable_cores() -> int:
 
 _BLAS_LIMITED = []
 
-#: Checks of a flag (about 15 ns each) a crew thread makes after a task before it sleeps: about 3 ms, longer
-#: than the gaps between one layer's work and the next, shorter than a pause a person would notice.
-SPINS = 200_000
 
 
 def _spin_enabled() -> bool:
@@ -162,7 +159,7 @@ class Workers:
         """out = a @ b for 2-D a and b, the columns of b split among the threads."""
         m, k = a.shape
         n = b.shape[1]
-        if self.threads == 1 or m * k * n < MIN_SPLIT_MACS or n < 2 * self.threads:
+        if self.threads == 1 or m * k * n < tuning.SPLIT_PRODUCT_WORK or n < 2 * self.threads:
             return np.matmul(a, b, out=out)
         # column blocks a multiple of 16 wide, so each thread's block starts on a cache line
         width = -(-n // self.threads)
@@ -177,12 +174,12 @@ class Workers:
 
 
 class Crew:
-    """`size` threads that wait for work by spinning on a flag, for SPINS checks, before they sleep.
+    """`size` threads that wait for work by spinning on a flag, for tuning.SPINS checks, before they sleep.
 
     The flags are one int64 array (64 bytes apart, a cache line each): flags[0] is the number of the
     latest task; flags[8 * k] is the last task worker k finished. The spin (kernels.spin_while_equal)
     holds no GIL. Every worker answers every task, those with no chunks at once, so a task number is
-    never skipped; a worker that spun SPINS times without news sleeps on a condition until the next.
+    never skipped; a worker that spun tuning.SPINS times without news sleeps on a condition until the next.
     Measured on the 2-core machine, a task of no work split in two: 90 microseconds with a thread pool,
     55 with the crew (what is left is the worker waiting, asleep, for the GIL, which the calling thread
     holds until its own share reaches compiled code); DeepConvNet inference at batch 10, 3.8 to 3.2 ms
@@ -201,7 +198,7 @@ class Crew:
     def _serve(self, k: int) -> None:
         flags, seen = self.flags, 0
         while True:
-            number = int(self.spin(flags, 0, seen, SPINS))
+            number = int(self.spin(flags, 0, seen, tuning.SPINS))
             if number == seen:
                 with self.wake:
                     self.sleeping += 1
@@ -232,7 +229,7 @@ class Crew:
         finally:  # even when this thread's share failed, the others finish theirs before the next task
             for k in range(1, self.size + 1):
                 while flags[8 * k] != number:
-                    self.spin(flags, 8 * k, flags[8 * k], SPINS)
+                    self.spin(flags, 8 * k, flags[8 * k], tuning.SPINS)
         results = [first]
         for k in range(1, workers):
             ok, value = self.results[k]

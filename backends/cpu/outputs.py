@@ -1,0 +1,86 @@
+"""Elementwise passes, compiled (Numba): ReLU each way, and the convolution's output pass (bias, ReLU and
+2x2 max-pooling folded in) with its mirror in backward. Single-threaded and GIL-free."""
+from __future__ import annotations
+
+import numba
+
+# --- ReLU in one pass each way ----------------------------------------------------------------------------
+@numba.njit(cache=True, nogil=True)
+def relu(x, y):
+    for i in range(x.size):
+        v = x[i]
+        y[i] = 0 if v <= 0 else v  # a NaN passes through, as in np.maximum (divergence must stay visible)
+
+
+@numba.njit(cache=True, nogil=True)
+def relu_backward(dout, y, dx):
+    for i in range(dout.size):
+        dx[i] = dout[i] if y[i] > 0 else 0
+
+
+# --- the convolution's output pass and its mirror in backward (backends/cpu/conv.py) -----------------------
+# Forward: the chunk's product (O, n, P) becomes the layer's (n, O, P) output, the bias added and, when a
+# ReLU follows the convolution, rectified in the same pass while the chunk is still in cache. Backward: the
+# chunk's dout is transposed back to (O, n, P) and, for a fused ReLU, zeroed where the output was not
+# positive (the ReLU's own backward) in that same copy.
+
+@numba.njit(cache=True, nogil=True)
+def bias_out(prod, b, relu, y):
+    o, n, p = prod.shape
+    for i in range(n):
+        for c in range(o):
+            bc = b[c]
+            src = prod[c, i]
+            dst = y[i, c]
+            if relu:
+                for k in range(p):
+                    v = src[k] + bc
+                    dst[k] = 0 if v <= 0 else v  # a NaN passes through, as in the ReLU layer
+            else:
+                for k in range(p):
+                    dst[k] = src[k] + bc
+
+
+@numba.njit(cache=True, nogil=True)
+def bias_relu_pool_out(prod, b, ow, y):
+    """y (n, O, OH//2, OW//2) = 2x2/2 max-pooling of max(prod + b, 0), prod (O, n, OH*OW): the inference pass
+    of a convolution, its ReLU and the pooling after them, with the convolution's output never written.
+    The ReLU lets a NaN through and the window keeps the first NaN, as the layers one by one do."""
+    o, n = prod.shape[0], prod.shape[1]
+    ph, pw = y.shape[2], y.shape[3]  # an odd last row or column of the convolution's output is in no window
+    for i in range(n):
+        for c in range(o):
+            bc = b[c]
+            src = prod[c, i]
+            dst = y[i, c]
+            for py in range(ph):
+                r0 = 2 * py * ow
+                r1 = r0 + ow
+                for px in range(pw):
+                    v0 = src[r0 + 2 * px] + bc
+                    v1 = src[r0 + 2 * px + 1] + bc
+                    v2 = src[r1 + 2 * px] + bc
+                    v3 = src[r1 + 2 * px + 1] + bc
+                    v0 = 0 if v0 <= 0 else v0
+                    v1 = 0 if v1 <= 0 else v1
+                    v2 = 0 if v2 <= 0 else v2
+                    v3 = 0 if v3 <= 0 else v3
+                    m01 = v0 if (v0 >= v1 or v0 != v0) else v1
+                    m23 = v2 if (v2 >= v3 or v2 != v2) else v3
+                    dst[py, px] = m01 if (m01 >= m23 or m01 != m01) else m23
+
+
+@numba.njit(cache=True, nogil=True)
+def dout_rows(dy, y, relu, out):
+    n, o, p = dy.shape
+    for i in range(n):
+        for c in range(o):
+            src = dy[i, c]
+            dst = out[c, i]
+            if relu:
+                yc = y[i, c]
+                for k in range(p):
+                    dst[k] = src[k] if yc[k] > 0 else 0
+            else:
+                for k in range(p):
+                    dst[k] = src[k]

@@ -1,0 +1,83 @@
+"""Max-pooling, compiled (Numba): the 2x2/stride-2 window forward and backward, and a backward for any
+window. Single-threaded and GIL-free: the backend's threads split the batch among them."""
+from __future__ import annotations
+
+import numba
+
+# --- max-pooling -----------------------------------------------------------------------------------------
+# The NumPy path makes KH*KW passes over strided views (a max, then the arg-max by comparison). A general
+# one-pass kernel with bounds tests was no faster than that (3.45 against 3.21 ms, DeepConvNet's first
+# pooling at batch 100, 2 threads); the 2x2/stride-2 kernel below, unrolled, is 1.8x faster (1.91 ms).
+# Ties keep the first maximum; a NaN counts as the maximum (the first one), as np.argmax does.
+
+@numba.njit(cache=True, nogil=True)
+def max_pool_backward(dout, arg, kh, kw, stride, pad, dx):
+    """dx[window's first maximum] += dout, window by window in a fixed order (deterministic)."""
+    n, c, h, w = dx.shape
+    oh, ow = dout.shape[2], dout.shape[3]
+    dx[:] = 0
+    for b in range(n):
+        for ch in range(c):
+            for oy in range(oh):
+                for ox in range(ow):
+                    k = arg[b, ch, oy, ox]
+                    i = k // kw
+                    j = k - i * kw
+                    dx[b, ch, oy * stride + i - pad, ox * stride + j - pad] += dout[b, ch, oy, ox]
+
+
+@numba.njit(cache=True, nogil=True)
+def max_pool_2x2(x, y, arg, with_arg):
+    """max_pool for the common 2x2 window, stride 2, no padding: the four reads unrolled, no bounds tests.
+
+    Each window is reduced pairwise with selects, not branches, so that LLVM vectorizes the row: measured
+    4x faster than a branch per read (3.9 to 0.96 ms for a (100, 16, 28, 28) input on one thread, arg-max
+    included). The order of the comparisons keeps the reference's choice: the first maximum on ties, and
+    the first NaN if any (x != x), so NaN propagates as np.max does."""
+    n, c = x.shape[0], x.shape[1]
+    oh, ow = y.shape[2], y.shape[3]
+    for b in range(n):
+        for ch in range(c):
+            for oy in range(oh):
+                r0 = x[b, ch, 2 * oy]
+                r1 = x[b, ch, 2 * oy + 1]
+                yr = y[b, ch, oy]
+                ar = arg[b, ch, oy]
+                for ox in range(ow):
+                    v0, v1, v2, v3 = r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]
+                    first01 = v0 >= v1 or v0 != v0
+                    first23 = v2 >= v3 or v2 != v2
+                    m01 = v0 if first01 else v1
+                    m23 = v2 if first23 else v3
+                    top = m01 >= m23 or m01 != m01
+                    yr[ox] = m01 if top else m23
+                    if with_arg:
+                        ar[ox] = (0 if first01 else 1) if top else (2 if first23 else 3)
+
+
+@numba.njit(cache=True, nogil=True)
+def max_pool_2x2_backward(dout, arg, dx):
+    """dx for max_pool_2x2: each of a window's four cells gets dout where it held the maximum, else 0,
+    written once (no zeroing pass, no scatter; 2.4x faster than the general kernel on one thread). A last
+    row or column that no window covered (odd sizes) is zeroed."""
+    n, c, h, w = dx.shape
+    oh, ow = dout.shape[2], dout.shape[3]
+    for b in range(n):
+        for ch in range(c):
+            for oy in range(oh):
+                d = dout[b, ch, oy]
+                k = arg[b, ch, oy]
+                r0 = dx[b, ch, 2 * oy]
+                r1 = dx[b, ch, 2 * oy + 1]
+                for ox in range(ow):
+                    v, kk = d[ox], k[ox]
+                    r0[2 * ox] = v if kk == 0 else 0
+                    r0[2 * ox + 1] = v if kk == 1 else 0
+                    r1[2 * ox] = v if kk == 2 else 0
+                    r1[2 * ox + 1] = v if kk == 3 else 0
+                for xx in range(2 * ow, w):
+                    r0[xx] = 0
+                    r1[xx] = 0
+            for yy in range(2 * oh, h):
+                for xx in range(w):
+                    dx[b, ch, yy, xx] = 0
