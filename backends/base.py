@@ -159,51 +159,12 @@ class Backend:
         return out
 
     def im2col(self, x, kh: int, kw: int, stride: int = 1, pad: int = 0, fill: float = 0.0, out=None):
-        """Patches of NCHW images as a (N, KH, KW, C, OH, OW) array.
-
-        col[n, i, j, c, y, x] = x_padded[n, c, y*stride + i, x*stride + j]. It reshapes
-        without a copy to (N, KH*KW*C, OH*OW), so a convolution is one batched matrix
-        product with weights ordered (O, KH, KW, C); and each offset (i, j) is one
-        contiguous block per image, which keeps the copies streaming. `fill` is the
-        padding value (-inf for max-pooling). Padding is never materialised: each offset
-        copies the part of the image it sees and fills the rest. `out`, when it has the
-        right shape and dtype, is reused (a layer hands back last step's patches).
-        """
-        xp = self.xp
-        n, c, h, w = x.shape
-        oh = self.conv_output_size(h, kh, stride, pad)
-        ow = self.conv_output_size(w, kw, stride, pad)
-        shape = (n, kh, kw, c, oh, ow)
-        col = out if out is not None and _fits(out, shape, x.dtype) else xp.empty(shape, dtype=x.dtype)
-        for i in range(kh):
-            y0, y1 = _valid_range(i, pad, stride, oh, h)
-            for j in range(kw):
-                x0, x1 = _valid_range(j, pad, stride, ow, w)
-                dst = col[:, i, j]
-                if y0 > 0 or y1 < oh or x0 > 0 or x1 < ow:
-                    dst.fill(fill)
-                if y0 < y1 and x0 < x1:
-                    dst[:, :, y0:y1, x0:x1] = x[:, :, y0 * stride + i - pad : (y1 - 1) * stride + i - pad + 1 : stride,
-                                                x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride]
-        return col
+        """Patches of NCHW images as a (N, KH, KW, C, OH, OW) array: see im2col below."""
+        return im2col(self.xp, x, kh, kw, stride, pad, fill, out)
 
     def col2im(self, col, x_shape, kh: int, kw: int, stride: int = 1, pad: int = 0):
-        """The adjoint of im2col: sums each patch entry of a (N, KH, KW, C, OH, OW) array back onto its pixel.
-
-        Deterministic: a loop over the KH*KW offsets, each a dense strided add.
-        """
-        xp = self.xp
-        n, c, h, w = x_shape
-        oh, ow = col.shape[4], col.shape[5]
-        img = xp.zeros((n, c, h, w), dtype=col.dtype)
-        for i in range(kh):
-            y0, y1 = _valid_range(i, pad, stride, oh, h)
-            for j in range(kw):
-                x0, x1 = _valid_range(j, pad, stride, ow, w)
-                if y0 < y1 and x0 < x1:
-                    img[:, :, y0 * stride + i - pad : (y1 - 1) * stride + i - pad + 1 : stride,
-                        x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride] += col[:, i, j, :, y0:y1, x0:x1]
-        return img
+        """The adjoint of im2col: see col2im below."""
+        return col2im(self.xp, col, x_shape, kh, kw, stride, pad)
 
     def conv2d(self, x, w, b, stride: int = 1, pad: int = 0, reuse=None):
         """(y, context): y = W * x + b for NCHW x, (O, C, KH, KW) w and (O,) b, by im2col: one batched
@@ -364,3 +325,50 @@ def _w_rows(w):
 def _fits(buf, shape, dtype) -> bool:
     """Can `buf` be written as a fresh array of this shape and dtype?"""
     return tuple(buf.shape) == tuple(shape) and buf.dtype == dtype and buf.flags.c_contiguous
+
+
+def im2col(xp, x, kh: int, kw: int, stride: int = 1, pad: int = 0, fill: float = 0.0, out=None):
+    """Patches of NCHW images as a (N, KH, KW, C, OH, OW) array, with the array module `xp`: the reference
+    every backend's own im2col is tested against.
+
+    col[n, i, j, c, y, x] = x_padded[n, c, y*stride + i, x*stride + j]. It reshapes
+    without a copy to (N, KH*KW*C, OH*OW), so a convolution is one batched matrix
+    product with weights ordered (O, KH, KW, C); and each offset (i, j) is one
+    contiguous block per image, which keeps the copies streaming. `fill` is the
+    padding value (-inf for max-pooling). Padding is never materialised: each offset
+    copies the part of the image it sees and fills the rest. `out`, when it has the
+    right shape and dtype, is reused (a layer hands back last step's patches).
+    """
+    n, c, h, w = x.shape
+    oh = Backend.conv_output_size(h, kh, stride, pad)
+    ow = Backend.conv_output_size(w, kw, stride, pad)
+    shape = (n, kh, kw, c, oh, ow)
+    col = out if out is not None and _fits(out, shape, x.dtype) else xp.empty(shape, dtype=x.dtype)
+    for i in range(kh):
+        y0, y1 = _valid_range(i, pad, stride, oh, h)
+        for j in range(kw):
+            x0, x1 = _valid_range(j, pad, stride, ow, w)
+            dst = col[:, i, j]
+            if y0 > 0 or y1 < oh or x0 > 0 or x1 < ow:
+                dst.fill(fill)
+            if y0 < y1 and x0 < x1:
+                dst[:, :, y0:y1, x0:x1] = x[:, :, y0 * stride + i - pad : (y1 - 1) * stride + i - pad + 1 : stride,
+                                            x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride]
+    return col
+
+def col2im(xp, col, x_shape, kh: int, kw: int, stride: int = 1, pad: int = 0):
+    """The adjoint of im2col: sums each patch entry of a (N, KH, KW, C, OH, OW) array back onto its pixel.
+
+    Deterministic: a loop over the KH*KW offsets, each a dense strided add.
+    """
+    n, c, h, w = x_shape
+    oh, ow = col.shape[4], col.shape[5]
+    img = xp.zeros((n, c, h, w), dtype=col.dtype)
+    for i in range(kh):
+        y0, y1 = _valid_range(i, pad, stride, oh, h)
+        for j in range(kw):
+            x0, x1 = _valid_range(j, pad, stride, ow, w)
+            if y0 < y1 and x0 < x1:
+                img[:, :, y0 * stride + i - pad : (y1 - 1) * stride + i - pad + 1 : stride,
+                    x0 * stride + j - pad : (x1 - 1) * stride + j - pad + 1 : stride] += col[:, i, j, :, y0:y1, x0:x1]
+    return img

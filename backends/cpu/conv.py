@@ -26,7 +26,7 @@ import functools
 
 import numpy as np
 
-from ..base import Backend
+from ..base import Backend, col2im, im2col
 from . import tuning
 from .threads import Workers
 
@@ -100,7 +100,7 @@ class ChunkedConv:
             return self.kernels.im2col_rows(x, kh, kw, stride, pad, x.dtype.type(0), col,
                                             xpad.reshape(n, c, h + 2 * pad, w + 2 * pad))
         # the reference im2col of the images seen channel-first gives exactly this layout
-        return Backend.im2col(_REFERENCE, x.transpose(1, 0, 2, 3), kh, kw, stride, pad, out=col)
+        return im2col(np, x.transpose(1, 0, 2, 3), kh, kw, stride, pad, out=col)
 
     def _col2im(self, dcol, stride, pad, dx):
         if self.kernels is not None:
@@ -109,7 +109,7 @@ class ChunkedConv:
             self.kernels.col2im_rows(dcol, stride, pad, dx, xpad.reshape(n, c, h + 2 * pad, w + 2 * pad))
             return
         c, kh, kw = dcol.shape[:3]
-        img = Backend.col2im(_REFERENCE, dcol, (c,) + (dx.shape[0],) + dx.shape[2:], kh, kw, stride, pad)
+        img = col2im(np, dcol, (c,) + (dx.shape[0],) + dx.shape[2:], kh, kw, stride, pad)
         dx[...] = img.transpose(1, 0, 2, 3)
 
     # --- the output pass and its mirror ------------------------------------
@@ -147,32 +147,37 @@ class ChunkedConv:
         wmat = w.reshape(o, -1)
         y = np.empty((n, o, oh // 2, ow // 2) if pool else (n, o, oh, ow), dtype=x.dtype)
         y3 = y.reshape(n, o, -1)
-        bias = b.reshape(1, o, 1)
         address = self._blas_address(x, wmat, b)
         if pool and address is None:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
+        # the chunk routine, chosen once for the pass: one compiled call a chunk, or the steps from Python
         if address is not None:
             from .blas import conv_forward_chunk, conv_relu_pool_chunk
 
-        def work(_, chunks):
-            for s, e in chunks:
-                if address is not None:
-                    m = e - s
-                    col = self.workers.buffer("col", c * kh * kw * m * p, x.dtype).reshape(c, kh, kw, m, oh, ow)
-                    xpad = self.workers.buffer("xpad", m * c * (h + 2 * pad) * (wd + 2 * pad), x.dtype)
-                    prod = self.workers.buffer("prod", o * m * p, x.dtype).reshape(o, m, p)
-                    xpad = xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad)
-                    if pool:
-                        conv_relu_pool_chunk(address, x[s:e], x.dtype.type(0), wmat, b, kh, kw, stride, pad, ow, col,
-                                             xpad, prod, y[s:e])
-                    else:
-                        conv_forward_chunk(address, x[s:e], x.dtype.type(0), wmat, b, kh, kw, stride, pad, relu, col,
-                                           xpad, prod, y3[s:e])
-                    continue
+            def chunk(s, e):
+                m = e - s
+                col = self.workers.buffer("col", c * kh * kw * m * p, x.dtype).reshape(c, kh, kw, m, oh, ow)
+                xpad = self.workers.buffer("xpad", m * c * (h + 2 * pad) * (wd + 2 * pad), x.dtype)
+                prod = self.workers.buffer("prod", o * m * p, x.dtype).reshape(o, m, p)
+                xpad = xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad)
+                if pool:
+                    conv_relu_pool_chunk(address, x[s:e], x.dtype.type(0), wmat, b, kh, kw, stride, pad, ow, col,
+                                         xpad, prod, y[s:e])
+                else:
+                    conv_forward_chunk(address, x[s:e], x.dtype.type(0), wmat, b, kh, kw, stride, pad, relu, col,
+                                       xpad, prod, y3[s:e])
+        else:
+            bias = b.reshape(1, o, 1)
+
+            def chunk(s, e):
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
                 prod = self.workers.buffer("prod", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
                 np.matmul(wmat, col.reshape(wmat.shape[1], -1), out=prod.reshape(o, -1))
                 self._output(prod, b, bias, relu, y3[s:e])
+
+        def work(_, chunks):
+            for s, e in chunks:
+                chunk(s, e)
 
         self._run(work, n, c * kh * kw * p * x.itemsize, o * c * kh * kw * n * p)
         return y
@@ -189,40 +194,44 @@ class ChunkedConv:
         y3 = None if relu_out is None else relu_out.reshape(n, o, p)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
         address = self._blas_address(x, wmat_t, dy, *(() if relu_out is None else (relu_out,)))
+        h, wd = x.shape[2:]
+        # the chunk routine, chosen once for the pass; each adds its chunk's dW^T and db into the thread's own
+        # dw_t and db. dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
         if address is not None:
             from .blas import conv_backward_chunk
-        h, wd = x.shape[2:]
 
-        def work(_, chunks):
-            # dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
-            dw_t = np.zeros((wmat_t.shape[0], o), dtype=x.dtype)
-            db = np.zeros(o, dtype=x.dtype)
-            part = None if address is not None else np.empty_like(dw_t)  # the one-call chunks add into dw_t
-            for s, e in chunks:
-                if address is not None:
-                    m = e - s
-                    col = self.workers.buffer("col", c * kh * kw * m * p, x.dtype).reshape(c, kh, kw, m, oh, ow)
-                    xpad = self.workers.buffer("xpad", m * c * (h + 2 * pad) * (wd + 2 * pad), x.dtype)
-                    dyc = self.workers.buffer("dy", o * m * p, x.dtype).reshape(o, m, p)
-                    dcol = self.workers.buffer("dcol", col.size if need_dx else 0, x.dtype).reshape(
-                        col.shape if need_dx else (0,) * 6)
-                    conv_backward_chunk(address, x[s:e], x.dtype.type(0), wmat_t, dy3[s:e],
-                                        dy3[s:e] if y3 is None else y3[s:e], y3 is not None, kh, kw, stride, pad,
-                                        col, xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad), dyc, dw_t, db, dcol,
-                                        dx[s:e] if need_dx else _NO_DX[x.dtype.type])
-                    continue
+            def chunk(s, e, dw_t, db):
+                m = e - s
+                col = self.workers.buffer("col", c * kh * kw * m * p, x.dtype).reshape(c, kh, kw, m, oh, ow)
+                xpad = self.workers.buffer("xpad", m * c * (h + 2 * pad) * (wd + 2 * pad), x.dtype)
+                dyc = self.workers.buffer("dy", o * m * p, x.dtype).reshape(o, m, p)
+                dcol = self.workers.buffer("dcol", col.size if need_dx else 0, x.dtype).reshape(
+                    col.shape if need_dx else (0,) * 6)
+                conv_backward_chunk(address, x[s:e], x.dtype.type(0), wmat_t, dy3[s:e],
+                                    dy3[s:e] if y3 is None else y3[s:e], y3 is not None, kh, kw, stride, pad,
+                                    col, xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad), dyc, dw_t, db, dcol,
+                                    dx[s:e] if need_dx else _NO_DX[x.dtype.type])
+        else:
+            def chunk(s, e, dw_t, db):
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
                 rows = col.reshape(wmat_t.shape[0], -1)
                 dyc = self.workers.buffer("dy", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
                 self._dout_rows(dy3[s:e], None if y3 is None else y3[s:e], dyc)
                 db += dyc.reshape(o, -1).sum(axis=1)  # while the chunk is in cache
+                part = self.workers.buffer("dw_part", dw_t.size, x.dtype).reshape(dw_t.shape)
                 np.matmul(rows, dyc.reshape(o, -1).T, out=part)
                 dw_t += part
                 if dx is None:
-                    continue
+                    return
                 dcol = self.workers.buffer("dcol", col.size, x.dtype).reshape(col.shape)
                 np.matmul(wmat_t, dyc.reshape(o, -1), out=dcol.reshape(rows.shape))
                 self._col2im(dcol, stride, pad, dx[s:e])
+
+        def work(_, chunks):
+            dw_t = np.zeros((wmat_t.shape[0], o), dtype=x.dtype)
+            db = np.zeros(o, dtype=x.dtype)
+            for s, e in chunks:
+                chunk(s, e, dw_t, db)
             return dw_t, db
 
         parts = self._run(work, n, c * kh * kw * p * x.itemsize, o * c * kh * kw * n * p * (2 if need_dx else 1))
@@ -233,5 +242,4 @@ class ChunkedConv:
         return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
 
-_REFERENCE = Backend.__new__(Backend)  # only its plain-NumPy im2col/col2im are used (xp = numpy)
 _NO_DX = {t: np.empty((0, 0, 0, 0), dtype=t) for t in (np.float32, np.float64)}  # "no input gradient"
