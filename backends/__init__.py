@@ -20,6 +20,7 @@ import sys
 from . import registry, settings
 from .base import Backend, Random, Timer
 from .cpu.backend import NumpyBackend
+from .cpu.threads import usable_cores
 from .cuda.backend import CupyBackend
 from .errors import BackendUnavailable, ConfigError
 from .registry import register
@@ -27,7 +28,7 @@ from .settings import DTYPES
 
 __all__ = [
     "DTYPES", "Backend", "BackendUnavailable", "ConfigError", "NumpyBackend", "CupyBackend",
-    "Random", "Timer", "available", "current", "create", "register", "statuses", "use",
+    "Random", "Timer", "available", "current", "create", "register", "statuses", "usable_cores", "use",
 ]
 
 # Every backend registers itself on import (none of them touches a device doing so): each folder

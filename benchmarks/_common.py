@@ -30,10 +30,10 @@ def cpu_model() -> str:
 
 
 def machine(backends_used=()) -> dict:
-    """The machine stamp (deepnet.info.machine: each backend's describe(), versions, BLAS kernel, cores),
+    """The machine stamp (deepnet.machine.machine: each backend's describe(), versions, BLAS kernel, cores),
     with the CPU model, the OpenBLAS pinning variables this run saw, and PyTorch's version where importable."""
     from deepnet import backends
-    from deepnet.info import machine as deepnet_machine
+    from deepnet.machine import machine as deepnet_machine
 
     info = deepnet_machine(list(backends_used) or [backends.create("cpu")])
     info["cpu"] = cpu_model()
@@ -47,7 +47,7 @@ def machine(backends_used=()) -> dict:
 
 
 def usable_cores() -> int:
-    from deepnet.info import usable_cores as cores
+    from deepnet.machine import usable_cores as cores
 
     return cores()
 

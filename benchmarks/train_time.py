@@ -172,7 +172,7 @@ def peak_rss() -> int | None:
 
 
 def worker(library, device, model_name, batch, steps, warmup, dtype, seed) -> dict:
-    from deepnet.info import blas
+    from deepnet.machine import blas
 
     data = load_data(model_name, seed)
     job = deepnet_job if library == "deepnet" else torch_job

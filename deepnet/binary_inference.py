@@ -97,7 +97,7 @@ class PackedBinaryNet:
 def load_packed(path) -> PackedBinaryNet:
     """A PackedBinaryNet from a file written by PackedBinaryNet.save (`deepnet binarize --out`): names,
     shapes and finiteness checked from the headers and against the network its metadata names."""
-    from .evaluation import load_model_meta
+    from .loading import load_model_meta
     from .models import create
 
     index, meta = io.read_index(path)
@@ -131,36 +131,3 @@ def compare(model, x, batch_size: int = 100) -> dict:
     return {"float_pred": float_pred, "packed_pred": bit_pred, "same_predictions": bool((float_pred == bit_pred).all()),
             "float_images_per_s": len(x) / (t1 - t0), "packed_images_per_s": len(x) / (t2 - t1),
             **{f"weights_{k}_bytes": v for k, v in packed.weight_bytes().items()}}
-
-
-def report(weights, out=None, limit: int = 1000, data_dir=None, log=print) -> dict:
-    """`deepnet binarize`: a trained BinaryNet's test accuracy in float, then on packed bits for the first
-    `limit` test images (predictions compared one by one), the weights' sizes, and both speeds."""
-    from . import datasets
-    from .errors import InvalidValue
-    from .evaluation import load_model
-
-    if limit < 1:
-        raise InvalidValue(f"--limit must be at least 1 test image; got {limit}")
-    if out:
-        io.check_output(out, weights)
-    model, meta = load_model(weights)
-    if not any(isinstance(l, (BinaryConvolution, BinaryAffine)) for l in model.layers.values()):
-        raise InvalidValue(f"{meta['path']} holds no binarized layers (train one with --model binarynet)")
-    data = datasets.load(meta["dataset"], source_dir=data_dir)
-    bk = current()
-    x = datasets.to_model_input(data.test.x, model.dtype)
-    acc = float((bk.to_numpy(model.predict_labels(x, 500)) == data.test.y).mean())
-    n = min(limit, len(x))
-    result = compare(model, x[:n])
-    same = int((result["float_pred"] == result["packed_pred"]).sum())
-    log(f"{meta['path']}: test accuracy {100 * acc:.2f}% (float simulation, {len(x)} images)")
-    log(f"packed bits (XNOR and popcount) on the first {n} test images: {same} of {n} predictions equal the float "
-        f"simulation's; {result['packed_images_per_s']:,.0f} images/s against {result['float_images_per_s']:,.0f} "
-        f"in float32 on this CPU")
-    log(f"binary layers' weights: {result['weights_packed_bytes']:,} bytes packed, "
-        f"{result['weights_float32_bytes']:,} bytes as float32 ({result['weights_float32_bytes'] / result['weights_packed_bytes']:.0f}x)")
-    if out:
-        size = PackedBinaryNet(model).save(out)
-        log(f"wrote {out} ({size:,} bytes, compressed; deepnet.binary_inference.load_packed reads it)")
-    return {"test_acc": acc, "checked": n, "equal": same, **{k: v for k, v in result.items() if not k.endswith("pred")}}

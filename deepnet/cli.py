@@ -120,7 +120,7 @@ def cmd_describe(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from .info import report
+    from .commands.info import report
 
     print(report())
     return 0
@@ -182,14 +182,14 @@ def _pictures(trainer, pred=None) -> None:
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import evaluate_runs
+    from .commands.evaluate import evaluate_runs
 
     return evaluate_runs(args.runs, dtype=args.dtype, dataset=args.dataset, batch_size=args.batch_size,
                          data_dir=args.data_dir)
 
 
 def cmd_predict(args) -> int:
-    from .predict import predict_images
+    from .commands.predict import predict_images
 
     return predict_images(args.images, args.weights)
 
@@ -203,21 +203,21 @@ def cmd_import_book_weights(args) -> int:
 
 
 def cmd_scan(args) -> int:
-    from .scan import scan
+    from .commands.scan import scan
 
     scan(args.weights, count=args.digits, seed=args.seed, out=args.out, data_dir=args.data_dir)
     return 0
 
 
 def cmd_binarize(args) -> int:
-    from .binary_inference import report
+    from .commands.binarize import report
 
     report(args.weights, out=args.out, limit=args.limit, data_dir=args.data_dir)
     return 0
 
 
 def cmd_gan(args) -> int:
-    from .gan import run
+    from .commands.gan import run
 
     settings = {name: getattr(args, name) for _, name, _ in GAN_OPTIONS if hasattr(args, name)}
     run(args.out, settings, resume=args.resume, overwrite=args.overwrite, classifier=args.judge_with,

@@ -11,7 +11,7 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from deepnet.cli import main
-from deepnet.evaluation import load_model
+from deepnet.loading import load_model
 
 SHAPES = [(16, 1, 3, 3), (16, 16, 3, 3), (32, 16, 3, 3), (32, 32, 3, 3), (64, 32, 3, 3), (64, 64, 3, 3),
           (64 * 4 * 4, 50), (50, 10)]

@@ -41,7 +41,7 @@ def test_predict_a_drawn_digit(trained_run, tmp_path, capsys):
     from PIL import Image
 
     from deepnet.datasets import to_model_input
-    from deepnet.evaluation import load_model
+    from deepnet.loading import load_model
 
     arrays, _ = loaders.fetch_mnist(verbose=False)
     model, _ = load_model(trained_run)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from deepnet.augment import Augment
-from deepnet.evaluation import ensemble
+from deepnet.commands.evaluate import ensemble
 from deepnet.layers import (BatchNormalization, Concat, Convolution, GlobalAveragePooling, Pooling, Relu,
                             Residual)
 from deepnet.models import GoogLeNetSmall, ResNet, create, describe, stacked_3x3_demo, vgg16

@@ -162,8 +162,8 @@ def test_scan_a_resnet_run_is_one_line(tmp_path, capsys, cpu32):
 
 def test_scan_of_a_binarynet_reads_what_the_model_reads(binarynet, tmp_path, capsys):
     from deepnet.backends import current
-    from deepnet.evaluation import load_model
-    from deepnet.scan import digit_strip, scan
+    from deepnet.loading import load_model
+    from deepnet.commands.scan import digit_strip, scan
 
     result = scan(binarynet, count=6, seed=1, out=None, log=lambda *a: None)
     model, _ = load_model(binarynet)
@@ -333,7 +333,7 @@ def test_a_segmenter_where_a_classifier_is_expected(fcn, clf, tmp_path, capsys):
 
 # --- 13: float16 as the default dtype -------------------------------------------------------------------------------
 def test_judge_and_binarize_under_a_float16_default(clf, binarynet):
-    from deepnet.binary_inference import report
+    from deepnet.commands.binarize import report
     from deepnet.gan import Judge
 
     with backends.use("cpu", dtype="float16"):
@@ -414,7 +414,7 @@ def test_a_directory_with_only_pictures_names_overwrite(tmp_path, capsys):
 def test_the_packed_file_loads_and_predicts_as_the_model(binarynet, tmp_path, cpu32):
     from deepnet import datasets
     from deepnet.binary_inference import load_packed
-    from deepnet.evaluation import load_model
+    from deepnet.loading import load_model
 
     assert main(["binarize", str(binarynet), "--limit", "20", "--out", str(tmp_path / "p" / "packed.npz")]) == 0
     net = load_packed(tmp_path / "p" / "packed.npz")

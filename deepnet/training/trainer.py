@@ -12,7 +12,7 @@ import numpy as np
 from .. import datasets, io, models, optimizers
 from ..augment import Augment
 from ..backends import current
-from ..errors import InvalidValue, MissingFile, UserError
+from ..errors import InvalidValue, UserError
 from . import checkpoint, schedules
 from .loss_scale import DynamicLossScale
 from .config import TrainConfig
@@ -356,7 +356,7 @@ def _check_model_fits_labels(model, config, data) -> None:
 
 
 def machine_info() -> dict:
-    """The machine stamp saved with each checkpoint and history (deepnet.info.machine)."""
-    from ..info import machine
+    """The machine stamp saved with each checkpoint and history (deepnet.machine)."""
+    from ..machine import machine
 
     return machine()

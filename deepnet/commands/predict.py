@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets
-from .errors import BadFile, MissingDependency, MissingFile
-from .backends import current
-from .layers import softmax
+from .. import datasets
+from ..errors import BadFile, MissingDependency, MissingFile
+from ..backends import current
+from ..layers import softmax
 
 
 def load_image(path, size: int = 28) -> np.ndarray:
@@ -53,7 +53,7 @@ def _grey(img):
 
 
 def predict_images(images, weights, log=print) -> int:
-    from .evaluation import load_classifier
+    from ..loading import load_classifier
 
     model, _ = load_classifier(weights, "deepnet predict", input_shape=(1, 28, 28))
     x = datasets.to_model_input(np.stack([load_image(p) for p in images]), model.dtype)

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets
-from .backends import current
-from .errors import InvalidValue
-from .layers import softmax
+from .. import datasets
+from ..backends import current
+from ..errors import InvalidValue
+from ..layers import softmax
 
 
 def digit_strip(count: int, seed: int, source_dir=None):
@@ -20,9 +20,9 @@ def digit_strip(count: int, seed: int, source_dir=None):
 
 
 def scan(weights, count: int = 5, seed: int = 0, out="scan.png", data_dir=None, log=print) -> dict:
-    from .evaluation import load_classifier
-    from .io import check_output
-    from .models.fully_convolutional import fully_convolutional, window_stride
+    from ..loading import load_classifier
+    from ..io import check_output
+    from ..models.fully_convolutional import fully_convolutional, window_stride
 
     if not 1 <= count <= 100:
         raise InvalidValue(f"--digits must be from 1 to 100; got {count}")
@@ -50,7 +50,7 @@ def scan(weights, count: int = 5, seed: int = 0, out="scan.png", data_dir=None, 
     log(f"read at each digit:  {' '.join(map(str, read))}")
     result = {"labels": [int(v) for v in labels], "read": read, "probabilities": probs.tolist(), "stride": stride}
     if out:
-        from . import plots
+        from .. import plots
 
         plots.score_map(strip, probs, stride, labels, Path(out))
         log(f"Picture: {out}")

@@ -1,0 +1,83 @@
+"""`deepnet eval`: test accuracy of trained runs, in float32 and a second dtype, and their ensemble."""
+from __future__ import annotations
+
+from .. import datasets
+from ..backends import current
+from ..backends.settings import parse_dtype
+from ..errors import InvalidValue
+from ..loading import load_model, output_kind
+
+
+def probabilities(model, x, batch_size: int):
+    """Softmax outputs for every sample, as a float32 device array, and the seconds it took."""
+    bk = current()
+    model.predict(x[:batch_size], batch_size)  # warm-up: first-call allocations are not timed
+    bk.synchronize()
+    with bk.timer() as t:
+        out = model.predict(x, batch_size, probabilities=True)
+    return out, t.seconds
+
+
+def ensemble(probs: list):
+    """The mean of the members' softmax outputs."""
+    return sum(probs[1:], probs[0]) / len(probs)
+
+
+def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=None, log=print) -> int:
+    try:
+        dtype = parse_dtype(dtype, "--dtype").name
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
+    if batch_size < 1:
+        raise InvalidValue(f"--batch-size must be at least 1; got {batch_size}")
+    bk = current()
+    dtypes = ["float32"] + ([dtype] if dtype != "float32" else [])
+    members = {dt: [] for dt in dtypes}
+    data = None
+    kinds = {}
+    for run in runs:
+        for dt in dtypes:
+            model, meta = load_model(run, dt)
+            kinds.setdefault(output_kind(model), meta["path"])
+            if len(kinds) > 1:
+                (a, pa), (b, pb) = kinds.items()
+                raise InvalidValue(f"an ensemble averages outputs of one kind, but {pa} is a {a} and {pb} a {b}; "
+                                   f"evaluate them separately")
+            if data is None:
+                data = datasets.load(dataset or meta["dataset"], source_dir=data_dir)
+                t = bk.to_device(data.test.y)
+                xs = {}
+            if dt not in xs:
+                xs[dt] = datasets.to_model_input(data.test.x, dt)
+            if model.input_shape is not None and tuple(xs[dt].shape[1:]) != tuple(model.input_shape):
+                raise InvalidValue(f"{meta['path']} takes input {model.input_shape}, but {data.name}'s images are "
+                                   f"{tuple(xs[dt].shape[1:])}; give the --dataset it was trained on")
+            p, seconds = probabilities(model, xs[dt], batch_size)
+            if not bool(bk.xp.isfinite(p).all()):
+                raise InvalidValue(f"{meta['path']}: in {dt} its outputs are not finite (the activations overflow "
+                                   f"{dt}'s range), so no accuracy is reported; evaluate it in float32")
+            acc = float((p.argmax(axis=1) == t).mean())
+            members[dt].append(p)
+            log(f"{meta['path']}: {dt:<8} test accuracy {100 * acc:.2f}%{' of pixels' if t.ndim == 3 else ''} "
+                f"({len(t)} images, {len(t) / seconds:,.0f} images/s{_precision_note(dt)})" + _iou_note(p, t, data))
+    if len(runs) > 1:
+        for dt in dtypes:
+            acc = float((ensemble(members[dt]).argmax(axis=1) == t).mean())
+            log(f"ensemble of {len(runs)} ({dt}): test accuracy {100 * acc:.2f}%")
+    return 0
+
+
+def _iou_note(p, t, data) -> str:
+    """For per-pixel labels: each class's intersection over union and their mean."""
+    if t.ndim != 3:
+        return ""
+    from ..datasets.scenes import describe_iou
+
+    bk = current()
+    return "; IoU " + describe_iou(bk.to_numpy(p.argmax(axis=1)), bk.to_numpy(t), data.classes)
+
+
+def _precision_note(dt: str) -> str:
+    if dt == "float16" and not current().is_gpu:
+        return "; weights and activations stored in float16, matrix products accumulated in float32"
+    return ""
