@@ -52,6 +52,20 @@ def usable_cores() -> int:
     return cores()
 
 
+def output_options(parser, smoke: str | None = None, worker: int = 0) -> None:
+    """The options every benchmark script shares: --out (the results' directory), --tag (appended to the
+    file names); with `smoke` (its help) --smoke, CI's tiny run; with `worker` (its argument count) the
+    hidden --worker that run_fresh's fresh processes are started with."""
+    import argparse
+
+    parser.add_argument("--out", default=str(RESULTS), help="directory for the results")
+    parser.add_argument("--tag", default="", help="appended to the results' file names")
+    if smoke is not None:
+        parser.add_argument("--smoke", action="store_true", help=smoke)
+    if worker:
+        parser.add_argument("--worker", nargs=worker, help=argparse.SUPPRESS)
+
+
 def run_fresh(args, env=None, timeout=3600, launcher=()) -> dict:
     """Run `[LAUNCHER...] python ARGS...` in a fresh process; the dict its last `RESULT {json}` line gives.
 

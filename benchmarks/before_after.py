@@ -15,7 +15,6 @@ largest. Results: results/before_after[_TAG].json.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -49,8 +48,7 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--dtype", default="float32")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(C.RESULTS))
-    p.add_argument("--tag", default="")
+    C.output_options(p)
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"before": checkout(args.before, Path(tmp) / "before")}

@@ -78,10 +78,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    p.add_argument("--out", default=str(C.RESULTS))
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--tag", default="", help="appended to the results' file name")
-    p.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    C.output_options(p, smoke="CI mode: a tiny run", worker=4)
     args = p.parse_args(argv)
     if args.worker:
         variant, model_name, batch, steps = args.worker

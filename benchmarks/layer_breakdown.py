@@ -116,9 +116,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--train", action="store_true", help="time backward passes too")
-    p.add_argument("--out", default=str(C.RESULTS), help="directory for the JSON and PNG")
-    p.add_argument("--tag", default="", help="suffix for the output file names")
-    p.add_argument("--smoke", action="store_true", help="CI mode: batch 1, one repeat, no warm-up")
+    C.output_options(p, smoke="CI mode: batch 1, one repeat, no warm-up")
     args = p.parse_args(argv)
     if args.smoke:
         args.batch, args.repeats, args.warmup = 1, 1, 0

@@ -295,10 +295,7 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5, help="fresh processes per library and configuration")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    p.add_argument("--out", default=str(C.RESULTS))
-    p.add_argument("--tag", default="")
-    p.add_argument("--smoke", action="store_true", help="CI mode: batch 2, one round, two steps, no AlexNet")
-    p.add_argument("--worker", nargs=8, help=argparse.SUPPRESS)
+    C.output_options(p, smoke="CI mode: batch 2, one round, two steps, no AlexNet", worker=8)
     args = p.parse_args(argv)
     if args.worker:
         library, device, model_name, batch, steps, warmup, dtype, seed = args.worker

@@ -96,18 +96,18 @@ def _names(text: str) -> list:
 
 
 def cmd_describe(args) -> int:
-    from .models import create, describe, limits, stacked_3x3_demo
+    from .models import check_name, create, describe, limits, stacked_3x3_demo, state_shapes
 
     from .initializers import shapes_only
 
-    name = limits.check_name(args.model, "model")
+    name = check_name(args.model, "model")
     given = {}  # what is not given is the model's own (FCN: 1x64x64 scenes and 11 classes)
     if args.input_shape is not None:
         given["input_shape"] = limits.parse_input_shape(args.input_shape, "--input-shape")
     if args.classes is not None:
         given["num_classes"] = limits.check_classes(args.classes, "--classes")
     try:
-        limits.state_shapes(name, **given)  # refuses a model too large to list, before anything is built
+        state_shapes(name, **given)  # refuses a model too large to list, before anything is built
         with shapes_only():  # shapes and counts only: no weight is allocated, whatever the input size
             table = describe(create(name, **given))
     except (ValueError, ZeroDivisionError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import io, models
 from .errors import BadFile, InvalidValue
-from .models import limits
+from .models import check_name, limits, state_shapes
 from .training import checkpoint
 
 
@@ -14,10 +14,10 @@ def load_model_meta(path, meta: dict) -> tuple[str, tuple, int, dict]:
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     name = cfg.get("model") or meta.get("model_name") or meta.get("model") or "deepconvnet"
     try:
-        name = limits.check_name(name, "model")
+        name = check_name(name, "model")
         shape = limits.check_input_shape(meta.get("input_shape", [1, 28, 28]), "input_shape")
         classes = limits.check_classes(meta.get("num_classes", 10), "num_classes")
-        shapes = limits.state_shapes(name, input_shape=shape, num_classes=classes)
+        shapes = state_shapes(name, input_shape=shape, num_classes=classes)
     except InvalidValue as exc:
         raise BadFile(f"{path}: its metadata does not describe a model deepnet builds: {exc}") from None
     return name, shape, classes, shapes

@@ -55,6 +55,8 @@ def im2col_rows(x, kh, kw, stride, pad, fill, col, xpad):
     return col
 
 
+# col2im_rows is im2col_rows's adjoint and keeps its loop nest, the copy turned into an add (the duplicates
+# tool pairs the two by shape; one loop with a direction flag would put a branch in the innermost loop).
 @numba.njit(cache=True, nogil=True)
 def col2im_rows(col, stride, pad, img, xpad):
     """img = the sum of each patch entry onto its pixel, in a fixed order (deterministic); xpad is scratch

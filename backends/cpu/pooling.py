@@ -10,6 +10,8 @@ import numba
 # pooling at batch 100, 2 threads); the 2x2/stride-2 kernel below, unrolled, is 1.8x faster (1.91 ms).
 # Ties keep the first maximum; a NaN counts as the maximum (the first one), as np.argmax does.
 
+# The same nest over (image, channel, output pixel) as col2im_rows (patches.py), which the duplicates tool
+# pairs by shape: here each window adds to one pixel, its first maximum, there to all of them.
 @numba.njit(cache=True, nogil=True)
 def max_pool_backward(dout, arg, kh, kw, stride, pad, dx):
     """dx[window's first maximum] += dout, window by window in a fixed order (deterministic)."""

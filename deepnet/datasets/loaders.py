@@ -27,7 +27,7 @@ import numpy as np
 from .. import io as dio
 from ..errors import InvalidValue, UserError
 from ..safe_pickle import loads as safe_loads
-from . import idx
+from . import idx, scenes
 
 FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -53,7 +53,7 @@ CLASS_NAMES = {
     "mnist": [str(i) for i in range(10)],
     "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                       "Ankle boot"],
-    "mnist_scenes": ["background"] + [str(i) for i in range(10)],
+    "mnist_scenes": scenes.CLASSES,
 }
 
 
@@ -247,11 +247,15 @@ def fashion_mnist(validation: int = 0, source_dir=None) -> Dataset:
                        "directory holding the four IDX .gz files with --data-dir.")
 
 
-def mnist_scenes(validation: int = 0, source_dir=None) -> Dataset:
-    """Segmentation scenes built from MNIST digits (datasets/scenes.py)."""
-    from .scenes import mnist_scenes as build
-
-    return build(validation=validation, source_dir=source_dir)
+def mnist_scenes(validation: int = 0, source_dir=None, train_count: int = 8000, test_count: int = 1000,
+                 seed: int = 0):
+    """Segmentation scenes (datasets/scenes.py): `train_count` scenes from MNIST's training digits,
+    `test_count` from its test digits (seeds fixed, so every run and machine builds the same scenes)."""
+    base = mnist(source_dir=source_dir)
+    xtr, ytr = scenes.make_scenes(base.train.x, base.train.y, train_count, seed)
+    xte, yte = scenes.make_scenes(base.test.x, base.test.y, test_count, seed + 1)
+    train, val = hold_out(xtr, ytr, validation)
+    return Dataset("mnist_scenes", train, Split(xte, yte), val, source=f"scenes from {base.source}")
 
 
 LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "mnist_scenes": mnist_scenes}

@@ -1,6 +1,7 @@
 """MNIST scenes for segmentation (the book's 8.4.2, FCN): several digits on a larger canvas, every pixel
 labelled background (0) or its digit's class + 1. Built deterministically from a seed; the test scenes
-use only MNIST's test digits, the training scenes only its training digits."""
+use only MNIST's test digits, the training scenes only its training digits (the data set itself:
+datasets.loaders.mnist_scenes)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,7 @@ import numpy as np
 SIZE = 64          # the canvas, in pixels
 CELLS = 2          # a CELLS x CELLS grid; each digit sits in its own cell, jittered inside it
 INK = 128          # a pixel at or above this value is the digit's; below it, background
+#: Class 0 is the background, class d + 1 the digit d.
 CLASSES = ["background"] + [str(d) for d in range(10)]
 
 
@@ -31,19 +33,6 @@ def make_scenes(images: np.ndarray, labels: np.ndarray, count: int, seed: int, s
             x[s, top : top + 28, left : left + 28] = digit
             y[s, top : top + 28, left : left + 28] = np.where(digit >= INK, int(labels[i]) + 1, 0)
     return x[:, None], y
-
-
-def mnist_scenes(validation: int = 0, source_dir=None, train_count: int = 8000, test_count: int = 1000,
-                 seed: int = 0):
-    """The scenes data set: `train_count` scenes from MNIST's training digits, `test_count` from its test
-    digits (seeds fixed, so every run and machine builds the same scenes)."""
-    from .loaders import Dataset, Split, hold_out, mnist
-
-    base = mnist(source_dir=source_dir)
-    xtr, ytr = make_scenes(base.train.x, base.train.y, train_count, seed)
-    xte, yte = make_scenes(base.test.x, base.test.y, test_count, seed + 1)
-    train, val = hold_out(xtr, ytr, validation)
-    return Dataset("mnist_scenes", train, Split(xte, yte), val, source=f"scenes from {base.source}")
 
 
 def iou(pred: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:

@@ -49,34 +49,3 @@ def check_classes(n, source: str = "number of classes") -> int:
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CLASSES:
         raise InvalidValue(f"{source} must be an integer from 1 to {MAX_CLASSES:,}; got {n!r}")
     return n
-
-
-def check_name(name, source: str = "model") -> str:
-    """A model name deepnet knows (depths within MAX_DEPTH), lower-cased."""
-    from . import MODELS
-
-    key = str(name).lower()
-    for prefix in ("resnet", "plainnet"):
-        digits = key[len(prefix):]
-        if key.startswith(prefix) and digits.isdigit():
-            if len(digits) > 5 or int(digits) > MAX_DEPTH:
-                raise InvalidValue(f"{source} {name!r}: depth above {MAX_DEPTH} (the deepest ResNet published)")
-            return key
-    if key not in MODELS:
-        raise InvalidValue(f"unknown {source} {name!r}; choose one of: {', '.join(MODELS)} (or resnetN / plainnetN)")
-    return key
-
-
-def state_shapes(name: str, **kwargs) -> dict:
-    """{parameter or buffer name: shape} of the model `name` would build, without allocating its weights."""
-    from .. import initializers
-    from . import create
-
-    with initializers.shapes_only():
-        model = create(name, **kwargs)
-    shapes = {k: tuple(a.shape) for k, a in model.state().items()}
-    total = sum(math.prod(s) for s in shapes.values())
-    if total > MAX_PARAMETERS:
-        raise InvalidValue(f"{name} for input {kwargs.get('input_shape')} would have {total:,} parameters "
-                           f"(at most {MAX_PARAMETERS:,} are built)")
-    return shapes
