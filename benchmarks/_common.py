@@ -66,6 +66,32 @@ def output_options(parser, smoke: str | None = None, worker: int = 0) -> None:
         parser.add_argument("--worker", nargs=worker, help=argparse.SUPPRESS)
 
 
+def torch_importable() -> str | None:
+    """None if PyTorch imports (checked in a child process: the caller never imports it), else why not."""
+    import subprocess
+
+    r = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True)
+    return None if r.returncode == 0 else (r.stderr.strip().splitlines() or ["import failed"])[-1]
+
+
+def deepnet_train(options, out, log=None, timeout=None) -> list[dict]:
+    """Run `deepnet train OPTIONS --out OUT` in a fresh process (or `--resume OUT` where OUT already holds a
+    run, so a killed benchmark continues) and return OUT's history.json records. The output goes to `log`
+    (an open file) when given; a failure raises with the end of its error output."""
+    import json
+    import subprocess
+
+    out = Path(out)
+    cmd = [sys.executable, "-m", "deepnet", "train", "--no-progress"]
+    cmd += ["--resume", str(out)] if (out / "config.json").is_file() else [*map(str, options), "--out", str(out)]
+    done = subprocess.run(cmd, stdout=log if log is not None else subprocess.PIPE,
+                          stderr=subprocess.STDOUT if log is not None else subprocess.PIPE, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {done.returncode})"
+                           + (f":\n{done.stderr[-3000:]}" if done.stderr else ""))
+    return json.loads((out / "history.json").read_text())["history"]
+
+
 def run_fresh(args, env=None, timeout=3600, launcher=()) -> dict:
     """Run `[LAUNCHER...] python ARGS...` in a fresh process; the dict its last `RESULT {json}` line gives.
 

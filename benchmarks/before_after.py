@@ -62,7 +62,8 @@ def main(argv=None):
                         res = measure(trees[side], args.model, batch, args.steps, args.warmup, args.dtype, args.seed)
                         runs.setdefault((side, batch), []).append(res)
                         print(f"round {r + 1}/{args.rounds} {side:<6} batch {batch:>4}: train "
-                              f"{1000 * res['train_step_s']:7.2f} ms, infer {1000 * res['infer_s']:7.2f} ms", flush=True)
+                              f"{1000 * res['train_step_s']:7.2f} ms, infer {1000 * res['infer_s']:7.2f} ms",
+                              flush=True)
         finally:
             for side, tree in trees.items():
                 if tree != ROOT:

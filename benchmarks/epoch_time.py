@@ -16,9 +16,6 @@ the sides alternate, the order flipped each round; medians and min-max over roun
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,16 +62,11 @@ def torch_epoch(limit: int, seed: int) -> dict:
 
 def run_deepnet(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "deepnet", "train", "--recipe", "book", "--epochs", "1", "--no-progress",
-               "--seed", str(args.seed), "--out", os.path.join(tmp, "run")]
-        if args.limit:
-            cmd += ["--limit", str(args.limit)]
+        options = ["--recipe", "book", "--epochs", "1", "--seed", args.seed]
+        options += ["--limit", args.limit] if args.limit else []
         t0 = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        record = C.deepnet_train(options, Path(tmp, "run"), timeout=3600)[0]
         wall = time.perf_counter() - t0
-        if done.returncode != 0:
-            raise RuntimeError(f"deepnet train failed:\n{done.stderr[-3000:]}")
-        record = json.loads(Path(tmp, "run", "history.json").read_text())["history"][0]
     return {"epoch_s": record["seconds"], "wall_s": wall, "test_acc": record["test_acc"]}
 
 
@@ -96,9 +88,8 @@ def main(argv=None):
     if args.torch_worker:
         C.emit(torch_epoch(int(args.torch_worker[0]), int(args.torch_worker[1])))
         return None
-    r = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True)
     sides = {"deepnet": run_deepnet}
-    if r.returncode == 0:
+    if C.torch_importable() is None:
         sides["pytorch"] = run_torch
     else:
         print("PyTorch is not importable: deepnet's side only")

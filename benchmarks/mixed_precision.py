@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,18 +24,13 @@ import _common as C  # noqa: E402
 def run(dtype, args, runs: Path) -> list[dict]:
     out = runs / dtype
     history = out / "history.json"
-    cmd = [sys.executable, "-m", "deepnet", "train", "--no-progress"]
-    if (out / "config.json").is_file():
-        cmd += ["--resume", str(out)]
-    else:
-        cmd += ["--dtype", dtype, "--seed", str(args.seed), "--epochs", str(args.epochs), "--out", str(out)]
-        if args.limit:
-            cmd += ["--limit", str(args.limit)]
     done = json.loads(history.read_text())["history"] if history.is_file() else []
-    if len(done) < args.epochs:
-        with open(runs / f"{dtype}.log", "a") as log:
-            subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, check=True)
-    return json.loads(history.read_text())["history"]
+    if len(done) >= args.epochs:
+        return done
+    options = ["--dtype", dtype, "--seed", args.seed, "--epochs", args.epochs]
+    options += ["--limit", args.limit] if args.limit else []
+    with open(runs / f"{dtype}.log", "a") as log:
+        return C.deepnet_train(options, out, log=log)
 
 
 def main(argv=None):

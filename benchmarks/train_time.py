@@ -275,14 +275,6 @@ def plot(rows, path, title):
     C.save_png(fig, path)
 
 
-def torch_importable() -> str | None:
-    """None if PyTorch imports (checked in a child process: this one never imports it), else why not."""
-    import subprocess
-
-    r = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True)
-    return None if r.returncode == 0 else (r.stderr.strip().splitlines() or ["import failed"])[-1]
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", nargs="+", default=["cpu"], choices=["cpu", "gpu"])
@@ -315,7 +307,7 @@ def main(argv=None):
             args.device = [d for d in args.device if d != "gpu"]
             if not args.device:
                 raise SystemExit("no device left to measure") from None
-    why = "--no-torch" if args.no_torch else torch_importable()
+    why = "--no-torch" if args.no_torch else C.torch_importable()
     libraries = ["deepnet"] if why else ["deepnet", "pytorch"]
     if why:
         print(f"PyTorch comparison skipped: {why}")

@@ -109,9 +109,10 @@ def load_packed(path) -> PackedBinaryNet:
     expect = {f"packed/{k}": a.shape for k, a in net.packed.items()}
     expect.update({f"model/{k}": v for k, v in shapes.items()
                    if k.split(".", 1)[0] not in net.packed or not k.endswith(".W")})
-    if set(index) != set(expect):
-        raise BadFile(f"{path}: its arrays are not those of a packed {name} (missing "
-                      f"{sorted(set(expect) - set(index))[:3] or 'none'}, unexpected {sorted(set(index) - set(expect))[:3] or 'none'})")
+    missing, unexpected = sorted(set(expect) - set(index)), sorted(set(index) - set(expect))
+    if missing or unexpected:
+        raise BadFile(f"{path}: its arrays are not those of a packed {name} (missing {missing[:3] or 'none'}, "
+                      f"unexpected {unexpected[:3] or 'none'})")
     arrays, _ = io.load_arrays(path, expect=expect)
     model.load_state({k[len("model/"):]: a for k, a in arrays.items() if k.startswith("model/")}, source=str(path),
                      strict=False)

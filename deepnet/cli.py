@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     for flag, name, kwargs in GAN_OPTIONS:
         default = "all" if SETTINGS[name] is None else SETTINGS[name]
-        p.add_argument(flag, dest=name, default=argparse.SUPPRESS, **{**kwargs, "help": f"{kwargs['help']} (default {default})"})
+        p.add_argument(flag, dest=name, default=argparse.SUPPRESS,
+                       **{**kwargs, "help": f"{kwargs['help']} (default {default})"})
     p.add_argument("--resume", action="store_true", help="continue the run in --out with its own settings")
     p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its files are deleted)")
     p.add_argument("--judge-with", default=None, metavar="RUN",

@@ -242,7 +242,8 @@ def checked_checkpoint(path, index: dict, meta: dict) -> tuple[dict, dict]:
     absent = [k for k in expect if k[:2] in ("G/", "D/") and k not in index]
     if absent:
         raise bad(f"weights missing: {', '.join(absent[:4])}")
-    wrong = [f"{k} {index[k][0]} (expected {expect[k]})" for k in expect if k in index and index[k][0] != tuple(expect[k])]
+    wrong = [f"{k} {index[k][0]} (expected {expect[k]})" for k in expect
+             if k in index and index[k][0] != tuple(expect[k])]
     if wrong:
         raise bad(f"arrays of the wrong shape: {'; '.join(wrong[:4])}")
     return settings, expect

@@ -12,6 +12,7 @@ import numpy as np
 from .. import datasets, io, models, optimizers
 from ..augment import Augment
 from ..backends import current
+from ..distributed import shard
 from ..errors import InvalidValue, UserError
 from . import checkpoint, schedules
 from .loss_scale import DynamicLossScale
@@ -174,7 +175,7 @@ class Trainer:
         seen = seen_labels = 0
         for step in range(steps):
             global_idx = order[step * global_batch : (step + 1) * global_batch]
-            idx = global_idx[rank::size]
+            idx = global_idx if self.comm is None else shard(global_idx, rank, size)
             if len(idx) == 0:  # a last global batch smaller than the ranks: this rank adds nothing
                 grads = self.model.trainable_grads()
                 self.comm.reduce_gradients(grads, 0.0)
