@@ -35,6 +35,7 @@ def build(model_name: str, dtype):
 def time_layers(bk, model_name, batch, repeats, warmup, train, dtype):
     """{layer name: {'type', 'group', 'forward': [s...], 'backward': [s...]}} for one backend."""
     from deepnet import backends
+    from deepnet.layers import runner
 
     with backends.use(bk):
         bk.rng.seed(0)
@@ -44,15 +45,23 @@ def time_layers(bk, model_name, batch, repeats, warmup, train, dtype):
         rows = {name: {"type": type(l).__name__, "group": C.group_of(l), "forward": [], "backward": []}
                 for name, l in model.layers.items()}
         rows["loss"] = {"type": "SoftmaxWithLoss", "group": "softmax/loss", "forward": [], "backward": []}
+        # each step as the model runs it (deepnet/layers/runner.py): a convolution and its ReLU fused are one
+        # step, timed under the convolution's name
+        names = {id(layer): name for name, layer in model.layers.items()}
+        layers = list(model.layers.values())
         for rep in range(warmup + repeats):
             keep = rep >= warmup
-            h = x
-            for name, layer in model.layers.items():
+
+            def timed(phase, layer, run, h):
                 bk.synchronize()
                 with bk.timer() as tm:
-                    h = layer.forward(h, train=train)
+                    out = run(h)
                 if keep:
-                    rows[name]["forward"].append(tm.seconds)
+                    rows[names[id(layer)]][phase].append(tm.seconds)
+                return out
+
+            h = runner.forward(layers, x, train, fuse=model.fuse,
+                               step=lambda group, run, h: timed("forward", group[0], run, h))
             if not train:
                 continue
             bk.synchronize()
@@ -61,12 +70,7 @@ def time_layers(bk, model_name, batch, repeats, warmup, train, dtype):
                 d = model.loss_layer.backward()
             if keep:
                 rows["loss"]["forward"].append(tm.seconds)
-            for name, layer in reversed(model.layers.items()):
-                bk.synchronize()
-                with bk.timer() as tm:
-                    d = layer.backward(d)
-                if keep:
-                    rows[name]["backward"].append(tm.seconds)
+            runner.backward(layers, d, step=lambda layer, run, d: timed("backward", layer, run, d))
         if not train:
             del rows["loss"]
         return rows

@@ -58,6 +58,7 @@ def measure(bk, model_name, batch, repeats, dtype):
     import numpy as np
 
     from deepnet import backends, datasets, models
+    from deepnet.layers import runner
 
     with backends.use(bk):
         bk.rng.seed(0)
@@ -72,32 +73,54 @@ def measure(bk, model_name, batch, repeats, dtype):
             x = bk.rng.uniform((batch,) + model.input_shape).astype(dtype)
             t = bk.rng.integers(0, model.num_classes, (batch,))
         rows = []
-        shapes, h = [], x
-        for lname, layer in model.layers.items():
-            y = layer.forward(h, train=True)
-            shapes.append((lname, layer, tuple(h.shape), tuple(y.shape), h.dtype.itemsize))
-            h = y
+        # each step as training runs it (deepnet/layers/runner.py): a convolution and its ReLU fused are one
+        # step, one row under the convolution's name, its work the two layers' together
+        names = {id(layer): lname for lname, layer in model.layers.items()}
+        layers, shapes = list(model.layers.values()), []
+
+        def record(group, run, h):
+            y = run(h)
+            shapes.append((names[id(group[0])], group, tuple(h.shape), tuple(y.shape), h.dtype.itemsize))
+            return y
+
+        runner.forward(layers, x, train=True, fuse=model.fuse, step=record)
+        step_of = {id(layer): lname for lname, group, *_ in shapes for layer in group}
         times = {lname: {"forward": [], "backward": []} for lname, *_ in shapes}
         for _ in range(repeats + 1):
-            h = x
-            for lname, layer, *_ in shapes:
+            back = dict.fromkeys(times, 0.0)
+
+            def timed_forward(group, run, h):
                 bk.synchronize()
                 with bk.timer() as tm:
-                    h = layer.forward(h, train=True)
-                times[lname]["forward"].append(tm.seconds)
+                    y = run(h)
+                times[names[id(group[0])]]["forward"].append(tm.seconds)
+                return y
+
+            def timed_backward(layer, run, d):
+                bk.synchronize()
+                with bk.timer() as tm:
+                    d = run(d)
+                back[step_of[id(layer)]] += tm.seconds
+                return d
+
+            h = runner.forward(layers, x, train=True, fuse=model.fuse, step=timed_forward)
             model.loss_layer.forward(h, t)
-            d = model.loss_layer.backward()
-            for lname, layer, *_ in reversed(shapes):
-                bk.synchronize()
-                with bk.timer() as tm:
-                    d = layer.backward(d)
-                times[lname]["backward"].append(tm.seconds)
-        for lname, layer, xs_, ys_, item in shapes:
+            runner.backward(layers, model.loss_layer.backward(), step=timed_backward)
+            for lname, seconds in back.items():
+                times[lname]["backward"].append(seconds)
+        for lname, group, xs_, ys_, item in shapes:
             fwd, bwd = (C.median(times[lname][p][1:]) for p in ("forward", "backward"))
-            ff, fb = layer_flops(layer, xs_, ys_)
+            ff = fb = 0
+            shape = xs_
+            for layer in group:  # each layer's own work, on its own input and output shapes
+                out = (shape[0],) + tuple(layer.output_shape(shape[1:]))
+                f, b = layer_flops(layer, shape, out)
+                ff, fb, shape = ff + f, fb + b, out
+            layer = group[0]
             params = sum(int(a.size) for a in layer.params().values()) * item
             nx, ny = int(np.prod(xs_)) * item, int(np.prod(ys_)) * item
-            rows.append({"layer": lname, "type": type(layer).__name__, "input": list(xs_), "output": list(ys_),
+            rows.append({"layer": lname, "type": "+".join(type(g).__name__ for g in group), "input": list(xs_),
+                         "output": list(ys_),
                          "forward_ms": 1000 * fwd, "backward_ms": 1000 * bwd, "forward_flops": ff,
                          "backward_flops": fb, "forward_gflops_s": ff / fwd / 1e9 if ff else None,
                          "backward_gflops_s": fb / bwd / 1e9 if fb else None,

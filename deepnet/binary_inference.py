@@ -14,6 +14,7 @@ import numpy as np
 from . import io
 from .backends import current
 from .errors import BadFile
+from .layers import runner
 from .layers.binary import BinaryAffine, BinaryConvolution
 
 
@@ -67,26 +68,30 @@ class PackedBinaryNet:
         return Path(path).stat().st_size
 
     def forward(self, x):
+        """The model's layers through the runner (layers/runner.py), each binary one's product on packed bits."""
+        names = {id(layer): name for name, layer in self.model.layers.items()}
+
+        def step(group, run, h):
+            name = names[id(group[0])]
+            return run(h) if name not in self.packed else self._packed_product(name, group[0], h)
+
+        return runner.forward(list(self.model.layers.values()), x, fuse=self.model.fuse, step=step)
+
+    def _packed_product(self, name, layer, h):
+        """A binary layer's output from its packed weights: XNOR and popcount for each +-1 product."""
         bk = current()
-        h = x
-        for name, layer in self.model.layers.items():
-            if name not in self.packed:
-                h = layer.forward(h, train=False)
-                continue
-            a = bk.to_numpy(h)
-            if isinstance(layer, BinaryConvolution):
-                n, c, hh, ww = a.shape
-                col = bk.to_numpy(bk.im2col(h, layer.kh, layer.kw, layer.stride, layer.pad))  # (N, KH, KW, C, OH, OW)
-                oh, ow = col.shape[4], col.shape[5]
-                rows = col.reshape(n, -1, oh * ow).transpose(0, 2, 1).reshape(n * oh * ow, -1)
-                k = rows.shape[1]
-                dots = xnor_dot(pack_bits(rows), self.packed[name], k)  # (N*OH*OW, O)
-                y = dots.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2) + bk.to_numpy(layer.b).reshape(1, -1, 1, 1)
-            else:
-                rows = a.reshape(a.shape[0], -1)
-                y = xnor_dot(pack_bits(rows), self.packed[name], rows.shape[1]) + bk.to_numpy(layer.b)
-            h = bk.to_device(y.astype(h.dtype))
-        return h
+        a = bk.to_numpy(h)
+        if isinstance(layer, BinaryConvolution):
+            n = a.shape[0]
+            col = bk.to_numpy(bk.im2col(h, layer.kh, layer.kw, layer.stride, layer.pad))  # (N, KH, KW, C, OH, OW)
+            oh, ow = col.shape[4], col.shape[5]
+            rows = col.reshape(n, -1, oh * ow).transpose(0, 2, 1).reshape(n * oh * ow, -1)
+            dots = xnor_dot(pack_bits(rows), self.packed[name], rows.shape[1])  # (N*OH*OW, O)
+            y = dots.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2) + bk.to_numpy(layer.b).reshape(1, -1, 1, 1)
+        else:
+            rows = a.reshape(a.shape[0], -1)
+            y = xnor_dot(pack_bits(rows), self.packed[name], rows.shape[1]) + bk.to_numpy(layer.b)
+        return bk.to_device(y.astype(h.dtype))
 
     def predict_labels(self, x, batch_size: int = 100) -> np.ndarray:
         bk = current()

@@ -34,6 +34,7 @@ from .backends import current
 from .errors import BadFile, InvalidValue, MissingFile
 from .layers import (Affine, BatchNormalization, Convolution, LeakyRelu, Relu, Tanh, TransposedConvolution,
                      softmax)
+from .layers import runner
 from .layers.base import Layer
 from .models import Sequential
 from .optimizers import Adam
@@ -112,9 +113,7 @@ def discriminator(dtype=None, hidden: int = 0) -> Sequential:
 
 def backprop(model: Sequential, d):
     """Push a gradient from a model's output back to its input, filling every layer's gradients."""
-    for layer in reversed(list(model.layers.values())):
-        d = layer.backward(d)
-    return d
+    return runner.backward(list(model.layers.values()), d)
 
 
 def to_gan_input(x_uint8):
@@ -421,7 +420,7 @@ class GanTrainer:
         """`count` generated digits as uint8 (count, 28, 28), from noise seeded by `seed`."""
         bk = current()
         z = bk.to_device(np.random.default_rng(seed).standard_normal((count, NOISE)))
-        out = np.concatenate([bk.to_numpy(self.G.forward(z[i : i + 500], train=False)) for i in range(0, count, 500)])
+        out = bk.to_numpy(self.G.predict(z, 500))
         return ((out + 1) * 127.5).clip(0, 255).astype(np.uint8).reshape(count, 28, 28)
 
     def judged_samples(self):
@@ -476,8 +475,8 @@ class Judge:
 
         self.model, meta = load_classifier(classifier_weights, "judging generated digits (--judge-with)",
                                            input_shape=(1, 28, 28), classes=10)
-        self.names = list(self.model.layers)
-        affine = [i for i, n in enumerate(self.names) if isinstance(self.model.layers[n], Affine)]
+        self.layers = list(self.model.layers.values())
+        affine = [i for i, layer in enumerate(self.layers) if isinstance(layer, Affine)]
         if not affine:
             raise InvalidValue(f"{meta['path']} has no fully connected layer whose input could serve as the "
                                f"features the Fréchet distance compares; judge with a DeepConvNet run")
@@ -492,12 +491,10 @@ class Judge:
         x = datasets.to_model_input(x_uint8.reshape(-1, 1, 28, 28), self.model.dtype)
         feats, probs = [], []
         for i in range(0, len(x), 500):
-            h = x[i : i + 500]
-            for n in self.names[: self.cut]:
-                h = self.model.layers[n].forward(h, train=False)
+            h = runner.forward(self.layers[: self.cut], x[i : i + 500], fuse=self.model.fuse)
             feats.append(bk.to_numpy(h.reshape(len(h), -1)))
-            for n in self.names[self.cut :]:  # on to the scores from the features, not a second whole pass
-                h = self.model.layers[n].forward(h, train=False)
+            # on to the scores from the features, not a second whole pass
+            h = runner.forward(self.layers[self.cut :], h, fuse=self.model.fuse)
             probs.append(bk.to_numpy(softmax(h.astype(bk.xp.float32))))
         return np.concatenate(feats), np.concatenate(probs)
 

@@ -141,3 +141,23 @@ def test_a_subclass_with_its_own_forward_predicts_through_it():
         model = Doubled([Convolution(1, 2, 3, pad=1), Relu(), Pooling(2)], input_shape=(1, 6, 6))
         x = bk.rng.uniform((3, 1, 6, 6))
         np.testing.assert_allclose(model.predict(x), 2 * Sequential.forward(model, x), rtol=1e-12)
+
+
+def test_fusion_runs_inside_blocks_and_agrees_with_the_plain_run(cpu32):
+    """The residual blocks' chains run through the same runner as the model's own layers: FCN's
+    convolutions and ReLUs inside its skip blocks fuse too, with the same results as unfused."""
+    from deepnet.layers import Relu
+    from deepnet.models import FCN
+
+    model = FCN(input_shape=(1, 16, 16), width=4)
+    x = cpu32.to_device(np.random.default_rng(2).random((3, 1, 16, 16)))
+    t = cpu32.to_device(np.random.default_rng(3).integers(0, 11, (3, 16, 16)))
+    fused = _run(model, x, t)
+    inner = [layer for layer in model.layers["residual1"].branch if isinstance(layer, Relu)]
+    assert inner and all(r.fused for r in inner)
+    model.fuse = False
+    plain = _run(model, x, t)
+    assert not any(r.fused for r in inner)
+    assert fused[0] == plain[0]
+    for k in fused[1]:
+        np.testing.assert_array_equal(fused[1][k], plain[1][k], err_msg=k)

@@ -147,7 +147,7 @@ class NumpyBackend(Backend):
         # a word in the compiled loop instead of a table lookup a byte; the rows split among the threads
         a, w = _words(a_bits), _words(w_bits)
         out = np.empty((a.shape[0], w.shape[0]), dtype=np.int32)
-        self._elementwise(lambda s, e: nk.xnor_dot(a[s:e], w, k, out[s:e]), out, size=len(out) * w.size)
+        self._split_batch(lambda s, e: nk.xnor_dot(a[s:e], w, k, out[s:e]), out, size=len(out) * w.size)
         return out
 
     def relu(self, x):
@@ -156,7 +156,7 @@ class NumpyBackend(Backend):
             return super().relu(x)
         y = np.empty_like(x)
         # one pass (NumPy's maximum plus a separate mask took two), the batch split among the threads
-        self._elementwise(lambda s, e: nk.relu(x[s:e].reshape(-1), y[s:e].reshape(-1)), x)
+        self._split_batch(lambda s, e: nk.relu(x[s:e].reshape(-1), y[s:e].reshape(-1)), x)
         return y, y
 
     def relu_backward(self, dout, context):
@@ -165,11 +165,11 @@ class NumpyBackend(Backend):
                 or dout.ndim == 0:
             return super().relu_backward(dout, context)
         dx = np.empty_like(dout)
-        self._elementwise(lambda s, e: nk.relu_backward(dout[s:e].reshape(-1), context[s:e].reshape(-1),
+        self._split_batch(lambda s, e: nk.relu_backward(dout[s:e].reshape(-1), context[s:e].reshape(-1),
                                                         dx[s:e].reshape(-1)), dout)
         return dx
 
-    def _elementwise(self, fn, a, size=None) -> None:
+    def _split_batch(self, fn, a, size=None) -> None:
         """fn(start, stop) over the first axis of `a`: on the calling thread when small (`size` elements, a.size
         unless given, each weighing tuning.ELEMENT_WORK, below tuning.SPLIT_WORK), else split among the threads."""
         n = a.shape[0]
@@ -222,7 +222,7 @@ class NumpyBackend(Backend):
             else:
                 _max_pool_views(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
 
-        self._elementwise(images, x)
+        self._split_batch(images, x)
         return y, arg
 
     def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
@@ -240,7 +240,7 @@ class NumpyBackend(Backend):
             else:
                 _max_pool_backward_views(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
 
-        self._elementwise(images, dx)
+        self._split_batch(images, dx)
         return dx
 
     def to_numpy(self, a) -> np.ndarray:

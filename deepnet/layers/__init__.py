@@ -10,9 +10,11 @@ from .loss import SoftmaxWithLoss, log_softmax, softmax
 from .normalization import LRN, BatchNormalization
 from .pooling import Pooling
 from .transposed import TransposedConvolution, bilinear_kernel, init_bilinear
+from . import runner  # noqa: E402  (after the layers it fuses)
 
 __all__ = [
     "Layer", "Affine", "Relu", "Sigmoid", "Tanh", "Convolution", "Pooling", "Dropout",
     "BatchNormalization", "LRN", "SoftmaxWithLoss", "softmax", "log_softmax", "Container", "Residual", "Concat",
-    "GlobalAveragePooling", "LeakyRelu", "TransposedConvolution", "Sign", "BinaryConvolution", "BinaryAffine", "bilinear_kernel", "init_bilinear",
+    "GlobalAveragePooling", "LeakyRelu", "TransposedConvolution", "Sign", "BinaryConvolution", "BinaryAffine",
+    "bilinear_kernel", "init_bilinear", "runner",
 ]

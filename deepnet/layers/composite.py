@@ -7,7 +7,9 @@ from .base import Layer, output_shape_of
 
 
 class Container(Layer):
-    """A layer holding named child layers; its parameters are the children's, prefixed by their names."""
+    """A layer holding named child layers; its parameters are the children's, prefixed by their names. Its
+    chains of layers run through layers/runner.py, fused as a model's own layers are: forward takes the
+    model's fuse and pool settings."""
 
     children: dict
 
@@ -23,18 +25,6 @@ class Container(Layer):
 
     def buffers(self):
         return self._walk("buffers")
-
-
-def _chain_forward(layers, x, train):
-    for layer in layers:
-        x = layer.forward(x, train=train)
-    return x
-
-
-def _chain_backward(layers, d):
-    for layer in reversed(layers):
-        d = layer.backward(d)
-    return d
 
 
 def _name(layers, prefix):
@@ -55,20 +45,24 @@ class Residual(Container):
         self.skip = bool(skip)
         self.children = {**_name(self.branch, "f"), **(_name(self.shortcut, "s") if self.skip else {})}
 
-    def forward(self, x, train=False):
-        out = _chain_forward(self.branch, x, train)
+    def forward(self, x, train=False, fuse=True, pool=False):
+        from . import runner
+
+        out = runner.forward(self.branch, x, train, fuse, pool)
         if not self.skip:
             return out
-        s = _chain_forward(self.shortcut, x, train)
+        s = runner.forward(self.shortcut, x, train, fuse, pool)
         if s.shape != out.shape:
             raise ValueError(f"Residual: branch gives {tuple(out.shape)} but the shortcut gives {tuple(s.shape)}; "
                              f"pass a projection shortcut")
         return out + s
 
     def backward(self, dout):
-        dx = _chain_backward(self.branch, dout)
+        from . import runner
+
+        dx = runner.backward(self.branch, dout)
         if self.skip:
-            dx = dx + _chain_backward(self.shortcut, dout)
+            dx = dx + runner.backward(self.shortcut, dout)
         return dx
 
     def output_shape(self, input_shape):
@@ -90,8 +84,10 @@ class Concat(Container):
             raise ValueError("Concat needs at least one branch")
         self.children = {f"b{i}_{j}": layer for i, b in enumerate(self.branches) for j, layer in enumerate(b)}
 
-    def forward(self, x, train=False):
-        outs = [_chain_forward(b, x, train) for b in self.branches]
+    def forward(self, x, train=False, fuse=True, pool=False):
+        from . import runner
+
+        outs = [runner.forward(b, x, train, fuse, pool) for b in self.branches]
         spatial = {tuple(o.shape[2:]) for o in outs}
         if len(spatial) != 1:
             raise ValueError(f"Concat branches disagree on spatial size: {[tuple(o.shape) for o in outs]}")
@@ -99,9 +95,11 @@ class Concat(Container):
         return current().xp.concatenate(outs, axis=1)
 
     def backward(self, dout):
+        from . import runner
+
         dx, start = None, 0
         for b, c in zip(self.branches, self.splits):
-            d = _chain_backward(b, dout[:, start : start + c])
+            d = runner.backward(b, dout[:, start : start + c])
             dx = d if dx is None else dx + d
             start += c
         return dx

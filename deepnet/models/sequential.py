@@ -8,7 +8,7 @@ import numpy as np
 from .. import io
 from ..errors import BadFile, InvalidValue
 from ..backends import current
-from ..layers import Convolution, Pooling, Relu, SoftmaxWithLoss, softmax
+from ..layers import SoftmaxWithLoss, runner, softmax
 from ..layers.base import Layer
 
 _SHORT = {"Convolution": "conv", "Affine": "affine", "Pooling": "pool", "Relu": "relu", "Dropout": "dropout",
@@ -84,25 +84,7 @@ class Sequential:
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"{type(self).__name__} expects input of shape (N, {', '.join(map(str, self.input_shape))}); "
                              f"got {tuple(x.shape)}")
-        layers = list(self.layers.values())
-        i = 0
-        while i < len(layers):
-            layer = layers[i]
-            if pool and self.fuse and _conv_relu_pool(layers[i : i + 3]):
-                x = layer.forward_relu_pool(x)
-                for skipped in layers[i + 1 : i + 3]:
-                    skipped.out_shape = None  # backward now says "before forward", not a stale gradient
-                i += 3
-                continue
-            if self.fuse and type(layer) is Convolution and i + 1 < len(layers) and type(layers[i + 1]) is Relu:
-                # one pass instead of two: the ReLU inside the convolution's output pass (and its mask
-                # inside the convolution's backward); the Relu layer records the output and steps aside
-                x = layers[i + 1].adopt(layer.forward(x, train=train, relu=True))
-                i += 2
-            else:
-                x = layer.forward(x, train=train)
-                i += 1
-        return x
+        return runner.forward(list(self.layers.values()), x, train, fuse=self.fuse, pool=pool)
 
     def loss(self, x, t, train: bool = True):
         """The mean loss on (x, t) as a 0-d device array; the forward pass is kept for backward()."""
@@ -142,14 +124,7 @@ class Sequential:
     def backward(self, dout=1.0, input_grad: bool = True):
         """Gradients of the last loss() with respect to every parameter; returns d loss / d input, or
         None with input_grad=False, which lets a first layer that can skip computing it do so."""
-        d = self.loss_layer.backward(dout)
-        layers = list(self.layers.values())
-        for i in range(len(layers) - 1, -1, -1):
-            if i == 0 and not input_grad and hasattr(layers[0], "backward_params"):
-                layers[0].backward_params(d)
-                return None
-            d = layers[i].backward(d)
-        return d if input_grad else None
+        return runner.backward(list(self.layers.values()), self.loss_layer.backward(dout), input_grad)
 
     # --- inference, in batches: the one loop the trainer, `deepnet eval` and the benchmarks share ---------
     def _outputs(self, x, batch_size: int):
@@ -311,12 +286,3 @@ class Sequential:
 
     def __repr__(self):
         return f"{type(self).__name__}({len(self.layers)} layers, {self.num_params():,} parameters)"
-
-
-def _conv_relu_pool(layers) -> bool:
-    """Whether these three layers are a Convolution, a Relu and a 2x2/2 unpadded max Pooling."""
-    if len(layers) < 3 or type(layers[0]) is not Convolution or type(layers[1]) is not Relu:
-        return False
-    pool = layers[2]
-    return (type(pool) is Pooling and pool.mode == "max" and pool.kh == pool.kw == pool.stride == 2
-            and pool.pad == 0)

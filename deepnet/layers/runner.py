@@ -1,0 +1,86 @@
+"""Running a chain of layers: the one loop every network uses, forward and backward.
+
+Sequential models, the residual and inception blocks inside them, the GAN's networks, the judge's
+feature pass, the packed binary network and the per-layer benchmarks all run their layers through
+`forward` and `backward` here, so the fusions below happen wherever the layers stand:
+
+- a Convolution and the Relu right after it run as one pass (the backend's conv2d_relu: the ReLU inside
+  the convolution's output pass, its mask inside the convolution's backward); the Relu records the
+  output and steps aside;
+- in inference with pool=True (predict, evaluate), a Convolution, its Relu and a 2x2/2 max Pooling run
+  as one pass (the backend's conv2d_relu_pool), which keeps nothing for backward: those layers are then
+  left as if they had not run, so a backward says "before forward" rather than give a stale gradient.
+
+`step`, when given, runs each step instead: step(layers, run, x) with `layers` the one, two or three
+layers of the step and run(x) the step itself; it returns the step's output (a timer wraps run, the
+packed binary network swaps its own product in). backward takes one too, called for each layer.
+"""
+from __future__ import annotations
+
+from .activations import Relu
+from .composite import Container
+from .convolution import Convolution
+from .pooling import Pooling
+
+
+def forward(layers, x, train: bool = False, fuse: bool = True, pool: bool = False, step=None):
+    """x through `layers` (a list), fused as the module docstring says; returns the last output."""
+    i = 0
+    while i < len(layers):
+        group = _group(layers, i, fuse, pool and not train)
+        run = _runner(group, train, fuse, pool)
+        x = run(x) if step is None else step(group, run, x)
+        i += len(group)
+    return x
+
+
+def backward(layers, d, input_grad: bool = True, step=None):
+    """d (the gradient of the last output) back through `layers`, filling every layer's gradients; returns
+    the gradient of the input, or None with input_grad=False, which lets a first layer that can skip
+    computing it (a convolution's backward_params) do so. `step`, when given: step(layer, run, d) for each
+    layer, as in forward."""
+    params_only = False
+    for i in range(len(layers) - 1, -1, -1):
+        layer = layers[i]
+        params_only = i == 0 and not input_grad and hasattr(layer, "backward_params")
+        run = layer.backward_params if params_only else layer.backward
+        d = run(d) if step is None else step(layer, run, d)
+    return None if params_only or not input_grad else d
+
+
+def _group(layers, i, fuse: bool, pool: bool) -> list:
+    """The layers from i that run as one step: three (convolution, ReLU, pooling), two (convolution, ReLU)
+    or one."""
+    if fuse and pool and conv_relu_pool(layers[i : i + 3]):
+        return layers[i : i + 3]
+    if fuse and type(layers[i]) is Convolution and i + 1 < len(layers) and type(layers[i + 1]) is Relu:
+        return layers[i : i + 2]
+    return layers[i : i + 1]
+
+
+def _runner(group, train: bool, fuse: bool, pool: bool):
+    layer = group[0]
+    if len(group) == 3:
+        def run(x):
+            y = layer.forward_relu_pool(x)
+            for skipped in group[1:]:
+                skipped.out_shape = None  # backward now says "before forward", not a stale gradient
+            return y
+    elif len(group) == 2:
+        def run(x):
+            return group[1].adopt(layer.forward(x, train=train, relu=True))
+    elif isinstance(layer, Container):
+        def run(x):
+            return layer.forward(x, train=train, fuse=fuse, pool=pool)
+    else:
+        def run(x):
+            return layer.forward(x, train=train)
+    return run
+
+
+def conv_relu_pool(layers) -> bool:
+    """Whether these three layers are a Convolution, a Relu and a 2x2/2 unpadded max Pooling."""
+    if len(layers) < 3 or type(layers[0]) is not Convolution or type(layers[1]) is not Relu:
+        return False
+    p = layers[2]
+    return type(p) is Pooling and p.mode == "max" and p.kh == p.kw == p.stride == 2 and p.pad == 0
