@@ -45,7 +45,7 @@ class Convolution(Layer):
 
     def forward(self, x, train=False, relu=False):
         """y = W * x + b; with relu=True, max(y, 0): the ReLU that follows this layer done in the same pass
-        (Sequential fuses a Convolution and the Relu after it; backward then applies the ReLU's mask too)."""
+        (layers/runner.py fuses a Convolution and the Relu after it; backward then applies the ReLU's mask too)."""
         bk = current()
         self._check_input(x)
         run = bk.conv2d_relu if relu else bk.conv2d
