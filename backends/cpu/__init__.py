@@ -1,10 +1,13 @@
 """The CPU backend (`cpu`, and `cpu-reference`): NumPy, with the convolution run in cache-sized chunks of the
 batch on one thread per core and, with the `fast` extra, compiled (Numba) kernels.
 
-    backend.py   the backend class: what it overrides of the reference, and its registration
-    conv.py      the chunked convolution (forward, backward, the pooled inference pass)
-    threads.py   the worker threads that share a pass among the cores, and the spinning crew
-    blas.py      NumPy's own BLAS product, called from compiled code (one call a chunk)
-    kernels.py   the compiled kernels (patches, pooling, ReLU, the output pass, popcount, the spin-wait)
+    backend.py          the backend class: what it overrides of the reference, and its registration
+    conv.py             the chunked convolution (forward, backward, the pooled inference pass)
+    threads.py          the worker threads that share a pass among the cores, and the spinning crew
+    tuning.py           when work is split among the threads, chunk sizes, the spin count
+    strided_pooling.py  max-pooling in plain NumPy (strided views)
+    blas.py             NumPy's own BLAS product, called from compiled code (one call a chunk)
+    kernels.py          the compiled kernels (Numba), gathered from the modules of their jobs:
+    patches.py, pooling.py, outputs.py, popcount.py, spin.py
 """
 from . import backend  # noqa: F401  (registers the backends)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 
 from ..base import Backend, _fits
-from . import tuning
+from . import strided_pooling, tuning
 from .conv import ChunkedConv
 from .threads import Workers, default_threads, usable_cores
 from ..registry import register
@@ -220,7 +220,7 @@ class NumpyBackend(Backend):
             if compiled:  # the common 2x2 window, unrolled (kernels.max_pool_2x2)
                 nk.max_pool_2x2(x[s:e], y[s:e], y[s:e] if arg is None else arg[s:e], arg is not None)
             else:
-                _max_pool_views(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
+                strided_pooling.max_pool(x[s:e], kh, kw, stride, pad, y[s:e], None if arg is None else arg[s:e])
 
         self._split_batch(images, x)
         return y, arg
@@ -238,7 +238,7 @@ class NumpyBackend(Backend):
             elif compiled:
                 nk.max_pool_backward(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
             else:
-                _max_pool_backward_views(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
+                strided_pooling.max_pool_backward(dout[s:e], arg[s:e], kh, kw, stride, pad, dx[s:e])
 
         self._split_batch(images, dx)
         return dx
@@ -314,41 +314,3 @@ def _numba():
             numba_kernels = None
         _NUMBA.append(numba_kernels)
     return _NUMBA[0]
-
-
-def _offset_views(a, kh, kw, stride, oh, ow) -> list:
-    """One strided (N, C, OH, OW) view of `a` per window offset k = i*KW + j."""
-    return [a[:, :, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride]
-            for i in range(kh) for j in range(kw)]
-
-
-def _max_pool_views(x, kh, kw, stride, pad, y, arg) -> None:
-    """Max-pool x into y, and the offset of each window's first maximum into arg unless it is None."""
-    oh, ow = y.shape[2], y.shape[3]
-    if pad:
-        x = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=-np.inf)
-    views = _offset_views(x, kh, kw, stride, oh, ow)
-    np.copyto(y, views[0])
-    for v in views[1:]:
-        np.maximum(y, v, out=y)
-    if arg is not None:
-        arg.fill(len(views) - 1)
-        for k in range(len(views) - 2, -1, -1):  # last offset first, so the first maximum wins
-            np.copyto(arg, k, where=views[k] == y)
-
-
-def _max_pool_backward_views(dout, arg, kh, kw, stride, pad, dx) -> None:
-    """dx for max-pooling: each window's gradient to its first maximum."""
-    n, c, h, w = dx.shape
-    oh, ow = dout.shape[2], dout.shape[3]
-    tiles = pad == 0 and kh == kw == stride and h == oh * kh and w == ow * kw
-    full = dx if tiles or not pad else np.empty((n, c, h + 2 * pad, w + 2 * pad), dtype=dx.dtype)
-    if not tiles:
-        full.fill(0)
-    for k, view in enumerate(_offset_views(full, kh, kw, stride, oh, ow)):
-        if tiles:  # the views partition dx: write each once
-            np.multiply(dout, arg == k, out=view)
-        else:  # overlapping windows: a deterministic strided add per offset
-            view += dout * (arg == k)
-    if full is not dx:
-        dx[...] = full[:, :, pad : pad + h, pad : pad + w]
