@@ -225,3 +225,22 @@ def create(name: str, lr: float | None = None, **kwargs) -> Optimizer:
     if lr is not None:
         kwargs["lr"] = lr
     return cls(**kwargs)
+
+
+def clip_grads(grads: dict, max_norm: float) -> float:
+    """Scale every gradient in place by max_norm / |g| when the global L2 norm |g| over all of them exceeds
+    max_norm (Pascanu et al., 2013; recurrent networks' exploding gradients); returns |g| before clipping.
+    One host read for the norm."""
+    max_norm = _check("clip_grads", "max_norm", max_norm, low=0.0, low_open=True)
+    xp = current().xp
+    arrays = [g for g in grads.values() if g is not None]
+    if not arrays:
+        return 0.0
+    total = float(xp.sqrt(sum((g.astype(xp.float32) ** 2).sum() if g.dtype.itemsize < 4 else (g ** 2).sum()
+                              for g in arrays)))
+    if total > max_norm:
+        scale = max_norm / (total + 1e-6)
+        for g in arrays:
+            g *= g.dtype.type(scale)
+    return total
+

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from deepnet import backends
-from deepnet.layers import (LRN, Affine, BatchNormalization, Convolution, LeakyRelu, Pooling, Relu, Sigmoid,
-                            Tanh, TransposedConvolution)
+from deepnet.layers import (LRN, LSTM, RNN, Affine, BatchNormalization, Convolution, Embedding, LeakyRelu, Pooling,
+                            Relu, Sigmoid, Tanh, TimeAffine, TimeSoftmaxWithLoss, TransposedConvolution)
 from deepnet.models import DeepConvNet
 
 pytestmark = pytest.mark.gpu
@@ -29,6 +29,9 @@ CASES = [
     ("transposed conv 3/2 op 1", lambda: TransposedConvolution(2, 3, 3, stride=2, pad=1, output_padding=1),
      (2, 2, 4, 4)),
     ("leaky relu", lambda: LeakyRelu(0.2), (4, 9)),
+    ("rnn", lambda: RNN(3, 5), (2, 4, 3)),
+    ("lstm", lambda: LSTM(3, 5), (2, 4, 3)),
+    ("time affine", lambda: TimeAffine(3, 6), (2, 4, 3)),
 ]
 
 
@@ -45,8 +48,8 @@ def _run(backend, make, x, dout, seed=0):
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
 @pytest.mark.parametrize("name,make,shape", CASES, ids=[c[0] for c in CASES])
 def test_layer_matches_numpy(gpu, dtype, name, make, shape):
-    if dtype == "float16" and name in ("batchnorm conv", "lrn"):
-        pytest.skip("normalisation layers are not run in pure float16")
+    if dtype == "float16" and name in ("batchnorm conv", "lrn", "rnn", "lstm"):
+        pytest.skip("normalisation and recurrent layers are not run in pure float16")
     cpu = backends.create("cpu", dtype=dtype)
     gpu_b = backends.create("gpu", dtype=dtype)
     rng = np.random.default_rng(1)
@@ -147,3 +150,27 @@ def test_one_rank_nccl_communicator_reduces_on_the_device(gpu):
         np.testing.assert_allclose(gpu.to_numpy(grads["a"]), np.arange(6).reshape(2, 3) * 0.5)
         assert grads["b"].dtype == np.float16 and float(grads["b"].sum()) == 2.0
         assert comm.bytes_reduced == 10 * 4 and comm.reductions == 1
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_embedding_and_masked_loss_match_numpy(gpu, dtype):
+    """The embedding's scatter-add backward (repeated indices summed) and the padded softmax loss on CuPy."""
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, 6, (3, 7))
+    idx[0, :3] = 2  # repeated indices
+    scores = rng.standard_normal((3, 7, 6)).astype(dtype)
+    labels = rng.integers(0, 6, (3, 7))
+    labels[1, 4:] = -1
+    out = {}
+    for bk in (backends.create("cpu", dtype=dtype), gpu):
+        with backends.use(bk):
+            bk.rng.seed(0)
+            emb = Embedding(6, 4, dtype=dtype)
+            y = emb.forward(bk.to_device(idx))
+            emb.backward(bk.to_device(np.ones(y.shape, dtype=dtype)))
+            loss = TimeSoftmaxWithLoss()
+            value = float(loss.forward(bk.to_device(scores), bk.to_device(labels)))
+            out[bk.name] = (bk.to_numpy(y), bk.to_numpy(emb.dW), value, bk.to_numpy(loss.backward()))
+    for a, b in zip(out["cpu"], out["gpu"]):
+        np.testing.assert_allclose(b, a, **TOL[dtype])
+
