@@ -22,7 +22,6 @@ def test_caption_tokens_and_text():
 
 
 def test_scenes_keep_their_promises():
-    rng = np.random.default_rng(0)
     labels = np.arange(50) % 10
     images = np.zeros((50, 28, 28), np.uint8)
     for i in range(50):
