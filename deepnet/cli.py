@@ -13,8 +13,10 @@ from .errors import InvalidValue
 # which settings the user gave.
 TRAIN_OPTIONS = (
     ("--model", "model", dict(help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, googlenet, "
-                                   "binarynet, fcn (segmentation: with --dataset mnist-scenes)")),
-    ("--dataset", "dataset", dict(help="mnist (default), fashion_mnist, mnist-scenes (segmentation scenes)")),
+                                   "binarynet, fcn (segmentation: with --dataset mnist-scenes), nic (captioning: "
+                                   "with --dataset mnist-captions)")),
+    ("--dataset", "dataset", dict(help="mnist (default), fashion_mnist, mnist-scenes (segmentation scenes), "
+                                       "mnist-captions (captioned scenes)")),
     ("--recipe", "recipe", dict(help="default (cosine learning-rate decay and light augmentation: lands at the "
                                      "end) or book (the book's exact settings); --schedule and --augment "
                                      "override either")),
@@ -144,10 +146,13 @@ def cmd_train(args) -> int:
     acc = history[-1].get("test_acc") if history else None
     if acc is None:
         acc = trainer.test_accuracy()
-    per_pixel = trainer.data.test.y.ndim > 1
-    what = "pixel accuracy" if per_pixel else "accuracy"
-    print(f"Test {what}: {100 * acc:.2f}% on {len(trainer.t_test)} test {'scenes' if per_pixel else 'images'}; "
-          f"run saved in {trainer.run_dir}")
+    captioner = getattr(trainer.model, "is_captioner", False)
+    per_pixel = trainer.data.test.y.ndim > 1 and not captioner
+    what = "captions exactly right (greedy decoding)" if captioner else "pixel accuracy" if per_pixel else "accuracy"
+    print(f"Test {what}: {100 * acc:.2f}% on {len(trainer.t_test)} test "
+          f"{'scenes' if per_pixel or captioner else 'images'}; run saved in {trainer.run_dir}")
+    if captioner:
+        print(f"Captions of test scenes, with beam search: deepnet caption {trainer.run_dir}")
     pred = None
     if per_pixel:  # pixel accuracy flatters a model that says "background" everywhere: IoU does not
         from .backends import current
@@ -167,6 +172,9 @@ def _pictures(trainer, pred=None) -> None:
     try:
         plots.training_curves(trainer.history, trainer.run_dir / "curves.png",
                               title=f"{trainer.config.model} on {trainer.config.dataset}")
+        if getattr(trainer.model, "is_captioner", False):
+            print(f"Pictures: {trainer.run_dir / 'curves.png'}")
+            return
         if pred is None:
             pred = current().to_numpy(trainer.model.predict_labels(trainer.x_test, batch_size=100))
         if pred.ndim == 3:  # per-pixel labels: segmentation
@@ -206,6 +214,13 @@ def cmd_scan(args) -> int:
     from .commands.scan import scan
 
     scan(args.weights, count=args.digits, seed=args.seed, out=args.out, data_dir=args.data_dir)
+    return 0
+
+
+def cmd_caption(args) -> int:
+    from .commands.caption import caption
+
+    caption(args.weights, args.images, beam=args.beam, count=args.count, out=args.out, data_dir=args.data_dir)
     return 0
 
 
@@ -255,6 +270,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="scan.png", help="the picture (default scan.png)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_scan)
+    p = sub.add_parser("caption", help="a trained captioner (--model nic) describes test scenes or your images")
+    p.add_argument("weights", help="run directory or weights file of a model trained with --model nic")
+    p.add_argument("images", nargs="*", help="PNG/JPEG images (default: the first --count test scenes)")
+    p.add_argument("--beam", type=int, default=3, help="beam search width (default 3; 1: greedy)")
+    p.add_argument("--count", type=int, default=16, help="test scenes to caption (default 16)")
+    p.add_argument("--out", default="captions.png", help="the picture (default captions.png; '' for none)")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_caption)
     p = sub.add_parser("binarize", help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "
                                          "float simulation, and the weights' sizes")
     p.add_argument("weights", help="run directory or weights file of a model trained with --model binarynet")

@@ -72,10 +72,10 @@ def caption_text(tokens) -> str:
 
 
 def _place(rng, k: int, size: int, tries: int = 200):
-    """k non-overlapping (top, left) boxes with no vertical overlap in the ambiguous band, or None."""
+    """k non-overlapping (top, left) boxes with no vertical overlap in the ambiguous band, or None: the first
+    that fit among `tries` random candidates (drawn at once: one call to the generator per attempt)."""
     boxes = []
-    for _ in range(tries):
-        top, left = (int(v) for v in rng.integers(0, size - DIGIT + 1, 2))
+    for top, left in rng.integers(0, size - DIGIT + 1, (tries, 2)).tolist():
         fits = True
         for t, l in boxes:
             overlap = DIGIT - abs(top - t)

@@ -27,7 +27,7 @@ import numpy as np
 from .. import io as dio
 from ..errors import InvalidValue, UserError
 from ..safe_pickle import loads as safe_loads
-from . import idx, scenes
+from . import captions, idx, scenes
 
 FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -54,6 +54,7 @@ CLASS_NAMES = {
     "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                       "Ankle boot"],
     "mnist_scenes": scenes.CLASSES,
+    "mnist_captions": list(captions.WORDS),  # the vocabulary: a caption is a row of word indices
 }
 
 
@@ -258,7 +259,19 @@ def mnist_scenes(validation: int = 0, source_dir=None, train_count: int = 8000, 
     return Dataset("mnist_scenes", train, Split(xte, yte), val, source=f"scenes from {base.source}")
 
 
-LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "mnist_scenes": mnist_scenes}
+def mnist_captions(validation: int = 0, source_dir=None, train_count: int = 20000, test_count: int = 1000,
+                   seed: int = 0):
+    """Captioned scenes (datasets/captions.py): `train_count` from MNIST's training digits, `test_count` from
+    its test digits; labels are captions (N, MAX_DIGITS + 2) of word indices."""
+    base = mnist(source_dir=source_dir)
+    xtr, ytr = captions.make_captioned_scenes(base.train.x, base.train.y, train_count, seed)
+    xte, yte = captions.make_captioned_scenes(base.test.x, base.test.y, test_count, seed + 1)
+    train, val = hold_out(xtr, ytr, validation)
+    return Dataset("mnist_captions", train, Split(xte, yte), val, source=f"captioned scenes from {base.source}")
+
+
+LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "mnist_scenes": mnist_scenes,
+           "mnist_captions": mnist_captions}
 
 
 def load(name: str, validation: int = 0, source_dir=None) -> Dataset:

@@ -5,9 +5,10 @@ from . import limits
 from .registry import MODELS, check_name, create, parse_name, state_shapes
 from .describe import describe, stacked_3x3_demo
 from .binary import BinaryNet
+from .captioning import NIC
 from .segmentation import FCN
 from .sequential import Sequential
 
 __all__ = ["Sequential", "SimpleConvNet", "DeepConvNet", "AlexNet", "VGG", "VGG16", "VGG_SMALL", "vgg16", "ResNet",
-           "GoogLeNetSmall", "FCN", "BinaryNet", "MODELS", "check_name", "create", "parse_name", "state_shapes",
+           "GoogLeNetSmall", "FCN", "BinaryNet", "NIC", "MODELS", "check_name", "create", "parse_name", "state_shapes",
            "describe", "stacked_3x3_demo"]

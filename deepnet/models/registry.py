@@ -6,6 +6,7 @@ import math
 
 from ..errors import InvalidValue
 from .binary import BinaryNet
+from .captioning import NIC
 from .convnets import AlexNet, DeepConvNet, SimpleConvNet
 from .deeper import VGG, GoogLeNetSmall, ResNet
 from .limits import MAX_DEPTH, MAX_PARAMETERS
@@ -14,7 +15,7 @@ from .sequential import Sequential
 
 MODELS = {"deepconvnet": DeepConvNet, "simpleconvnet": SimpleConvNet, "alexnet": AlexNet, "vgg": VGG,
           "resnet": ResNet, "plainnet": lambda **kw: ResNet(plain=True, **kw), "googlenet": GoogLeNetSmall,
-          "fcn": FCN, "binarynet": BinaryNet}
+          "fcn": FCN, "binarynet": BinaryNet, "nic": NIC}
 #: Names that take a depth after them: resnet20, plainnet32.
 DEPTH_PREFIXES = ("resnet", "plainnet")
 

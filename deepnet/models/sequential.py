@@ -108,6 +108,11 @@ class Sequential:
         self.apply_update(optimizer, grads, loss_scale)
         return loss
 
+    def step_correct(self, t):
+        """(labels classified right, labels) in the last loss's pass, from its own softmax output: a label
+        per sample, or per pixel. A device scalar and an int: no host sync."""
+        return (self.loss_layer.y.argmax(axis=1) == t).sum(), t.size
+
     def apply_update(self, optimizer, grads, loss_scale=None) -> bool:
         """The optimizer's step from `grads` (already reduced, in data parallelism). With a loss scale the
         step is skipped if any gradient overflowed (decided after the reduction, so every rank decides

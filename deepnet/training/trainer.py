@@ -54,7 +54,8 @@ class Trainer:
         self.augment = Augment.parse(config.augment)
         if self.augment is not None and data.train.y.ndim > 1:
             # shifts and rotations would move the images and not their per-pixel labels
-            self.log(f"augmentation ({config.augment}) is off for {data.name}: its labels are per pixel")
+            self.log(f"augmentation ({config.augment}) is off for {data.name}: its labels depend on where things "
+                     f"are (per pixel, or captions in reading order)")
             self.augment, config.augment = None, ""  # config.json records what ran
         dtype = next(iter(model.params().values())).dtype
         # float16: mixed precision (float32 master weights in the optimizer, dynamic loss scaling here)
@@ -82,10 +83,16 @@ class Trainer:
             kwargs["run_directory"] = RunDirectory(config.out, "train").open(resume=resume, overwrite=overwrite)
         bk = current()
         bk.rng.seed(config.seed)
+        key, _ = models.parse_name(config.model)
+        _check_captions_agree(getattr(models.MODELS[key], "is_captioner", False), config)  # before the data loads
         data = datasets.load(config.dataset, validation=config.validation, source_dir=config.data_dir)
         c, h, w = data.train.x.shape[1:]
-        model = models.create(config.model, input_shape=(c, h, w), num_classes=len(data.classes),
-                              dtype=config.dtype)
+        try:
+            model = models.create(config.model, input_shape=(c, h, w), num_classes=len(data.classes),
+                                  dtype=config.dtype)
+        except ValueError as exc:  # a model that cannot take this data set's images
+            raise InvalidValue(f"--model {config.model} cannot train on --dataset {config.dataset} "
+                               f"({c}x{h}x{w} images): {exc}") from None
         _check_model_fits_labels(model, config, data)
         if config.init_from and not resume:  # a resumed run's weights come from its own checkpoint
             transfer(model, config.init_from, reinit=config.reinit,
@@ -189,11 +196,11 @@ class Trainer:
             reduce = None if self.comm is None else (lambda grads: self.comm.reduce_gradients(grads, share))
             loss = self.model.train_step(x, t, self.optimizer, before_update=reduce, loss_scale=self.loss_scale)
             # the training pass's own softmax output gives the running accuracy: no extra forward pass
-            probs = self.model.loss_layer.y
+            right, labels = self.model.step_correct(t)  # a label per sample, pixel or caption word
             loss_sum += loss.astype(xp.float32) * len(t)
-            correct += (probs.argmax(axis=1) == t).sum()
+            correct += right
             seen += len(t)
-            seen_labels += t.size  # a label per sample, or per pixel (segmentation)
+            seen_labels += labels
             if bar is not None:
                 bar.update(1)
                 if step % 20 == 19 or step == steps - 1:  # the only host syncs in the loop
@@ -339,9 +346,20 @@ def transfer(model, source, reinit=(), log=print) -> list[str]:
     return sorted(keep)
 
 
+def _check_captions_agree(captioner: bool, config) -> None:
+    """A captioner trains on captions and nothing else does; checked before the data or the model is made."""
+    if captioner != (str(config.dataset).lower().replace("-", "_") == "mnist_captions"):
+        raise InvalidValue(f"--model {config.model} writes captions and trains on --dataset mnist-captions" if captioner
+                           else f"--dataset {config.dataset} labels each scene with a caption: train --model nic")
+
+
 def _check_model_fits_labels(model, config, data) -> None:
-    """A classifier (a score per class) needs a label per image; a segmenter (a score map) a label per pixel."""
+    """A classifier (a score per class) needs a label per image; a segmenter (a score map) a label per pixel;
+    a captioner captions."""
     from ..layers.base import output_shape_of
+
+    if getattr(model, "is_captioner", False):
+        return  # checked before it was built (_check_captions_agree)
 
     try:
         out = output_shape_of(model.layers.values(), model.input_shape)

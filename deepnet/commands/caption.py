@@ -1,0 +1,76 @@
+"""`deepnet caption`: a trained captioner (`--model nic`) describes test scenes or a user's images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .. import datasets
+from ..datasets import captions as words
+from ..errors import InvalidValue
+from ..io import check_output
+from ..loading import load_model
+
+
+def caption(run, images=(), beam: int = 3, count: int = 16, out="captions.png", data_dir=None, log=print) -> dict:
+    """Captions by beam search (width `beam`; 1 is greedy) of the first `count` test scenes, each beside its
+    true caption, or of the given images (grey or colour, scaled to the model's input, dark-on-light
+    inverted as `deepnet predict` does); with `out`, a grid of the scenes and their captions."""
+    if beam < 1:
+        raise InvalidValue(f"--beam must be at least 1; got {beam}")
+    if not 1 <= count <= 1000:
+        raise InvalidValue(f"--count must be from 1 to 1,000; got {count}")
+    if out:
+        check_output(out, run)
+    model, meta = load_model(run)
+    if not getattr(model, "is_captioner", False):
+        raise InvalidValue(f"{meta['path']} is a {type(model).__name__}, not a captioner; train one with "
+                           f"deepnet train --model nic --dataset mnist-captions")
+    vocab = meta.get("config", {}).get("dataset") if isinstance(meta.get("config"), dict) else None
+    if model.words.out_features != len(words.WORDS):
+        raise InvalidValue(f"{meta['path']} writes from {model.words.out_features} words; this deepnet's captions "
+                           f"have {len(words.WORDS)} ({', '.join(words.WORDS)})")
+    size = model.input_shape[1]
+    if images:
+        from .predict import load_image
+
+        x = np.stack([load_image(p, size) for p in images])
+        truth, names = [None] * len(x), [str(p) for p in images]
+    else:
+        data = datasets.load(vocab or "mnist_captions", source_dir=data_dir)
+        x, truth = data.test.x[:count], data.test.y[:count]
+        names = [f"test scene {i}" for i in range(len(x))]
+    got = model.caption(datasets.to_model_input(x, model.dtype), beam=beam)
+    texts = [words.caption_text(g) for g in got]
+    right = 0
+    for name, text, t in zip(names, texts, truth):
+        if t is None:
+            log(f"{name}: {text}")
+        else:
+            ok = text == words.caption_text(t)
+            right += ok
+            log(f"{name}: {text}" + ("" if ok else f"   (truth: {words.caption_text(t)})"))
+    if truth[0] is not None:
+        log(f"{right} of {len(texts)} exactly right (beam {beam})")
+    if out:
+        _grid(x, texts, [None if t is None else words.caption_text(t) for t in truth], Path(out))
+        log(f"Picture: {out}")
+    return {"captions": texts, "right": right}
+
+
+def _grid(x, texts, truths, path) -> None:
+    """Scenes in a grid, each titled with its caption (red where it differs from the truth)."""
+    from .. import plots
+
+    plt = plots.pyplot()
+    n = len(x)
+    cols = min(4, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols, 2.6 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, img, text, truth in zip(axes.ravel(), x, texts, truths):
+        ax.imshow(img[0], cmap="gray")
+        wrong = truth is not None and text != truth
+        ax.set_title(text + (f"\n(truth: {truth})" if wrong else ""), fontsize=8, color="red" if wrong else "black")
+    plots.save(fig, path)
