@@ -26,7 +26,6 @@ def caption(run, images=(), beam: int = 3, count: int = 16, out="captions.png", 
     if not getattr(model, "is_captioner", False):
         raise InvalidValue(f"{meta['path']} is a {type(model).__name__}, not a captioner; train one with "
                            f"deepnet train --model nic --dataset mnist-captions")
-    vocab = meta.get("config", {}).get("dataset") if isinstance(meta.get("config"), dict) else None
     if model.words.out_features != len(words.WORDS):
         raise InvalidValue(f"{meta['path']} writes from {model.words.out_features} words; this deepnet's captions "
                            f"have {len(words.WORDS)} ({', '.join(words.WORDS)})")
@@ -37,7 +36,7 @@ def caption(run, images=(), beam: int = 3, count: int = 16, out="captions.png", 
         x = np.stack([load_image(p, size) for p in images])
         truth, names = [None] * len(x), [str(p) for p in images]
     else:
-        data = datasets.load(vocab or "mnist_captions", source_dir=data_dir)
+        data = datasets.load("mnist_captions", source_dir=data_dir)
         x, truth = data.test.x[:count], data.test.y[:count]
         names = [f"test scene {i}" for i in range(len(x))]
     got = model.caption(datasets.to_model_input(x, model.dtype), beam=beam)
