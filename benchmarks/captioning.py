@@ -37,9 +37,9 @@ def main(argv=None):
     except ImportError:
         raise SystemExit("BLEU needs sacrebleu: pip install 'deepnet[captioning]'") from None
     model, meta = load_model(args.run)
-    data = datasets.load("mnist_captions")
-    x = datasets.to_model_input(data.test.x, model.dtype)
-    truth = [words.caption_text(t) for t in data.test.y]
+    test = datasets.captioned_test_scenes()
+    x = datasets.to_model_input(test.x, model.dtype)
+    truth = [words.caption_text(t) for t in test.y]
     lengths = np.array([len(t.split()) for t in truth])
     rows = {}
     for name, beam in (("greedy", 1), (f"beam {args.beam}", args.beam)):
@@ -58,10 +58,10 @@ def main(argv=None):
             + f"), corpus BLEU-4 {bleu.score:.1f}, {rows[name]['ms_per_caption']:.2f} ms a caption")
     out = Path(args.out)
     best = rows[f"beam {args.beam}"]["captions"]
-    _grid(data.test.x[:24], best[:24], truth[:24], out / "captions.png")
+    _grid(test.x[:24], best[:24], truth[:24], out / "captions.png")
     wrong = [i for i, (g, t) in enumerate(zip(best, truth)) if g != t][:16]
     if wrong:
-        _grid(data.test.x[wrong], [best[i] for i in wrong], [truth[i] for i in wrong], out / "wrong.png")
+        _grid(test.x[wrong], [best[i] for i in wrong], [truth[i] for i in wrong], out / "wrong.png")
     payload = {"benchmark": "captioning", "run_epoch": meta.get("epoch"), "test_scenes": len(x),
                "timestamp": C.stamp(), "machine": C.machine(), "command": " ".join(sys.argv),
                "results": {k: {kk: vv for kk, vv in v.items() if kk != "captions"} for k, v in rows.items()}}

@@ -36,8 +36,8 @@ def caption(run, images=(), beam: int = 3, count: int = 16, out="captions.png", 
         x = np.stack([load_image(p, size) for p in images])
         truth, names = [None] * len(x), [str(p) for p in images]
     else:
-        data = datasets.load("mnist_captions", source_dir=data_dir)
-        x, truth = data.test.x[:count], data.test.y[:count]
+        test = datasets.captioned_test_scenes(count=count, source_dir=data_dir)
+        x, truth = test.x, test.y
         names = [f"test scene {i}" for i in range(len(x))]
     got = model.caption(datasets.to_model_input(x, model.dtype), beam=beam)
     texts = [words.caption_text(g) for g in got]

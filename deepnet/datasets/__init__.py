@@ -1,5 +1,6 @@
 """Datasets as uint8 images and int64 labels, and the one place they become model input."""
-from .loaders import (LOADERS, Dataset, DatasetError, Split, cache_dir, fashion_mnist, fetch_mnist, load, mnist)
+from .loaders import (LOADERS, Dataset, DatasetError, Split, cache_dir, captioned_test_scenes, fashion_mnist,
+                      fetch_mnist, load, mnist)
 from .prepare import SCALE, to_model_input
 
 __all__ = ["Dataset", "DatasetError", "Split", "LOADERS", "load", "mnist", "fashion_mnist", "fetch_mnist",

@@ -259,15 +259,22 @@ def mnist_scenes(validation: int = 0, source_dir=None, train_count: int = 8000, 
     return Dataset("mnist_scenes", train, Split(xte, yte), val, source=f"scenes from {base.source}")
 
 
-def mnist_captions(validation: int = 0, source_dir=None, train_count: int = 20000, test_count: int = 1000,
+def mnist_captions(validation: int = 0, source_dir=None, train_count: int = 60000, test_count: int = 1000,
                    seed: int = 0):
     """Captioned scenes (datasets/captions.py): `train_count` from MNIST's training digits, `test_count` from
-    its test digits; labels are captions (N, MAX_DIGITS + 2) of word indices."""
+    its test digits; labels are captions (N, MAX_DIGITS + 2) of word indices. (20,000 training scenes let NIC
+    learn them by heart: 100% of the training words against 91% of the test captions.)"""
     base = mnist(source_dir=source_dir)
     xtr, ytr = captions.make_captioned_scenes(base.train.x, base.train.y, train_count, seed)
-    xte, yte = captions.make_captioned_scenes(base.test.x, base.test.y, test_count, seed + 1)
     train, val = hold_out(xtr, ytr, validation)
-    return Dataset("mnist_captions", train, Split(xte, yte), val, source=f"captioned scenes from {base.source}")
+    return Dataset("mnist_captions", train, captioned_test_scenes(base, test_count, seed), val,
+                   source=f"captioned scenes from {base.source}")
+
+
+def captioned_test_scenes(base: Dataset | None = None, count: int = 1000, seed: int = 0, source_dir=None) -> Split:
+    """mnist_captions' test scenes alone (MNIST's test digits), without building its training scenes."""
+    base = base if base is not None else mnist(source_dir=source_dir)
+    return Split(*captions.make_captioned_scenes(base.test.x, base.test.y, count, seed + 1))
 
 
 LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "mnist_scenes": mnist_scenes,
