@@ -18,8 +18,7 @@ from .layers import runner
 from .layers.binary import BinaryAffine, BinaryConvolution
 
 
-#: The metadata's "format" of a file written by PackedBinaryNet.save (`deepnet binarize --out`).
-PACKED_FORMAT = "deepnet-packed-binarynet"
+from .training.checkpoint import PACKED_FORMAT  # the "format" PackedBinaryNet.save writes in its metadata
 
 
 def pack_bits(signs) -> np.ndarray:

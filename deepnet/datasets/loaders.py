@@ -281,8 +281,13 @@ LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "mnist_scenes": mnist
            "mnist_captions": mnist_captions}
 
 
+def dataset_key(name: str) -> str:
+    """A --dataset name as LOADERS spells it: mnist-scenes and MNIST_Scenes are mnist_scenes."""
+    return str(name).lower().replace("-", "_")
+
+
 def load(name: str, validation: int = 0, source_dir=None) -> Dataset:
-    key = name.lower().replace("-", "_")
+    key = dataset_key(name)
     if key not in LOADERS:
         raise InvalidValue(f"unknown dataset {name!r}; choose one of: {', '.join(LOADERS)}")
     return LOADERS[key](validation=validation, source_dir=source_dir)

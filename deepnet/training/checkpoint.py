@@ -58,9 +58,13 @@ def load(path, model, optimizer=None, contents=None) -> dict:
     return meta
 
 
+#: The metadata's "format" of a packed BinaryNet file (binary_inference.PackedBinaryNet.save).
+PACKED_FORMAT = "deepnet-packed-binarynet"
+
+
 def refuse_other_formats(path, meta: dict) -> None:
     """A file deepnet wrote for something else than a model's weights is named for what it is."""
-    if meta.get("format") == "deepnet-packed-binarynet":
+    if meta.get("format") == PACKED_FORMAT:
         raise BadFile(f"{path} is a packed BinaryNet written by deepnet binarize --out: its binary weights are "
                       f"bits for XNOR-popcount inference, not a model's weights; "
                       f"deepnet.binary_inference.load_packed reads it")

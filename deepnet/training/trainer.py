@@ -348,7 +348,7 @@ def transfer(model, source, reinit=(), log=print) -> list[str]:
 
 def _check_captions_agree(captioner: bool, config) -> None:
     """A captioner trains on captions and nothing else does; checked before the data or the model is made."""
-    if captioner != (str(config.dataset).lower().replace("-", "_") == "mnist_captions"):
+    if captioner != (datasets.loaders.dataset_key(config.dataset) == "mnist_captions"):
         raise InvalidValue(f"--model {config.model} writes captions and trains on --dataset mnist-captions" if captioner
                            else f"--dataset {config.dataset} labels each scene with a caption: train --model nic")
 
