@@ -268,6 +268,24 @@ class Backend:
             context.x = None
         return self.max_pool_backward(dout, context.arg, context.x_shape, kh, kw, stride, pad)
 
+    def max_pool2d_indices(self, context):
+        """The arg-max of a max_pool2d forward (each window's offset i*KW + j), found now if inference skipped it:
+        what SegNet's unpooling puts its values back by."""
+        if context.arg is None:
+            kh, kw, stride, pad = context.window
+            context.arg = self.max_pool(context.x, kh, kw, stride, pad)[1]
+            context.x = None
+        return context.arg
+
+    def window_gather(self, dy, arg, kh: int, kw: int, stride: int, pad: int = 0):
+        """out[n, c, i, j] = dy[n, c, i*stride + a // KW - pad, j*stride + a % KW - pad] with a = arg[n, c, i, j]: each
+        window's value at its arg-max (0 where that falls in the padding). max_pool_backward scatters to those
+        places; this reads them back (max unpooling's backward)."""
+        xp = self.xp
+        n, c, oh, ow = arg.shape
+        col = self.im2col(dy, kh, kw, stride, pad).reshape(n, kh * kw, c, oh, ow)
+        return xp.take_along_axis(col, arg[:, None].astype(xp.intp), axis=1)[:, 0]
+
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
 

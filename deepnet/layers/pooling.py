@@ -53,6 +53,15 @@ class Pooling(Layer):
         dcol = bk.xp.broadcast_to((dout / k)[:, None], (n, k, c, oh, ow)).reshape(n, self.kh, self.kw, c, oh, ow)
         return bk.col2im(dcol, self.x_shape, self.kh, self.kw, self.stride, self.pad)
 
+    def indices(self):
+        """Where each window's maximum was in the last forward (the offset i*KW + j inside the window, in the
+        backend's own array): what a MaxUnpooling puts its values back by."""
+        if self.mode != "max":
+            raise ValueError("only max pooling has indices to unpool by; this Pooling averages")
+        if self.out_shape is None or getattr(self, "context", None) is None:
+            raise RuntimeError("Pooling.indices was asked for before Pooling.forward ran: there are none yet")
+        return current().max_pool2d_indices(self.context)
+
     def output_shape(self, input_shape):
         c, h, w = input_shape
         bk = current()
@@ -61,3 +70,41 @@ class Pooling(Layer):
 
     def __repr__(self):
         return f"Pooling(({self.kh}, {self.kw}), stride={self.stride}, pad={self.pad}, mode={self.mode!r})"
+
+
+class MaxUnpooling(Layer):
+    """SegNet's upsampling (Badrinarayanan et al., 2015): each value goes back to the place its encoder's max
+    pooling took the maximum from, zeros elsewhere; no weights. `pooling` is that encoder layer (its indices of
+    the same forward pass are used, so the decoder must run after it).
+
+    forward:  y = 0; y[window (i, j)'s arg-max] += x[i, j]   (max pooling's backward, applied to x)
+    backward: dx[i, j] = dout[window (i, j)'s arg-max]      (its adjoint: a gather)
+    """
+
+    def __init__(self, pooling: Pooling):
+        if not isinstance(pooling, Pooling) or pooling.mode != "max":
+            raise ValueError(f"MaxUnpooling needs the max Pooling layer whose indices it uses; got {pooling!r}")
+        self.pooling = pooling
+        pooling.keep_indices = True  # the runner must not fuse it into a pass that keeps no indices
+
+    def forward(self, x, train=False):
+        p = self.pooling
+        arg = p.indices()
+        if tuple(x.shape) != tuple(arg.shape):
+            raise ValueError(f"MaxUnpooling expects input of its pooling's output shape {tuple(arg.shape)}; got "
+                             f"{tuple(x.shape)}")
+        self.arg, self.x_shape = arg, p.x_shape
+        return self._forwarded(current().max_pool_backward(x, arg, p.x_shape, p.kh, p.kw, p.stride, p.pad))
+
+    def backward(self, dout):
+        self._check_dout(dout)
+        p = self.pooling
+        return current().window_gather(dout, self.arg, p.kh, p.kw, p.stride, p.pad)
+
+    def output_shape(self, input_shape):
+        c, h, w = input_shape
+        p = self.pooling
+        return c, (h - 1) * p.stride - 2 * p.pad + p.kh, (w - 1) * p.stride - 2 * p.pad + p.kw
+
+    def __repr__(self):
+        return f"MaxUnpooling(({self.pooling.kh}, {self.pooling.kw}), stride={self.pooling.stride})"

@@ -83,4 +83,6 @@ def conv_relu_pool(layers) -> bool:
     if len(layers) < 3 or type(layers[0]) is not Convolution or type(layers[1]) is not Relu:
         return False
     p = layers[2]
-    return type(p) is Pooling and p.mode == "max" and p.kh == p.kw == p.stride == 2 and p.pad == 0
+    # a pooling whose indices an unpooling reads (SegNet) runs on its own: the fused pass keeps none
+    return (type(p) is Pooling and p.mode == "max" and p.kh == p.kw == p.stride == 2 and p.pad == 0
+            and not getattr(p, "keep_indices", False))

@@ -1,7 +1,9 @@
-"""A fully convolutional network for segmentation (Long et al., 2015; the book's 8.4.2)."""
+"""Segmentation networks: a fully convolutional network (Long et al., 2015; the book's 8.4.2) and SegNet
+(Badrinarayanan et al., 2015; the book's 8.5.3, scene understanding for autonomous driving)."""
 from __future__ import annotations
 
-from ..layers import Convolution, Pooling, Relu, Residual, TransposedConvolution, init_bilinear
+from ..layers import (BatchNormalization, Convolution, MaxUnpooling, Pooling, Relu, Residual, TransposedConvolution,
+                      init_bilinear)
 from .sequential import Sequential
 
 
@@ -31,3 +33,40 @@ class FCN(Sequential):
         half = Residual([Pooling(2), conv(w1, w2), Relu(), conv(w2, w2), Relu(), quarter, conv(w2, num_classes, 1),
                          up], shortcut=[conv(w1, num_classes, 1)])
         super().__init__([conv(c, w1), Relu(), conv(w1, w1), Relu(), half], input_shape=input_shape)
+
+
+class SegNet(Sequential):
+    """An encoder-decoder whose decoder upsamples by the encoder's pooling indices (SegNet):
+
+        encoder: for widths w, 2w, 4w: 2 x (conv3x3, batch norm, ReLU), max-pool 2 (its arg-max kept)
+        decoder: mirrored: unpool by that pooling's indices, 2 x (conv3x3, batch norm, ReLU), the last block's
+                 final convolution giving the K class scores (no ReLU) at the input's resolution
+
+    Unpooling puts each value back where its maximum came from and leaves zeros elsewhere; the convolutions
+    after it fill the map in. The boundaries come back from the pooling indices, not from learnt upsampling
+    or skip connections carrying features (as FCN's do). With width 16 it has about FCN's parameter count.
+    Input sides must be multiples of 8.
+    """
+
+    def __init__(self, input_shape=(1, 64, 64), num_classes: int = 11, width: int = 16, dtype=None):
+        c, h, w = input_shape
+        if h % 8 or w % 8:
+            raise ValueError(f"SegNet needs input sides that are multiples of 8 (three poolings); got {h}x{w}")
+        widths = [width, 2 * width, 4 * width]
+
+        def block(name, i, o, relu=True):
+            out = [(f"{name}", Convolution(i, o, 3, pad=1, dtype=dtype)),
+                   (f"{name}_bn", BatchNormalization(o, dtype=dtype))]
+            return out + [(f"{name}_relu", Relu())] if relu else out[:1]
+
+        layers, pools, ch = [], [], c
+        for s, o in enumerate(widths, start=1):
+            pools.append(Pooling(2))
+            layers += block(f"enc{s}a", ch, o) + block(f"enc{s}b", o, o) + [(f"pool{s}", pools[-1])]
+            ch = o
+        for s in range(len(widths), 0, -1):
+            o = widths[s - 2] if s > 1 else num_classes
+            layers += [(f"unpool{s}", MaxUnpooling(pools[s - 1])), *block(f"dec{s}a", ch, ch),
+                       *block(f"dec{s}b", ch, o, relu=s > 1)]
+            ch = o
+        super().__init__(layers, input_shape=input_shape)
