@@ -277,6 +277,54 @@ class Backend:
             context.x = None
         return context.arg
 
+    def roi_align(self, x, rois, out_h: int, out_w: int, scale: float, sampling: int = 2):
+        """(y, context): RoI Align (He et al., 2017, Mask R-CNN), torchvision's `aligned=True` convention.
+        x (N, C, H, W) features; rois (R, 5) rows (image index, x1, y1, x2, y2) in input pixels, which `scale`
+        maps to feature pixels. Each of the out_h x out_w bins of a region averages sampling x sampling points
+        spread evenly over it, each read by bilinear interpolation (a point more than one pixel outside the map
+        reads 0; one within a pixel of the edge reads the edge). y is (R, C, out_h, out_w).
+
+        Bilinear sampling is separable: a region's output is Ay @ x[image] @ Ax^T per channel, with Ay (out_h, H)
+        and Ax (out_w, W) holding each bin's averaged interpolation weights. So forward and backward are matrix
+        products (one per image), on any array library, with no scatter: dx[image] = sum over its regions of
+        Ay^T dy Ax."""
+        xp = self.xp
+        n, c, h, w = x.shape
+        rois = xp.asarray(rois, dtype=x.dtype)
+        ay = _bilinear_rows(xp, rois[:, 2] * scale - 0.5, (rois[:, 4] - rois[:, 2]) * scale, out_h, h, sampling,
+                            x.dtype)
+        ax = _bilinear_rows(xp, rois[:, 1] * scale - 0.5, (rois[:, 3] - rois[:, 1]) * scale, out_w, w, sampling,
+                            x.dtype)
+        index = self.to_numpy(rois[:, 0]).astype(np.int64)
+        if len(index) and (index.min() < 0 or index.max() >= n):
+            raise ValueError(f"roi_align: region image indices must lie in [0, {n}); got {index.min()}..{index.max()}")
+        y = xp.empty((len(index), c, out_h, out_w), dtype=x.dtype)
+        groups = [(b, xp.asarray(np.flatnonzero(index == b))) for b in np.unique(index)]
+        for b, rows in groups:
+            r = len(rows)
+            # along x for every region of this image in one product: (C*H, W) @ (W, r*out_w)
+            u = self.matmul(x[b].reshape(c * h, w), ax[rows].reshape(r * out_w, w).T)
+            u = u.reshape(c, h, r, out_w).transpose(2, 1, 0, 3).reshape(r, h, c * out_w)
+            # then along y, region by region: (r, out_h, H) @ (r, H, C*out_w)
+            y[rows] = self.matmul(ay[rows], u).reshape(r, out_h, c, out_w).transpose(0, 2, 1, 3)
+        return y, RoiContext(ay, ax, groups, tuple(x.shape))
+
+    def roi_align_backward(self, dy, context):
+        """dx for roi_align (the regions' coordinates get no gradient, as in Faster R-CNN's approximate joint
+        training)."""
+        xp = self.xp
+        n, c, h, w = context.x_shape
+        out_h = dy.shape[2]
+        dx = xp.zeros(context.x_shape, dtype=dy.dtype)
+        out_w = dy.shape[3]
+        for b, rows in context.groups:
+            r = len(rows)
+            g = dy[rows].transpose(0, 2, 1, 3).reshape(r, out_h, c * out_w)
+            du = self.matmul(context.ay[rows].transpose(0, 2, 1), g)  # (r, H, C*out_w)
+            du = du.reshape(r, h, c, out_w).transpose(2, 1, 0, 3).reshape(c * h, r * out_w)
+            dx[b] = self.matmul(du, context.ax[rows].reshape(r * out_w, w)).reshape(c, h, w)
+        return dx
+
     def window_gather(self, dy, arg, kh: int, kw: int, stride: int, pad: int = 0):
         """out[n, c, i, j] = dy[n, c, i*stride + a // KW - pad, j*stride + a % KW - pad] with a = arg[n, c, i, j]: each
         window's value at its arg-max (0 where that falls in the padding). max_pool_backward scatters to those
@@ -317,6 +365,34 @@ class ConvReluContext:
 
     def __init__(self, conv, relu):
         self.conv, self.relu = conv, relu
+
+
+class RoiContext:
+    """What roi_align keeps for backward: each region's interpolation rows, its regions grouped by image."""
+
+    __slots__ = ("ay", "ax", "groups", "x_shape")
+
+    def __init__(self, ay, ax, groups, x_shape):
+        self.ay, self.ax, self.groups, self.x_shape = ay, ax, groups, x_shape
+
+
+def _bilinear_rows(xp, start, length, bins: int, size: int, sampling: int, dtype):
+    """(R, bins, size): for each region (starting at `start`, `length` long, in feature pixels, along one axis)
+    and each of its bins, the weights its `sampling` points put on the map's pixels, averaged over the points."""
+    r = start.shape[0]
+    step = length / bins
+    offsets = (xp.arange(bins, dtype=dtype)[:, None] + (xp.arange(sampling, dtype=dtype)[None, :] + 0.5) / sampling)
+    p = start[:, None, None] + step[:, None, None] * offsets[None]  # (R, bins, sampling) sample positions
+    valid = (p >= -1.0) & (p <= size)
+    p = xp.clip(p, 0, None)
+    low = xp.floor(p).astype(xp.int64)
+    edge = low >= size - 1
+    low = xp.where(edge, size - 1, low)
+    frac = xp.where(edge, 0, p - low)
+    high = xp.where(edge, size - 1, low + 1)
+    pixels = xp.arange(size)
+    weights = ((1 - frac)[..., None] * (low[..., None] == pixels) + frac[..., None] * (high[..., None] == pixels))
+    return (weights * valid[..., None]).sum(axis=2).astype(dtype) / sampling if r else xp.zeros((0, bins, size), dtype)
 
 
 class PoolContext:

@@ -13,10 +13,12 @@ from .errors import InvalidValue
 # which settings the user gave.
 TRAIN_OPTIONS = (
     ("--model", "model", dict(help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, googlenet, "
-                                   "binarynet, fcn (segmentation: with --dataset mnist-scenes), nic (captioning: "
-                                   "with --dataset mnist-captions)")),
+                                   "binarynet, fcn or segnet (segmentation: with --dataset mnist-scenes), nic (captioning: "
+                                   "with --dataset mnist-captions), fasterrcnn (detection: with --dataset "
+                                   "mnist-boxes or mnist-clutter)")),
     ("--dataset", "dataset", dict(help="mnist (default), fashion_mnist, mnist-scenes (segmentation scenes), "
-                                       "mnist-captions (captioned scenes)")),
+                                       "mnist-captions (captioned scenes), mnist-boxes and mnist-clutter (detection "
+                                       "scenes)")),
     ("--recipe", "recipe", dict(help="default (cosine learning-rate decay and light augmentation: lands at the "
                                      "end) or book (the book's exact settings); --schedule and --augment "
                                      "override either")),
@@ -143,6 +145,8 @@ def cmd_train(args) -> int:
     history = trainer.fit()
     if not trainer.is_root:
         return 0
+    if getattr(trainer.model, "is_detector", False):
+        return _detector_report(trainer, args)
     acc = history[-1].get("test_acc") if history else None
     if acc is None:
         acc = trainer.test_accuracy()
@@ -162,6 +166,38 @@ def cmd_train(args) -> int:
         print("IoU per class on the test scenes: " + describe_iou(pred, trainer.data.test.y, trainer.data.classes))
     if not args.no_plots:
         _pictures(trainer, pred)
+    return 0
+
+
+def _detector_report(trainer, args) -> int:
+    """After a detector's training: its hit rate, COCO's AP where pycocotools is installed, and a picture, from
+    one detection pass over the test scenes."""
+    from . import coco, plots
+    from .datasets.detection import objects
+    from .errors import MissingDependency
+    from .models.detection import match_counts
+
+    found = trainer.model.detect(trainer.x_test)
+    truth = objects(trainer.data.test.y)
+    hits, alarms = match_counts([d[d[:, 4] >= 0.5] for d in found], truth)
+    acc = hits / max(sum(len(g) for g in truth) + alarms, 1)
+    print(f"Test hit rate: {100 * acc:.2f}% (hits / (digits + false alarms), score >= 0.5, IoU >= 0.5) on "
+          f"{len(trainer.t_test)} test scenes; run saved in {trainer.run_dir}")
+    try:
+        print(coco.describe(coco.evaluate(found, trainer.data.test.y, trainer.model.input_shape[1:])))
+    except MissingDependency as exc:
+        print(f"(no COCO AP: {exc})")
+    print(f"Detections in test scenes, drawn: deepnet detect {trainer.run_dir}")
+    if not args.no_plots:
+        try:
+            plots.training_curves(trainer.history, trainer.run_dir / "curves.png",
+                                  title=f"{trainer.config.model} on {trainer.config.dataset}")
+            keep = [d[d[:, 4] >= 0.5] for d in found[:8]]
+            plots.detections(trainer.data.test.x[:8], objects(trainer.data.test.y[:8]), keep,
+                             trainer.run_dir / "detections.png", trainer.data.classes)
+            print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'detections.png'}")
+        except ImportError as exc:
+            print(f"(no pictures: {exc})")
     return 0
 
 
@@ -224,6 +260,14 @@ def cmd_caption(args) -> int:
     return 0
 
 
+def cmd_detect(args) -> int:
+    from .commands.detect import detect
+
+    detect(args.weights, args.images, count=args.count, score=args.score, nms=args.nms, out=args.out,
+           data_dir=args.data_dir)
+    return 0
+
+
 def cmd_binarize(args) -> int:
     from .commands.binarize import report
 
@@ -278,6 +322,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="captions.png", help="the picture (default captions.png; '' for none)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_caption)
+    p = sub.add_parser("detect", help="a trained detector (--model fasterrcnn) finds digits in test scenes or your "
+                                       "images: boxes, classes and scores, printed and drawn")
+    p.add_argument("weights", help="run directory or weights file of a model trained with --model fasterrcnn")
+    p.add_argument("images", nargs="*", help="PNG/JPEG images (default: the first --count test scenes of the "
+                                             "run's data set)")
+    p.add_argument("--count", type=int, default=8, help="test scenes (default 8)")
+    p.add_argument("--score", type=float, default=0.5, help="the least class probability shown (default 0.5)")
+    p.add_argument("--nms", type=float, default=0.5, help="NMS IoU threshold per class (default 0.5)")
+    p.add_argument("--out", default="detections.png", help="the picture (default detections.png; '' for none)")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_detect)
     p = sub.add_parser("binarize", help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "
                                          "float simulation, and the weights' sizes")
     p.add_argument("weights", help="run directory or weights file of a model trained with --model binarynet")

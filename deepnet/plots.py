@@ -118,3 +118,34 @@ def segmentation(images, truth, pred, path, classes, count: int = 6) -> None:
     fig.legend(handles, classes, loc="lower center", ncol=len(classes), fontsize=8, frameon=False)
     fig.subplots_adjust(bottom=0.08)
     save(fig, path)
+
+
+def detections(images, truth, found, path, classes, titles=None, cols: int = 4) -> None:
+    """Scenes with their detections (red: class and score) and true boxes (green, dashed), one panel each;
+    a true box no detection found (IoU >= 0.5, its class) is drawn in orange: a miss."""
+    from .boxes import iou
+
+    plt = pyplot()
+    n = len(images)
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, ax in enumerate(axes.ravel()[:n]):
+        img = images[i]
+        ax.imshow(img.reshape(img.shape[-2:]), cmap="gray")
+        gt = np.zeros((0, 5)) if truth is None or truth[i] is None else np.asarray(truth[i])
+        det = np.asarray(found[i]).reshape(-1, 6)
+        overlaps = iou(gt[:, :4], det[:, :4]) if len(gt) and len(det) else np.zeros((len(gt), len(det)))
+        for g, (x1, y1, x2, y2, c) in enumerate(gt):
+            hit = ((overlaps[g] >= 0.5) & (det[:, 5] == c)).any() if len(det) else False
+            ax.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.2, ls="--",
+                                       color="lime" if hit else "orange"))
+        for x1, y1, x2, y2, score, c in det:
+            ax.add_patch(plt.Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, lw=1.2, color="red"))
+            ax.text(x1 - 0.5, y1 - 1.5, f"{classes[int(c)]} {score:.2f}", color="red", fontsize=7,
+                    bbox=dict(facecolor="white", alpha=0.6, pad=0.5, lw=0))
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    save(fig, path)

@@ -27,7 +27,7 @@ import numpy as np
 from .. import io as dio
 from ..errors import InvalidValue, UserError
 from ..safe_pickle import loads as safe_loads
-from . import captions, idx, scenes
+from . import captions, detection, idx, scenes
 
 FILES = {
     "x_train": "train-images-idx3-ubyte",
@@ -54,7 +54,9 @@ CLASS_NAMES = {
     "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                       "Ankle boot"],
     "mnist_scenes": scenes.CLASSES,
-    "mnist_captions": list(captions.WORDS),  # the vocabulary: a caption is a row of word indices
+    "mnist_captions": list(captions.WORDS),
+    "mnist_boxes": scenes.CLASSES,  # class 0 is "no object" (padding rows, and the detectors' background)
+    "mnist_clutter": scenes.CLASSES,  # the vocabulary: a caption is a row of word indices
 }
 
 
@@ -277,8 +279,46 @@ def captioned_test_scenes(base: Dataset | None = None, count: int = 1000, seed: 
     return Split(*captions.make_captioned_scenes(base.test.x, base.test.y, count, seed + 1))
 
 
+def mnist_boxes(validation: int = 0, source_dir=None, train_count: int = 16000, test_count: int = 1000,
+                seed: int = 0):
+    """Detection scenes (datasets/detection.py): mnist-scenes' scenes (the first 8,000 training scenes and the
+    1,000 test scenes are the same images) labelled with a box and class per digit, (N, 4, 5) float32."""
+    base = mnist(source_dir=source_dir)
+    xtr, _, btr = scenes.compose(base.train.x, base.train.y, train_count, seed)
+    xte, _, bte = scenes.compose(base.test.x, base.test.y, test_count, seed + 1)
+    train, val = hold_out(xtr, btr, validation)
+    return Dataset("mnist_boxes", train, Split(xte, bte), val, source=f"box scenes from {base.source}")
+
+
+def mnist_clutter(validation: int = 0, source_dir=None, train_count: int = 10000, test_count: int = 1000,
+                  seed: int = 0):
+    """The harder detection scenes: 128x128, digits scaled 14-56 px among fragments and noise (detection.py)."""
+    base = mnist(source_dir=source_dir)
+    xtr, btr = detection.make_cluttered_scenes(base.train.x, base.train.y, train_count, seed)
+    xte, bte = detection.make_cluttered_scenes(base.test.x, base.test.y, test_count, seed + 1)
+    train, val = hold_out(xtr, btr, validation)
+    return Dataset("mnist_clutter", train, Split(xte, bte), val, source=f"cluttered scenes from {base.source}")
+
+
+def detection_test_scenes(name: str, count: int = 1000, seed: int = 0, source_dir=None) -> Split:
+    """The first `count` test scenes of a detection data set (mnist-boxes or mnist-clutter) alone, without
+    building its training scenes."""
+    key = dataset_key(name)
+    if key not in DETECTION:
+        raise InvalidValue(f"{name!r} is not a detection data set; choose one of: {', '.join(DETECTION)}")
+    base = mnist(source_dir=source_dir)
+    if key == "mnist_boxes":
+        x, _, b = scenes.compose(base.test.x, base.test.y, count, seed + 1)
+    else:
+        x, b = detection.make_cluttered_scenes(base.test.x, base.test.y, count, seed + 1)
+    return Split(x, b)
+
+
+#: data sets whose labels are boxes (N, MAX_OBJECTS, 5): detectors train on these and nothing else does
+DETECTION = ("mnist_boxes", "mnist_clutter")
+
 LOADERS = {"mnist": mnist, "fashion_mnist": fashion_mnist, "mnist_scenes": mnist_scenes,
-           "mnist_captions": mnist_captions}
+           "mnist_captions": mnist_captions, "mnist_boxes": mnist_boxes, "mnist_clutter": mnist_clutter}
 
 
 def dataset_key(name: str) -> str:

@@ -16,6 +16,15 @@ CLASSES = ["background"] + [str(d) for d in range(10)]
 def make_scenes(images: np.ndarray, labels: np.ndarray, count: int, seed: int, size: int = SIZE,
                 digits=(2, 4)) -> tuple[np.ndarray, np.ndarray]:
     """(x uint8 (count, 1, size, size), y int64 (count, size, size)) from (N, 28, 28) digit images."""
+    x, y, _ = compose(images, labels, count, seed, size, digits)
+    return x, y
+
+
+def compose(images: np.ndarray, labels: np.ndarray, count: int, seed: int, size: int = SIZE, digits=(2, 4)):
+    """make_scenes' scenes and, for each, its digits' boxes: (x, y, boxes) with boxes float32
+    (count, CELLS*CELLS, 5) rows (x1, y1, x2, y2, class), tight to the pixels labelled as the digit (ink at
+    least INK: x2 is one past the last column), class = digit + 1, and rows of zeros (class 0) after the
+    scene's digits."""
     rng = np.random.default_rng(seed)
     images = images.reshape(-1, 28, 28)
     cell = size // CELLS
@@ -23,16 +32,27 @@ def make_scenes(images: np.ndarray, labels: np.ndarray, count: int, seed: int, s
         raise ValueError(f"a {size}x{size} canvas has {cell}-pixel cells; digits need 28")
     x = np.zeros((count, size, size), np.uint8)
     y = np.zeros((count, size, size), np.int64)
+    boxes = np.zeros((count, CELLS * CELLS, 5), np.float32)
     for s in range(count):
         k = int(rng.integers(digits[0], digits[1] + 1))
-        for c in rng.choice(CELLS * CELLS, size=k, replace=False):
+        for slot, c in enumerate(rng.choice(CELLS * CELLS, size=k, replace=False)):
             i = int(rng.integers(len(images)))
             top = (c // CELLS) * cell + int(rng.integers(0, cell - 28 + 1))
             left = (c % CELLS) * cell + int(rng.integers(0, cell - 28 + 1))
             digit = images[i]
             x[s, top : top + 28, left : left + 28] = digit
             y[s, top : top + 28, left : left + 28] = np.where(digit >= INK, int(labels[i]) + 1, 0)
-    return x[:, None], y
+            boxes[s, slot] = (*ink_box(digit >= INK, left, top), int(labels[i]) + 1)
+    return x[:, None], y, boxes
+
+
+def ink_box(mask: np.ndarray, left: float = 0, top: float = 0) -> tuple[float, float, float, float]:
+    """(x1, y1, x2, y2) of the True pixels of a 2-D mask placed at (left, top): x2 and y2 one past the last
+    column and row (the box covers whole pixels; COCO's width is x2 - x1). An empty mask gives a zero box."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return (float(left), float(top), float(left), float(top))
+    return (float(left + cols[0]), float(top + rows[0]), float(left + cols[-1] + 1), float(top + rows[-1] + 1))
 
 
 def iou(pred: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:

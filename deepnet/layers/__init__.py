@@ -9,6 +9,7 @@ from .dropout import Dropout
 from .loss import SoftmaxWithLoss, log_softmax, softmax
 from .normalization import LRN, BatchNormalization
 from .pooling import MaxUnpooling, Pooling
+from .roi import RoIAlign
 from .recurrent import LSTM, RNN, Embedding, TimeAffine, TimeSoftmaxWithLoss
 from .transposed import TransposedConvolution, bilinear_kernel, init_bilinear
 from . import runner  # noqa: E402  (after the layers it fuses)
@@ -18,5 +19,5 @@ __all__ = [
     "BatchNormalization", "LRN", "SoftmaxWithLoss", "softmax", "log_softmax", "Container", "Residual", "Concat",
     "GlobalAveragePooling", "LeakyRelu", "TransposedConvolution", "Sign", "BinaryConvolution", "BinaryAffine",
     "bilinear_kernel", "init_bilinear", "runner", "Embedding", "RNN", "LSTM", "TimeAffine", "TimeSoftmaxWithLoss",
-    "MaxUnpooling",
+    "MaxUnpooling", "RoIAlign",
 ]

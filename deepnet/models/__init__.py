@@ -6,9 +6,10 @@ from .registry import MODELS, check_name, create, parse_name, state_shapes
 from .describe import describe, stacked_3x3_demo
 from .binary import BinaryNet
 from .captioning import NIC
+from .detection import FasterRCNN
 from .segmentation import FCN, SegNet
 from .sequential import Sequential
 
 __all__ = ["Sequential", "SimpleConvNet", "DeepConvNet", "AlexNet", "VGG", "VGG16", "VGG_SMALL", "vgg16", "ResNet",
-           "GoogLeNetSmall", "FCN", "SegNet", "BinaryNet", "NIC", "MODELS", "check_name", "create", "parse_name", "state_shapes",
+           "GoogLeNetSmall", "FCN", "SegNet", "FasterRCNN", "BinaryNet", "NIC", "MODELS", "check_name", "create", "parse_name", "state_shapes",
            "describe", "stacked_3x3_demo"]

@@ -10,12 +10,14 @@ from .captioning import NIC
 from .convnets import AlexNet, DeepConvNet, SimpleConvNet
 from .deeper import VGG, GoogLeNetSmall, ResNet
 from .limits import MAX_DEPTH, MAX_PARAMETERS
+from .detection import FasterRCNN
 from .segmentation import FCN, SegNet
 from .sequential import Sequential
 
 MODELS = {"deepconvnet": DeepConvNet, "simpleconvnet": SimpleConvNet, "alexnet": AlexNet, "vgg": VGG,
           "resnet": ResNet, "plainnet": lambda **kw: ResNet(plain=True, **kw), "googlenet": GoogLeNetSmall,
-          "fcn": FCN, "segnet": SegNet, "binarynet": BinaryNet, "nic": NIC}
+          "fcn": FCN, "segnet": SegNet, "binarynet": BinaryNet, "nic": NIC,
+          "fasterrcnn": FasterRCNN}
 #: Names that take a depth after them: resnet20, plainnet32.
 DEPTH_PREFIXES = ("resnet", "plainnet")
 

@@ -84,7 +84,7 @@ class Trainer:
         bk = current()
         bk.rng.seed(config.seed)
         key, _ = models.parse_name(config.model)
-        _check_captions_agree(getattr(models.MODELS[key], "is_captioner", False), config)  # before the data loads
+        _check_labels_agree(models.MODELS[key], config)  # before the data loads
         data = datasets.load(config.dataset, validation=config.validation, source_dir=config.data_dir)
         c, h, w = data.train.x.shape[1:]
         try:
@@ -346,11 +346,18 @@ def transfer(model, source, reinit=(), log=print) -> list[str]:
     return sorted(keep)
 
 
-def _check_captions_agree(captioner: bool, config) -> None:
-    """A captioner trains on captions and nothing else does; checked before the data or the model is made."""
-    if captioner != (datasets.loaders.dataset_key(config.dataset) == "mnist_captions"):
+def _check_labels_agree(model_class, config) -> None:
+    """A captioner trains on captions and a detector on boxes, and nothing else does; checked before the data or
+    the model is made."""
+    key = datasets.loaders.dataset_key(config.dataset)
+    captioner, detector = getattr(model_class, "is_captioner", False), getattr(model_class, "is_detector", False)
+    if captioner != (key == "mnist_captions"):
         raise InvalidValue(f"--model {config.model} writes captions and trains on --dataset mnist-captions" if captioner
                            else f"--dataset {config.dataset} labels each scene with a caption: train --model nic")
+    if detector != (key in datasets.loaders.DETECTION):
+        raise InvalidValue(f"--model {config.model} finds objects and trains on --dataset mnist-boxes or mnist-clutter"
+                           if detector else f"--dataset {config.dataset} labels each scene with boxes: train --model "
+                                            f"fasterrcnn")
 
 
 def _check_model_fits_labels(model, config, data) -> None:
@@ -358,8 +365,8 @@ def _check_model_fits_labels(model, config, data) -> None:
     a captioner captions."""
     from ..layers.base import output_shape_of
 
-    if getattr(model, "is_captioner", False):
-        return  # checked before it was built (_check_captions_agree)
+    if getattr(model, "is_captioner", False) or getattr(model, "is_detector", False):
+        return  # checked before it was built (_check_labels_agree)
 
     try:
         out = output_shape_of(model.layers.values(), model.input_shape)

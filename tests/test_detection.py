@@ -1,0 +1,331 @@
+"""Detection (the book's 8.4.1): box arithmetic against the COCO evaluator's conventions, RoI Align against a
+direct loop and central differences, on every backend, Faster R-CNN's gradients and learning, and `deepnet
+train --model fasterrcnn` with `deepnet detect` from the command line, bad input included."""
+import numpy as np
+import pytest
+
+from deepnet import backends, boxes as B, io
+from deepnet.cli import main
+from deepnet.layers import RoIAlign
+from deepnet.models import FasterRCNN
+
+from .gradcheck import check_layer, check_model
+
+NAMES = [n for n in backends.available() if n != "auto"]
+
+
+def random_boxes(n, seed=0, extent=50.0):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, extent, (n, 2))
+    return np.hstack([xy, xy + rng.uniform(1, 20, (n, 2))])
+
+
+# --- boxes ----------------------------------------------------------------------------------------------
+def test_iou_matches_the_coco_evaluator_degenerate_boxes_included():
+    mask = pytest.importorskip("pycocotools.mask", reason="pycocotools (the detection extra) is not installed")
+    a = np.vstack([random_boxes(6, 1), [[5, 5, 5, 9], [3, 3, 1, 8], [2, 2, 9, 2]]])  # zero, negative, zero height
+    b = np.vstack([random_boxes(5, 2), [[5, 5, 5, 9]]])
+    xywh = lambda z: np.column_stack([z[:, :2], z[:, 2:] - z[:, :2]])  # noqa: E731
+    coco = mask.iou(xywh(a).tolist(), xywh(b).tolist(), [0] * len(b))
+    np.testing.assert_allclose(B.iou(a, b), coco, rtol=1e-12, atol=1e-15)
+
+
+def test_degenerate_boxes_overlap_nothing_not_even_themselves():
+    d = np.array([[4.0, 4, 4, 10], [6, 6, 2, 8]])
+    assert (B.iou(d, d) == 0).all() and (B.iou(d, [[0, 0, 20, 20]]) == 0).all()
+    assert (B.area(d) == 0).all()
+    # NMS keeps them (nothing suppresses them) and they suppress nothing
+    keep = B.nms(np.vstack([d, [[0, 0, 20, 20]]]), [0.9, 0.8, 0.7], 0.5)
+    assert sorted(keep.tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError, match="positive width and height"):
+        B.encode(d, d)
+
+
+def test_encode_and_decode_are_inverse():
+    refs, targets = random_boxes(20, 3), random_boxes(20, 4)
+    for weights in [(1, 1, 1, 1), (10, 10, 5, 5)]:
+        np.testing.assert_allclose(B.decode(B.encode(targets, refs, weights), refs, weights), targets, atol=1e-9)
+    huge = B.decode(np.array([[0, 0, 1e4, 1e4]]), np.array([[0, 0, 10, 10]]))  # clamped, not overflowed
+    assert np.isfinite(huge).all() and huge[0, 2] - huge[0, 0] == pytest.approx(10 * np.exp(B.MAX_LOG_SCALE))
+
+
+def brute_nms(boxes, scores, t):
+    keep = []
+    for i in np.argsort(-scores, kind="stable"):
+        if all(B.iou(boxes[i : i + 1], boxes[j : j + 1])[0, 0] <= t for j in keep):
+            keep.append(int(i))
+    return keep
+
+
+@pytest.mark.parametrize("n,t", [(0, 0.5), (1, 0.5), (40, 0.3), (300, 0.7), (50, 1.0)])
+def test_nms_is_the_greedy_rule(n, t):
+    bx = random_boxes(n, n)
+    scores = np.random.default_rng(n).random(n)
+    assert B.nms(bx, scores, t).tolist() == brute_nms(bx, scores, t)
+    assert B.nms(bx, scores, t, limit=3).tolist() == brute_nms(bx, scores, t)[:3]
+
+
+def test_nms_per_class_and_its_threshold():
+    bx = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10.0]])
+    scores = np.array([0.9, 0.8, 0.7])
+    assert B.batched_nms(bx, scores, [1, 1, 2], 0.5).tolist() == [0, 2]  # another class is never suppressed
+    assert B.batched_nms(np.zeros((0, 4)), [], [], 0.5).tolist() == []
+    for bad in (0.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"NMS IoU threshold must lie in \(0, 1\]"):
+            B.nms(bx, scores, bad)
+
+
+def test_anchors_tile_the_feature_map():
+    a = B.anchors(3, 4, 4, sizes=(8, 16), ratios=(1, 4))
+    assert a.shape == (3 * 4 * 4, 4)
+    w, h = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
+    np.testing.assert_allclose(w * h, np.tile([64, 64, 256, 256], 12))
+    np.testing.assert_allclose((h / w)[:4], [1, 4, 1, 4])
+    centres = (a[:, :2] + a[:, 2:]) / 2
+    np.testing.assert_allclose(centres[4 * 5], [(1 + 0.5) * 4, (1 + 0.5) * 4])  # row 1, column 1
+
+
+# --- RoI Align --------------------------------------------------------------------------------------------
+def bilinear(f, y, x):
+    h, w = f.shape
+    if y < -1 or y > h or x < -1 or x > w:
+        return 0.0
+    y, x = max(y, 0.0), max(x, 0.0)
+    yl, xl = int(y), int(x)
+    if yl >= h - 1:
+        yh = yl = h - 1
+        y = float(yl)
+    else:
+        yh = yl + 1
+    if xl >= w - 1:
+        xh = xl = w - 1
+        x = float(xl)
+    else:
+        xh = xl + 1
+    ly, lx = y - yl, x - xl
+    return (1 - ly) * (1 - lx) * f[yl, xl] + (1 - ly) * lx * f[yl, xh] + ly * (1 - lx) * f[yh, xl] + ly * lx * f[yh, xh]
+
+
+def roi_align_loops(x, rois, oh, ow, scale, sr):
+    """torchvision's roi_align (aligned=True), point by point."""
+    out = np.zeros((len(rois), x.shape[1], oh, ow))
+    for r, (b, x1, y1, x2, y2) in enumerate(rois):
+        sx, sy = x1 * scale - 0.5, y1 * scale - 0.5
+        bw, bh = (x2 - x1) * scale / ow, (y2 - y1) * scale / oh
+        for c in range(x.shape[1]):
+            for i in range(oh):
+                for j in range(ow):
+                    out[r, c, i, j] = np.mean([bilinear(x[int(b), c], sy + i * bh + (u + 0.5) * bh / sr,
+                                                        sx + j * bw + (v + 0.5) * bw / sr)
+                                               for u in range(sr) for v in range(sr)])
+    return out
+
+
+ROIS = np.array([[0, 1.3, 2.2, 20.5, 30.1], [1, -3, -2, 8, 9], [0, 0, 0, 48, 40], [1, 30, 30, 60, 50],
+                 [1, 10, 10, 10.5, 10.2], [0, 5, 5, 5, 9]])  # inside, across the edges, beyond, tiny, degenerate
+
+
+def test_roi_align_is_torchvisions_rule(f64):
+    x = np.random.default_rng(0).standard_normal((2, 3, 10, 12))
+    for oh, ow, scale, sr in [(3, 4, 0.25, 2), (2, 2, 0.5, 1), (5, 3, 0.25, 3)]:
+        got = RoIAlign((oh, ow), scale, sr).forward(x, ROIS)
+        np.testing.assert_allclose(got, roi_align_loops(x, ROIS, oh, ow, scale, sr), rtol=1e-12, atol=1e-14)
+
+
+class WithRegions:
+    """RoIAlign as a one-input layer for check_layer: the regions fixed."""
+
+    def __init__(self, layer, rois):
+        self.layer, self.rois = layer, rois
+
+    def forward(self, x, train=False):
+        return self.layer.forward(x, self.rois)
+
+    def backward(self, dout):
+        return self.layer.backward(dout)
+
+    def params(self):
+        return {}
+
+    def grads(self):
+        return {}
+
+
+def test_roi_align_gradient(f64):
+    x = np.random.default_rng(1).standard_normal((2, 3, 10, 12))
+    check_layer(WithRegions(RoIAlign((3, 4), 0.25, 2), ROIS), x)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_roi_align_on_every_backend(name):
+    try:
+        bk = backends.create(name, dtype="float64")
+    except (backends.BackendUnavailable, ValueError) as exc:
+        pytest.skip(f"backend {name} cannot open here: {exc}")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 4, 9, 11))
+    g = rng.standard_normal((len(ROIS), 4, 7, 7))
+    ref = backends.create("cpu-reference", dtype="float64")
+    out = {}
+    for b in (ref, bk):
+        with backends.use(b):
+            layer = RoIAlign(7, 0.25)
+            y = layer.forward(b.to_device(x), b.to_device(ROIS))
+            out[b.name] = b.to_numpy(y), b.to_numpy(layer.backward(b.to_device(g)))
+    np.testing.assert_allclose(out[bk.name][0], out[ref.name][0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(out[bk.name][1], out[ref.name][1], rtol=1e-12, atol=1e-14)
+
+
+def test_roi_align_refuses_what_it_cannot_read(f64):
+    with pytest.raises(ValueError, match="output_size >= 1"):
+        RoIAlign(0, 0.25)
+    layer = RoIAlign(2, 0.25)
+    with pytest.raises(ValueError, match=r"regions \(R, 5\)"):
+        layer.forward(np.zeros((1, 1, 4, 4)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"image indices must lie in \[0, 1\)"):
+        layer.forward(np.zeros((1, 1, 4, 4)), np.array([[1, 0, 0, 4, 4.0]]))
+
+
+# --- Faster R-CNN -----------------------------------------------------------------------------------------
+def tiny(dtype=None):
+    return FasterRCNN(input_shape=(1, 16, 16), num_classes=3, width=2, anchor_sizes=(4, 8), anchor_ratios=(1, 2),
+                      roi_size=2, hidden=6, dtype=dtype)
+
+
+def scenes_with_boxes():
+    t = np.zeros((2, 2, 5))
+    t[0, 0] = (2, 3, 9, 12, 1)
+    t[0, 1] = (9, 1, 15, 7, 2)
+    t[1, 0] = (4, 4, 12, 14, 2)  # the second scene has one object and a padding row
+    return t
+
+
+def test_faster_rcnn_gradients(f64):
+    model = tiny()
+    for i, (name, p) in enumerate(model.params().items()):  # biases off zero: ReLU's kink away from the check
+        if name.endswith(".b"):
+            p[...] = np.random.default_rng(i).standard_normal(p.shape) * 0.3
+    # the regions are fixed: which anchors become proposals is a choice (top-k, NMS), not differentiated (the
+    # paper's approximate joint training), and a nudge to a weight may change it, a jump no derivative sees
+    fixed = [np.array([[1, 1, 8, 9], [3, 2, 14, 13.0], [0, 0, 16, 16]]), np.array([[4, 4, 10, 10.0], [2, 6, 12, 15]])]
+    model._proposals = lambda obj, deltas, train: [f.copy() for f in fixed]
+    x = np.random.default_rng(5).uniform(size=(2, 1, 16, 16))
+    check_model(model, x, scenes_with_boxes(), limit=5)
+
+
+def test_faster_rcnn_learns_a_few_scenes(cpu32):
+    from deepnet import optimizers
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((8, 1, 16, 16), np.float32)
+    t = np.zeros((8, 1, 5), np.float32)
+    for i in range(8):  # a bright square (class 1) or a hollow one (class 2), somewhere
+        s, (r, c) = int(rng.integers(5, 9)), rng.integers(0, 7, 2)
+        x[i, 0, r : r + s, c : c + s] = 1.0
+        cls = 1 + i % 2
+        if cls == 2:
+            x[i, 0, r + 1 : r + s - 1, c + 1 : c + s - 1] = 0.0
+        t[i, 0] = (c, r, c + s, r + s, cls)
+    model = FasterRCNN(input_shape=(1, 16, 16), num_classes=3, width=4, anchor_sizes=(6, 10), roi_size=3, hidden=32)
+    opt = optimizers.create("adam", lr=3e-3)
+    first = float(model.loss(x, t, train=False))
+    for _ in range(60):
+        model.train_step(x, t, opt)
+    last = float(model.loss(x, t, train=False))
+    assert last < 0.5 * first, (first, last)
+    right, count = model.step_correct(t)
+    assert int(right) / count > 0.8
+
+
+def test_detect_gives_boxes_scores_and_classes(f64):
+    model = tiny()
+    model.layers["cls"].b[...] = [0.0, 3.0, 0.0]  # class 1 everywhere, confidently
+    found = model.detect(np.random.default_rng(0).uniform(size=(3, 1, 16, 16)), score_threshold=0.3)
+    assert len(found) == 3
+    for d in found:
+        assert d.shape[1] == 6 and len(d) > 0
+        assert (d[:, 5] == 1).all() and (d[:, 4] >= 0.3).all() and (d[:, 4] <= 1).all()
+        assert (d[:, 2] > d[:, 0]).all() and (d[:, :4] >= 0).all() and (d[:, :4] <= 16).all()
+        assert (np.diff(d[:, 4]) <= 0).all()  # best first
+
+
+def test_an_empty_scene_gives_no_boxes_and_trains(f64):
+    model = tiny()
+    model.layers["cls"].b[...] = [5.0, 0.0, 0.0]  # background wins
+    found = model.detect(np.zeros((1, 1, 16, 16)), score_threshold=0.5)
+    assert found[0].shape == (0, 6)
+    loss = model.loss(np.zeros((1, 1, 16, 16)), np.zeros((1, 3, 5)))  # no object at all: only background to learn
+    assert np.isfinite(float(loss))
+    model.backward()
+
+
+def test_detector_refuses_bad_labels_and_thresholds(f64):
+    model = tiny()
+    x = np.zeros((1, 1, 16, 16))
+    with pytest.raises(ValueError, match=r"labels \(N, M, 5\)"):
+        model.loss(x, np.zeros((1, 5)))
+    with pytest.raises(ValueError, match=r"whole numbers in 1..2"):
+        model.loss(x, np.array([[[0, 0, 4, 4, 7.0]]]))
+    with pytest.raises(ValueError, match=r"score threshold must lie in \[0, 1\]"):
+        model.detect(x, score_threshold=1.5)
+    with pytest.raises(ValueError, match=r"NMS IoU threshold must lie in \(0, 1\]"):
+        model.detect(x, nms=0)
+    with pytest.raises(TypeError, match="model.detect"):
+        model.forward(x)
+
+
+# --- the command line -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    import functools
+
+    from deepnet.datasets import loaders
+
+    out = tmp_path_factory.mktemp("frcnn") / "run"
+    with pytest.MonkeyPatch.context() as mp:  # a few scenes: the mechanics, not the accuracy, are tested here
+        mp.setitem(loaders.LOADERS, "mnist_boxes", functools.partial(loaders.mnist_boxes, train_count=64,
+                                                                     test_count=16))
+        assert main(["train", "--model", "fasterrcnn", "--dataset", "mnist-boxes", "--limit", "32", "--batch-size",
+                     "16", "--epochs", "1", "--no-progress", "--no-plots", "--no-test-eval", "--out", str(out)]) == 0
+        yield out
+
+
+def test_train_resume_and_detect_from_the_command_line(run, tmp_path, capsys):
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress", "--no-plots", "--no-test-eval"]) == 0
+    assert io.read_index(run / "last.npz")[1]["epoch"] == 2
+    capsys.readouterr()
+    assert main(["detect", str(run), "--count", "3", "--score", "0.0", "--out", str(tmp_path / "d.png")]) == 0
+    out = capsys.readouterr().out
+    assert out.count("test scene") == 3 and "digits found (IoU >= 0.5" in out
+    assert (tmp_path / "d.png").stat().st_size > 1000
+
+
+def one_line(capsys, code, expected):
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and expected in err, err
+
+
+def test_bad_detect_requests(run, tmp_path, capsys):
+    one_line(capsys, main(["detect", str(run), "--score", "1.5"]), "--score must lie in [0, 1]")
+    one_line(capsys, main(["detect", str(run), "--nms", "0"]), "--nms must lie in (0, 1]")
+    one_line(capsys, main(["detect", str(run), "--count", "0"]), "--count must be from 1")
+    from deepnet.models import SimpleConvNet
+
+    with backends.use("cpu", dtype="float32"):
+        SimpleConvNet().save(tmp_path / "clf.npz", {"model_name": "simpleconvnet"})
+    one_line(capsys, main(["detect", str(tmp_path / "clf.npz")]), "not a detector")
+    from PIL import Image
+
+    Image.fromarray(np.zeros((5, 40), np.uint8)).save(tmp_path / "small.png")
+    one_line(capsys, main(["detect", str(run), str(tmp_path / "small.png"), "--out", ""]), "smallest anchor is 8")
+    Image.fromarray(np.zeros((100, 80), np.uint8)).save(tmp_path / "empty.png")  # no digit: no boxes, no error
+    assert main(["detect", str(run), str(tmp_path / "empty.png"), "--out", ""]) == 0
+
+
+@pytest.mark.parametrize("model, dataset, expected", [
+    ("fasterrcnn", "mnist", "finds objects and trains on --dataset mnist-boxes or mnist-clutter"),
+    ("deepconvnet", "mnist-boxes", "labels each scene with boxes: train --model fasterrcnn"),
+])
+def test_model_and_dataset_must_agree(tmp_path, capsys, model, dataset, expected):
+    one_line(capsys, main(["train", "--model", model, "--dataset", dataset, "--limit", "32", "--no-progress",
+                           "--out", str(tmp_path / "r")]), expected)
