@@ -37,13 +37,14 @@ def evaluate(detections, boxes, size, classes=None) -> dict:
     out = {"AP": s[0], "AP50": s[1], "AP75": s[2], "AP_small": s[3], "AP_medium": s[4], "AP_large": s[5],
            "AR100": s[8]}
     # precision (T IoUs, R recalls, K classes, A areas, M max-dets): AP50 per class, all areas, 100 detections
-    precision = ev.eval["precision"][0, :, :, 0, -1]
-    per_class = {}
-    for k, cat in enumerate(ev.params.catIds):
-        p = precision[:, k]
-        name = classes[cat] if classes is not None and cat < len(classes) else str(cat)
-        per_class[name] = float(p[p > -1].mean()) if (p > -1).any() else -1.0
-    out["AP50_per_class"] = per_class
+    precision = ev.eval["precision"][:, :, :, 0, -1]
+    for key, rows in (("AP50_per_class", slice(0, 1)), ("AP_per_class", slice(None))):
+        per_class = {}
+        for k, cat in enumerate(ev.params.catIds):
+            p = precision[rows, :, k]
+            name = classes[cat] if classes is not None and cat < len(classes) else str(cat)
+            per_class[name] = float(p[p > -1].mean()) if (p > -1).any() else -1.0
+        out[key] = per_class
     return {k: (float(v) if not isinstance(v, dict) else v) for k, v in out.items()}
 
 

@@ -329,3 +329,86 @@ def test_bad_detect_requests(run, tmp_path, capsys):
 def test_model_and_dataset_must_agree(tmp_path, capsys, model, dataset, expected):
     one_line(capsys, main(["train", "--model", model, "--dataset", dataset, "--limit", "32", "--no-progress",
                            "--out", str(tmp_path / "r")]), expected)
+
+
+# --- R-CNN, the baseline ------------------------------------------------------------------------------------
+def flood_fill_count(mask):
+    seen, count = np.zeros_like(mask), 0
+    h, w = mask.shape
+    for i in range(h):
+        for j in range(w):
+            if mask[i, j] and not seen[i, j]:
+                count += 1
+                stack = [(i, j)]
+                seen[i, j] = True
+                while stack:
+                    a, b = stack.pop()
+                    for da in (-1, 0, 1):
+                        for db in (-1, 0, 1):
+                            u, v = a + da, b + db
+                            if 0 <= u < h and 0 <= v < w and mask[u, v] and not seen[u, v]:
+                                seen[u, v] = True
+                                stack.append((u, v))
+    return count
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_connected_components_match_a_flood_fill(seed):
+    from deepnet.models.rcnn import components
+
+    mask = np.random.default_rng(seed).random((23, 31)) < 0.35
+    lab = components(mask)
+    assert ((lab > 0) == mask).all()
+    assert len(np.unique(lab[lab > 0])) == flood_fill_count(mask)
+    # pixels that touch (8 neighbours) share a label
+    p = np.pad(lab, 1)
+    for di, dj in [(0, 1), (1, 0), (1, 1), (1, -1)]:
+        a, b = lab, p[1 + di : 24 + di, 1 + dj : 32 + dj]
+        both = (a > 0) & (b > 0)
+        assert (a[both] == b[both]).all()
+
+
+def test_proposals_are_the_ink_and_its_mergers():
+    from deepnet.models.rcnn import propose
+
+    img = np.zeros((40, 40), np.uint8)
+    img[5:15, 5:9] = 255      # two strokes of one digit, 2 pixels apart
+    img[5:15, 11:14] = 255
+    img[30:36, 30:38] = 255   # another, far away
+    got = {tuple(b) for b in propose(img, max_side=20).tolist()}
+    assert {(5, 5, 9, 15), (11, 5, 14, 15), (30, 30, 38, 36), (5, 5, 14, 15)} <= got
+    assert not any(b[2] - b[0] > 20 or b[3] - b[1] > 20 for b in got)  # nothing wider than max_side
+    assert propose(np.zeros((20, 20), np.uint8)).shape == (0, 4)
+
+
+def test_rcnn_ridge_regressor_recovers_a_linear_rule():
+    from deepnet.models.rcnn import RCNN
+
+    rng = np.random.default_rng(0)
+    r = RCNN(input_shape=(1, 32, 32), num_classes=3, ridge=1e-6)
+    regions = random_boxes(80, 1)
+    feats = rng.standard_normal((80, 5))
+    true_w = rng.standard_normal((6, 4)) * 0.1
+    deltas = np.column_stack([feats, np.ones(80)]) @ true_w
+    matched = B.decode(deltas, regions)
+    classes = np.where(np.arange(80) < 40, 1, 2)
+    r.fit_regressor(feats, regions, classes, np.ones(80), matched)
+    np.testing.assert_allclose(r.regressor[1], true_w, atol=1e-6)
+    np.testing.assert_allclose(r.regressor[2], true_w, atol=1e-6)
+    assert (r.regressor[0] == 0).all()  # the background gets none
+
+
+def test_rcnn_trains_and_detects(cpu32):
+    from deepnet.datasets import loaders
+    from deepnet.models import rcnn
+
+    data = loaders.mnist_boxes(train_count=24, test_count=4)
+    r = rcnn.RCNN()
+    with pytest.raises(RuntimeError, match="has not been fitted"):
+        r.detect(data.test.x)
+    info = rcnn.train(r, data.train.x, data.train.y, epochs=1, log=lambda *a: None)
+    assert info["regions"] >= info["digit_regions"] > 0
+    found = r.detect(data.test.x, score_threshold=0.0)
+    assert len(found) == 4
+    for d in found:
+        assert d.shape[1] == 6 and ((d[:, 4] >= 0) & (d[:, 4] <= 1)).all() and (d[:, 5] >= 1).all()
