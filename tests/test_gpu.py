@@ -174,3 +174,30 @@ def test_embedding_and_masked_loss_match_numpy(gpu, dtype):
     for a, b in zip(out["cpu"], out["gpu"]):
         np.testing.assert_allclose(b, a, **TOL[dtype])
 
+
+
+@pytest.mark.parametrize("model_name", ["fasterrcnn", "segnet"])
+def test_detection_and_segnet_steps_match_numpy(gpu, model_name):
+    """Faster R-CNN (RoI Align, the proposals' host round trip, the sampled losses) and SegNet (index unpooling):
+    the loss and every gradient on CuPy as on NumPy, in float64, from the same weights and the same draws."""
+    from deepnet.models import create
+
+    rng = np.random.default_rng(1)
+    x = rng.random((3, 1, 32, 32))
+    if model_name == "fasterrcnn":
+        t = np.zeros((3, 2, 5))
+        t[:, 0] = (3, 4, 15, 20, 2)
+        t[:2, 1] = (18, 10, 30, 30, 7)
+    else:
+        t = rng.integers(0, 11, (3, 32, 32))
+    results = []
+    for bk in (backends.create("cpu", dtype="float64"), backends.create("gpu", dtype="float64")):
+        with backends.use(bk):
+            bk.rng.seed(3)
+            m = create(model_name, input_shape=(1, 32, 32), num_classes=11)
+            loss = float(m.loss(bk.to_device(x), bk.to_device(t), train=True))
+            m.backward()
+            results.append((loss, {k: bk.to_numpy(v) for k, v in m.grads().items()}))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-9)
+    for k in results[0][1]:
+        np.testing.assert_allclose(results[1][1][k], results[0][1][k], rtol=1e-7, atol=1e-10, err_msg=k)
