@@ -298,6 +298,15 @@ def test_train_resume_and_detect_from_the_command_line(run, tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("test scene") == 3 and "digits found (IoU >= 0.5" in out
     assert (tmp_path / "d.png").stat().st_size > 1000
+    pytest.importorskip("pycocotools", reason="pycocotools (the detection extra) is not installed")
+    with pytest.MonkeyPatch.context() as mp:  # 20 test scenes: the mechanics
+        from deepnet.datasets import loaders
+
+        real = loaders.detection_test_scenes
+        mp.setattr(loaders, "detection_test_scenes", lambda name, count=1000, **kw: real(name, 20, **kw))
+        assert main(["eval", str(run), "--batch-size", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "COCO AP@[.5:.95]" in out and "images/s" in out
 
 
 def one_line(capsys, code, expected):

@@ -38,6 +38,15 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=
     for run in runs:
         for dt in dtypes:
             model, meta = load_model(run, dt)
+            if getattr(model, "is_detector", False) or getattr(model, "is_captioner", False):
+                if len(runs) > 1:
+                    raise InvalidValue(f"{meta['path']} is a {type(model).__name__}: an ensemble averages classifiers' "
+                                       f"outputs; evaluate it alone")
+                if getattr(model, "is_captioner", False):
+                    raise InvalidValue(f"{meta['path']} writes captions: score it with deepnet caption {run} (exact "
+                                       f"match) or benchmarks/captioning.py (BLEU)")
+                _evaluate_detector(model, meta, dt, dataset, batch_size, data_dir, log)
+                continue
             kinds.setdefault(output_kind(model), meta["path"])
             if len(kinds) > 1:
                 (a, pa), (b, pb) = kinds.items()
@@ -65,6 +74,29 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=
             acc = float((ensemble(members[dt]).argmax(axis=1) == t).mean())
             log(f"ensemble of {len(runs)} ({dt}): test accuracy {100 * acc:.2f}%")
     return 0
+
+
+def _evaluate_detector(model, meta, dt, dataset, batch_size, data_dir, log) -> None:
+    """A detector's COCO metrics on its data set's 1,000 test scenes, and its images per second."""
+    from .. import coco
+    from ..datasets import loaders
+
+    name = dataset or meta["dataset"]
+    if loaders.dataset_key(name) not in loaders.DETECTION:
+        raise InvalidValue(f"{meta['path']} is a detector; --dataset must be one of: {', '.join(loaders.DETECTION)}; "
+                           f"got {name}")
+    test = loaders.detection_test_scenes(name, source_dir=data_dir)
+    x = datasets.to_model_input(test.x, dt)
+    if tuple(x.shape[1:]) != tuple(model.input_shape):
+        raise InvalidValue(f"{meta['path']} takes input {model.input_shape}, but {name}'s scenes are "
+                           f"{tuple(x.shape[1:])}; give the --dataset it was trained on")
+    bk = current()
+    model.detect(x[:batch_size], batch_size=batch_size)  # warm-up
+    bk.synchronize()
+    with bk.timer() as t:
+        found = model.detect(x, batch_size=batch_size)
+    scores = coco.evaluate(found, test.y, model.input_shape[1:], loaders.CLASS_NAMES["mnist_boxes"])
+    log(f"{meta['path']}: {dt:<8} {coco.describe(scores)} ({len(x)} scenes, {len(x) / t.seconds:,.0f} images/s)")
 
 
 def _iou_note(p, t, data) -> str:
