@@ -421,3 +421,9 @@ def test_rcnn_trains_and_detects(cpu32):
     assert len(found) == 4
     for d in found:
         assert d.shape[1] == 6 and ((d[:, 4] >= 0) & (d[:, 4] <= 1)).all() and (d[:, 5] >= 1).all()
+
+
+def test_describe_shows_both_heads(capsys):
+    assert main(["describe", "fasterrcnn"]) == 0
+    out = capsys.readouterr().out
+    assert "rpn_delta  Convolution          (48, 16, 16)" in out and "box        Affine               (44,)" in out

@@ -34,7 +34,12 @@ def describe(model) -> str:
     """A table: each layer's output shape, parameters and receptive field (in input pixels)."""
     rows = [f"{'layer':<10} {'type':<20} {'output':<16} {'params':>12} {'receptive field':>16}"]
     shape, r, j = model.input_shape, 1, 1
+    # a model whose layers do not form one chain (Faster R-CNN's two heads) names the inputs that are not the
+    # previous layer's output
+    inputs = model.branch_inputs() if hasattr(model, "branch_inputs") else {}
     for name, layer in model.layers.items():
+        if name in inputs:
+            shape = inputs[name]
         shape = layer.output_shape(shape) if shape is not None else None
         r, j = _rf(layer, r, j)
         n = sum(int(math.prod(a.shape)) for a in layer.params().values())

@@ -97,6 +97,22 @@ class FasterRCNN(Sequential):
         self.pre_nms, self.post_nms, self.rpn_nms = {True: 600, False: 300}, {True: 150, False: 100}, 0.7
         self._last = None
 
+    def branch_inputs(self) -> dict:
+        """{layer: the shape of one input} for the layers that do not read the previous layer's output: the
+        RPN's two outputs read its trunk, the head reads one region's RoI Align features (`describe` uses it)."""
+        from ..layers.base import output_shape_of
+
+        feat = output_shape_of(self.backbone, self.input_shape)
+        trunk = output_shape_of(self.rpn, feat)
+        hidden = (self.layers["fc2"].W.shape[1],)
+        return {"rpn_conv": feat, "rpn_score": trunk, "rpn_delta": trunk,
+                "fc1": (feat[0] * self.roi_size ** 2,), "cls": hidden, "box": hidden}
+
+    def summary(self) -> str:
+        from .describe import describe
+
+        return describe(self)
+
     # --- the shared pass ----------------------------------------------------------------------------------
     def _rpn(self, x, train: bool):
         """(features, objectness (N, HWA), deltas (N, HWA, 4)) on the device, in the anchors' order."""
