@@ -171,22 +171,43 @@ class AdaGrad(Optimizer):
 
 
 class RMSprop(Optimizer):
-    """h <- rho h + (1 - rho) dW^2;  W <- W - lr * dW / (sqrt(h) + eps)."""
+    """h <- rho h + (1 - rho) dW^2;  W <- W - lr * dW / (sqrt(h) + eps).
 
-    hyper_names = ("lr", "decay_rate", "eps")
-    slot_names = ("h",)
+    centered (Graves, 2013): the variance instead of the second moment, m <- rho m + (1 - rho) dW and
+    h - m^2 under the root. momentum: b <- momentum b + dW / (sqrt(.) + eps); W <- W - lr b. Both as PyTorch's
+    RMSprop computes them (eps outside the root): the MinAtar DQN's optimiser is centered, with rho 0.95,
+    momentum 0.95 and eps 0.01."""
 
-    def __init__(self, lr=0.01, decay_rate=0.99, eps=1e-7):
+    hyper_names = ("lr", "decay_rate", "eps", "centered", "momentum")
+    slot_names = ("h", "m", "b")
+
+    def __init__(self, lr=0.01, decay_rate=0.99, eps=1e-7, centered=False, momentum=0.0):
         super().__init__(lr)
         self.decay_rate = _check(type(self).__name__, "decay_rate", decay_rate, 0.0, 1.0)
         self.eps = _check(type(self).__name__, "eps", eps, low_open=True)
+        if not isinstance(centered, bool):
+            raise InvalidValue(f"RMSprop centered must be True or False; got {centered!r}")
+        self.centered = centered
+        self.momentum = _check(type(self).__name__, "momentum", momentum, 0.0, 1.0)
 
     def _step(self, name, p, g):
         xp = current().xp
         h = self._slot("h", name, p)
         h *= self.decay_rate
         h += (1 - self.decay_rate) * g * g
-        p -= self.lr * g / (xp.sqrt(h) + self.eps)
+        if self.centered:
+            m = self._slot("m", name, p)
+            m *= self.decay_rate
+            m += (1 - self.decay_rate) * g
+            step = g / (xp.sqrt(h - m * m) + self.eps)
+        else:
+            step = g / (xp.sqrt(h) + self.eps)
+        if self.momentum:
+            b = self._slot("b", name, p)
+            b *= self.momentum
+            b += step
+            step = b
+        p -= self.lr * step
 
 
 class Adam(Optimizer):

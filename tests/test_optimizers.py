@@ -144,3 +144,48 @@ def test_a_checkpoint_cannot_smuggle_in_bad_hyperparameters(f64):
     state["hyper"]["lr"] = float("nan")
     with pytest.raises(ValueError, match="lr must be a finite number"):
         optimizers.Adam().load_state_dict(state)
+
+
+def centered_rmsprop_steps(w, grads, lr, rho, eps, momentum):
+    """PyTorch's RMSprop(centered=True, momentum=...) written out: the MinAtar DQN's optimiser."""
+    v, g_avg, buf = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
+    for g in grads:
+        v = rho * v + (1 - rho) * g * g
+        g_avg = rho * g_avg + (1 - rho) * g
+        buf = momentum * buf + g / (np.sqrt(v - g_avg ** 2) + eps)
+        w = w - lr * buf
+    return w
+
+
+def test_centered_rmsprop_with_momentum(f64):
+    rng = np.random.default_rng(4)
+    grads, w = rng.standard_normal((7, 5)), rng.standard_normal(5)
+    ours = {"w": w.copy()}
+    opt = optimizers.RMSprop(lr=0.00025, decay_rate=0.95, eps=0.01, centered=True, momentum=0.95)
+    for g in grads:
+        opt.update(ours, {"w": g.copy()})
+    np.testing.assert_allclose(ours["w"], centered_rmsprop_steps(w, grads, 0.00025, 0.95, 0.01, 0.95), rtol=1e-12)
+    again = optimizers.RMSprop()
+    again.load_state_dict(opt.state_dict())  # the settings and all three slots survive a checkpoint
+    assert (again.centered, again.momentum, again.eps) == (True, 0.95, 0.01)
+
+
+def test_centered_rmsprop_against_torch(f64):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    grads, w = rng.standard_normal((7, 5)), rng.standard_normal(5)
+    ours = {"w": w.copy()}
+    opt = optimizers.RMSprop(lr=0.00025, decay_rate=0.95, eps=0.01, centered=True, momentum=0.95)
+    for g in grads:
+        opt.update(ours, {"w": g.copy()})
+    t = torch.tensor(w.copy(), requires_grad=True)
+    topt = torch.optim.RMSprop([t], lr=0.00025, alpha=0.95, eps=0.01, centered=True, momentum=0.95)
+    for g in grads:
+        t.grad = torch.tensor(g.copy())
+        topt.step()
+    np.testing.assert_allclose(ours["w"], t.detach().numpy(), rtol=1e-12)
+
+
+def test_rmsprop_centered_must_be_a_bool():
+    with pytest.raises(ValueError, match="centered must be True or False"):
+        optimizers.RMSprop(centered="yes")
