@@ -56,6 +56,22 @@ TRAIN_OPTIONS = (
 
 # `deepnet gan` settings: (flag, gan.SETTINGS key, argparse settings); left out, an option is absent from the
 # parsed arguments, so that --resume knows which the user gave.
+# `deepnet dqn` options: (flag, DQNConfig field, argparse settings); left out, an option is absent (see --resume).
+DQN_OPTIONS = (
+    ("--game", "game", dict(help="breakout, asterix, freeway, seaquest, space_invaders (MinAtar) or cartpole")),
+    ("--frames", "frames", dict(type=int, help="frames to play in all (the last episode is played to its end)")),
+    ("--seed", "seed", dict(type=int, help="seed of the game, the network and the exploration")),
+    ("--replay-size", "replay", dict(type=int, help="transitions the replay buffer holds; 0: no replay, each "
+                                                    "transition learnt once as it happens")),
+    ("--double", "double", dict(action="store_true", help="Double DQN targets")),
+    ("--batch-size", "batch_size", dict(type=int, help="transitions a learning step")),
+    ("--lr", "lr", dict(type=float, help="RMSprop's learning rate")),
+    ("--replay-start", "replay_start", dict(type=int, help="random frames before learning starts")),
+    ("--epsilon-frames", "epsilon_frames", dict(type=int, help="frames over which epsilon falls to its end")),
+    ("--target-update", "target_update", dict(type=int, help="updates between target-network copies")),
+    ("--eval-every", "eval_every", dict(type=int, help="frames between evaluations and checkpoints")),
+    ("--eval-episodes", "eval_episodes", dict(type=int, help="episodes an evaluation")),
+)
 GAN_OPTIONS = (
     ("--epochs", "epochs", dict(type=int, help="epochs to train to")),
     ("--batch-size", "batch_size", dict(type=int, help="digits a batch")),
@@ -268,6 +284,17 @@ def cmd_detect(args) -> int:
     return 0
 
 
+def cmd_dqn(args) -> int:
+    from .commands.dqn import run
+
+    settings = {name: getattr(args, name) for _, name, _ in DQN_OPTIONS if hasattr(args, name)}
+    if args.resume and args.overwrite:
+        raise InvalidValue("--resume continues a run and --overwrite replaces one: give only one of them")
+    run(args.out, settings, resume=args.resume, overwrite=args.overwrite,
+        progress=False if args.no_progress else None)
+    return 0
+
+
 def cmd_binarize(args) -> int:
     from .commands.binarize import report
 
@@ -333,6 +360,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="detections.png", help="the picture (default detections.png; '' for none)")
     p.add_argument("--data-dir", default=None)
     p.set_defaults(func=cmd_detect)
+    p = sub.add_parser("dqn", help="a Deep Q-Network learns a game by trial and error (MinAtar's games, CartPole; "
+                                    "the rl extra)",
+                       description="DQN with the MinAtar paper's settings: experience replay, a target network, "
+                                   "epsilon-greedy exploration, the Huber loss, centered RMSprop. The run directory "
+                                   "follows deepnet train's rules; --resume continues from the last checkpoint (only "
+                                   "--frames may change).")
+    p.add_argument("--out", default="runs/dqn", help="run directory (default runs/dqn)")
+    from .rl import DQNConfig
+
+    defaults = DQNConfig()
+    for flag, name, kwargs in DQN_OPTIONS:
+        p.add_argument(flag, dest=name, default=argparse.SUPPRESS,
+                       **{**kwargs, "help": f"{kwargs['help']} (default {getattr(defaults, name)})"})
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_dqn)
     p = sub.add_parser("binarize", help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "
                                          "float simulation, and the weights' sizes")
     p.add_argument("weights", help="run directory or weights file of a model trained with --model binarynet")

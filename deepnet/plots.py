@@ -149,3 +149,49 @@ def detections(images, truth, found, path, classes, titles=None, cols: int = 4) 
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)
     save(fig, path)
+
+
+def returns_curve(episodes, evaluations, path, title: str = "", window: int = 100) -> None:
+    """Each training episode's return against the frame it ended at (faint), their running mean over `window`
+    episodes, and the evaluations' mean returns."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if episodes:
+        f = np.array([e[0] for e in episodes], np.float64)
+        r = np.array([e[1] for e in episodes], np.float64)
+        ax.plot(f, r, ".", ms=2, alpha=0.25, color="tab:blue", label="episode return")
+        c = np.cumsum(np.concatenate([[0.0], r]))
+        k = np.minimum(np.arange(1, len(r) + 1), window)
+        running = (c[1:] - c[np.arange(len(r)) + 1 - k]) / k  # the mean of each episode's last `window`
+        ax.plot(f, running, color="tab:blue", label=f"mean of the last {window}")
+    if evaluations:
+        ax.plot([e["frame"] for e in evaluations], [e["eval_mean"] for e in evaluations], "o-", color="tab:red",
+                label="evaluation (small epsilon)")
+    ax.set_xlabel("frames")
+    ax.set_ylabel("return")
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    save(fig, path)
+
+
+def frame_strip(frames, path, cols: int = 8) -> None:
+    """Game observations (C, H, W) of 0/1 channels side by side, each channel its own colour."""
+    plt = pyplot()
+    from matplotlib.colors import ListedColormap
+
+    if not frames:
+        return
+    c = frames[0].shape[0]
+    colours = ["#000000"] + [plt.cm.Set2(i % 8) for i in range(c)]
+    cmap = ListedColormap(colours)
+    rows = -(-len(frames) // cols)
+    fig, axes = plt.subplots(rows, min(cols, len(frames)), figsize=(1.3 * min(cols, len(frames)), 1.4 * rows),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, (ax, obs) in enumerate(zip(axes.ravel(), frames)):
+        layer = (np.asarray(obs) > 0) * np.arange(1, c + 1)[:, None, None]
+        ax.imshow(layer.max(axis=0), cmap=cmap, vmin=0, vmax=c, interpolation="nearest")
+        ax.set_title(f"t={i}", fontsize=7)
+    save(fig, path)

@@ -28,10 +28,12 @@ from ..errors import BadFile, InvalidValue, MissingFile, RunDirectoryError
 #: Every file a run of any command writes into its directory (checkpoints, settings, history, pictures and
 #: reports): what makes a directory "hold a run", and what --overwrite deletes.
 RUN_FILES = ("config.json", "history.json", "last.npz", "best.npz", "curves.png", "misclassified.png",
-             "segmentation.png", "samples.png", "progress.png", "judge.json")
+             "segmentation.png", "samples.png", "progress.png", "judge.json", "detections.png", "curve.png",
+             "frames.png")
 
 #: How each command continues a run in `{path}`.
-RESUME_HINTS = {"train": "deepnet train --resume {path}", "gan": "deepnet gan --out {path} --resume"}
+RESUME_HINTS = {"train": "deepnet train --resume {path}", "gan": "deepnet gan --out {path} --resume",
+                "dqn": "deepnet dqn --out {path} --resume"}
 
 try:
     import fcntl
@@ -67,7 +69,7 @@ class RunDirectory:
             from .. import io
 
             _, meta = io.read_index(last)
-            return "gan" if meta.get("model") == "dcgan" else "train"
+            return {"dcgan": "gan", "dqn": "dqn"}.get(meta.get("model"), "train")
         return None
 
     def resume_hint(self, kind: str | None = None) -> str:

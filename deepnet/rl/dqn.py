@@ -1,0 +1,351 @@
+"""The Deep Q-Network (Mnih et al., 2015; the book's 8.5.4), with the MinAtar paper's settings (Young & Tian, 2019):
+
+    network:   conv3x3 16 (no padding), ReLU, affine 128, ReLU, affine to one Q-value per action (MinAtar); for
+               a vector observation (CartPole), affine 64, ReLU, affine 64, ReLU, affine per action
+    acting:    uniformly random for the first `replay_start` frames, then epsilon-greedy with epsilon falling
+               linearly from 1.0 to 0.1 over `epsilon_frames` frames
+    learning:  every frame, a batch of 32 transitions from the replay buffer (100,000 of them); the Huber loss
+               between Q(s, a) and r + gamma (1 - done) max_a' Q_target(s', a') (Double DQN: Q_target(s',
+               argmax_a' Q(s', a'))); centered RMSprop (lr 0.00025, rho 0.95, momentum 0.95, eps 0.01)
+    target:    the online network's weights copied every 1,000 updates
+Without replay (`replay = 0`, the paper's ablation) each transition is learnt once, as it happens.
+
+A run directory holds config.json, last.npz (both networks, the optimizer, the replay buffer's transitions and
+position, every random state, the returns so far), history.json (each episode's return and frame; the
+evaluations), curve.png and frames.png. Checkpoints are taken at the end of an episode, so `--resume` continues
+the same run from there.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import io, optimizers
+from ..backends import current
+from ..errors import InvalidValue
+from ..layers import Affine, Convolution, Relu
+from ..layers.base import Layer
+from ..models.sequential import Sequential
+from ..training.rundir import RunDirectory
+from . import envs
+from .replay import Replay
+
+
+@dataclasses.dataclass
+class DQNConfig:
+    game: str = "breakout"
+    frames: int = 1_000_000
+    seed: int = 0
+    replay: int = 100_000          # transitions held; 0 learns each transition once, as it happens
+    batch_size: int = 32
+    replay_start: int = 5_000
+    target_update: int = 1_000     # updates between copies to the target network
+    epsilon_frames: int = 100_000
+    epsilon_end: float = 0.1
+    gamma: float = 0.99
+    lr: float = 0.00025
+    double: bool = False
+    eval_every: int = 50_000       # frames between evaluations (and checkpoints)
+    eval_episodes: int = 10
+    eval_epsilon: float = 0.01
+
+    #: may change on --resume
+    RESUMABLE = ("frames",)
+
+    def validate(self) -> None:
+        if str(self.game).lower().replace("-", "_") not in envs.GAMES:
+            raise InvalidValue(f"unknown game {self.game!r}; choose one of: {', '.join(envs.GAMES)}")
+        for name in ("frames", "batch_size", "target_update", "eval_every", "eval_episodes"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidValue(f"--{name.replace('_', '-')} must be a whole number of at least 1; got {v!r}")
+        for name in ("replay", "replay_start", "epsilon_frames"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise InvalidValue(f"--{name.replace('_', '-')} must be a whole number of at least 0; got {v!r}")
+        if self.replay and self.replay < self.batch_size:
+            raise InvalidValue(f"--replay {self.replay} holds fewer transitions than a batch ({self.batch_size})")
+        for name in ("epsilon_end", "gamma", "eval_epsilon"):
+            v = getattr(self, name)
+            if not 0.0 <= v <= 1.0:
+                raise InvalidValue(f"--{name.replace('_', '-')} must lie in [0, 1]; got {v}")
+        if not self.lr > 0:
+            raise InvalidValue(f"--lr must be positive; got {self.lr}")
+
+
+def q_network(observation_shape, num_actions: int, dtype=None) -> list:
+    """The MinAtar paper's network for (C, H, W) observations, a small perceptron for vectors."""
+    if len(observation_shape) == 3:
+        c, h, w = observation_shape
+        return [Convolution(c, 16, 3, dtype=dtype), Relu(), Affine(16 * (h - 2) * (w - 2), 128, dtype=dtype), Relu(),
+                Affine(128, num_actions, dtype=dtype)]
+    (d,) = observation_shape
+    return [Affine(d, 64, dtype=dtype), Relu(), Affine(64, 64, dtype=dtype), Relu(), Affine(64, num_actions, dtype=dtype)]
+
+
+class HuberQLoss(Layer):
+    """The Huber loss of the chosen actions' Q-values against their targets, averaged over the batch.
+    t is (N, 2): the action taken (as a number) and the target. Per sample, with d = Q(s, a) - target:
+        loss = d^2 / 2 if |d| <= 1 else |d| - 1/2;   dQ(s, a) = clip(d, -1, 1) / N, 0 for the other actions."""
+
+    def forward(self, q, t):
+        xp = current().xp
+        n = q.shape[0]
+        self.action = t[:, 0].astype(xp.int64)
+        self.q_shape = q.shape
+        d = q[xp.arange(n), self.action] - t[:, 1].astype(q.dtype)
+        self.d = d
+        a = xp.abs(d)
+        return xp.where(a <= 1, 0.5 * d * d, a - 0.5).mean()
+
+    def backward(self, dout=1.0):
+        xp = current().xp
+        n = self.q_shape[0]
+        dq = xp.zeros(self.q_shape, dtype=self.d.dtype)
+        dq[xp.arange(n), self.action] = xp.clip(self.d, -1, 1) * (dout / n)
+        return dq
+
+
+def epsilon_at(frame: int, cfg: DQNConfig) -> float:
+    """MinAtar's schedule: 1 during the random start, then linear to epsilon_end over epsilon_frames."""
+    if frame < cfg.replay_start:
+        return 1.0
+    if cfg.epsilon_frames == 0:
+        return cfg.epsilon_end
+    done = min(1.0, (frame - cfg.replay_start) / cfg.epsilon_frames)
+    return 1.0 + (cfg.epsilon_end - 1.0) * done
+
+
+class DQNRun:
+    """A DQN run in a directory: `DQNRun.start(cfg, out)` or `DQNRun.resume(out, frames)`, then `train()`."""
+
+    def __init__(self, cfg: DQNConfig, out, directory: RunDirectory, log=print, progress=None):
+        cfg.validate()
+        self.cfg, self.out, self.directory, self.log, self.progress = cfg, Path(out), directory, log, progress
+        bk = current()
+        bk.rng.seed(cfg.seed)
+        self.rng = np.random.default_rng([cfg.seed, 1])  # exploration and batch draws
+        self.game = envs.make(cfg.game, cfg.seed)
+        self.eval_game = envs.make(cfg.game, cfg.seed + 10_000)
+        shape, actions = self.game.observation_shape, self.game.num_actions
+        self.online = Sequential(q_network(shape, actions), loss=HuberQLoss(), input_shape=shape)
+        self.target = Sequential(q_network(shape, actions), input_shape=shape)
+        self.target.load_state(self.online.state_numpy())
+        self.optimizer = optimizers.RMSprop(lr=cfg.lr, decay_rate=0.95, eps=0.01, centered=True, momentum=0.95)
+        self.replay = Replay(cfg.replay, shape, self.game.observation_dtype) if cfg.replay else None
+        self.frame = self.updates = 0
+        self.episodes: list[list] = []  # [frame at its end, return]
+        self.evaluations: list[dict] = []
+        self.seconds = 0.0
+
+    # --- construction ---------------------------------------------------------------------------------
+    @classmethod
+    def start(cls, cfg: DQNConfig, out, overwrite: bool = False, **kwargs) -> "DQNRun":
+        cfg.validate()
+        directory = RunDirectory(out, "dqn").open(overwrite=overwrite)
+        try:
+            return cls(cfg, out, directory, **kwargs)
+        except BaseException:
+            directory.close()
+            raise
+
+    @classmethod
+    def resume(cls, out, changes: dict | None = None, **kwargs) -> "DQNRun":
+        directory = RunDirectory(out, "dqn")
+        directory.require_run()
+        saved, _ = directory.read_config()
+        fields = {f.name for f in dataclasses.fields(DQNConfig)}
+        directory.check_changes(saved, dict(changes or {}), DQNConfig.RESUMABLE)
+        cfg = DQNConfig(**{k: v for k, v in saved.items() if k in fields})
+        for k, v in (changes or {}).items():
+            if k in DQNConfig.RESUMABLE:
+                setattr(cfg, k, v)
+        directory.open(resume=True)
+        try:
+            run = cls(cfg, out, directory, **kwargs)
+            run._load(directory.path / "last.npz")
+        except BaseException:
+            directory.close()
+            raise
+        if run.frame > cfg.frames:
+            directory.close()
+            raise InvalidValue(f"{out} has played {run.frame:,} frames already; --frames {cfg.frames:,} would end "
+                               f"before that")
+        return run
+
+    # --- the loop ---------------------------------------------------------------------------------------
+    def act(self, obs, epsilon: float, rng) -> int:
+        if rng.random() < epsilon:
+            return int(rng.integers(self.game.num_actions))
+        bk = current()
+        q = self.online.forward(bk.to_device(obs[None].astype(np.float32)))
+        return int(bk.to_numpy(q)[0].argmax())
+
+    def learn(self, obs, action, reward, next_obs, done) -> float:
+        """One update on a batch of transitions; returns the loss."""
+        bk = current()
+        xp = bk.xp
+        x2 = bk.to_device(next_obs.astype(np.float32))
+        q_next = self.target.forward(x2)
+        if self.cfg.double:  # the online network chooses, the target network values
+            best = self.online.forward(x2).argmax(axis=1)
+            value = q_next[xp.arange(len(best)), best]
+        else:
+            value = q_next.max(axis=1)
+        target = bk.to_device(reward) + self.cfg.gamma * (1.0 - bk.to_device(done.astype(np.float32))) * value
+        t = xp.stack([bk.to_device(action.astype(np.float32)), target.astype(xp.float32)], axis=1)
+        loss = self.online.train_step(bk.to_device(obs.astype(np.float32)), t, self.optimizer)
+        self.updates += 1
+        if self.updates % self.cfg.target_update == 0:
+            self.target.load_state(self.online.state_numpy())
+        return float(loss)
+
+    def train(self) -> dict:
+        """Play and learn until cfg.frames frames (the last episode played to its end), evaluating and
+        checkpointing at the end of the episode after every eval_every frames and at the end; then the pictures."""
+        cfg = self.cfg
+        try:
+            if self.frame >= cfg.frames:
+                self.log(f"{self.out}: already played {self.frame:,} of {cfg.frames:,} frames; nothing to do")
+                return self.summary()
+            self.log(f"DQN on {cfg.game}: {cfg.frames:,} frames, replay {cfg.replay:,}, "
+                     f"{'Double DQN, ' if cfg.double else ''}seed {cfg.seed}, backend {current().name}")
+            bar = self._bar()
+            start = time.perf_counter()
+            next_eval = (self.frame // cfg.eval_every + 1) * cfg.eval_every
+            while self.frame < cfg.frames:
+                ret, frames = self._episode()
+                self.episodes.append([self.frame, ret])
+                if bar is not None:
+                    bar.update(frames)
+                    recent = [r for _, r in self.episodes[-100:]]
+                    bar.set_postfix_str(f"episodes {len(self.episodes)}, last-100 return {np.mean(recent):.2f}",
+                                        refresh=False)
+                if self.frame >= next_eval or self.frame >= cfg.frames:
+                    self.seconds += time.perf_counter() - start
+                    start = time.perf_counter()
+                    self._evaluate()
+                    self._checkpoint()
+                    next_eval = (self.frame // cfg.eval_every + 1) * cfg.eval_every
+            if bar is not None:
+                bar.close()
+            self.pictures()
+            return self.summary()
+        finally:
+            self.directory.close()
+
+    def _episode(self) -> tuple[float, int]:
+        cfg = self.cfg
+        obs = self.game.reset()
+        total, frames, done = 0.0, 0, False
+        while not done:  # an episode is played to its end, so a run stops (and checkpoints) between episodes
+            a = self.act(obs, epsilon_at(self.frame, cfg), self.rng)
+            nxt, r, done = self.game.step(a)
+            total += r
+            frames += 1
+            self.frame += 1
+            if self.replay is None:
+                if self.frame >= cfg.replay_start:
+                    self.learn(obs[None], np.array([a]), np.array([r], np.float32), nxt[None], np.array([done]))
+            else:
+                self.replay.add(obs, a, r, nxt, done)
+                if self.frame >= cfg.replay_start and self.replay.size >= cfg.batch_size:
+                    self.learn(*self.replay.sample(cfg.batch_size, self.rng))
+            obs = nxt
+        return total, frames
+
+    def _evaluate(self) -> None:
+        cfg = self.cfg
+        returns = []
+        for _ in range(cfg.eval_episodes):
+            obs, done, total, steps = self.eval_game.reset(), False, 0.0, 0
+            while not done and steps < 100_000:
+                obs, r, done = self.eval_game.step(self.act(obs, cfg.eval_epsilon, self.rng))
+                total += r
+                steps += 1
+            returns.append(total)
+        recent = [r for _, r in self.episodes[-100:]]
+        record = {"frame": self.frame, "eval_mean": float(np.mean(returns)), "eval_returns": returns,
+                  "train_last100": float(np.mean(recent)) if recent else 0.0, "episodes": len(self.episodes),
+                  "seconds": self.seconds, "frames_per_second": self.frame / max(self.seconds, 1e-9)}
+        self.evaluations.append(record)
+        self.log(f"frame {self.frame:,}: last-100 training return {record['train_last100']:.2f}, evaluation "
+                 f"(epsilon {cfg.eval_epsilon}) {record['eval_mean']:.2f} over {cfg.eval_episodes} episodes, "
+                 f"{record['frames_per_second']:.0f} frames/s")
+
+    # --- files ------------------------------------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        bk = current()
+        arrays = {f"online/{k}": a for k, a in self.online.state_numpy().items()}
+        arrays.update({f"target/{k}": a for k, a in self.target.state_numpy().items()})
+        opt = self.optimizer.state_dict()
+        arrays.update({f"optim/{k}": bk.to_numpy(a) for k, a in opt["arrays"].items()})
+        replay_meta = None
+        if self.replay is not None:
+            replay_arrays, replay_meta = self.replay.state()
+            arrays.update(replay_arrays)
+        config = dataclasses.asdict(self.cfg)
+        meta = {"model": "dqn", "config": config, "frame": self.frame, "updates": self.updates,
+                "episodes": self.episodes, "evaluations": self.evaluations, "seconds": self.seconds,
+                "optimizer": opt["hyper"], "replay": replay_meta, "rng": self.rng.bit_generator.state,
+                "backend_rng": bk.rng.get_state(), "game_rng": self.game.random_state(),
+                "eval_game_rng": self.eval_game.random_state()}
+        io.save_arrays(self.out / "last.npz", arrays, meta, compress=True)
+        io.write_json(self.out / "history.json", {"config": config, "episodes": self.episodes,
+                                                  "evaluations": self.evaluations})
+        io.write_json(self.out / "config.json", {"command": "dqn", **config})
+
+    def _load(self, path) -> None:
+        arrays, meta = io.load_arrays(path)
+        self.online.load_state({k[7:]: a for k, a in arrays.items() if k.startswith("online/")}, str(path))
+        self.target.load_state({k[7:]: a for k, a in arrays.items() if k.startswith("target/")}, str(path))
+        self.optimizer.load_state_dict({"hyper": meta["optimizer"],
+                                        "arrays": {k[6:]: a for k, a in arrays.items() if k.startswith("optim/")}})
+        if self.replay is not None:
+            self.replay.load_state(arrays, meta["replay"])
+        self.frame, self.updates = int(meta["frame"]), int(meta["updates"])
+        self.episodes, self.evaluations = list(meta["episodes"]), list(meta["evaluations"])
+        self.seconds = float(meta["seconds"])
+        self.rng.bit_generator.state = meta["rng"]
+        current().rng.set_state(meta["backend_rng"])
+        self.game.set_random_state(meta["game_rng"])
+        self.eval_game.set_random_state(meta["eval_game_rng"])
+
+    def summary(self) -> dict:
+        recent = [r for _, r in self.episodes[-100:]]
+        return {"frames": self.frame, "episodes": len(self.episodes),
+                "last100": float(np.mean(recent)) if recent else 0.0,
+                "evaluations": self.evaluations, "frames_per_second": self.frame / max(self.seconds, 1e-9)}
+
+    def pictures(self) -> None:
+        try:
+            from .. import plots
+
+            plots.returns_curve(self.episodes, self.evaluations, self.out / "curve.png",
+                                title=f"DQN on {self.cfg.game}")
+            if len(self.game.observation_shape) == 3:
+                plots.frame_strip(self.play_frames(), self.out / "frames.png")
+        except ImportError as exc:
+            self.log(f"(no pictures: {exc})")
+
+    def play_frames(self, count: int = 16, skip: int = 4) -> list:
+        """Every `skip`-th observation of one evaluation episode (epsilon eval_epsilon), `count` of them."""
+        obs, done, frames, steps = self.eval_game.reset(), False, [], 0
+        while not done and len(frames) < count:
+            if steps % skip == 0:
+                frames.append(obs)
+            obs, _, done = self.eval_game.step(self.act(obs, self.cfg.eval_epsilon, self.rng))
+            steps += 1
+        return frames
+
+    def _bar(self):
+        if self.progress is False:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.cfg.frames, initial=self.frame, desc=f"DQN {self.cfg.game}", unit="frame",
+                    disable=None if self.progress is None else not self.progress, file=sys.stderr, mininterval=1.0)

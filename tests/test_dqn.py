@@ -1,0 +1,156 @@
+"""The Deep Q-Network's mechanics on a tiny budget (deepnet/rl): the replay buffer, the Huber loss and its
+gradient, the exploration schedule, the target network's copies, Double DQN's targets, and `deepnet dqn` with
+--resume continuing the very same run. The long runs are benchmarks (benchmarks/dqn.py)."""
+import numpy as np
+import pytest
+
+from deepnet import backends, io
+from deepnet.cli import main
+from deepnet.rl import DQNConfig, DQNRun, HuberQLoss, Replay
+from deepnet.rl.dqn import epsilon_at
+
+from .gradcheck import numerical
+
+pytest.importorskip("minatar", reason="the rl extra (minatar) is not installed")
+
+
+def test_replay_is_a_ring():
+    r = Replay(3, (2,), np.float32)
+    for i in range(5):
+        r.add(np.full(2, i), i, float(i), np.full(2, i + 1), i == 4)
+    assert r.size == 3 and r.position == 2
+    assert sorted(r.action.tolist()) == [2, 3, 4]  # the two oldest overwritten
+    obs, a, rew, nxt, done = r.sample(50, np.random.default_rng(0))
+    assert set(a.tolist()) <= {2, 3, 4} and (nxt[:, 0] == obs[:, 0] + 1).all() and (done == (a == 4)).all()
+    arrays, meta = r.state()
+    again = Replay(3, (2,), np.float32)
+    again.load_state(arrays, meta)
+    assert again.position == 2 and (again.obs == r.obs).all()
+
+
+def test_a_replay_buffer_beyond_memory_is_refused_before_allocation():
+    with pytest.raises(ValueError, match=r"needs .* GiB, but only .* GiB of memory is available"):
+        Replay(10**12, (4, 10, 10), np.uint8)
+
+
+def test_huber_loss_and_its_gradient(f64):
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((5, 3)) * 2
+    t = np.column_stack([[0, 2, 1, 1, 0], q[np.arange(5), [0, 2, 1, 1, 0]] + [0.3, -2.5, 0.0, 1.7, -0.4]])
+    loss = HuberQLoss()
+    d = -np.array([0.3, -2.5, 0.0, 1.7, -0.4])
+    expected = np.where(np.abs(d) <= 1, 0.5 * d * d, np.abs(d) - 0.5).mean()
+    assert float(loss.forward(q, t)) == pytest.approx(expected)
+    dq = loss.backward()
+    num = numerical(lambda: float(loss.forward(q, t)), q, [np.unravel_index(i, q.shape) for i in range(q.size)])
+    np.testing.assert_allclose(dq.ravel(), num, atol=1e-8)
+
+
+def test_epsilon_schedule():
+    cfg = DQNConfig(replay_start=100, epsilon_frames=1000, epsilon_end=0.1)
+    assert epsilon_at(0, cfg) == epsilon_at(99, cfg) == 1.0
+    assert epsilon_at(600, cfg) == pytest.approx(0.55)
+    assert epsilon_at(1100, cfg) == epsilon_at(10**6, cfg) == pytest.approx(0.1)
+
+
+def small(**kw):
+    return DQNConfig(**{**dict(game="breakout", frames=400, replay=1000, replay_start=100, target_update=50,
+                               epsilon_frames=200, eval_every=200, eval_episodes=1), **kw})
+
+
+def test_target_network_is_copied_every_target_update(cpu32, tmp_path):
+    run = DQNRun.start(small(), tmp_path / "r", log=lambda *a: None, progress=False)
+    try:
+        obs = [run.game.reset()]
+        for _ in range(40):
+            obs.append(run.game.step(0)[0])
+        o = np.stack(obs[:32])
+        batch = (o, np.zeros(32, np.int64), np.ones(32, np.float32), np.stack(obs[1:33]), np.zeros(32, bool))
+        w0 = run.target.state_numpy()["affine2.W"].copy()
+        for i in range(49):
+            run.learn(*batch)
+        assert (run.target.state_numpy()["affine2.W"] == w0).all()  # not yet
+        assert not (run.online.state_numpy()["affine2.W"] == w0).all()
+        run.learn(*batch)  # the 50th update copies
+        np.testing.assert_array_equal(run.target.state_numpy()["affine2.W"], run.online.state_numpy()["affine2.W"])
+    finally:
+        run.directory.close()
+
+
+@pytest.mark.parametrize("double", [False, True])
+def test_targets_are_the_bellman_backup(cpu32, tmp_path, double):
+    run = DQNRun.start(small(double=double, gamma=0.9), tmp_path / "r", log=lambda *a: None, progress=False)
+    try:
+        rng = np.random.default_rng(0)
+        obs = rng.integers(0, 2, (4, *run.game.observation_shape)).astype(np.uint8)
+        nxt = rng.integers(0, 2, (4, *run.game.observation_shape)).astype(np.uint8)
+        for p in run.target.params().values():  # a target network unlike the online one
+            p[...] = rng.standard_normal(p.shape).astype(p.dtype) * 0.1
+        q_online_next = run.online.forward(nxt.astype(np.float32))
+        q_target_next = run.target.forward(nxt.astype(np.float32))
+        best = q_online_next.argmax(1) if double else q_target_next.argmax(1)
+        reward, done = np.array([1, 0, -1, 2], np.float32), np.array([False, True, False, False])
+        expect = reward + 0.9 * (1 - done) * q_target_next[np.arange(4), best]
+        seen = {}
+        real = run.online.train_step
+
+        def spy(x, t, opt, **kw):
+            seen["t"] = np.array(t)
+            return real(x, t, opt, **kw)
+
+        run.online.train_step = spy
+        run.learn(obs, np.array([0, 1, 2, 3]), reward, nxt, done)
+        np.testing.assert_allclose(seen["t"][:, 1], expect, rtol=1e-5)
+        np.testing.assert_array_equal(seen["t"][:, 0], [0, 1, 2, 3])
+    finally:
+        run.directory.close()
+
+
+def test_resume_continues_the_same_run(tmp_path, capsys):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    common = ["--game", "breakout", "--replay-size", "2000", "--replay-start", "100", "--epsilon-frames", "300",
+              "--target-update", "50", "--eval-every", "300", "--eval-episodes", "1", "--no-progress"]
+    with backends.use("cpu", dtype="float32"):
+        assert main(["dqn", "--out", str(whole), "--frames", "600", *common]) == 0
+        assert main(["dqn", "--out", str(parts), "--frames", "300", *common]) == 0
+        assert main(["dqn", "--out", str(parts), "--resume", "--frames", "600", "--no-progress"]) == 0
+    a, ma = io.load_arrays(whole / "last.npz")
+    b, mb = io.load_arrays(parts / "last.npz")
+    assert ma["frame"] == mb["frame"] >= 600 and ma["episodes"] == mb["episodes"]
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert (whole / "curve.png").stat().st_size > 1000 and (whole / "frames.png").stat().st_size > 1000
+
+
+def one_line(capsys, code, expected):
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and expected in err, err
+
+
+def test_bad_dqn_requests(tmp_path, capsys):
+    one_line(capsys, main(["dqn", "--game", "pong", "--out", str(tmp_path / "a")]),
+             "unknown game 'pong'; choose one of: asterix, breakout")
+    one_line(capsys, main(["dqn", "--frames", "0", "--out", str(tmp_path / "b")]), "--frames must be a whole number")
+    one_line(capsys, main(["dqn", "--replay-size", str(10**12), "--out", str(tmp_path / "c")]),
+             "of memory is available")
+    one_line(capsys, main(["dqn", "--out", str(tmp_path / "none"), "--resume"]), "no run directory")
+    one_line(capsys, main(["dqn", "--replay-size", "8", "--out", str(tmp_path / "d")]),
+             "holds fewer transitions than a batch")
+
+
+def test_a_missing_game_package_names_the_extra(monkeypatch, capsys, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "minatar", None)  # import minatar now fails, as without the package
+    monkeypatch.setitem(sys.modules, "gymnasium", None)
+    one_line(capsys, main(["dqn", "--out", str(tmp_path / "a")]), "pip install 'deepnet[rl]'")
+    one_line(capsys, main(["dqn", "--game", "cartpole", "--out", str(tmp_path / "b")]), "pip install 'deepnet[rl]'")
+
+
+def test_cartpole_runs(tmp_path):
+    pytest.importorskip("gymnasium")
+    with backends.use("cpu", dtype="float32"):
+        run = DQNRun.start(small(game="cartpole", frames=300, replay_start=50), tmp_path / "c", log=lambda *a: None,
+                           progress=False)
+        summary = run.train()
+    assert summary["frames"] >= 300 and summary["episodes"] >= 1 and (tmp_path / "c" / "curve.png").is_file()
