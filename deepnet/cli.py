@@ -295,6 +295,14 @@ def cmd_dqn(args) -> int:
     return 0
 
 
+def cmd_style(args) -> int:
+    from .commands.style import style
+
+    style(args.content, args.style, weights=args.weights, steps=args.steps, out=args.out,
+          content_weight=args.content_weight, style_weight=args.style_weight, method=args.method, size=args.size)
+    return 0
+
+
 def cmd_binarize(args) -> int:
     from .commands.binarize import report
 
@@ -377,6 +385,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_dqn)
+    p = sub.add_parser("style", help="neural style transfer: CONTENT painted in STYLE's manner (Gatys et al.)")
+    p.add_argument("content", help="the content picture (PNG/JPEG, any mode)")
+    p.add_argument("style", help="the style picture")
+    p.add_argument("--weights", default=None, help="the feature network: a VGG-19 .safetensors file in "
+                                                   "torchvision's layout, or a deepnet run of a convolutional "
+                                                   "classifier (default: a random multi-scale network)")
+    p.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
+    p.add_argument("--method", default="lbfgs", help="lbfgs (SciPy, the paper's) or adam (default lbfgs)")
+    p.add_argument("--content-weight", type=float, default=1.0, help="alpha (default 1)")
+    p.add_argument("--style-weight", type=float, default=1e3, help="beta (default 1000)")
+    p.add_argument("--size", type=int, default=None, help="the pictures' longer side in pixels (default: the "
+                                                         "content's, at most 512)")
+    p.add_argument("--out", default="stylised.png", help="the result (default stylised.png)")
+    p.set_defaults(func=cmd_style)
     p = sub.add_parser("binarize", help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "
                                          "float simulation, and the weights' sizes")
     p.add_argument("weights", help="run directory or weights file of a model trained with --model binarynet")
