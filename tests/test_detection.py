@@ -427,3 +427,63 @@ def test_describe_shows_both_heads(capsys):
     assert main(["describe", "fasterrcnn"]) == 0
     out = capsys.readouterr().out
     assert "rpn_delta  Convolution          (48, 16, 16)" in out and "box        Affine               (44,)" in out
+
+
+# --- the data -----------------------------------------------------------------------------------------------
+def test_box_scenes_are_the_segmentation_scenes_with_tight_boxes():
+    from deepnet.datasets import scenes
+
+    rng = np.random.default_rng(0)
+    digits = (rng.random((30, 28, 28)) * 255 * (rng.random((30, 1, 1)) > 0.1)).astype(np.uint8)
+    labels = rng.integers(0, 10, 30)
+    x, y = scenes.make_scenes(digits, labels, 20, seed=3)
+    x2, y2, b = scenes.compose(digits, labels, 20, seed=3)
+    np.testing.assert_array_equal(x, x2)  # the same scenes: segmentation's results still hold
+    np.testing.assert_array_equal(y, y2)
+    for s in range(20):
+        for x1, y1_, x2_, y2_, c in b[s][b[s][:, 4] > 0].astype(int):
+            inside = y[s, y1_:y2_, x1:x2_] == c
+            assert inside[0].any() and inside[-1].any() and inside[:, 0].any() and inside[:, -1].any()  # tight
+            assert (y[s] == c).sum() >= inside.sum() > 0
+
+
+def test_cluttered_scenes():
+    from deepnet.datasets import detection
+
+    rng = np.random.default_rng(1)
+    digits = (rng.random((40, 28, 28)) * 255).astype(np.uint8)
+    labels = rng.integers(0, 10, 40)
+    x, b = detection.make_cluttered_scenes(digits, labels, 12, seed=5)
+    assert x.shape == (12, 1, 128, 128) and x.dtype == np.uint8 and b.shape == (12, 5, 5)
+    x6, b6 = detection.make_cluttered_scenes(digits, labels, 6, seed=5)
+    np.testing.assert_array_equal(x6, x[:6])  # the first scenes do not depend on how many are made
+    np.testing.assert_array_equal(b6, b[:6])
+    for rows in detection.objects(b):
+        assert ((rows[:, 4] >= 1) & (rows[:, 4] <= 10)).all()
+        assert (rows[:, :4] >= 0).all() and (rows[:, :4] <= 128).all() and (rows[:, 2] > rows[:, 0]).all()
+        for i in range(len(rows)):
+            others = np.delete(rows[:, :4], i, axis=0)
+            assert detection.overlap_share(rows[i, :4], others) <= detection.MAX_OVERLAP + 1e-9
+    crowded, cb = detection.make_cluttered_scenes(digits, labels, 3, seed=0, size=56, digits=(9, 9))
+    assert (cb[:, :, 4] > 0).sum(axis=1).max() < 9  # no room for nine: fewer are placed, never an error
+
+
+def test_coco_format_round_trip():
+    from deepnet.datasets import detection
+
+    b = np.zeros((2, 2, 5), np.float32)
+    b[0, 0] = (2, 3, 10, 15, 4)
+    gt = detection.coco_ground_truth(b, (64, 64))
+    assert gt["images"][1] == {"id": 2, "width": 64, "height": 64, "file_name": "scene00001.png"}
+    assert gt["annotations"] == [{"id": 1, "image_id": 1, "category_id": 4, "bbox": [2.0, 3.0, 8.0, 12.0],
+                                  "area": 96.0, "iscrowd": 0}]
+    assert [c["name"] for c in gt["categories"]] == [str(d) for d in range(10)]
+    det = detection.coco_detections([np.array([[2, 3, 10, 15, 0.9, 4]]), np.zeros((0, 6))])
+    assert det == [{"image_id": 1, "category_id": 4, "bbox": [2.0, 3.0, 8.0, 12.0], "score": 0.9}]
+    pytest.importorskip("pycocotools", reason="pycocotools (the detection extra) is not installed")
+    from deepnet import coco
+
+    perfect = coco.evaluate([np.array([[2, 3, 10, 15, 0.9, 4]]), np.zeros((0, 6))], b, (64, 64))
+    assert perfect["AP"] == pytest.approx(1.0) and perfect["AP50_per_class"]["4"] == pytest.approx(1.0)
+    nothing = coco.evaluate([np.zeros((0, 6)), np.zeros((0, 6))], b, (64, 64))
+    assert nothing["AP"] == 0.0

@@ -82,7 +82,8 @@ def make_cluttered_scenes(images: np.ndarray, labels: np.ndarray, count: int, se
             placed.append((*box, int(labels[i]) + 1))
         for _ in range(int(rng.integers(FRAGMENTS[0], FRAGMENTS[1] + 1))):
             _scatter_fragment(canvas, images[int(rng.integers(len(images)))], placed, rng, sizes)
-        boxes[s, : len(placed)] = placed
+        if placed:  # a scene whose digits found no room stays empty: no boxes, as an empty image has
+            boxes[s, : len(placed)] = placed
         canvas += rng.normal(0.0, NOISE, canvas.shape)  # per scene: the first k scenes do not depend on count
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)[:, None], boxes
 

@@ -42,7 +42,8 @@ def compose(images: np.ndarray, labels: np.ndarray, count: int, seed: int, size:
             digit = images[i]
             x[s, top : top + 28, left : left + 28] = digit
             y[s, top : top + 28, left : left + 28] = np.where(digit >= INK, int(labels[i]) + 1, 0)
-            boxes[s, slot] = (*ink_box(digit >= INK, left, top), int(labels[i]) + 1)
+            if (digit >= INK).any():  # a digit with no pixel labelled as it has no box either
+                boxes[s, slot] = (*ink_box(digit >= INK, left, top), int(labels[i]) + 1)
     return x[:, None], y, boxes
 
 
