@@ -303,6 +303,13 @@ def cmd_style(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .commands.export import export
+
+    export(args.weights, args.out, softmax=args.softmax)
+    return 0
+
+
 def cmd_binarize(args) -> int:
     from .commands.binarize import report
 
@@ -399,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "content's, at most 512)")
     p.add_argument("--out", default="stylised.png", help="the result (default stylised.png)")
     p.set_defaults(func=cmd_style)
+    p = sub.add_parser("export", help="a trained model as ONNX (standard operators, opset 17; the onnx extra)")
+    p.add_argument("weights", help="run directory or weights file")
+    p.add_argument("out", help="the .onnx file to write")
+    p.add_argument("--softmax", action="store_true", help="end with Softmax: output 'probabilities', not 'logits'")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("binarize", help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "
                                          "float simulation, and the weights' sizes")
     p.add_argument("weights", help="run directory or weights file of a model trained with --model binarynet")

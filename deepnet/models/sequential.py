@@ -57,8 +57,9 @@ class Sequential:
     # --- computation ---------------------------------------------------------
     @property
     def dtype(self):
-        """The dtype the model computes in (its parameters')."""
-        return next(iter(self.params().values())).dtype
+        """The dtype the model computes in (its parameters'; the backend's for a model without any)."""
+        params = self.params()
+        return next(iter(params.values())).dtype if params else np.dtype(current().dtype)
 
     def forward(self, x, train: bool = False):
         """Logits for a batch x. Floating-point input of another dtype is cast to the model's dtype

@@ -1,0 +1,133 @@
+"""ONNX export (deepnet/onnx.py): every exportable model checked with onnx.checker (full_check) and its outputs
+compared with ONNX's own reference evaluator (and ONNX Runtime where it is installed) within 1e-5 in float32;
+the graph's names, symbolic batch and metadata; a layer without an ONNX form refused with its name."""
+import numpy as np
+import pytest
+
+from deepnet import backends, models
+from deepnet.gan import generator
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
+from onnx.reference import ReferenceEvaluator  # noqa: E402
+
+from deepnet import onnx as donnx  # noqa: E402
+
+CASES = [
+    ("deepconvnet", lambda: models.create("deepconvnet")),
+    ("simpleconvnet", lambda: models.create("simpleconvnet")),
+    ("vgg", lambda: models.create("vgg")),
+    ("resnet8", lambda: models.create("resnet8", input_shape=(3, 32, 32))),
+    ("plainnet8", lambda: models.create("plainnet8", input_shape=(3, 32, 32))),
+    ("googlenet", lambda: models.create("googlenet")),
+    ("fcn", lambda: models.create("fcn", input_shape=(1, 32, 32), num_classes=11)),
+    ("binarynet", lambda: models.create("binarynet")),
+    ("dcgan_generator", lambda: generator(hidden=64)),
+    ("alexnet_small", lambda: models.AlexNet(input_shape=(3, 67, 67), num_classes=10)),
+]
+
+
+def randomise_statistics(model, rng):
+    """Batch norm's running statistics away from (0, 1), so the inference form is really tested."""
+    for name, a in model.buffers().items():
+        a[...] = rng.random(a.shape).astype(a.dtype) + (0.5 if name.endswith("var") else -0.5)
+
+
+@pytest.mark.parametrize("name,make", CASES, ids=[c[0] for c in CASES])
+def test_export_matches_deepnet(cpu32, name, make):
+    rng = np.random.default_rng(0)
+    model = make()
+    randomise_statistics(model, rng)
+    x = rng.random((3, *model.input_shape)).astype(np.float32)
+    proto = donnx.to_onnx(model, metadata={"dataset": "mnist"})  # check_model(full_check=True) inside
+    want = model.predict(x)
+    if not has_lrn(model):
+        got = ReferenceEvaluator(proto).run(None, {"input": x})[0]
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 1e-5 * max(1.0, np.abs(want).max())
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        if has_lrn(model):
+            pytest.skip("ONNX's reference evaluator computes LRN wrongly (see test_lrn_is_the_onnx_spec) and ONNX "
+                        "Runtime is not installed")
+        return  # ONNX Runtime is optional: the reference evaluator above is the check CI runs
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x})[0]
+    assert np.abs(got - want).max() <= 1e-5 * max(1.0, np.abs(want).max())
+
+
+def has_lrn(model):
+    return any(type(layer).__name__ == "LRN" for layer in model.layers.values())
+
+
+def test_lrn_is_the_onnx_spec(cpu32):
+    """ONNX's LRN: x / (bias + alpha / size * sum of squares over the `size` channels centred on c)^beta, which
+    deepnet's LRN computes. (onnx 1.23's reference evaluator loops over the batch axis where the channels are
+    meant, so models with LRN are compared with ONNX Runtime and with the formula written out here.)"""
+    from deepnet.layers import LRN
+    from deepnet.models import Sequential
+
+    model = Sequential([LRN(size=5, alpha=0.5, beta=0.75, k=2.0)], input_shape=(7, 3, 3))
+    x = np.random.default_rng(0).standard_normal((2, 7, 3, 3)).astype(np.float32)
+    square = np.stack([(x[:, max(0, c - 2) : c + 3] ** 2).sum(axis=1) for c in range(7)], axis=1)
+    spec = x / (2.0 + 0.5 / 5 * square) ** 0.75
+    np.testing.assert_allclose(model.predict(x), spec, rtol=1e-6)
+    node = donnx.to_onnx(model).graph.node[0]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    assert node.op_type == "LRN" and attrs == {"size": 5, "alpha": 0.5, "beta": 0.75, "bias": 2.0}
+    ort = pytest.importorskip("onnxruntime")
+    got = ort.InferenceSession(donnx.to_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x})[0]
+    np.testing.assert_allclose(got, spec, rtol=1e-6)
+
+
+def test_graph_names_batch_and_metadata(cpu32, tmp_path):
+    model = models.create("deepconvnet")
+    donnx.export(model, tmp_path / "m.onnx", softmax=True, metadata={"dataset": "mnist", "test_accuracy": 0.99})
+    proto = onnx.load(str(tmp_path / "m.onnx"))
+    assert proto.opset_import[0].version == donnx.OPSET and proto.ir_version == donnx.IR_VERSION
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    assert inp.name == "input" and out.name == "probabilities"
+    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["batch", 1, 28, 28]
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props["model"] == "DeepConvNet" and props["dataset"] == "mnist" and props["test_accuracy"] == "0.99"
+    assert "deepnet_version" in props
+    x = np.random.default_rng(1).random((4, 1, 28, 28)).astype(np.float32)
+    p = ReferenceEvaluator(proto).run(None, {"input": x})[0]
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(p, model.predict(x, probabilities=True), atol=1e-6)
+
+
+def test_sign_keeps_deepnets_zero(cpu32):
+    from deepnet.layers import Sign
+    from deepnet.models import Sequential
+
+    model = Sequential([Sign()], input_shape=(4,))
+    x = np.array([[-1.0, 0.0, 2.0, -0.0]], np.float32)
+    got = ReferenceEvaluator(donnx.to_onnx(model)).run(None, {"input": x})[0]
+    np.testing.assert_array_equal(got, model.predict(x))  # +1 at zero, as deepnet's sign
+
+
+def test_layers_without_an_onnx_form_are_refused_by_name(cpu32):
+    with pytest.raises(ValueError, match=r"layer 21 \(MaxUnpooling\) has no ONNX form"):
+        donnx.to_onnx(models.create("segnet"))
+    with pytest.raises(ValueError, match="not a chain of layers"):
+        donnx.to_onnx(models.create("nic"))
+
+
+def test_export_from_the_command_line(tmp_path, capsys):
+    from deepnet.cli import main
+
+    with backends.use("cpu", dtype="float32"):
+        models.create("deepconvnet").save(tmp_path / "w.npz", {"model_name": "deepconvnet"})
+    assert main(["export", str(tmp_path / "w.npz"), str(tmp_path / "m.onnx")]) == 0
+    assert "output 'logits', ONNX opset 17" in capsys.readouterr().out
+    onnx.checker.check_model(onnx.load(str(tmp_path / "m.onnx")), full_check=True)
+    assert main(["export", str(tmp_path / "w.npz"), str(tmp_path / "m.txt")]) == 2
+    assert "name ending .onnx" in capsys.readouterr().err
+    with backends.use("cpu", dtype="float32"):
+        models.create("segnet").save(tmp_path / "s.npz", {"model_name": "segnet", "input_shape": [1, 64, 64],
+                                                          "num_classes": 11})
+    assert main(["export", str(tmp_path / "s.npz"), str(tmp_path / "s.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "(MaxUnpooling) has no ONNX form" in err and "Traceback" not in err
