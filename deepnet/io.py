@@ -1,4 +1,7 @@
-"""Safe, atomic files: arrays as .npz (never pickle), written so a crash cannot leave half a file.
+"""Safe, atomic files: arrays as .npz (never pickle), written so a crash cannot leave half a file; and
+safetensors files (the `onnx`/`style` extras' safetensors package), read and checked the same way: a path
+ending .safetensors is read as one wherever deepnet reads arrays (eval, predict, --init-from), its
+metadata kept as JSON under the "deepnet" key of the file's string metadata.
 
 Every write goes to a temporary file in the destination's directory, is flushed
 and fsync'ed, and then replaces the destination with os.replace (atomic on POSIX
@@ -100,12 +103,78 @@ MAX_META_BYTES = 16 << 20
 MAX_ARRAY_BYTES = 8 << 30
 
 
+SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "I64": "int64", "I32": "int32",
+                      "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
+def is_safetensors(path) -> bool:
+    return Path(path).suffix == ".safetensors"
+
+
+def _safetensors_index(path: Path) -> tuple[dict, dict]:
+    """A safetensors file's header, read here (8 bytes of length, then JSON) and checked: bounded, every
+    tensor's byte range inside the file and as long as its shape and dtype say."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if not 2 <= n <= min(MAX_META_BYTES, size - 8):
+                raise BadFile(f"{path} is not a readable safetensors file (a header of {n:,} bytes in a file of "
+                              f"{size:,})")
+            header = json.loads(f.read(n).decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadFile(f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+    if not isinstance(header, dict):
+        raise BadFile(f"{path}: its header is not a JSON object")
+    extra = header.pop("__metadata__", None) or {}
+    meta = {}
+    if isinstance(extra, dict) and isinstance(extra.get("deepnet"), str):
+        try:
+            meta = json.loads(extra["deepnet"])
+        except ValueError:
+            raise BadFile(f"{path}: its 'deepnet' metadata is not JSON") from None
+        if not isinstance(meta, dict):
+            raise BadFile(f"{path}: its 'deepnet' metadata is a JSON {type(meta).__name__}, not an object")
+    index, data = {}, size - 8 - n
+    for name, info in header.items():
+        try:
+            dtype = np.dtype(SAFETENSORS_DTYPES[info["dtype"]])
+            shape = tuple(int(d) for d in info["shape"])
+            start, end = (int(v) for v in info["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise BadFile(f"{path}: tensor {name!r} has an unreadable entry ({str(info)[:120]}); dtypes read: "
+                          f"{', '.join(SAFETENSORS_DTYPES)}") from None
+        if any(d < 0 for d in shape) or not 0 <= start <= end <= data or \
+                end - start != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+            raise BadFile(f"{path}: tensor {name!r} declares shape {shape} of {dtype} at bytes {start}-{end} of "
+                          f"{data}; they do not agree")
+        index[name] = (shape, dtype)
+    return index, meta
+
+
+def save_safetensors(path, arrays: dict, meta: dict | None = None) -> None:
+    """Write host arrays and JSON-able `meta` as a safetensors file, atomically."""
+    try:
+        from safetensors.numpy import save
+    except ImportError:
+        from .errors import MissingDependency
+
+        raise MissingDependency("writing safetensors files needs the safetensors package: pip install "
+                                "'deepnet[onnx]'") from None
+    blob = save({k: np.ascontiguousarray(a) for k, a in arrays.items()},
+                metadata={"deepnet": json.dumps(meta or {})})
+    with atomic_open(path, "wb") as f:
+        f.write(blob)
+
+
 def read_index(path) -> tuple[dict, dict]:
     """({name: (shape, dtype)}, meta) of a file written by save_arrays, from the array headers alone:
     no array data is decompressed, so a caller can check the shapes before anything large is read."""
     path = Path(path)
     if not path.is_file():
         raise MissingFile(f"no such file: {path}")
+    if is_safetensors(path):
+        return _safetensors_index(path)
     index, meta = {}, {}
     try:
         with zipfile.ZipFile(path) as z:
@@ -158,6 +227,19 @@ def load_arrays(path, expect: dict | None = None, max_bytes: int = MAX_ARRAY_BYT
     if total > max_bytes:
         raise BadFile(f"{path}: its arrays would take {total / 2**30:.1f} GiB in memory "
                       f"(at most {max_bytes / 2**30:.1f} GiB are read)")
+    if is_safetensors(path):
+        try:
+            from safetensors import safe_open
+        except ImportError:
+            from .errors import MissingDependency
+
+            raise MissingDependency("reading safetensors files needs the safetensors package: pip install "
+                                    "'deepnet[onnx]'") from None
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                return {k: f.get_tensor(k) for k in index}, meta
+        except Exception as exc:  # the package's own errors for a file that passed the header check
+            raise BadFile(f"{path} is not a readable safetensors file ({exc})") from None
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in index}

@@ -131,3 +131,61 @@ def test_export_from_the_command_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "s.npz"), str(tmp_path / "s.onnx")]) == 2
     err = capsys.readouterr().err
     assert "(MaxUnpooling) has no ONNX form" in err and "Traceback" not in err
+
+
+# --- safetensors weights ------------------------------------------------------------------------------------
+def test_safetensors_weights_round_trip_everywhere_a_checkpoint_goes(tmp_path, capsys):
+    pytest.importorskip("safetensors")
+    from deepnet.cli import main
+    from deepnet.loading import load_model
+
+    with backends.use("cpu", dtype="float32"):
+        model = models.create("deepconvnet")
+        model.save(tmp_path / "w.npz", {"model_name": "deepconvnet"})
+        assert main(["export", str(tmp_path / "w.npz"), str(tmp_path / "w.safetensors")]) == 0
+        again, meta = load_model(tmp_path / "w.safetensors")
+        x = np.random.default_rng(0).random((3, 1, 28, 28)).astype(np.float32)
+        np.testing.assert_array_equal(again.predict(x), model.predict(x))
+        assert meta["model_name"] == "deepconvnet"
+        fresh = models.create("deepconvnet")
+        from deepnet.training.trainer import transfer
+
+        assert len(transfer(fresh, tmp_path / "w.safetensors", log=lambda *a: None)) == len(model.state())
+        np.testing.assert_array_equal(fresh.predict(x), model.predict(x))
+
+
+def hostile(tmp_path, header: dict, data: bytes = b"", name="bad.safetensors"):
+    import json
+
+    blob = json.dumps(header).encode()
+    path = tmp_path / name
+    path.write_bytes(len(blob).to_bytes(8, "little") + blob + data)
+    return path
+
+
+@pytest.mark.parametrize("header, data, message", [
+    ({"conv1.W": {"dtype": "F32", "shape": [16, 1, 3, 3], "data_offsets": [0, 10]}}, b"\0" * 10, "do not agree"),
+    ({"conv1.W": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}, b"\0" * 8, "do not agree"),
+    ({"conv1.W": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8, "unreadable entry"),
+    ({"__metadata__": {"deepnet": "[1, 2]"}}, b"", "not an object"),
+])
+def test_hostile_safetensors_files_are_refused(tmp_path, header, data, message):
+    from deepnet import io
+
+    with pytest.raises(ValueError, match=message):
+        io.read_index(hostile(tmp_path, header, data))
+
+
+def test_a_safetensors_file_for_another_model_names_the_mismatch(tmp_path):
+    pytest.importorskip("safetensors")
+    from deepnet import io
+    from deepnet.loading import load_model
+
+    with backends.use("cpu", dtype="float32"):
+        state = models.create("simpleconvnet").state_numpy()
+    io.save_safetensors(tmp_path / "w.safetensors", state, {"model_name": "deepconvnet"})
+    with pytest.raises(ValueError, match=r"arrays of the wrong shape: affine1.W: \(4320, 100\) \(expected \(1024, 50\)\)"):
+        load_model(tmp_path / "w.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\xff" * 64)
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        load_model(tmp_path / "junk.safetensors")

@@ -1,4 +1,5 @@
-"""`deepnet export`: a trained model written as ONNX, its description in the file's metadata."""
+"""`deepnet export`: a trained model written as ONNX (`model.onnx`) or its weights as safetensors
+(`weights.safetensors`), its description in the file's metadata."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,15 @@ from ..loading import load_model
 
 def export(run, out, softmax: bool = False, log=print) -> Path:
     out = Path(out)
-    if out.suffix != ".onnx":
-        raise InvalidValue(f"deepnet export writes ONNX files (name ending .onnx); got {out}")
+    if out.suffix not in (".onnx", ".safetensors"):
+        raise InvalidValue(f"deepnet export writes ONNX models (a name ending .onnx) or safetensors weights (.safetensors); "
+                           f"got {out}")
     check_output(out, run)
+    model, meta = load_model(run)
+    if out.suffix == ".safetensors":
+        return _weights(model, meta, out, log)
     from .. import onnx as donnx
 
-    model, meta = load_model(run)
     history = meta.get("history") if isinstance(meta.get("history"), list) else []
     info = {"dataset": meta["dataset"], "epochs": meta.get("epoch", "")}
     accuracy = history[-1].get("test_acc") if history and isinstance(history[-1], dict) else None
@@ -25,4 +29,19 @@ def export(run, out, softmax: bool = False, log=print) -> Path:
     shape = "x".join(map(str, model.input_shape))
     log(f"Wrote {out}: {type(model).__name__}, input 'input' (batch, {shape.replace('x', ', ')}), output "
         f"'{'probabilities' if softmax else 'logits'}', ONNX opset {donnx.OPSET}")
+    return out
+
+
+def _weights(model, meta, out: Path, log) -> Path:
+    """The parameters and buffers under deepnet's names, with what load_model needs to rebuild the model."""
+    from .. import __version__, io
+    from ..models import registry
+
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    name = cfg.get("model") or meta.get("model_name") or type(model).__name__.lower()
+    registry.check_name(name)
+    info = {"model_name": name, "input_shape": list(model.input_shape), "num_classes": model.num_classes,
+            "config": {"model": name, "dataset": meta["dataset"]}, "deepnet_version": __version__}
+    io.save_safetensors(out, model.state_numpy(), info)
+    log(f"Wrote {out}: {len(model.state())} arrays of {type(model).__name__} ({model.num_params():,} parameters)")
     return out
