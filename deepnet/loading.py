@@ -29,6 +29,8 @@ def load_model(run_or_file, dtype="float32"):
     The file's metadata names the model; it is checked against sane bounds, and the arrays' shapes (read
     from their headers) against the model it names, before the model is built or any array is read."""
     path = checkpoint.find(run_or_file)
+    if path.suffix == ".onnx":  # a graph from deepnet export or another exporter (deepnet.onnx.load)
+        return _load_onnx(path, dtype)
     index, meta = io.read_index(path)
     checkpoint.refuse_other_formats(path, meta)
     name, shape, classes, shapes = load_model_meta(path, meta)
@@ -38,6 +40,20 @@ def load_model(run_or_file, dtype="float32"):
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     dataset = cfg.get("dataset", "mnist")
     return model, {**meta, "path": str(path), "dataset": dataset if isinstance(dataset, str) else "mnist"}
+
+
+def _load_onnx(path, dtype):
+    from . import onnx as donnx
+
+    model = donnx.load(path, dtype)
+    try:
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    except Exception:  # read once already by donnx.load; its metadata is optional
+        props = {}
+    dataset = props.get("dataset") or "mnist"
+    return model, {"path": str(path), "dataset": dataset, "model_name": props.get("model", "onnx"), "onnx": props}
 
 
 def output_kind(model) -> str:

@@ -174,3 +174,261 @@ def export(model, path, softmax: bool = False, metadata: dict | None = None) -> 
     proto = to_onnx(model, softmax, metadata)
     with atomic_open(path, "wb") as f:
         f.write(proto.SerializeToString())
+
+
+# --- import -----------------------------------------------------------------------------------------------------
+MAX_FILE_BYTES = 2 << 30  # protobuf's own limit; a file above it is refused before it is parsed
+
+
+def load(path, dtype="float32"):
+    """An ONNX file read back into a deepnet Sequential (Residual and Concat blocks where the graph branches):
+    the operators `to_onnx` writes, in the layouts other exporters use too (Gemm with transB=1, Reshape to
+    (N, -1) for Flatten, a trailing Softmax dropped: deepnet's models end in logits). Unknown operators,
+    attributes deepnet does not support (dilations, groups, auto_pad, asymmetric pads) and external data are
+    refused, naming the node; every weight's shape is checked against its layer before the model is built."""
+    onnx, _, numpy_helper = _onnx()
+    from pathlib import Path
+
+    from .errors import BadFile, MissingFile
+
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFile(f"no such ONNX file: {path}")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise BadFile(f"{path}: {path.stat().st_size:,} bytes; ONNX files above 2 GiB (protobuf's limit) are not read")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise BadFile(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc})") from None
+    return from_proto(proto, str(path), dtype)
+
+
+def from_proto(proto, source: str = "ONNX model", dtype="float32"):
+    from .backends.settings import parse_dtype
+    from .errors import BadFile
+    from .models.sequential import Sequential
+
+    _, helper, numpy_helper = _onnx()
+    graph = proto.graph
+    weights = {}
+    for t in graph.initializer:
+        if t.data_location == 1 or len(t.external_data):  # TensorProto.EXTERNAL
+            raise BadFile(f"{source}: tensor {t.name!r} keeps its data in an external file; deepnet reads "
+                          f"self-contained ONNX files only")
+        weights[t.name] = numpy_helper.to_array(t)
+    inputs = [i for i in graph.input if i.name not in weights]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise BadFile(f"{source}: deepnet reads graphs of one input and one output; this one has {len(inputs)} "
+                      f"inputs and {len(graph.output)} outputs")
+    dims = inputs[0].type.tensor_type.shape.dim
+    input_shape = tuple(int(d.dim_value) for d in dims[1:])
+    if not input_shape or any(d < 1 for d in input_shape):
+        raise BadFile(f"{source}: the input's sample shape must be fixed (only the batch may be symbolic); got "
+                      f"{[d.dim_param or d.dim_value for d in dims]}")
+    producer = {}
+    for node in graph.node:
+        for out in node.output:
+            producer[out] = node
+    reader = _Reader(weights, producer, helper, source, parse_dtype(dtype))
+    layers = reader.chain(inputs[0].name, graph.output[0].name)
+    model = Sequential(layers, input_shape=input_shape)
+    from .layers.base import output_shape_of
+
+    try:
+        output_shape_of(model.layers.values(), input_shape)
+    except ValueError as exc:
+        raise BadFile(f"{source}: its layers do not fit together: {exc}") from None
+    return model
+
+
+class _Reader:
+    SINGLE = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "Gemm",
+              "Flatten", "Reshape", "BatchNormalization", "LRN", "GlobalAveragePool", "Identity", "Dropout",
+              "Softmax"}
+
+    def __init__(self, weights, producer, helper, source, dtype):
+        self.weights, self.producer, self.helper, self.source, self.dtype = weights, producer, helper, source, dtype
+
+    def fail(self, node, what):
+        from .errors import BadFile
+
+        raise BadFile(f"{self.source}: node {node.name or node.op_type!r} ({node.op_type}): {what}")
+
+    def attrs(self, node) -> dict:
+        return {a.name: self.helper.get_attribute_value(a) for a in node.attribute}
+
+    def weight(self, node, i, shape=None):
+        name = node.input[i] if i < len(node.input) else ""
+        if name not in self.weights:
+            self.fail(node, f"input {i} ({name!r}) must be a stored tensor (an initializer)")
+        a = self.weights[name]
+        if shape is not None and tuple(a.shape) != tuple(shape):
+            self.fail(node, f"tensor {name!r} has shape {tuple(a.shape)}; expected {tuple(shape)}")
+        if not np.isfinite(a).all():
+            self.fail(node, f"tensor {name!r} holds NaN or infinite values")
+        return a
+
+    def ancestors(self, t: str) -> dict:
+        """{tensor: steps back} of everything `t` is computed from (its data path, not its weights)."""
+        seen, todo = {t: 0}, [t]
+        while todo:
+            cur = todo.pop()
+            node = self.producer.get(cur)
+            if node is None:
+                continue
+            for i in node.input[: 1 if node.op_type in self.SINGLE else None]:
+                if i and i not in self.weights and i not in seen:
+                    seen[i] = seen[cur] + 1
+                    todo.append(i)
+        return seen
+
+    def chain(self, start: str, end: str) -> list:
+        """The layers that compute tensor `end` from tensor `start`."""
+        out = []
+        t = end
+        while t != start:
+            node = self.producer.get(t)
+            if node is None:
+                from .errors import BadFile
+
+                raise BadFile(f"{self.source}: tensor {t!r} is computed from nothing the input reaches")
+            if node.op_type in ("Add", "Concat"):
+                branches = [i for i in node.input]
+                common = set(self.ancestors(branches[0]))
+                for b in branches[1:]:
+                    common &= set(self.ancestors(b))
+                if not common:
+                    self.fail(node, "its inputs share no common source")
+                # the nearest shared source: the one fewest steps back from the first branch
+                first = self.ancestors(branches[0])
+                source = min(common, key=lambda c: first[c])
+                out.append(self.block(node, source, branches))
+                t = source
+                continue
+            if node.op_type == "Where":  # deepnet's sign: Where(x >= 0, 1, -1)
+                out.append(self.sign(node))
+                t = self.producer[node.input[0]].input[0]
+                continue
+            layer = self.layer(node)
+            if layer is not None:
+                out.append(layer)
+            t = node.input[0]
+        return out[::-1]
+
+    def sign(self, node):
+        from .layers import Sign
+
+        cond = self.producer.get(node.input[0])
+        ok = cond is not None and cond.op_type == "GreaterOrEqual" and cond.input[1] in self.weights and \
+            float(np.asarray(self.weights[cond.input[1]]).reshape(-1)[0]) == 0.0 and \
+            all(n in self.weights for n in node.input[1:]) and \
+            np.asarray(self.weights[node.input[1]]).reshape(-1).tolist() == [1.0] and \
+            np.asarray(self.weights[node.input[2]]).reshape(-1).tolist() == [-1.0]
+        if not ok:
+            self.fail(node, "deepnet reads Where only as its sign, Where(x >= 0, 1, -1)")
+        return Sign()
+
+    def block(self, node, source, branches):
+        from .layers import Concat, Residual
+
+        paths = [self.chain(source, b) for b in branches]
+        if node.op_type == "Add":
+            if len(paths) != 2:
+                self.fail(node, f"Add of {len(paths)} inputs; deepnet's residual block adds two")
+            return Residual(paths[0], shortcut=paths[1])
+        if self.attrs(node).get("axis", None) != 1:
+            self.fail(node, "Concat must join channels (axis=1)")
+        return Concat(paths)
+
+    def layer(self, node):
+        from .layers import (LRN, Affine, BatchNormalization, Convolution, GlobalAveragePooling, LeakyRelu,
+                             Pooling, Relu, Sigmoid, Tanh, TransposedConvolution)
+
+        op, a, bk_dtype = node.op_type, self.attrs(node), self.dtype
+        from .backends import current
+
+        bk = current()
+        dev = lambda arr: bk.to_device(np.ascontiguousarray(arr, dtype=bk_dtype))  # noqa: E731
+        if op in ("Identity", "Dropout", "Flatten", "Softmax"):
+            if op == "Flatten" and a.get("axis", 1) != 1:
+                self.fail(node, f"Flatten with axis {a.get('axis')}; only axis=1 (keep the batch) is read")
+            return None  # Flatten: Affine flattens its input itself; Softmax: deepnet's models end in logits
+        if op == "Reshape":
+            shape = self.weight(node, 1)
+            if len(shape) == 2 and shape[1] == -1:  # (N, -1): a flatten
+                return None
+            if len(shape) >= 2 and shape[0] in (0, -1):
+                from .gan import Reshape
+
+                return Reshape(*[int(s) for s in shape[1:]])
+            self.fail(node, f"Reshape to {shape.tolist()}; deepnet reads (0 or -1, ...) shapes that keep the batch")
+        if op in ("Relu", "Sigmoid", "Tanh"):
+            return {"Relu": Relu, "Sigmoid": Sigmoid, "Tanh": Tanh}[op]()
+        if op == "LeakyRelu":
+            return LeakyRelu(float(a.get("alpha", 0.01)))
+        if op in ("Conv", "ConvTranspose", "MaxPool", "AveragePool"):
+            for bad in ("dilations", "group", "auto_pad"):
+                value = a.get(bad)
+                if value not in (None, 1, [1, 1], b"NOTSET", "NOTSET"):
+                    self.fail(node, f"attribute {bad}={value!r} is not supported")
+            if a.get("ceil_mode", 0):
+                self.fail(node, "ceil_mode=1 is not supported")
+            pads = list(a.get("pads", [0, 0, 0, 0]))
+            if len(set(pads)) != 1:
+                self.fail(node, f"asymmetric pads {pads} are not supported (deepnet pads every side alike)")
+            pad = int(pads[0])
+            strides = list(a.get("strides", [1, 1]))
+            if len(set(strides)) != 1:
+                self.fail(node, f"strides {strides} differ by axis; deepnet strides both alike")
+            stride = int(strides[0])
+            if op in ("MaxPool", "AveragePool"):
+                kh, kw = a["kernel_shape"]
+                if op == "AveragePool" and pad and not a.get("count_include_pad", 0):
+                    self.fail(node, "AveragePool with padding and count_include_pad=0; deepnet counts the padding")
+                return Pooling((kh, kw), stride=stride, pad=pad, mode="max" if op == "MaxPool" else "avg")
+            w = self.weight(node, 1)
+            if w.ndim != 4:
+                self.fail(node, f"weights of shape {w.shape}; expected 4-D")
+            b = self.weight(node, 2, (w.shape[0 if op == "Conv" else 1],)) if len(node.input) > 2 else \
+                np.zeros(w.shape[0 if op == "Conv" else 1])
+            if op == "Conv":
+                layer = Convolution(w.shape[1], w.shape[0], w.shape[2:], stride=stride, pad=pad, dtype=bk_dtype)
+            else:
+                op_pad = list(a.get("output_padding", [0, 0]))
+                if len(set(op_pad)) != 1:
+                    self.fail(node, f"output_padding {op_pad} differs by axis")
+                layer = TransposedConvolution(w.shape[0], w.shape[1], w.shape[2:], stride=stride, pad=pad,
+                                              output_padding=int(op_pad[0]), dtype=bk_dtype)
+            layer.W, layer.b = dev(w), dev(b)
+            return layer
+        if op == "Gemm":
+            if a.get("transA", 0):
+                self.fail(node, "transA=1 is not supported")
+            w = self.weight(node, 1)
+            if w.ndim != 2:
+                self.fail(node, f"B of shape {w.shape}; expected 2-D")
+            w = w.T if a.get("transB", 0) else w
+            alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+            b = self.weight(node, 2) if len(node.input) > 2 else np.zeros(w.shape[1])
+            if b.shape not in ((w.shape[1],), (1, w.shape[1])):
+                self.fail(node, f"C of shape {b.shape}; expected ({w.shape[1]},)")
+            layer = Affine(w.shape[0], w.shape[1], dtype=bk_dtype)
+            layer.W, layer.b = dev(alpha * w), dev(beta * b.reshape(-1))
+            return layer
+        if op == "BatchNormalization":
+            if len(node.output) > 1 and any(node.output[1:]):
+                self.fail(node, "training-mode outputs are not read; export in inference mode")
+            gamma = self.weight(node, 1)
+            layer = BatchNormalization(len(gamma), eps=float(a.get("epsilon", 1e-5)), dtype=bk_dtype)
+            n = (len(gamma),)
+            layer.gamma, layer.beta = dev(gamma), dev(self.weight(node, 2, n))
+            layer.running_mean, layer.running_var = dev(self.weight(node, 3, n)), dev(self.weight(node, 4, n))
+            return layer
+        if op == "LRN":
+            size = int(a["size"])
+            if size % 2 == 0:
+                self.fail(node, f"an even window of {size} channels; deepnet's LRN centres odd windows")
+            return LRN(size, float(a.get("alpha", 1e-4)), float(a.get("beta", 0.75)), float(a.get("bias", 1.0)))
+        if op == "GlobalAveragePool":
+            return GlobalAveragePooling()
+        self.fail(node, "an operator deepnet does not read")

@@ -189,3 +189,100 @@ def test_a_safetensors_file_for_another_model_names_the_mismatch(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"\xff" * 64)
     with pytest.raises(ValueError, match="not a readable safetensors file"):
         load_model(tmp_path / "junk.safetensors")
+
+
+# --- import ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,make", CASES, ids=[c[0] for c in CASES])
+def test_export_then_import_gives_the_same_outputs(cpu32, name, make):
+    rng = np.random.default_rng(3)
+    model = make()
+    randomise_statistics(model, rng)
+    back = donnx.from_proto(donnx.to_onnx(model))
+    x = rng.random((2, *model.input_shape)).astype(np.float32)
+    np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-6, atol=1e-6)
+
+
+def foreign(nodes, inits, input_shape, output="y"):
+    """A small model as another exporter writes it (onnx.helper), opset 17."""
+    h = onnx.helper
+    graph = h.make_graph(nodes, "foreign", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", *input_shape])],
+                         [h.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None)],
+                         [onnx.numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+
+
+def test_a_model_from_another_exporter(cpu32, tmp_path):
+    h = onnx.helper
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 1, 3, 3)).astype(np.float32)
+    fc = rng.standard_normal((3, 4 * 4 * 4)).astype(np.float32)  # PyTorch's Linear: (out, in), transB=1
+    proto = foreign([
+        h.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        h.make_node("Relu", ["c"], ["r"]),
+        h.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        h.make_node("Reshape", ["p", "shape"], ["f"]),
+        h.make_node("Gemm", ["f", "fc", "fb"], ["y"], transB=1),
+    ], {"w": w, "b": np.zeros(4, np.float32), "shape": np.array([-1, 64], np.int64), "fc": fc,
+        "fb": np.ones(3, np.float32)}, (1, 8, 8))
+    proto.graph.node[3].input[1] = "shape"
+    proto.graph.initializer[2].CopyFrom(onnx.numpy_helper.from_array(np.array([0, -1], np.int64), "shape"))
+    onnx.save(proto, str(tmp_path / "f.onnx"))
+    model = donnx.load(tmp_path / "f.onnx")
+    x = rng.random((2, 1, 8, 8)).astype(np.float32)
+    want = ReferenceEvaluator(proto).run(None, {"x": x})[0]
+    np.testing.assert_allclose(model.predict(x), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("node, message", [
+    (dict(op="Conv", pads=[0, 1, 1, 1]), r"asymmetric pads \[0, 1, 1, 1\] are not supported"),
+    (dict(op="Conv", dilations=[2, 2]), r"attribute dilations=\[2, 2\] is not supported"),
+    (dict(op="Conv", group=2), "attribute group=2 is not supported"),
+    (dict(op="Elu"), r"node 'n' \(Elu\): an operator deepnet does not read"),
+])
+def test_unsupported_graphs_are_refused_naming_the_node(cpu32, node, message):
+    h = onnx.helper
+    op = node.pop("op")
+    inputs = ["x", "w"] if op == "Conv" else ["x"]
+    w = np.zeros((2, 1 if "group" not in node else 1, 3, 3), np.float32)
+    proto = foreign([h.make_node(op, inputs, ["y"], name="n", **node)], {"w": w} if op == "Conv" else {}, (2, 6, 6))
+    with pytest.raises(ValueError, match=message):
+        donnx.from_proto(proto)
+
+
+def test_hostile_onnx_files(tmp_path):
+    h = onnx.helper
+    proto = foreign([h.make_node("Gemm", ["x", "w"], ["y"])], {"w": np.zeros((4, 2), np.float32)}, (4,))
+    t = proto.graph.initializer[0]
+    t.ClearField("raw_data")
+    t.data_location = onnx.TensorProto.EXTERNAL
+    e = t.external_data.add()
+    e.key, e.value = "location", "../../etc/passwd"
+    onnx.save(proto, str(tmp_path / "ext.onnx"))
+    with pytest.raises(ValueError, match="keeps its data in an external file"):
+        donnx.load(tmp_path / "ext.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"\x08\x96\x01 not protobuf at all \xff\xff")
+    with pytest.raises(ValueError, match="not a readable ONNX file"):
+        donnx.load(tmp_path / "junk.onnx")
+    wrong = foreign([h.make_node("Gemm", ["x", "w"], ["y"])], {"w": np.zeros((5, 2), np.float32)}, (4,))
+    with pytest.raises(ValueError, match="do not fit together"):
+        donnx.from_proto(wrong)
+
+
+def test_eval_reads_an_onnx_file(tmp_path, capsys):
+    from deepnet.cli import main
+    from deepnet.datasets import loaders
+
+    with backends.use("cpu", dtype="float32"):
+        models.create("simpleconvnet").save(tmp_path / "w.npz", {"model_name": "simpleconvnet"})
+    assert main(["export", str(tmp_path / "w.npz"), str(tmp_path / "m.onnx")]) == 0
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as mp:  # 200 test digits: the mechanics
+        real = loaders.mnist
+        mp.setitem(loaders.LOADERS, "mnist", lambda **kw: (lambda d: loaders.Dataset(
+            d.name, d.train, d.test.take(200), None, d.source))(real(**kw)))
+        assert main(["eval", str(tmp_path / "w.npz"), "--batch-size", "100"]) == 0
+        npz = capsys.readouterr().out
+        assert main(["eval", str(tmp_path / "m.onnx"), "--batch-size", "100"]) == 0
+        got = capsys.readouterr().out
+    accuracy = lambda text: text.split("test accuracy ")[1].split("%")[0]  # noqa: E731
+    assert accuracy(got) == accuracy(npz) and "200 images" in got
