@@ -286,3 +286,41 @@ def test_eval_reads_an_onnx_file(tmp_path, capsys):
         got = capsys.readouterr().out
     accuracy = lambda text: text.split("test accuracy ")[1].split("%")[0]  # noqa: E731
     assert accuracy(got) == accuracy(npz) and "200 images" in got
+
+
+# --- PyTorch's names ------------------------------------------------------------------------------------------
+def test_deepconvnet_in_pytorch_names_both_ways(cpu32):
+    from deepnet import torch_names
+
+    model = models.create("deepconvnet")
+    state = torch_names.to_torch(model)
+    assert sorted(state) == sorted(f"{i}.{p}" for i in (0, 2, 5, 7, 10, 12, 16, 19) for p in ("weight", "bias"))
+    assert state["16.weight"].shape == (50, 1024) and state["0.weight"].shape == (16, 1, 3, 3)
+    again = models.create("deepconvnet")
+    torch_names.from_torch(again, state)
+    x = np.random.default_rng(0).random((2, 1, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    with pytest.raises(ValueError, match=r"no '19.weight' \(deepnet's affine2.W\)"):
+        torch_names.from_torch(again, {k: v for k, v in state.items() if k != "19.weight"})
+    with pytest.raises(ValueError, match="has shape"):
+        torch_names.from_torch(again, {**state, "16.weight": state["16.weight"].T})
+
+
+def test_deepconvnet_and_its_pytorch_twin_agree(cpu32):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: the twin cannot be built here")
+    from deepnet import torch_names
+
+    nn = torch.nn
+    twin = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(1024, 50), nn.ReLU(), nn.Dropout(0.5), nn.Linear(50, 10), nn.Dropout(0.5)).eval()
+    model = models.create("deepconvnet")
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in torch_names.to_torch(model).items()})
+    x = np.random.default_rng(0).random((3, 1, 28, 28)).astype(np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(twin(torch.from_numpy(x)).numpy(), model.predict(x), rtol=1e-5, atol=1e-5)
+    back = models.create("deepconvnet")
+    torch_names.from_torch(back, {k: v.numpy() for k, v in twin.state_dict().items()})
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))
