@@ -47,7 +47,7 @@ def _bce(logits, labels):
     """(loss, d loss / d logits) of the binary cross-entropy of sigmoid(logits) against 0/1 labels."""
     xp = current().xp
     loss = xp.maximum(logits, 0) - logits * labels + xp.log1p(xp.exp(-xp.abs(logits)))
-    return loss, 1.0 / (1.0 + xp.exp(-logits)) - labels
+    return loss, 0.5 * (xp.tanh(0.5 * logits) + 1) - labels  # sigmoid without exp's overflow
 
 
 class FasterRCNN(Sequential):
