@@ -44,13 +44,15 @@ def worker(kind: str, run: str, onnx_path: str, batch: int) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run")
+    p.add_argument("run", nargs="?", help="a run of deepnet train (a DeepConvNet on MNIST)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=100)
     C.output_options(p, worker=4)
     args = p.parse_args(argv)
     if args.worker:
         return worker(args.worker[0], args.worker[1], args.worker[2], int(args.worker[3]))
+    if not args.run:
+        p.error("give the run to export")
     import tempfile
 
     import numpy as np
