@@ -14,7 +14,7 @@ Layer by layer:
     channels;  GlobalAveragePooling -> GlobalAveragePool + Flatten;  Sign -> Where(x >= 0, 1, -1) (ONNX's Sign
     maps 0 to 0, deepnet's to +1);  BinaryConvolution / BinaryAffine -> Conv / Gemm with the signs of the latent
     weights as weights.
-A layer with no form here (recurrent layers, unpooling by indices, RoI Align) is refused with its name.
+A layer with no form here (recurrent layers, RoI Align) is refused with its name.
 """
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ class _Graph:
     def __init__(self, helper, numpy_helper, dtype):
         self.helper, self.numpy_helper, self.dtype = helper, numpy_helper, np.dtype(dtype)
         self.nodes, self.inits, self.count = [], [], 0
+        self.pools = {}  # id(Pooling) -> (its indices' tensor, its input's tensor), for MaxUnpooling
 
     def name(self, base: str) -> str:
         self.count += 1
@@ -94,6 +95,11 @@ def _layer(g: _Graph, layer, x: str, where: str) -> str:
     if isinstance(layer, Pooling):
         p = layer.pad
         common = dict(kernel_shape=[layer.kh, layer.kw], strides=[layer.stride] * 2, pads=[p, p, p, p])
+        if layer.mode == "max" and getattr(layer, "keep_indices", False):  # SegNet's: its arg-max is unpooled
+            out, indices = g.name("maxpool"), g.name("indices")
+            g.nodes.append(g.helper.make_node("MaxPool", [x], [out, indices], name=out, **common))
+            g.pools[id(layer)] = (indices, x)
+            return out
         if layer.mode == "max":
             return g.node("MaxPool", [x], "maxpool", **common)
         return g.node("AveragePool", [x], "avgpool", count_include_pad=1, **common)
@@ -129,6 +135,13 @@ def _layer(g: _Graph, layer, x: str, where: str) -> str:
         zero, one = g.const(np.zeros((), g.dtype), "zero"), g.const(np.ones((), g.dtype), "one")
         minus = g.const(-np.ones((), g.dtype), "minus_one")
         return g.node("Where", [g.node("GreaterOrEqual", [x, zero], "nonnegative"), one, minus], "sign")
+    if kind == "MaxUnpooling":
+        p = layer.pooling
+        if id(p) not in g.pools:
+            raise InvalidValue(f"layer {where} (MaxUnpooling) comes before the pooling whose indices it uses")
+        indices, pooled_input = g.pools[id(p)]
+        return g.node("MaxUnpool", [x, indices, g.node("Shape", [pooled_input], "shape")], "unpool",
+                      kernel_shape=[p.kh, p.kw], strides=[p.stride] * 2, pads=[p.pad] * 4)
     if kind == "Reshape":  # the DCGAN generator's (N, D) -> (N, C, H, W)
         return g.node("Reshape", [x, g.const(np.array([0, *layer.shape], np.int64), "shape")], "reshape")
     raise InvalidValue(f"layer {where} ({kind}) has no ONNX form in deepnet's exporter; models with it cannot be "
@@ -244,10 +257,11 @@ def from_proto(proto, source: str = "ONNX model", dtype="float32"):
 class _Reader:
     SINGLE = {"Relu", "LeakyRelu", "Sigmoid", "Tanh", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "Gemm",
               "Flatten", "Reshape", "BatchNormalization", "LRN", "GlobalAveragePool", "Identity", "Dropout",
-              "Softmax"}
+              "Softmax", "MaxUnpool"}
 
     def __init__(self, weights, producer, helper, source, dtype):
         self.weights, self.producer, self.helper, self.source, self.dtype = weights, producer, helper, source, dtype
+        self.pools = {}  # MaxPool node name -> its Pooling layer (a MaxUnpool reads it before it is reached)
 
     def fail(self, node, what):
         from .errors import BadFile
@@ -314,6 +328,15 @@ class _Reader:
                 out.append(layer)
             t = node.input[0]
         return out[::-1]
+
+    def pool(self, node, kernel, stride: int, pad: int):
+        """The one Pooling layer of a MaxPool node (shared with the MaxUnpool that reads its indices)."""
+        from .layers import Pooling
+
+        key = node.name or node.output[0]
+        if key not in self.pools:
+            self.pools[key] = Pooling(kernel, stride=stride, pad=pad, mode="max")
+        return self.pools[key]
 
     def sign(self, node):
         from .layers import Sign
@@ -385,7 +408,11 @@ class _Reader:
                 kh, kw = a["kernel_shape"]
                 if op == "AveragePool" and pad and not a.get("count_include_pad", 0):
                     self.fail(node, "AveragePool with padding and count_include_pad=0; deepnet counts the padding")
-                return Pooling((kh, kw), stride=stride, pad=pad, mode="max" if op == "MaxPool" else "avg")
+                if op == "MaxPool":
+                    if a.get("storage_order", 0):
+                        self.fail(node, "storage_order=1 (column-major indices) is not supported")
+                    return self.pool(node, (kh, kw), stride, pad)
+                return Pooling((kh, kw), stride=stride, pad=pad, mode="avg")
             w = self.weight(node, 1)
             if w.ndim != 4:
                 self.fail(node, f"weights of shape {w.shape}; expected 4-D")
@@ -431,4 +458,17 @@ class _Reader:
             return LRN(size, float(a.get("alpha", 1e-4)), float(a.get("beta", 0.75)), float(a.get("bias", 1.0)))
         if op == "GlobalAveragePool":
             return GlobalAveragePooling()
+        if op == "MaxUnpool":
+            from .layers import MaxUnpooling
+
+            source = self.producer.get(node.input[1]) if len(node.input) > 1 else None
+            if source is None or source.op_type != "MaxPool" or list(source.output[1:2]) != [node.input[1]]:
+                self.fail(node, "its indices must be a MaxPool's second output")
+            pool = self.pool(source, tuple(self.attrs(source)["kernel_shape"]),
+                             int(self.attrs(source).get("strides", [1, 1])[0]),
+                             int(self.attrs(source).get("pads", [0, 0, 0, 0])[0]))
+            mine = (list(a.get("kernel_shape", [])), int(a.get("strides", [1, 1])[0]), int(a.get("pads", [0] * 4)[0]))
+            if mine != ([pool.kh, pool.kw], pool.stride, pool.pad):
+                self.fail(node, f"its window {mine} is not its MaxPool's")
+            return MaxUnpooling(pool)
         self.fail(node, "an operator deepnet does not read")
