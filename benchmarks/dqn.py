@@ -35,7 +35,7 @@ def main(argv=None):
     p.add_argument("--frames", type=int, default=1_000_000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--no-replay-seed", type=int, default=0)
-    p.add_argument("--cartpole-steps", type=int, default=100_000)
+    p.add_argument("--cartpole-steps", type=int, default=100_000, help="0: no CartPole run")
     p.add_argument("--runs", default="runs/dqn-bench")
     p.add_argument("--out", default=str(C.RESULTS / "applications" / "dqn"))
     args = p.parse_args(argv)
@@ -45,8 +45,9 @@ def main(argv=None):
     plan = {f"breakout_seed{s}": ["--frames", args.frames, "--game", "breakout", "--seed", s] for s in args.seeds}
     plan[f"breakout_no_replay_seed{args.no_replay_seed}"] = ["--frames", args.frames, "--game", "breakout", "--seed",
                                                              args.no_replay_seed, "--replay-size", 0]
-    plan["cartpole_seed0"] = ["--frames", args.cartpole_steps, "--game", "cartpole", "--seed", 0, "--replay-start",
-                              1000, "--epsilon-frames", 10000, "--eval-every", 10000]
+    if args.cartpole_steps:  # 0 leaves CartPole out
+        plan["cartpole_seed0"] = ["--frames", args.cartpole_steps, "--game", "cartpole", "--seed", 0, "--replay-start",
+                                  1000, "--epsilon-frames", 10000, "--eval-every", 10000]
     result = {}
     for name, options in plan.items():
         history = dqn(runs / name, options)
