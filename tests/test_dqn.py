@@ -120,6 +120,10 @@ def test_resume_continues_the_same_run(tmp_path, capsys):
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert (whole / "curve.png").stat().st_size > 1000 and (whole / "frames.png").stat().st_size > 1000
+    capsys.readouterr()
+    # a finished run played past --frames (its last episode ran to the end): resuming it has nothing to do
+    assert main(["dqn", "--out", str(whole), "--resume", "--frames", "600", "--no-progress"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
 
 
 def one_line(capsys, code, expected):

@@ -171,7 +171,7 @@ class DQNRun:
         except BaseException:
             directory.close()
             raise
-        if run.frame > cfg.frames:
+        if run.frame > cfg.frames and cfg.frames < int(saved.get("frames", 0)):  # fewer than it was asked for
             directory.close()
             raise InvalidValue(f"{out} has played {run.frame:,} frames already; --frames {cfg.frames:,} would end "
                                f"before that")
