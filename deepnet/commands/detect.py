@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets
-from ..errors import BadFile, InvalidValue, MissingDependency, MissingFile
+from ..errors import BadFile, InvalidValue
 from ..io import check_output
 from ..loading import load_model
 
@@ -78,20 +78,11 @@ def detect(run, images=(), count: int = 8, score: float = 0.5, nms: float = 0.5,
 
 def load_scene(path, shape, smallest: int):
     """((1, H, W) uint8 image resized to the model's input, (x scale, y scale) back to the image's pixels)."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise MissingDependency("reading images needs Pillow: pip install 'deepnet[image]'") from None
-    from .predict import _grey
+    from .predict import _grey, open_image
 
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFile(f"no such image: {path}")
-    try:
-        img = Image.open(path)
-        img.load()
-    except Exception as exc:
-        raise BadFile(f"{path}: not a readable image ({exc})") from None
+    img, path = open_image(path)
+    from PIL import Image
+
     img = _grey(img)
     if min(img.width, img.height) < smallest:
         raise BadFile(f"{path}: image is {img.width}x{img.height}; the detector's smallest anchor is {smallest} "

@@ -11,10 +11,11 @@ from ..backends import current
 from ..layers import softmax
 
 
-def load_image(path, size: int = 28) -> np.ndarray:
-    """A (1, size, size) uint8 image, white digit on black as in MNIST (light backgrounds are inverted)."""
+def open_image(path):
+    """(the Pillow image at `path`, fully read, and the path): a missing Pillow names the extra, a missing or
+    unreadable file is one line. Every command that reads a user's picture opens it here."""
     try:
-        from PIL import Image, ImageOps
+        from PIL import Image
     except ImportError:
         raise MissingDependency("reading images needs Pillow: pip install 'deepnet[image]'") from None
     path = Path(path)
@@ -25,6 +26,14 @@ def load_image(path, size: int = 28) -> np.ndarray:
         img.load()
     except Exception as exc:
         raise BadFile(f"{path}: not a readable image ({exc})") from None
+    return img, path
+
+
+def load_image(path, size: int = 28) -> np.ndarray:
+    """A (1, size, size) uint8 image, white digit on black as in MNIST (light backgrounds are inverted)."""
+    from PIL import Image, ImageOps
+
+    img, path = open_image(path)
     img = _grey(img)
     if img.width < size or img.height < size:
         raise BadFile(f"{path}: image is {img.width}x{img.height}; expected at least {size}x{size}")

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import style as st
 from ..backends import current
-from ..errors import BadFile, InvalidValue, MissingDependency, MissingFile
+from ..errors import BadFile, InvalidValue
 from ..io import check_output
 
 MAX_SIDE = 512
@@ -16,18 +16,11 @@ MAX_SIDE = 512
 def load_picture(path, channels: int, size: int | None = None) -> np.ndarray:
     """(1, channels, H, W) float32 pixels in [0, 1]: any mode Pillow reads, converted to grey or RGB; resized so
     that its longer side is `size` (at most MAX_SIDE); at least 8 pixels a side."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise MissingDependency("reading images needs Pillow: pip install 'deepnet[image]'") from None
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFile(f"no such image: {path}")
-    try:
-        img = Image.open(path)
-        img.load()
-    except Exception as exc:
-        raise BadFile(f"{path}: not a readable image ({exc})") from None
+    from .predict import open_image
+
+    img, path = open_image(path)
+    from PIL import Image
+
     img = img.convert("L" if channels == 1 else "RGB")  # palette, alpha, CMYK, 16-bit: all converted
     side = min(size or max(img.size), MAX_SIDE)
     if min(img.size) < 8:
