@@ -3,8 +3,11 @@
 (the MinAtar paper's ablation), and CartPole-v1, each a `deepnet dqn` run in a fresh process, resumed where a
 killed benchmark left it.
 
-    python benchmarks/dqn.py [--frames 1000000] [--seeds 0 1 2] [--no-replay-seed 0] [--cartpole-steps 100000]
-                             [--runs runs/dqn-bench] [--out DIR]
+    python benchmarks/dqn.py [--frames 1000000] [--seeds 0 1 2] [--small-epsilon-seeds 0 1 2]
+                             [--no-replay-seed 0] [--cartpole-steps 100000] [--runs runs/dqn-bench] [--out DIR]
+
+--seeds run the MinAtar paper's settings (epsilon falls to 0.1); --small-epsilon-seeds the same with epsilon
+falling to 0.01 (Dopamine's training epsilon, and the one the evaluations use), named breakout_eps0.01_seedS.
 
 Writes dqn.json (per run: the mean return of the last 100 training episodes, the evaluations, frames per
 second of the whole loop) and dqn.png (each run's running mean return against frames).
@@ -34,6 +37,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--frames", type=int, default=1_000_000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--small-epsilon-seeds", type=int, nargs="*", default=[0, 1, 2])
     p.add_argument("--no-replay-seed", type=int, default=0)
     p.add_argument("--cartpole-steps", type=int, default=100_000, help="0: no CartPole run")
     p.add_argument("--runs", default="runs/dqn-bench")
@@ -43,6 +47,9 @@ def main(argv=None):
 
     runs = Path(args.runs)
     plan = {f"breakout_seed{s}": ["--frames", args.frames, "--game", "breakout", "--seed", s] for s in args.seeds}
+    for s in args.small_epsilon_seeds:
+        plan[f"breakout_eps0.01_seed{s}"] = ["--frames", args.frames, "--game", "breakout", "--seed", s,
+                                             "--epsilon-end", 0.01]
     plan[f"breakout_no_replay_seed{args.no_replay_seed}"] = ["--frames", args.frames, "--game", "breakout", "--seed",
                                                              args.no_replay_seed, "--replay-size", 0]
     if args.cartpole_steps:  # 0 leaves CartPole out

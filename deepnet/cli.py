@@ -68,6 +68,8 @@ DQN_OPTIONS = (
     ("--lr", "lr", dict(type=float, help="RMSprop's learning rate")),
     ("--replay-start", "replay_start", dict(type=int, help="random frames before learning starts")),
     ("--epsilon-frames", "epsilon_frames", dict(type=int, help="frames over which epsilon falls to its end")),
+    ("--epsilon-end", "epsilon_end", dict(type=float, help="epsilon at the end of its fall (MinAtar 0.1; "
+                                                           "Nature DQN evaluates, and Dopamine trains, at 0.01)")),
     ("--target-update", "target_update", dict(type=int, help="updates between target-network copies")),
     ("--eval-every", "eval_every", dict(type=int, help="frames between evaluations and checkpoints")),
     ("--eval-episodes", "eval_episodes", dict(type=int, help="episodes an evaluation")),

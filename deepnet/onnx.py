@@ -5,6 +5,13 @@ ONNX Runtime releases read, the batch a symbolic dimension.
     output  "logits"  (batch, K), or (batch, K, H, W) for a segmenter; "probabilities" with softmax=True;
             "images" (batch, 1, 28, 28) for the DCGAN generator, whose input is "input" (batch, noise)
 
+The captioner (NIC) is exported as its teacher-forced pass, one graph:
+    inputs  "input" float32 (batch, C, H, W), "words" int64 (batch, steps): START and the words so far
+    output  "logits" (batch, steps, vocabulary): at each step, the scores of the next word
+The encoder's layers as below, its tanh giving the LSTM's initial state; Embedding -> Gather; LSTM -> LSTM
+(gates reordered from deepnet's i, f, g, o to ONNX's i, o, f, c; the bias in W's half, R's half zero);
+TimeAffine -> MatMul + Add. `greedy_captions` writes captions with such a graph, one call a word.
+
 Layer by layer:
     Convolution -> Conv;  Reshape (the DCGAN generator's) -> Reshape;  TransposedConvolution -> ConvTranspose;  Pooling -> MaxPool / AveragePool
     (count_include_pad=1: deepnet's average counts the padding as zeros);  Affine -> Flatten + Gemm (B is W,
@@ -14,7 +21,8 @@ Layer by layer:
     channels;  GlobalAveragePooling -> GlobalAveragePool + Flatten;  Sign -> Where(x >= 0, 1, -1) (ONNX's Sign
     maps 0 to 0, deepnet's to +1);  BinaryConvolution / BinaryAffine -> Conv / Gemm with the signs of the latent
     weights as weights.
-A layer with no form here (recurrent layers, RoI Align) is refused with its name.
+A layer with no form here (RoI Align, and recurrent layers outside NIC) is refused with its name. Import reads
+the chains and blocks above back; the captioner's graph it does not.
 """
 from __future__ import annotations
 
@@ -151,25 +159,31 @@ def _layer(g: _Graph, layer, x: str, where: str) -> str:
 def to_onnx(model, softmax: bool = False, metadata: dict | None = None, dtype="float32"):
     """The model as an onnx.ModelProto (checked with onnx.checker, full_check)."""
     onnx, helper, numpy_helper = _onnx()
-    if getattr(model, "is_detector", False) or getattr(model, "is_captioner", False):
-        raise InvalidValue(f"{type(model).__name__} is not a chain of layers from an image to scores; deepnet "
-                           f"exports classifiers, segmenters and generators")
+    if getattr(model, "is_detector", False):
+        raise InvalidValue(f"{type(model).__name__} is not a chain of layers from an image to scores (its regions "
+                           f"pass through NMS on the host); deepnet exports classifiers, segmenters, generators "
+                           f"and the captioner")
     if model.input_shape is None:
         raise InvalidValue("the model has no input shape to export with; build it with input_shape=")
     g = _Graph(helper, numpy_helper, dtype)
-    out = _layers(g, list(model.layers.values()), "input", "")
-    from .layers.base import output_shape_of
-
-    shape = output_shape_of(model.layers.values(), model.input_shape)
-    if softmax:
-        out = g.node("Softmax", [out], "softmax", axis=1)
-    name = "probabilities" if softmax else "images" if len(model.input_shape) == 1 else "logits"
-    g.nodes.append(helper.make_node("Identity", [out], [name], name="output"))
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
-    graph = helper.make_graph(
-        g.nodes, type(model).__name__,
-        [helper.make_tensor_value_info("input", elem, ["batch", *model.input_shape])],
-        [helper.make_tensor_value_info(name, elem, ["batch", *shape])], g.inits)
+    inputs = [helper.make_tensor_value_info("input", elem, ["batch", *model.input_shape])]
+    if getattr(model, "is_captioner", False):
+        if softmax:
+            raise InvalidValue("the captioner's graph gives each step's word scores; softmax=True is for classifiers")
+        out, name, shape = _captioner(g, model), "logits", ["steps", model.num_classes]
+        inputs.append(helper.make_tensor_value_info("words", onnx.TensorProto.INT64, ["batch", "steps"]))
+    else:
+        out = _layers(g, list(model.layers.values()), "input", "")
+        from .layers.base import output_shape_of
+
+        shape = list(output_shape_of(model.layers.values(), model.input_shape))
+        if softmax:
+            out = g.node("Softmax", [out], "softmax", axis=1)
+        name = "probabilities" if softmax else "images" if len(model.input_shape) == 1 else "logits"
+    g.nodes.append(helper.make_node("Identity", [out], [name], name="output"))
+    graph = helper.make_graph(g.nodes, type(model).__name__, inputs,
+                              [helper.make_tensor_value_info(name, elem, ["batch", *shape])], g.inits)
     proto = helper.make_model(graph, producer_name="deepnet", opset_imports=[helper.make_opsetid("", OPSET)])
     proto.ir_version = IR_VERSION
     from . import __version__
@@ -178,6 +192,56 @@ def to_onnx(model, softmax: bool = False, metadata: dict | None = None, dtype="f
     helper.set_model_props(proto, {str(k): str(v) for k, v in meta.items()})
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _captioner(g: _Graph, model) -> str:
+    """NIC's teacher-forced pass: the encoder's state h0, the words embedded, the LSTM, the scores."""
+    h0 = _layers(g, model.encoder, "input", "")
+    lstm, hidden = model.lstm, model.lstm.hidden_size
+
+    def onnx_gates(w):  # (.., 4H) in deepnet's order i, f, g, o -> (4H, ..) in ONNX's i, o, f, c(=g)
+        i, f, c, o = (w[..., k * hidden : (k + 1) * hidden] for k in range(4))
+        return np.concatenate([i, o, f, c], axis=-1).T
+
+    from .backends import current
+
+    wx, wh, b = (current().to_numpy(a) for a in (lstm.Wx, lstm.Wh, lstm.b))
+    bias = np.concatenate([onnx_gates(b[None])[:, 0], np.zeros(4 * hidden, b.dtype)])[None]
+    embedded = g.node("Gather", [g.weight(model.embed.W, "embed.W"), "words"], "embedded", axis=0)
+    steps_first = g.node("Transpose", [embedded], "steps_first", perm=[1, 0, 2])  # ONNX's LSTM: (T, N, D)
+    h0 = g.node("Unsqueeze", [h0, g.const(np.array([0], np.int64), "axis0")], "h0")  # (directions, N, H)
+    hs = g.name("hs")
+    g.nodes.append(g.helper.make_node(
+        "LSTM", [steps_first, g.weight(onnx_gates(wx)[None], "lstm.W"), g.weight(onnx_gates(wh)[None], "lstm.R"),
+                 g.weight(bias, "lstm.B"), "", h0], [hs], name=hs, hidden_size=hidden))
+    hs = g.node("Squeeze", [hs, g.const(np.array([1], np.int64), "axis1")], "hs_steps")  # (T, N, H)
+    hs = g.node("Transpose", [hs], "hs_batch", perm=[1, 0, 2])
+    scores = g.node("MatMul", [hs, g.weight(model.words.W, "words.W")], "scores")
+    return g.node("Add", [scores, g.weight(model.words.b, "words.b")], "logits_")
+
+
+def greedy_captions(run, images, max_words: int | None = None) -> np.ndarray:
+    """Captions (N, MAX_DIGITS + 2) of word indices, START first, decoded greedily with an exported NIC graph:
+    `run(images, words)` returns its "logits" (for ONNX Runtime, `lambda x, w: session.run(None, {"input": x,
+    "words": w})[0]`). Each call reads the words so far and the last step's scores give the next word; a
+    caption that has ended is padded. The same captions as `NIC.caption(x, beam=1)`."""
+    from .datasets import captions as words
+
+    max_words = words.MAX_DIGITS + 1 if max_words is None else int(max_words)
+    n = len(images)
+    seqs = np.full((n, 1), words.START, np.int64)
+    done = np.zeros(n, bool)
+    for _ in range(max_words):
+        nxt = np.asarray(run(images, seqs))[:, -1].argmax(axis=1)
+        nxt = np.where(done, words.PAD, nxt)
+        seqs = np.concatenate([seqs, nxt[:, None]], axis=1)
+        done |= nxt == words.END
+        if done.all():
+            break
+    out = np.full((n, words.MAX_DIGITS + 2), words.PAD, np.int64)
+    width = min(out.shape[1], seqs.shape[1])
+    out[:, :width] = seqs[:, :width]
+    return out
 
 
 def export(model, path, softmax: bool = False, metadata: dict | None = None) -> None:

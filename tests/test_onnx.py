@@ -116,7 +116,40 @@ def test_layers_without_an_onnx_form_are_refused_by_name(cpu32):
     with pytest.raises(ValueError, match=r"layer 0 \(TimeAffine\) has no ONNX form"):
         donnx.to_onnx(Sequential([TimeAffine(3, 4)], input_shape=(5, 3)))
     with pytest.raises(ValueError, match="not a chain of layers"):
-        donnx.to_onnx(models.create("nic"))
+        donnx.to_onnx(models.create("fasterrcnn"))
+
+
+def test_the_captioner_exports_its_teacher_forced_pass(cpu32):
+    """NIC's graph: each step's word scores equal deepnet's (the LSTM's gates reordered for ONNX), and greedy
+    decoding with it writes NIC.caption's greedy captions."""
+    rng = np.random.default_rng(3)
+    model = models.create("nic")
+    for layer in model.layers.values():  # weights large enough that a gate in the wrong place shows
+        for name in layer.param_names:
+            a = getattr(layer, name)
+            a[...] = 0.3 * rng.standard_normal(a.shape).astype(a.dtype)
+    x = rng.random((4, *model.input_shape)).astype(np.float32)
+    w = rng.integers(0, model.num_classes, (4, 6))
+    proto = donnx.to_onnx(model)
+    assert [i.name for i in proto.graph.input] == ["input", "words"]
+    want = model.words.forward(model.lstm.forward(model.embed.forward(w), h0=model.encode(x)))
+    sessions = [lambda a, b: ReferenceEvaluator(proto).run(None, {"input": a, "words": b})[0]]
+    try:
+        import onnxruntime as ort
+
+        s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        sessions.append(lambda a, b: s.run(None, {"input": a, "words": b})[0])
+    except ImportError:
+        pass  # the reference evaluator is the check CI runs
+    greedy = model.caption(x, beam=1)
+    assert len(set(map(tuple, greedy[:, 1:3]))) > 1  # the images get different captions: a real comparison
+    for run in sessions:
+        got = run(x, w)
+        assert got.shape == want.shape
+        assert np.abs(got - want).max() <= 1e-5 * max(1.0, np.abs(want).max())
+        np.testing.assert_array_equal(donnx.greedy_captions(run, x), greedy)
+    with pytest.raises(ValueError, match="softmax=True is for classifiers"):
+        donnx.to_onnx(model, softmax=True)
 
 
 def test_export_from_the_command_line(tmp_path, capsys):
@@ -134,9 +167,15 @@ def test_export_from_the_command_line(tmp_path, capsys):
     with backends.use("cpu", dtype="float32"):
         models.create("nic").save(tmp_path / "n.npz", {"model_name": "nic", "input_shape": [1, 64, 64],
                                                        "num_classes": len(captions.WORDS)})
-    assert main(["export", str(tmp_path / "n.npz"), str(tmp_path / "n.onnx")]) == 2
+    assert main(["export", str(tmp_path / "n.npz"), str(tmp_path / "n.onnx")]) == 0
+    assert "inputs 'input' (batch, 1, 64, 64) and 'words' (batch, steps)" in capsys.readouterr().out
+    onnx.checker.check_model(onnx.load(str(tmp_path / "n.onnx")), full_check=True)
+    with backends.use("cpu", dtype="float32"):
+        models.create("fasterrcnn").save(tmp_path / "d.npz", {"model_name": "fasterrcnn", "input_shape": [1, 64, 64],
+                                                              "num_classes": 11})
+    assert main(["export", str(tmp_path / "d.npz"), str(tmp_path / "d.onnx")]) == 2
     err = capsys.readouterr().err
-    assert "NIC is not a chain of layers" in err and "Traceback" not in err
+    assert "FasterRCNN is not a chain of layers" in err and "Traceback" not in err
 
 
 # --- safetensors weights ------------------------------------------------------------------------------------

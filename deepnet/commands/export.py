@@ -26,9 +26,14 @@ def export(run, out, softmax: bool = False, log=print) -> Path:
     if accuracy is not None:
         info["test_accuracy"] = f"{accuracy:.6f}"
     donnx.export(model, out, softmax=softmax, metadata=info)
-    shape = "x".join(map(str, model.input_shape))
-    log(f"Wrote {out}: {type(model).__name__}, input 'input' (batch, {shape.replace('x', ', ')}), output "
-        f"'{'probabilities' if softmax else 'logits'}', ONNX opset {donnx.OPSET}")
+    shape = ", ".join(map(str, model.input_shape))
+    if getattr(model, "is_captioner", False):
+        log(f"Wrote {out}: {type(model).__name__}, inputs 'input' (batch, {shape}) and 'words' (batch, steps), "
+            f"output 'logits' (batch, steps, {model.num_classes}), ONNX opset {donnx.OPSET}; "
+            f"deepnet.onnx.greedy_captions writes captions with it")
+    else:
+        log(f"Wrote {out}: {type(model).__name__}, input 'input' (batch, {shape}), output "
+            f"'{'probabilities' if softmax else 'logits'}', ONNX opset {donnx.OPSET}")
     return out
 
 
