@@ -156,19 +156,26 @@ def _layer(g: _Graph, layer, x: str, where: str) -> str:
                        f"exported")
 
 
-def to_onnx(model, softmax: bool = False, metadata: dict | None = None, dtype="float32"):
-    """The model as an onnx.ModelProto (checked with onnx.checker, full_check)."""
+DETECTION = {"score_threshold": 0.05, "nms": 0.5, "max_detections": 100}  # FasterRCNN.detect's defaults
+
+
+def to_onnx(model, softmax: bool = False, metadata: dict | None = None, dtype="float32", detection: dict | None = None):
+    """The model as an onnx.ModelProto (checked with onnx.checker, full_check). `detection` sets a detector's
+    score_threshold, nms and max_detections (DETECTION's defaults), which the graph holds as constants."""
     onnx, helper, numpy_helper = _onnx()
-    if getattr(model, "is_detector", False):
-        raise InvalidValue(f"{type(model).__name__} is not a chain of layers from an image to scores (its regions "
-                           f"pass through NMS on the host); deepnet exports classifiers, segmenters, generators "
-                           f"and the captioner")
     if model.input_shape is None:
         raise InvalidValue("the model has no input shape to export with; build it with input_shape=")
     g = _Graph(helper, numpy_helper, dtype)
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     inputs = [helper.make_tensor_value_info("input", elem, ["batch", *model.input_shape])]
-    if getattr(model, "is_captioner", False):
+    if getattr(model, "is_detector", False):
+        from .onnx_detector import detector_graph
+
+        if softmax:
+            raise InvalidValue("a detector's graph gives its detections; softmax=True is for classifiers")
+        out, shape = detector_graph(g, model, _layers, **{**DETECTION, **(detection or {})})
+        name = "detections"
+    elif getattr(model, "is_captioner", False):
         if softmax:
             raise InvalidValue("the captioner's graph gives each step's word scores; softmax=True is for classifiers")
         out, name, shape = _captioner(g, model), "logits", ["steps", model.num_classes]

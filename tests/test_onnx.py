@@ -115,8 +115,6 @@ def test_layers_without_an_onnx_form_are_refused_by_name(cpu32):
 
     with pytest.raises(ValueError, match=r"layer 0 \(TimeAffine\) has no ONNX form"):
         donnx.to_onnx(Sequential([TimeAffine(3, 4)], input_shape=(5, 3)))
-    with pytest.raises(ValueError, match="not a chain of layers"):
-        donnx.to_onnx(models.create("fasterrcnn"))
 
 
 def test_the_captioner_exports_its_teacher_forced_pass(cpu32):
@@ -152,6 +150,38 @@ def test_the_captioner_exports_its_teacher_forced_pass(cpu32):
         donnx.to_onnx(model, softmax=True)
 
 
+def test_the_detector_exports_whole(cpu32):
+    """Faster R-CNN's graph (RPN, NMS, RoI Align, the head, per-class NMS) gives detect()'s detections, padded
+    with zero rows to max_detections."""
+    rng = np.random.default_rng(4)
+    model = models.create("fasterrcnn", input_shape=(1, 32, 32))
+    x = rng.random((2, *model.input_shape)).astype(np.float32)
+    want = model.detect(x, score_threshold=0.095, max_detections=20)
+    assert 0 < sum(map(len, want)) and all(len(d) <= 20 for d in want)
+    proto = donnx.to_onnx(model, detection={"score_threshold": 0.095, "max_detections": 20})
+    (out,) = proto.graph.output
+    assert out.name == "detections"
+    assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", 20, 6]
+    runs = [lambda z: ReferenceEvaluator(proto).run(None, {"input": z})[0]]
+    try:
+        import onnxruntime as ort
+
+        s = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        runs.append(lambda z: s.run(None, {"input": z})[0])
+    except ImportError:
+        pass  # the reference evaluator is the check CI runs
+    for run in runs:
+        got = run(x)
+        assert got.shape == (2, 20, 6)
+        for g, w in zip(got, want):
+            real = g[:, 5] > 0
+            assert real.sum() == len(w) and not real[len(w):].any()  # the detections first, then padding
+            np.testing.assert_allclose(g[: len(w)], w, atol=1e-4)
+            assert not g[len(w):].any()
+    with pytest.raises(ValueError, match="softmax=True is for classifiers"):
+        donnx.to_onnx(model, softmax=True)
+
+
 def test_export_from_the_command_line(tmp_path, capsys):
     from deepnet.cli import main
 
@@ -173,9 +203,11 @@ def test_export_from_the_command_line(tmp_path, capsys):
     with backends.use("cpu", dtype="float32"):
         models.create("fasterrcnn").save(tmp_path / "d.npz", {"model_name": "fasterrcnn", "input_shape": [1, 64, 64],
                                                               "num_classes": 11})
-    assert main(["export", str(tmp_path / "d.npz"), str(tmp_path / "d.onnx")]) == 2
+    assert main(["export", str(tmp_path / "d.npz"), str(tmp_path / "d.onnx"), "--softmax"]) == 2
     err = capsys.readouterr().err
-    assert "FasterRCNN is not a chain of layers" in err and "Traceback" not in err
+    assert "softmax=True is for classifiers" in err and "Traceback" not in err
+    assert main(["export", str(tmp_path / "d.npz"), str(tmp_path / "d.onnx")]) == 0
+    assert "output 'detections' (batch, 100, 6)" in capsys.readouterr().out
 
 
 # --- safetensors weights ------------------------------------------------------------------------------------
