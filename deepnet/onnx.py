@@ -294,6 +294,10 @@ def from_proto(proto, source: str = "ONNX model", dtype="float32"):
 
     _, helper, numpy_helper = _onnx()
     graph = proto.graph
+    made = {p.key: p.value for p in proto.metadata_props}
+    if proto.producer_name == "deepnet" and made.get("model") in ("FasterRCNN", "NIC"):
+        raise BadFile(f"{source} holds deepnet's {made['model']} graph, which ONNX Runtime runs but deepnet does not "
+                      f"read back (it reads chains of image layers); evaluate the run it was exported from")
     weights = {}
     for t in graph.initializer:
         if t.data_location == 1 or len(t.external_data):  # TensorProto.EXTERNAL

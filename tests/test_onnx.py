@@ -208,6 +208,10 @@ def test_export_from_the_command_line(tmp_path, capsys):
     assert "softmax=True is for classifiers" in err and "Traceback" not in err
     assert main(["export", str(tmp_path / "d.npz"), str(tmp_path / "d.onnx")]) == 0
     assert "output 'detections' (batch, 100, 6)" in capsys.readouterr().out
+    for name in ("n.onnx", "d.onnx"):
+        assert main(["eval", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert "graph, which ONNX Runtime runs but deepnet does not read back" in err and "Traceback" not in err
 
 
 # --- safetensors weights ------------------------------------------------------------------------------------
