@@ -5,12 +5,14 @@
     python benchmarks/train_time.py --device cpu gpu --batch 100 --alexnet-batch 8
     python benchmarks/train_time.py --batch 1 10 100 1000          # the batch-size curve
     python benchmarks/train_time.py --smoke                        # CI: batch 2, one round, two steps
+    python benchmarks/train_time.py --batch --alexnet-batch --resnet-batch 64   # ResNet-20 alone
 
 The method, the same on both sides:
 - the data: DeepConvNet trains on MNIST's 60,000 training images, held on the device as float input in
   [0, 1] and drawn as the trainer draws them (a fresh permutation, consecutive slices of it, gathered
-  each step); inference runs over the 10,000 test images in batches. AlexNet (no ImageNet here) runs on
-  uniform random images made from the same seed on both sides.
+  each step); inference runs over the 10,000 test images in batches. AlexNet (no ImageNet here) and
+  ResNet-20 (3x32x32, CIFAR-10's shape; no CIFAR here) run on uniform random images made from the same seed
+  on both sides.
 - the model and its start: the book's architectures, He initialisation (normal, std sqrt(2/fan_in),
   zero biases) and Adam (lr 0.001), dropout in training mode.
 - the process: every measurement runs in its own fresh process (one library, one device, one model
@@ -51,7 +53,10 @@ def load_data(model_name: str, seed: int):
         data = datasets.load("mnist")
         add_channel = (lambda x: x[:, None]) if data.train.x.ndim == 3 else (lambda x: x)
         return add_channel(data.train.x), data.train.y, add_channel(data.test.x), data.test.y
-    rng = np.random.default_rng(seed)  # AlexNet: random images, the same on both sides
+    rng = np.random.default_rng(seed)  # AlexNet, ResNet-20: random images, the same on both sides
+    if model_name == "resnet20":  # CIFAR-10's shape (no CIFAR here)
+        x = rng.integers(0, 256, (2048, 3, 32, 32), dtype=np.uint8)
+        return x, rng.integers(0, 10, 2048), x[:512], rng.integers(0, 10, 512)
     x = rng.integers(0, 256, (256, 3, 227, 227), dtype=np.uint8)
     return x, rng.integers(0, 1000, 256), x[:64], rng.integers(0, 1000, 64)
 
@@ -65,7 +70,8 @@ def deepnet_job(device, model_name, batch, dtype, seed, data):
     backends_cm = backends.use(bk)
     backends_cm.__enter__()  # this process measures one backend: keep it active
     bk.rng.seed(seed)
-    model = models.create(model_name, dtype=dtype)  # He initialisation (the book's)
+    shape = {"resnet20": dict(input_shape=(3, 32, 32))}.get(model_name, {})
+    model = models.create(model_name, dtype=dtype, **shape)  # He initialisation (the book's)
     opt = Adam(lr=1e-3)
     x_train, t_train = datasets.to_model_input(data[0]), bk.to_device(data[1])
     x_test = datasets.to_model_input(data[2])
@@ -94,6 +100,8 @@ def torch_model(torch, name):
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Flatten(), nn.Linear(1024, 50), nn.ReLU(), nn.Dropout(0.5), nn.Linear(50, 10), nn.Dropout(0.5))
+    if name == "resnet20":
+        return torch_resnet(torch, 20)
     return nn.Sequential(  # deepnet's AlexNet: ungrouped convolutions, LRN after conv1 and conv2
         nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
         nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(), nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0), nn.MaxPool2d(3, 2),
@@ -101,6 +109,30 @@ def torch_model(torch, name):
         nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
         nn.Linear(9216, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(0.5),
         nn.Linear(4096, 1000))
+
+
+def torch_resnet(torch, depth: int, widths=(16, 32, 64), channels: int = 3, classes: int = 10):
+    """deepnet's ResNet (models/deeper.py) in PyTorch: convolutions with biases, as deepnet's, each block
+    conv3x3-BN-ReLU-conv3x3-BN plus the shortcut (1x1 strided conv + BN where the shape changes), then ReLU."""
+    nn = torch.nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout, stride):
+            super().__init__()
+            self.branch = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout), nn.ReLU(),
+                                        nn.Conv2d(cout, cout, 3, 1, 1), nn.BatchNorm2d(cout))
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride), nn.BatchNorm2d(cout)) \
+                if stride != 1 or cin != cout else nn.Identity()
+
+        def forward(self, x):
+            return torch.relu(self.branch(x) + self.shortcut(x))
+
+    layers, cin = [nn.Conv2d(channels, widths[0], 3, padding=1), nn.BatchNorm2d(widths[0]), nn.ReLU()], widths[0]
+    for stage, cout in enumerate(widths):
+        for b in range((depth - 2) // 6):
+            layers.append(Block(cin, cout, 2 if stage > 0 and b == 0 else 1))
+            cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, classes))
 
 
 def he_init(torch, model):
@@ -278,9 +310,12 @@ def plot(rows, path, title):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", nargs="+", default=["cpu"], choices=["cpu", "gpu"])
-    p.add_argument("--batch", type=int, nargs="+", default=[100, 10], help="DeepConvNet batch sizes")
+    p.add_argument("--batch", type=int, nargs="*", default=[100, 10],
+                   help="DeepConvNet batch sizes (the flag alone: no DeepConvNet)")
     p.add_argument("--alexnet-batch", type=int, nargs="*", default=None,
                    help="AlexNet batch sizes (default 8; the flag alone: no AlexNet)")
+    p.add_argument("--resnet-batch", type=int, nargs="*", default=None,
+                   help="ResNet-20 (3x32x32 inputs) batch sizes (default 64; the flag alone: no ResNet-20)")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16"])
     p.add_argument("--steps", type=int, default=30, help="timed steps per process (the median is kept)")
     p.add_argument("--warmup", type=int, default=10)
@@ -295,8 +330,11 @@ def main(argv=None):
         return None
     if args.smoke:
         args.batch, args.steps, args.warmup, args.rounds, args.alexnet_batch = [2], 2, 1, 1, []
+        args.resnet_batch = []
     if args.alexnet_batch is None:
         args.alexnet_batch = [8]
+    if args.resnet_batch is None:
+        args.resnet_batch = [64]
     if "gpu" in args.device:
         from deepnet import backends
 
@@ -312,7 +350,8 @@ def main(argv=None):
     if why:
         print(f"PyTorch comparison skipped: {why}")
     configs = [(d, "deepconvnet", b) for d in args.device for b in args.batch] + \
-              [(d, "alexnet", b) for d in args.device for b in args.alexnet_batch]
+              [(d, "alexnet", b) for d in args.device for b in args.alexnet_batch] + \
+              [(d, "resnet20", b) for d in args.device for b in args.resnet_batch]
     rows = summarise(measure(args, libraries, configs))
     rel, speed = ratios(rows), gpu_speedups(rows)
     print()
