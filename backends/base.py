@@ -224,6 +224,65 @@ class Backend:
         """Packed binary products on the host (NumPy arrays in and out): see xnor_dot_reference."""
         return xnor_dot_reference(a_bits, w_bits, k)
 
+    def conv_transpose2d(self, x, w, b, stride: int, pad: int, out_h: int, out_w: int):
+        """(y, context): the transposed convolution, the adjoint of conv2d with the same (C_in, C_out, KH, KW)
+        array read as its (O, C, KH, KW) weights: every input pixel scattered into a window of the
+        (N, C_out, out_h, out_w) output. With Wr = w as (C_in, KH*KW*C_out), columns ordered like im2col's rows,
+        y = col2im(Wr^T x) + b (one product per image)."""
+        n, cin, h, wd = x.shape
+        _, cout, kh, kw = w.shape
+        rows = w.transpose(0, 2, 3, 1).reshape(cin, -1)
+        col = self.matmul(rows.T, x.reshape(n, cin, h * wd))  # (N, KH*KW*C_out, H*W)
+        y = self.col2im(col.reshape(n, kh, kw, cout, h, wd), (n, cout, out_h, out_w), kh, kw, stride, pad)
+        y += b.reshape(1, -1, 1, 1)
+        return y, x
+
+    def conv_transpose2d_backward(self, dy, w, context, stride: int, pad: int):
+        """(dx, dW, db) for conv_transpose2d: dx = Wr im2col(dy), dW = sum_n x_n im2col(dy)_n^T, db = sum dy."""
+        x = context
+        n, cin, h, wd = x.shape
+        _, cout, kh, kw = w.shape
+        dcol = self.im2col(dy, kh, kw, stride, pad).reshape(n, -1, h * wd)
+        # per-image products summed over the batch (as conv2d's dW)
+        dw_rows = self.matmul(x.reshape(n, cin, h * wd), dcol.transpose(0, 2, 1)).sum(axis=0)
+        dw = dw_rows.reshape(cin, kh, kw, cout).transpose(0, 3, 1, 2).copy()
+        dx = self.matmul(w.transpose(0, 2, 3, 1).reshape(cin, -1), dcol).reshape(x.shape)
+        return dx, dw, dy.sum(axis=(0, 2, 3))
+
+    def batch_norm(self, x, gamma, beta, eps: float, relu: bool = False, mean=None, var=None):
+        """(y, context): batch normalisation of x (N, C, P) per channel (P pixels; 1 for dense input).
+        Without mean and var, the batch's own (the variance biased), which context.mean and context.var
+        then hold for the running statistics; with them, those. xhat = (x - mean) / sqrt(var + eps),
+        y = gamma xhat + beta, and with relu=True max(y, 0) (a ReLU fused after it)."""
+        xp = self.xp
+        batch_stats = mean is None
+        if batch_stats:
+            mean = x.mean(axis=(0, 2))
+            xc = x - mean[:, None]
+            var = (xc * xc).mean(axis=(0, 2))
+        else:
+            xc = x - mean[:, None]
+        inv_std = 1 / xp.sqrt(var + eps)
+        xhat = xc * inv_std[:, None]
+        y = gamma[:, None] * xhat + beta[:, None]
+        if relu:
+            y = xp.maximum(y, 0)
+        return y, NormContext(xhat, inv_std, mean, var, y if relu else None, batch_stats)
+
+    def batch_norm_backward(self, dy, gamma, context):
+        """(dx, dgamma, dbeta) for batch_norm: with the batch's statistics,
+        dx = gamma / std (dy - mean(dy) - xhat mean(dy xhat)); with fixed ones, gamma / std dy. A fused ReLU's
+        mask is applied to dy first."""
+        if context.relu_out is not None:
+            dy = dy * (context.relu_out > 0)
+        dbeta = dy.sum(axis=(0, 2))
+        dgamma = (dy * context.xhat).sum(axis=(0, 2))
+        scale = (gamma * context.inv_std)[:, None]
+        if not context.batch_stats:
+            return dy * scale, dgamma, dbeta
+        m = dy.shape[0] * dy.shape[2]
+        return scale * (dy - (dbeta / m)[:, None] - context.xhat * (dgamma / m)[:, None]), dgamma, dbeta
+
     def relu(self, x):
         """(y, context) with y = max(x, 0); the context (y itself) is what relu_backward needs."""
         y = self.xp.maximum(x, 0)
@@ -365,6 +424,16 @@ class ConvReluContext:
 
     def __init__(self, conv, relu):
         self.conv, self.relu = conv, relu
+
+
+class NormContext:
+    """What batch_norm keeps for backward (and the statistics it used)."""
+
+    __slots__ = ("xhat", "inv_std", "mean", "var", "relu_out", "batch_stats")
+
+    def __init__(self, xhat, inv_std, mean, var, relu_out, batch_stats):
+        self.xhat, self.inv_std, self.mean, self.var = xhat, inv_std, mean, var
+        self.relu_out, self.batch_stats = relu_out, batch_stats
 
 
 class RoiContext:

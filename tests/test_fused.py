@@ -161,3 +161,98 @@ def test_fusion_runs_inside_blocks_and_agrees_with_the_plain_run(cpu32):
     assert fused[0] == plain[0]
     for k in fused[1]:
         np.testing.assert_array_equal(fused[1][k], plain[1][k], err_msg=k)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cpu-reference"])
+@pytest.mark.parametrize("shape", [(5, 3, 4, 4), (6, 4)], ids=["channels", "dense"])
+@pytest.mark.parametrize("train", [True, False], ids=["batch-statistics", "running-statistics"])
+def test_batch_norm_and_relu_in_one_pass_equal_the_two_layers(backend, shape, train):
+    from deepnet.layers import BatchNormalization
+
+    rng = np.random.default_rng(5)
+    with backends.use(backend, dtype="float64") as bk:
+        layers = []
+        for fused in (True, False):
+            bn = BatchNormalization(shape[1])
+            bn.gamma[...] = rng.uniform(0.5, 1.5, shape[1]) if fused else layers[0][0].gamma
+            bn.beta[...] = rng.standard_normal(shape[1]) if fused else layers[0][0].beta
+            bn.running_mean[...] = 0.3
+            bn.running_var[...] = 2.0
+            layers.append((bn, Relu()))
+        x = rng.standard_normal(shape)
+        dy = rng.standard_normal(shape)
+        (bn, relu), (bn2, relu2) = layers
+        y = relu.adopt(bn.forward(x, train=train, relu=True))
+        y2 = relu2.forward(bn2.forward(x, train=train))
+        assert 0.2 < (y > 0).mean() < 0.8  # both sides of the ReLU are exercised
+        dx = bn.backward(relu.backward(dy))
+        dx2 = bn2.backward(relu2.backward(dy))
+    # the same kernels in the same order: equal, not just close
+    for got, want in ((y, y2), (dx, dx2), (bn.dgamma, bn2.dgamma), (bn.dbeta, bn2.dbeta),
+                      (bn.running_mean, bn2.running_mean), (bn.running_var, bn2.running_var)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_the_compiled_batch_norm_agrees_with_the_reference(train):
+    """The CPU backend's Numba kernels (float64 sums, channels among the threads) against the NumPy
+    reference, with and without the fused ReLU."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((8, 6, 5, 5)) * 3 + 1
+    dy = rng.standard_normal(x.shape)
+    gamma, beta = rng.uniform(0.5, 1.5, 6), rng.standard_normal(6)
+    mean, var = (None, None) if train else (rng.standard_normal(6), rng.uniform(0.5, 2.0, 6))
+    ref, fast = backends.create("cpu-reference", dtype="float64"), backends.create("cpu", dtype="float64")
+    fast.set_threads(2)
+    x3, dy3 = x.reshape(8, 6, 25), dy.reshape(8, 6, 25)
+    for relu in (False, True):
+        outs = []
+        for bk in (ref, fast):
+            y, ctx = bk.batch_norm(x3, gamma, beta, 1e-5, relu, mean, var)
+            outs.append((y, ctx.mean, ctx.var, *bk.batch_norm_backward(dy3, gamma, ctx)))
+        for want, got in zip(*outs):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_batch_norm_and_relu_fuse_inside_residual_blocks(cpu32):
+    """ResNet's blocks (conv, BN, ReLU, conv, BN) fuse the BN and its ReLU through the runner, with the same
+    results as the plain run."""
+    from deepnet.models import ResNet
+
+    cpu32.rng.seed(0)
+    model = ResNet(8, input_shape=(3, 12, 12))
+    x = cpu32.to_device(np.random.default_rng(2).random((4, 3, 12, 12)))
+    t = cpu32.to_device(np.arange(4) % 10)
+    start = {k: a.copy() for k, a in model.buffers().items()}  # the running statistics a training pass moves
+    probs_fused = model.predict(x, probabilities=True)
+    fused = _run(model, x, t)
+    block = next(layer for layer in model.layers.values() if hasattr(layer, "branch"))
+    inner = [layer for layer in block.branch if isinstance(layer, Relu)]
+    assert inner and all(r.fused for r in inner)
+    for k, a in model.buffers().items():
+        a[...] = start[k]
+    model.fuse = False
+    np.testing.assert_array_equal(probs_fused, model.predict(x, probabilities=True))
+    plain = _run(model, x, t)
+    assert not any(r.fused for r in inner)
+    assert fused[0] == plain[0]
+    for k in fused[1]:
+        np.testing.assert_array_equal(fused[1][k], plain[1][k], err_msg=k)
+
+
+@pytest.mark.gpu
+def test_batch_norm_with_its_relu_on_the_gpu_agrees_with_numpy(gpu):
+    from deepnet.models import ResNet
+
+    results = []
+    for name in ("gpu", "cpu-reference"):
+        with backends.use(name, dtype="float64") as bk:
+            bk.rng.seed(0)
+            model = ResNet(8, input_shape=(3, 12, 12))
+            x = bk.to_device(np.random.default_rng(2).random((4, 3, 12, 12)))
+            t = bk.to_device(np.arange(4) % 10)
+            loss, grads = _run(model, x, t)
+            results.append((loss, {k: bk.to_numpy(g) for k, g in grads.items()}))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-10)
+    for k, g in results[1][1].items():
+        np.testing.assert_allclose(results[0][1][k], g, rtol=1e-8, atol=1e-10, err_msg=k)

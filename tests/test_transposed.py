@@ -3,9 +3,11 @@ with Convolution, and the sizes."""
 import numpy as np
 import pytest
 
+from deepnet import backends
 from deepnet.layers import Convolution, LeakyRelu, TransposedConvolution, bilinear_kernel, init_bilinear
 
 from .gradcheck import check_layer
+from .test_cpu_parallel import conv_paths, split_small_work  # noqa: F401 (a fixture)
 
 
 def randn(*shape, seed=0):
@@ -69,3 +71,34 @@ def test_leaky_relu_gradients_and_values(f64):
     np.testing.assert_allclose(layer.forward(np.array([-1.0, 2.0])), [-0.2, 2.0])
     with pytest.raises(ValueError, match="alpha"):
         LeakyRelu(1.5)
+
+
+GEOMETRIES = [((3, 4, 5, 6), 3, 4, 2, 1, 0), ((2, 3, 7, 7), 5, 3, 2, 1, 1), ((4, 2, 6, 5), 3, 3, 1, 1, 0),
+              ((2, 5, 4, 4), 2, 16, 8, 4, 0)]  # (N, C_in, H, W), C_out, kernel, stride, pad, output_padding
+
+
+@pytest.mark.parametrize("shape,cout,k,stride,pad,op", GEOMETRIES)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("path", conv_paths())
+def test_the_chunked_transposed_convolution_matches_the_reference(shape, cout, k, stride, pad, op, threads, path,
+                                                                 split_small_work):
+    """The CPU backend's transposed convolution (the chunked convolution's pieces, every way a chunk runs, the
+    images shared among the threads) against the base reference, forward and backward, in float64."""
+    from deepnet.backends.base import Backend
+    from deepnet.backends.cpu.conv import ChunkedConv
+    from deepnet.backends.cpu.threads import Workers
+
+    rng = np.random.default_rng(0)
+    n, cin, h, w = shape
+    x, wt = rng.standard_normal(shape), rng.standard_normal((cin, cout, k, k))
+    b = rng.standard_normal(cout)
+    oh, ow = (h - 1) * stride - 2 * pad + k + op, (w - 1) * stride - 2 * pad + k + op
+    bk = backends.create("cpu", dtype="float64")
+    y_ref, ctx = Backend.conv_transpose2d(bk, x, wt, b, stride, pad, oh, ow)
+    dy = rng.standard_normal(y_ref.shape)
+    grads_ref = Backend.conv_transpose2d_backward(bk, dy, wt, ctx, stride, pad)
+    bk._chunked_conv = ChunkedConv(Workers(threads), chunk_bytes=2 * cout * k * k * h * w * 8, **path)
+    y, ctx = bk.conv_transpose2d(x, wt, b, stride, pad, oh, ow)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    for got, want in zip(bk.conv_transpose2d_backward(dy, wt, ctx, stride, pad), grads_ref):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from ..base import Backend, _fits
+from ..base import Backend, NormContext, _fits
 from . import strided_pooling, tuning
 from .conv import ChunkedConv
 from .threads import Workers, default_threads, usable_cores
@@ -139,6 +139,22 @@ class NumpyBackend(Backend):
         return self.chunked_conv.backward(np.ascontiguousarray(dy), context.x, w, stride, pad, need_dx,
                                           relu_out=context.relu_out)
 
+    def conv_transpose2d(self, x, w, b, stride, pad, out_h, out_w):
+        # the chunked convolution's pieces: forward is its backward's data half, backward its forward (dx)
+        # and its backward's weight half (dW), each chunk in cache and shared among the threads
+        if x.dtype not in (np.float32, np.float64):
+            return super().conv_transpose2d(x, w, b, stride, pad, out_h, out_w)
+        x = np.ascontiguousarray(x)
+        return self.chunked_conv.transposed(x, w, b, stride, pad, out_h, out_w), x
+
+    def conv_transpose2d_backward(self, dy, w, context, stride, pad):
+        if dy.dtype not in (np.float32, np.float64):
+            return super().conv_transpose2d_backward(dy, w, context, stride, pad)
+        dy, x = np.ascontiguousarray(dy), context
+        dx = self.chunked_conv.forward(dy, w, np.zeros(w.shape[0], dy.dtype), stride, pad)
+        _, dw, _ = self.chunked_conv.backward(x, dy, w, stride, pad, need_dx=False)  # x in dy's place
+        return dx, dw, dy.sum(axis=(0, 2, 3))
+
     def xnor_dot(self, a_bits, w_bits, k):
         nk = _numba()
         if nk is None or not nk.ENABLED:
@@ -149,6 +165,38 @@ class NumpyBackend(Backend):
         out = np.empty((a.shape[0], w.shape[0]), dtype=np.int32)
         self._split_batch(lambda s, e: nk.xnor_dot(a[s:e], w, k, out[s:e]), out, size=len(out) * w.size)
         return out
+
+    def batch_norm(self, x, gamma, beta, eps: float, relu: bool = False, mean=None, var=None):
+        nk = _numba()
+        if nk is None or not nk.usable(x) or x.ndim != 3:
+            return super().batch_norm(x, gamma, beta, eps, relu, mean, var)
+        n, c, p = x.shape
+        batch_stats = mean is None
+        dtype = x.dtype
+        stats = np.empty(c, np.float64) if batch_stats else np.asarray(mean, np.float64)
+        spread = np.empty(c, np.float64) if batch_stats else np.asarray(var, np.float64)
+        inv_std = np.empty(c, np.float64)
+        xhat, y = np.empty_like(x), np.empty_like(x)
+        g, b = np.asarray(gamma, np.float64), np.asarray(beta, np.float64)
+        # each channel's passes on one thread (its sums in one order), the channels shared among the threads
+        self._split_channels(lambda s, e: nk.batch_norm(x, g, b, float(eps), bool(relu), batch_stats, s, e, stats,
+                                                        spread, inv_std, xhat, y), c, x.size * 3)
+        return y, NormContext(xhat, inv_std.astype(dtype), stats.astype(dtype), spread.astype(dtype),
+                              y if relu else None, batch_stats)
+
+    def batch_norm_backward(self, dy, gamma, context):
+        nk = _numba()
+        if nk is None or not nk.usable(dy) or dy.ndim != 3 or dy.shape != context.xhat.shape:
+            return super().batch_norm_backward(dy, gamma, context)
+        c = dy.shape[1]
+        dx = np.empty_like(dy)
+        dgamma, dbeta = np.empty(c, np.float64), np.empty(c, np.float64)
+        relu = context.relu_out is not None
+        g, inv = np.asarray(gamma, np.float64), np.asarray(context.inv_std, np.float64)
+        self._split_channels(lambda s, e: nk.batch_norm_backward(
+            dy, context.xhat, context.relu_out if relu else dy, relu, g, inv, context.batch_stats, s, e, dgamma,
+            dbeta, dx), c, dy.size * 3)
+        return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
 
     def relu(self, x):
         nk = _numba()
@@ -183,6 +231,18 @@ class NumpyBackend(Backend):
                 fn(s, e)
 
         self.workers.run(work, self.workers.balanced_chunks(n, -(-n // self.workers.threads)))
+
+    def _split_channels(self, fn, c: int, size: int) -> None:
+        """fn(start, stop) over c channels, as _split_batch does over a batch (`size` elements of work)."""
+        if size * tuning.ELEMENT_WORK < tuning.SPLIT_WORK or self.workers.threads == 1 or c < 2:
+            fn(0, c)
+            return
+
+        def work(_, chunks):
+            for s, e in chunks:
+                fn(s, e)
+
+        self.workers.run(work, self.workers.balanced_chunks(c, -(-c // self.workers.threads)))
 
     def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0, out=None):
         nk = _numba()

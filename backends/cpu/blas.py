@@ -140,3 +140,17 @@ def conv_backward_chunk(address, x, fill, wmat_t, dy, y, relu, kh, kw, stride, p
     if dx.size:
         gemm(address, wmat_t, d2, dcol.reshape((k, dcol.size // k)))
         col2im_rows(dcol, stride, pad, dx, xpad)
+
+
+@numba.njit(cache=True, nogil=True)
+def conv_transpose_chunk(address, x, wmat_t, b, stride, pad, xc, dcol, y, ypad):
+    """y (n, C_out, OH, OW) = col2im(W^T x) + b for the chunk's images x (n, C_in, H, W): the data half of a
+    convolution's backward (conv_backward_chunk's dx), x in dy's place. xc, dcol, ypad are scratch."""
+    dout_rows(x, x, False, xc)
+    k, cin = wmat_t.shape
+    gemm(address, wmat_t, xc.reshape((cin, xc.size // cin)), dcol.reshape((k, dcol.size // k)))
+    col2im_rows(dcol, stride, pad, y, ypad)
+    n, cout = y.shape[0], y.shape[1]
+    for i in range(n):
+        for c in range(cout):
+            y[i, c] += b[c]

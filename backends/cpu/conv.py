@@ -242,4 +242,43 @@ class ChunkedConv:
         return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
 
+    def transposed(self, x, w, b, stride, pad, oh, ow):
+        """y (N, C_out, oh, ow) = the transposed convolution of x (N, C_in, H, W) with w (C_in, C_out, KH, KW):
+        the data half of backward above with x as dy, chunk by chunk (each chunk's W^T x, col2im and bias
+        while in cache)."""
+        n, cin, h, wd = x.shape
+        _, cout, kh, kw = w.shape
+        p = h * wd
+        wmat_t = np.ascontiguousarray(w.reshape(cin, -1).T)  # (C_out*KH*KW, C_in): the convolution's W^T
+        x3 = x.reshape(n, cin, p)
+        y = np.empty((n, cout, oh, ow), dtype=x.dtype)
+        address = self._blas_address(x, wmat_t, b)
+        if address is not None:
+            from .blas import conv_transpose_chunk
+
+            def chunk(s, e):
+                m = e - s
+                xc = self.workers.buffer("dy", cin * m * p, x.dtype).reshape(cin, m, p)
+                dcol = self.workers.buffer("dcol", wmat_t.shape[0] * m * p, x.dtype).reshape(cout, kh, kw, m, h, wd)
+                ypad = self.workers.buffer("xpad", m * cout * (oh + 2 * pad) * (ow + 2 * pad), x.dtype)
+                conv_transpose_chunk(address, x3[s:e], wmat_t, b, stride, pad, xc, dcol, y[s:e],
+                                     ypad.reshape(m, cout, oh + 2 * pad, ow + 2 * pad))
+        else:
+            def chunk(s, e):
+                xc = self.workers.buffer("dy", cin * (e - s) * p, x.dtype).reshape(cin, e - s, p)
+                self._dout_rows(x3[s:e], None, xc)
+                dcol = self.workers.buffer("dcol", wmat_t.shape[0] * (e - s) * p, x.dtype)
+                dcol = dcol.reshape(cout, kh, kw, e - s, h, wd)
+                np.matmul(wmat_t, xc.reshape(cin, -1), out=dcol.reshape(wmat_t.shape[0], -1))
+                self._col2im(dcol, stride, pad, y[s:e])
+                y[s:e] += b.reshape(1, cout, 1, 1)
+
+        def work(_, chunks):
+            for s, e in chunks:
+                chunk(s, e)
+
+        self._run(work, n, cout * kh * kw * p * x.itemsize, cout * cin * kh * kw * n * p)
+        return y
+
+
 _NO_DX = {t: np.empty((0, 0, 0, 0), dtype=t) for t in (np.float32, np.float64)}  # "no input gradient"

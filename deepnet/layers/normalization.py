@@ -15,6 +15,10 @@ class BatchNormalization(Layer):
         dbeta = sum dout,  dgamma = sum dout * xhat,
         dx = (gamma / std) * (dout - mean(dout) - xhat * mean(dout * xhat))
     and, in inference mode, dx = gamma / sqrt(running_var + eps) * dout.
+
+    The arithmetic is the backend's (batch_norm, batch_norm_backward), on the input seen as (N, C, P). The
+    layer runner fuses a Relu that follows (forward(..., relu=True)), as it does after a convolution: the
+    ReLU inside the normalisation's output pass, its mask inside this backward.
     """
 
     param_names = ("gamma", "beta")
@@ -29,54 +33,37 @@ class BatchNormalization(Layer):
         self.running_mean = initializers.zeros((self.num_features,), dtype)
         self.running_var = initializers.ones((self.num_features,), dtype)
         self.dgamma = self.dbeta = None
+        self.relu = False  # whether the last forward rectified its output (a fused ReLU)
 
-    def _to_2d(self, x):
-        if x.ndim == 2:
-            return x
-        if x.ndim == 4:  # per channel: (N, C, H, W) -> (N*H*W, C)
-            return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
-        raise ValueError(f"BatchNormalization expects (N, D) or (N, C, H, W) input; got shape {tuple(x.shape)}")
-
-    def _from_2d(self, y, shape):
-        if len(shape) == 2:
-            return y
-        n, c, h, w = shape
-        return y.reshape(n, h, w, c).transpose(0, 3, 1, 2)
-
-    def forward(self, x, train=False):
-        xp = current().xp
-        x2 = self._to_2d(x)
-        if x2.shape[1] != self.num_features:
+    def _channels(self, x):
+        """x as (N, C, P): a view, channels on axis 1 (P = H*W, or 1 for dense input)."""
+        if x.ndim not in (2, 4):
+            raise ValueError(f"BatchNormalization expects (N, D) or (N, C, H, W) input; got shape {tuple(x.shape)}")
+        if x.shape[1] != self.num_features:
             raise ValueError(f"BatchNormalization has {self.num_features} features; got input of shape {tuple(x.shape)}")
+        return x.reshape(x.shape[0], x.shape[1], -1)
+
+    def forward(self, x, train=False, relu=False):
+        bk = current()
+        x3 = self._channels(x)
         self.shape = x.shape
         if train:
-            mu = x2.mean(axis=0)
-            xc = x2 - mu
-            var = (xc * xc).mean(axis=0)
-            self.std = xp.sqrt(var + self.eps)
-            self.xhat = xc / self.std
+            y, self.context = bk.batch_norm(x3, self.gamma, self.beta, self.eps, relu)
             m = self.momentum
             self.running_mean *= m
-            self.running_mean += (1 - m) * mu
+            self.running_mean += (1 - m) * self.context.mean
             self.running_var *= m
-            self.running_var += (1 - m) * var
-            xhat = self.xhat
+            self.running_var += (1 - m) * self.context.var
         else:
-            self.std = xp.sqrt(self.running_var + self.eps)
-            self.xhat = xhat = (x2 - self.running_mean) / self.std
-        self.train = train
-        return self._forwarded(self._from_2d(self.gamma * xhat + self.beta, x.shape))
+            y, self.context = bk.batch_norm(x3, self.gamma, self.beta, self.eps, relu, self.running_mean,
+                                            self.running_var)
+        self.train, self.relu = train, bool(relu)
+        return self._forwarded(y.reshape(x.shape))
 
     def backward(self, dout):
         self._check_dout(dout)
-        d2 = self._to_2d(dout)
-        self.dbeta = d2.sum(axis=0)
-        self.dgamma = (d2 * self.xhat).sum(axis=0)
-        if not self.train:  # fixed statistics: a plain per-feature affine map
-            return self._from_2d(d2 * (self.gamma / self.std), self.shape)
-        m = d2.shape[0]
-        dx = (self.gamma / self.std) * (d2 - self.dbeta / m - self.xhat * (self.dgamma / m))
-        return self._from_2d(dx, self.shape)
+        dx, self.dgamma, self.dbeta = current().batch_norm_backward(self._channels(dout), self.gamma, self.context)
+        return dx.reshape(self.shape)
 
     def output_shape(self, input_shape):
         return tuple(input_shape)

@@ -6,7 +6,8 @@ feature pass, the packed binary network and the per-layer benchmarks all run the
 
 - a Convolution and the Relu right after it run as one pass (the backend's conv2d_relu: the ReLU inside
   the convolution's output pass, its mask inside the convolution's backward); the Relu records the
-  output and steps aside;
+  output and steps aside. A BatchNormalization and its Relu likewise (batch_norm with relu=True), which
+  puts the ReLU of ResNet's blocks, VGG-BN and the GAN's generator inside the normalisation's pass;
 - in inference with pool=True (predict, evaluate), a Convolution, its Relu and a 2x2/2 max Pooling run
   as one pass (the backend's conv2d_relu_pool), which keeps nothing for backward: those layers are then
   left as if they had not run, so a backward says "before forward" rather than give a stale gradient.
@@ -20,6 +21,7 @@ from __future__ import annotations
 from .activations import Relu
 from .composite import Container
 from .convolution import Convolution
+from .normalization import BatchNormalization
 from .pooling import Pooling
 
 
@@ -49,11 +51,12 @@ def backward(layers, d, input_grad: bool = True, step=None):
 
 
 def _group(layers, i, fuse: bool, pool: bool) -> list:
-    """The layers from i that run as one step: three (convolution, ReLU, pooling), two (convolution, ReLU)
-    or one."""
+    """The layers from i that run as one step: three (convolution, ReLU, pooling), two (convolution or batch
+    norm, ReLU) or one."""
     if fuse and pool and conv_relu_pool(layers[i : i + 3]):
         return layers[i : i + 3]
-    if fuse and type(layers[i]) is Convolution and i + 1 < len(layers) and type(layers[i + 1]) is Relu:
+    if fuse and type(layers[i]) in (Convolution, BatchNormalization) and i + 1 < len(layers) \
+            and type(layers[i + 1]) is Relu:
         return layers[i : i + 2]
     return layers[i : i + 1]
 

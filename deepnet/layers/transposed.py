@@ -14,7 +14,8 @@ class TransposedConvolution(Layer):
     into one output pixel, this scatters one input pixel into a window of the output.
 
     Weights are stored (in_channels, out_channels, KH, KW): the same array, read as Convolution's
-    (O, C, KH, KW), is the convolution this layer is the adjoint of. With W flattened to rows ordered
+    (O, C, KH, KW), is the convolution this layer is the adjoint of. The arithmetic is the backend's
+    (conv_transpose2d; the CPU's runs in the chunked convolution's pieces). With W flattened to rows ordered
     like im2col's, Wr = (C_in, KH*KW*C_out):
         col = Wr^T x             (one product per image: every input pixel's contribution to its window)
         y   = col2im(col) + b    (the windows summed onto the output, which is larger by the stride)
@@ -46,7 +47,7 @@ class TransposedConvolution(Layer):
                                      self.out_channels * self.kh * self.kw, dtype)
         self.b = initializers.zeros((self.out_channels,), dtype)
         self.dW = self.db = None
-        self.x = None
+        self.context = None
 
     def output_shape(self, input_shape):
         c, h, w = input_shape
@@ -62,10 +63,6 @@ class TransposedConvolution(Layer):
                              f"no output for an input of size {n}")
         return size
 
-    def _rows(self):
-        """W as (C_in, KH*KW*C_out), columns ordered like im2col's rows (KH, KW, C)."""
-        return self.W.transpose(0, 2, 3, 1).reshape(self.in_channels, -1)
-
     def forward(self, x, train=False):
         bk = current()
         bk.check_array(x, "TransposedConvolution.forward")
@@ -73,26 +70,15 @@ class TransposedConvolution(Layer):
             raise ValueError(f"TransposedConvolution expects (N, {self.in_channels}, H, W) input; got shape "
                              f"{tuple(x.shape)}")
         _check_dtype(self, x, self.W)
-        n, _, h, w = x.shape
-        out_h, out_w = self._size(h, self.kh), self._size(w, self.kw)
-        col = bk.matmul(self._rows().T, x.reshape(n, self.in_channels, h * w))  # (N, KH*KW*C_out, H*W)
-        y = bk.col2im(col.reshape(n, self.kh, self.kw, self.out_channels, h, w), (n, self.out_channels, out_h, out_w),
-                      self.kh, self.kw, self.stride, self.pad)
-        y += self.b.reshape(1, -1, 1, 1)
-        self.x = x
+        h, w = x.shape[2:]
+        y, self.context = bk.conv_transpose2d(x, self.W, self.b, self.stride, self.pad, self._size(h, self.kh),
+                                              self._size(w, self.kw))
         return self._forwarded(y)
 
     def backward(self, dout):
         self._check_dout(dout)
-        bk = current()
-        n, _, h, w = self.x.shape
-        dcol = bk.im2col(dout, self.kh, self.kw, self.stride, self.pad).reshape(n, -1, h * w)
-        x3 = self.x.reshape(n, self.in_channels, h * w)
-        # per-image products summed over the batch (as Convolution's dW)
-        dw_rows = bk.matmul(x3, dcol.transpose(0, 2, 1)).sum(axis=0)
-        self.dW = dw_rows.reshape(self.in_channels, self.kh, self.kw, self.out_channels).transpose(0, 3, 1, 2).copy()
-        self.db = dout.sum(axis=(0, 2, 3))
-        return bk.matmul(self._rows(), dcol).reshape(self.x.shape)
+        dx, self.dW, self.db = current().conv_transpose2d_backward(dout, self.W, self.context, self.stride, self.pad)
+        return dx
 
     def __repr__(self):
         return (f"TransposedConvolution({self.in_channels}, {self.out_channels}, kernel_size=({self.kh}, {self.kw}), "

@@ -1,0 +1,71 @@
+"""Batch normalisation, compiled (Numba): each channel's statistics, normalisation, scale and shift (and the
+ReLU after it, when the layer runner fuses one) in passes over that channel alone, and the mirror in
+backward. Arrays are (N, C, P): P the pixels of a channel (1 for dense input). A thread takes a range of
+channels, so every sum is one thread's, in one order: the results are deterministic. Sums are taken in
+float64. Single-threaded and GIL-free, like the other kernels."""
+from __future__ import annotations
+
+import math
+
+import numba
+
+
+@numba.njit(cache=True, nogil=True)
+def batch_norm(x, gamma, beta, eps, relu, batch_stats, c0, c1, mean, var, inv_std, xhat, y):
+    """Channels c0..c1-1: with batch_stats, mean and var (biased) from x, written out; else read from
+    mean and var. xhat = (x - mean) / sqrt(var + eps), y = gamma xhat + beta (then max(y, 0) with relu)."""
+    n, _, p = x.shape
+    m = n * p
+    for c in range(c0, c1):
+        if batch_stats:
+            s = 0.0
+            for i in range(n):
+                for k in range(p):
+                    s += x[i, c, k]
+            mu = s / m
+            s = 0.0
+            for i in range(n):
+                for k in range(p):
+                    d = x[i, c, k] - mu
+                    s += d * d
+            mean[c] = mu
+            var[c] = s / m
+        mu = mean[c]
+        inv = 1.0 / math.sqrt(var[c] + eps)
+        inv_std[c] = inv
+        g, b = gamma[c], beta[c]
+        for i in range(n):
+            for k in range(p):
+                h = (x[i, c, k] - mu) * inv
+                xhat[i, c, k] = h
+                v = g * h + b
+                y[i, c, k] = 0 if relu and v <= 0 else v  # a NaN passes through, as in the ReLU layer
+
+
+@numba.njit(cache=True, nogil=True)
+def batch_norm_backward(dy, xhat, relu_out, relu, gamma, inv_std, batch_stats, c0, c1, dgamma, dbeta, dx):
+    """Channels c0..c1-1 of dx, dgamma, dbeta; with relu, dy counts only where the output was positive.
+    With batch statistics: dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat)); else gamma inv_std dy."""
+    n, _, p = dy.shape
+    m = n * p
+    for c in range(c0, c1):
+        sd = 0.0
+        sdx = 0.0
+        for i in range(n):
+            for k in range(p):
+                d = dy[i, c, k]
+                if relu and not relu_out[i, c, k] > 0:
+                    d = 0.0
+                sd += d
+                sdx += d * xhat[i, c, k]
+        dbeta[c] = sd
+        dgamma[c] = sdx
+        scale = gamma[c] * inv_std[c]
+        mean_d = sd / m if batch_stats else 0.0
+        mean_dx = sdx / m if batch_stats else 0.0
+        for i in range(n):
+            for k in range(p):
+                d = dy[i, c, k]
+                if relu and not relu_out[i, c, k] > 0:
+                    d = 0.0
+                dx[i, c, k] = scale * (d - mean_d - xhat[i, c, k] * mean_dx)
