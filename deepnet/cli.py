@@ -74,6 +74,12 @@ DQN_OPTIONS = (
     ("--eval-every", "eval_every", dict(type=int, help="frames between evaluations and checkpoints")),
     ("--eval-episodes", "eval_episodes", dict(type=int, help="episodes an evaluation")),
 )
+DQN_DESCRIPTION = ("DQN with the MinAtar paper's settings: experience replay, a target network, epsilon-greedy "
+                   "exploration, the Huber loss, centered RMSprop. The run directory follows deepnet train's rules; "
+                   "--resume continues from the last checkpoint (only --frames may change).")
+GAN_DESCRIPTION = ("DCGAN on MNIST with InfoGAN's networks. The run directory follows the same rules as deepnet "
+                   "train's: an existing run is refused (see --resume and --overwrite), the directory is locked while "
+                   "the run writes, and --resume continues with the run's own settings (only --epochs may change).")
 GAN_OPTIONS = (
     ("--epochs", "epochs", dict(type=int, help="epochs to train to")),
     ("--batch-size", "batch_size", dict(type=int, help="digits a batch")),
@@ -94,10 +100,10 @@ def _add_train(sub):
     from .training.config import TrainConfig
 
     defaults = TrainConfig(dtype="float32")  # not DEEPNET_DTYPE's: a bad value there must not break --help
-    p = sub.add_parser("train", help="train a model (DeepConvNet on MNIST by default)",
-                       description="Train a model. Defaults: the book's DeepConvNet on MNIST, Adam, lr 0.001, "
-                                   "batch 100, 20 epochs, with the default recipe (--recipe book for the book's "
-                                   "exact settings). Set DEEPNET_BACKEND=gpu to train on a CUDA GPU.")
+    p = _command(sub, cmd_train, "train", help="train a model (DeepConvNet on MNIST by default)",
+                 description="Train a model. Defaults: the book's DeepConvNet on MNIST, Adam, lr 0.001, batch 100, 20 "
+                             "epochs, with the default recipe (--recipe book for the book's exact settings). Set "
+                             "DEEPNET_BACKEND=gpu to train on a CUDA GPU.")
     for flag, name, kwargs in TRAIN_OPTIONS:
         kwargs = dict(kwargs)
         if kwargs.get("action") is None and name != "dtype" and getattr(defaults, name) not in (None, [], ""):
@@ -110,7 +116,6 @@ def _add_train(sub):
                    help="replace the run already in --out (its checkpoints and history are deleted)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG pictures at the end")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one log line per epoch only)")
-    p.set_defaults(func=cmd_train)
 
 
 def _names(text: str) -> list:
@@ -328,46 +333,63 @@ def cmd_gan(args) -> int:
     return 0
 
 
+
+def _settings(p, out: str, options, default_of, resume_help: str, overwrite_help: str) -> None:
+    """A run command's --out (default `out`), its settings from its options table ((flag, name, argparse
+    settings); left out, an option is absent from the parsed arguments, so that --resume knows which the user
+    gave), each help ending in its default, then --resume and --overwrite."""
+    p.add_argument("--out", default=out, help=f"run directory (default {out})")
+    for flag, name, kwargs in options:
+        p.add_argument(flag, dest=name, default=argparse.SUPPRESS,
+                       **{**kwargs, "help": f"{kwargs['help']} (default {default_of(name)})"})
+    p.add_argument("--resume", action="store_true", help=resume_help)
+    p.add_argument("--overwrite", action="store_true", help=overwrite_help)
+
+def _command(sub, func, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand's parser, run by func(args)."""
+    p = sub.add_parser(name, **kwargs)
+    p.set_defaults(func=func)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepnet", description="Deep learning from scratch on NumPy and CuPy.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("info", help="backend, device, dtype, versions and BLAS").set_defaults(func=cmd_info)
+    _command(sub, cmd_info, "info", help="backend, device, dtype, versions and BLAS")
     _add_train(sub)
-    p = sub.add_parser("describe", help="each layer's output shape, parameters and receptive field")
+    p = _command(sub, cmd_describe, "describe", help="each layer's output shape, parameters and receptive field")
     p.add_argument("model", nargs="?", default="deepconvnet")
     p.add_argument("--input-shape", default=None, help="CxHxW (default: the model's own, e.g. 1x28x28; FCN 1x64x64)")
     p.add_argument("--classes", type=int, default=None, help="default: the model's own (10; FCN 11, background "
                                                              "and ten digits)")
-    p.set_defaults(func=cmd_describe)
-    p = sub.add_parser("eval", help="test accuracy of trained runs (several: their ensemble)")
+    p = _command(sub, cmd_eval, "eval", help="test accuracy of trained runs (several: their ensemble)")
     p.add_argument("runs", nargs="+", metavar="RUN_OR_WEIGHTS", help="run directories or weights/checkpoint files")
     p.add_argument("--dtype", default="float32", help="also evaluate in this dtype beside float32 (e.g. float16)")
     p.add_argument("--dataset", default=None, help="default: the run's dataset (mnist for a bare weights file)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--data-dir", default=None)
-    p.set_defaults(func=cmd_eval)
-    p = sub.add_parser("predict", help="classify digit images (PNG/JPEG)")
+    p = _command(sub, cmd_predict, "predict", help="classify digit images (PNG/JPEG)")
     p.add_argument("images", nargs="+")
     p.add_argument("--weights", default="runs/deepconvnet-mnist", help="run directory or weights file")
-    p.set_defaults(func=cmd_predict)
-    p = sub.add_parser("scan", help="a trained DeepConvNet made fully convolutional scores a strip of digits "
-                                     "in one forward pass")
+    p = _command(sub, cmd_scan, "scan",
+                 help="a trained DeepConvNet made fully convolutional scores a strip of digits "
+                      "in one forward pass")
     p.add_argument("weights", help="run directory or weights file of a DeepConvNet trained on 28x28 MNIST")
     p.add_argument("--digits", type=int, default=5, help="MNIST test digits side by side (default 5)")
     p.add_argument("--seed", type=int, default=0, help="which test digits (default 0)")
     p.add_argument("--out", default="scan.png", help="the picture (default scan.png)")
     p.add_argument("--data-dir", default=None)
-    p.set_defaults(func=cmd_scan)
-    p = sub.add_parser("caption", help="a trained captioner (--model nic) describes test scenes or your images")
+    p = _command(sub, cmd_caption, "caption",
+                 help="a trained captioner (--model nic) describes test scenes or your images")
     p.add_argument("weights", help="run directory or weights file of a model trained with --model nic")
     p.add_argument("images", nargs="*", help="PNG/JPEG images (default: the first --count test scenes)")
     p.add_argument("--beam", type=int, default=3, help="beam search width (default 3; 1: greedy)")
     p.add_argument("--count", type=int, default=16, help="test scenes to caption (default 16)")
     p.add_argument("--out", default="captions.png", help="the picture (default captions.png; '' for none)")
     p.add_argument("--data-dir", default=None)
-    p.set_defaults(func=cmd_caption)
-    p = sub.add_parser("detect", help="a trained detector (--model fasterrcnn) finds digits in test scenes or your "
-                                       "images: boxes, classes and scores, printed and drawn")
+    p = _command(sub, cmd_detect, "detect",
+                 help="a trained detector (--model fasterrcnn) finds digits in test scenes or your "
+                      "images: boxes, classes and scores, printed and drawn")
     p.add_argument("weights", help="run directory or weights file of a model trained with --model fasterrcnn")
     p.add_argument("images", nargs="*", help="PNG/JPEG images (default: the first --count test scenes of the "
                                              "run's data set)")
@@ -376,25 +398,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nms", type=float, default=0.5, help="NMS IoU threshold per class (default 0.5)")
     p.add_argument("--out", default="detections.png", help="the picture (default detections.png; '' for none)")
     p.add_argument("--data-dir", default=None)
-    p.set_defaults(func=cmd_detect)
-    p = sub.add_parser("dqn", help="a Deep Q-Network learns a game by trial and error (MinAtar's games, CartPole; "
-                                    "the rl extra)",
-                       description="DQN with the MinAtar paper's settings: experience replay, a target network, "
-                                   "epsilon-greedy exploration, the Huber loss, centered RMSprop. The run directory "
-                                   "follows deepnet train's rules; --resume continues from the last checkpoint (only "
-                                   "--frames may change).")
-    p.add_argument("--out", default="runs/dqn", help="run directory (default runs/dqn)")
+    p = _command(sub, cmd_dqn, "dqn",
+                 help="a Deep Q-Network learns a game by trial and error (MinAtar's games, CartPole; "
+                      "the rl extra)",
+                 description=DQN_DESCRIPTION)
     from .rl import DQNConfig
 
     defaults = DQNConfig()
-    for flag, name, kwargs in DQN_OPTIONS:
-        p.add_argument(flag, dest=name, default=argparse.SUPPRESS,
-                       **{**kwargs, "help": f"{kwargs['help']} (default {getattr(defaults, name)})"})
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    _settings(p, "runs/dqn", DQN_OPTIONS, lambda name: getattr(defaults, name), "continue the run in --out",
+              "replace the run in --out")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_dqn)
-    p = sub.add_parser("style", help="neural style transfer: CONTENT painted in STYLE's manner (Gatys et al.)")
+    p = _command(sub, cmd_style, "style",
+                 help="neural style transfer: CONTENT painted in STYLE's manner (Gatys et al.)")
     p.add_argument("content", help="the content picture (PNG/JPEG, any mode)")
     p.add_argument("style", help="the style picture")
     p.add_argument("--weights", default=None, help="the feature network: a VGG-19 .safetensors file in "
@@ -407,45 +422,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=None, help="the pictures' longer side in pixels (default: the "
                                                          "content's, at most 512)")
     p.add_argument("--out", default="stylised.png", help="the result (default stylised.png)")
-    p.set_defaults(func=cmd_style)
-    p = sub.add_parser("export", help="a trained model as ONNX (standard operators, opset 17; the onnx extra)")
+    p = _command(sub, cmd_export, "export",
+                 help="a trained model as ONNX (standard operators, opset 17; the onnx extra)")
     p.add_argument("weights", help="run directory or weights file")
     p.add_argument("out", help="the .onnx file to write")
     p.add_argument("--softmax", action="store_true", help="end with Softmax: output 'probabilities', not 'logits'")
-    p.set_defaults(func=cmd_export)
-    p = sub.add_parser("binarize", help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "
-                                         "float simulation, and the weights' sizes")
+    p = _command(sub, cmd_binarize, "binarize",
+                 help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "
+                      "float simulation, and the weights' sizes")
     p.add_argument("weights", help="run directory or weights file of a model trained with --model binarynet")
     p.add_argument("--out", default=None, help="also write the packed binary weights to this .npz")
     p.add_argument("--limit", type=int, default=1000, help="test images run on packed bits (default 1000)")
     p.add_argument("--data-dir", default=None)
-    p.set_defaults(func=cmd_binarize)
-    p = sub.add_parser("gan", help="DCGAN on MNIST (InfoGAN's networks): a generator of digits, with sample pictures "
-                                    "per epoch",
-                       description="DCGAN on MNIST with InfoGAN's networks. The run directory follows the same rules "
-                                   "as deepnet train's: an existing run is refused (see --resume and --overwrite), "
-                                   "the directory is locked while the run writes, and --resume continues with the "
-                                   "run's own settings (only --epochs may change).")
-    p.add_argument("--out", default="runs/dcgan-mnist", help="run directory (default runs/dcgan-mnist)")
+    p = _command(sub, cmd_gan, "gan",
+                 help="DCGAN on MNIST (InfoGAN's networks): a generator of digits, with sample pictures "
+                      "per epoch",
+                 description=GAN_DESCRIPTION)
     from .gan import SETTINGS
 
-    for flag, name, kwargs in GAN_OPTIONS:
-        default = "all" if SETTINGS[name] is None else SETTINGS[name]
-        p.add_argument(flag, dest=name, default=argparse.SUPPRESS,
-                       **{**kwargs, "help": f"{kwargs['help']} (default {default})"})
-    p.add_argument("--resume", action="store_true", help="continue the run in --out with its own settings")
-    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (its files are deleted)")
+    _settings(p, "runs/dcgan-mnist", GAN_OPTIONS, lambda name: "all" if SETTINGS[name] is None else SETTINGS[name],
+              "continue the run in --out with its own settings",
+              "replace the run already in --out (its files are deleted)")
     p.add_argument("--judge-with", default=None, metavar="RUN",
                    help="a trained classifier of MNIST digits (a run or weights file): judge 10,000 samples with it "
                         "at the end")
     p.add_argument("--judge-every", type=int, default=0, metavar="N",
                    help="with --judge-with, also judge after every N epochs (kept in history.json)")
     p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=cmd_gan)
-    p = sub.add_parser("import-book-weights", help="convert the book's deep_conv_net_params.pkl to deepnet's format")
+    p = _command(sub, cmd_import_book_weights, "import-book-weights",
+                 help="convert the book's deep_conv_net_params.pkl to deepnet's format")
     p.add_argument("pickle")
     p.add_argument("out")
-    p.set_defaults(func=cmd_import_book_weights)
     return parser
 
 

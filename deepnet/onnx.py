@@ -79,7 +79,7 @@ def _layers(g: _Graph, layers, x: str, prefix: str) -> str:
 
 def _layer(g: _Graph, layer, x: str, where: str) -> str:
     from .layers import (LRN, Affine, BatchNormalization, BinaryAffine, BinaryConvolution, Concat, Convolution,
-                         Dropout, GlobalAveragePooling, LeakyRelu, Pooling, Relu, Residual, Sigmoid, Sign, Tanh,
+                         Dropout, GlobalAveragePooling, LeakyRelu, Pooling, Residual, Sigmoid, Sign, Tanh,
                          TransposedConvolution)
     from .layers.binary import binarize
 

@@ -213,7 +213,6 @@ class StyleTransfer:
 
     def losses(self, x, grad: bool = True):
         """(content loss, style loss, d total / d x or None), summed over the batch."""
-        xp = current().xp
         acts = self.net.forward(x, (self.content_layer,) + self.style_layers)
         f = acts[self.content_layer]
         diff = f - self.targets

@@ -9,9 +9,10 @@ from deepnet.cli import main
 from deepnet.layers import RoIAlign
 from deepnet.models import FasterRCNN
 
+from .backend_helpers import NAMES, agrees_with_the_reference
+from .cli_helpers import drawn, one_line
 from .gradcheck import check_layer, check_model
 
-NAMES = [n for n in backends.available() if n != "auto"]
 
 
 def random_boxes(n, seed=0, extent=50.0):
@@ -158,22 +159,15 @@ def test_roi_align_gradient(f64):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_roi_align_on_every_backend(name):
-    try:
-        bk = backends.create(name, dtype="float64")
-    except (backends.BackendUnavailable, ValueError) as exc:
-        pytest.skip(f"backend {name} cannot open here: {exc}")
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 4, 9, 11))
     g = rng.standard_normal((len(ROIS), 4, 7, 7))
-    ref = backends.create("cpu-reference", dtype="float64")
-    out = {}
-    for b in (ref, bk):
-        with backends.use(b):
-            layer = RoIAlign(7, 0.25)
-            y = layer.forward(b.to_device(x), b.to_device(ROIS))
-            out[b.name] = b.to_numpy(y), b.to_numpy(layer.backward(b.to_device(g)))
-    np.testing.assert_allclose(out[bk.name][0], out[ref.name][0], rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(out[bk.name][1], out[ref.name][1], rtol=1e-12, atol=1e-14)
+
+    def run(b):
+        layer = RoIAlign(7, 0.25)
+        return layer.forward(b.to_device(x), b.to_device(ROIS)), layer.backward(b.to_device(g))
+
+    agrees_with_the_reference(name, run, atol=1e-14)
 
 
 def test_roi_align_refuses_what_it_cannot_read(f64):
@@ -293,11 +287,9 @@ def run(tmp_path_factory):
 def test_train_resume_and_detect_from_the_command_line(run, tmp_path, capsys):
     assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress", "--no-plots", "--no-test-eval"]) == 0
     assert io.read_index(run / "last.npz")[1]["epoch"] == 2
-    capsys.readouterr()
-    assert main(["detect", str(run), "--count", "3", "--score", "0.0", "--out", str(tmp_path / "d.png")]) == 0
-    out = capsys.readouterr().out
+    picture = tmp_path / "d.png"
+    out = drawn(capsys, ["detect", run, "--count", "3", "--score", "0.0", "--out", picture], picture)
     assert out.count("test scene") == 3 and "digits found (IoU >= 0.5" in out
-    assert (tmp_path / "d.png").stat().st_size > 1000
     pytest.importorskip("pycocotools", reason="pycocotools (the detection extra) is not installed")
     with pytest.MonkeyPatch.context() as mp:  # 20 test scenes: the mechanics
         from deepnet.datasets import loaders
@@ -307,11 +299,6 @@ def test_train_resume_and_detect_from_the_command_line(run, tmp_path, capsys):
         assert main(["eval", str(run), "--batch-size", "10"]) == 0
     out = capsys.readouterr().out
     assert "COCO AP@[.5:.95]" in out and "images/s" in out
-
-
-def one_line(capsys, code, expected):
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and expected in err, err
 
 
 def test_bad_detect_requests(run, tmp_path, capsys):
@@ -334,6 +321,8 @@ def test_bad_detect_requests(run, tmp_path, capsys):
 @pytest.mark.parametrize("model, dataset, expected", [
     ("fasterrcnn", "mnist", "finds objects and trains on --dataset mnist-boxes or mnist-clutter"),
     ("deepconvnet", "mnist-boxes", "labels each scene with boxes: train --model fasterrcnn"),
+    ("nic", "mnist", "writes captions and trains on --dataset mnist-captions"),
+    ("deepconvnet", "mnist-captions", "labels each scene with a caption: train --model nic"),
 ])
 def test_model_and_dataset_must_agree(tmp_path, capsys, model, dataset, expected):
     one_line(capsys, main(["train", "--model", model, "--dataset", dataset, "--limit", "32", "--no-progress",

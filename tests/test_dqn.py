@@ -9,6 +9,7 @@ from deepnet.cli import main
 from deepnet.rl import DQNConfig, DQNRun, HuberQLoss, Replay
 from deepnet.rl.dqn import epsilon_at
 
+from .cli_helpers import one_line
 from .gradcheck import numerical
 
 pytest.importorskip("minatar", reason="the rl extra (minatar) is not installed")
@@ -124,11 +125,6 @@ def test_resume_continues_the_same_run(tmp_path, capsys):
     # a finished run played past --frames (its last episode ran to the end): resuming it has nothing to do
     assert main(["dqn", "--out", str(whole), "--resume", "--frames", "600", "--no-progress"]) == 0
     assert "nothing to do" in capsys.readouterr().out
-
-
-def one_line(capsys, code, expected):
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and expected in err, err
 
 
 def test_bad_dqn_requests(tmp_path, capsys):

@@ -9,17 +9,7 @@ from deepnet.layers import Convolution, Pooling
 from deepnet.models import SimpleConvNet
 from deepnet.optimizers import Adam
 
-NAMES = [n for n in backends.available() if n != "auto"]
-
-
-def opened(name):
-    try:
-        return backends.create(name, dtype="float64")
-    except backends.BackendUnavailable as exc:
-        pytest.skip(f"backend {name} cannot open here: {exc}")
-    except ValueError as exc:  # a backend fixed to one dtype may refuse float64
-        pytest.skip(f"backend {name}: {exc}")
-
+from .backend_helpers import NAMES, opened
 
 def layers_and_step(bk):
     rng = np.random.default_rng(0)

@@ -170,7 +170,7 @@ def test_batch_norm_and_relu_in_one_pass_equal_the_two_layers(backend, shape, tr
     from deepnet.layers import BatchNormalization
 
     rng = np.random.default_rng(5)
-    with backends.use(backend, dtype="float64") as bk:
+    with backends.use(backend, dtype="float64"):
         layers = []
         for fused in (True, False):
             bn = BatchNormalization(shape[1])
@@ -244,15 +244,11 @@ def test_batch_norm_and_relu_fuse_inside_residual_blocks(cpu32):
 def test_batch_norm_with_its_relu_on_the_gpu_agrees_with_numpy(gpu):
     from deepnet.models import ResNet
 
-    results = []
-    for name in ("gpu", "cpu-reference"):
-        with backends.use(name, dtype="float64") as bk:
-            bk.rng.seed(0)
-            model = ResNet(8, input_shape=(3, 12, 12))
-            x = bk.to_device(np.random.default_rng(2).random((4, 3, 12, 12)))
-            t = bk.to_device(np.arange(4) % 10)
-            loss, grads = _run(model, x, t)
-            results.append((loss, {k: bk.to_numpy(g) for k, g in grads.items()}))
+    from .test_gpu import train_pass
+
+    x = np.random.default_rng(2).random((4, 3, 12, 12))
+    results = [train_pass(name, lambda: ResNet(8, input_shape=(3, 12, 12)), x, np.arange(4) % 10)
+               for name in ("gpu", "cpu-reference")]
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-10)
     for k, g in results[1][1].items():
         np.testing.assert_allclose(results[0][1][k], g, rtol=1e-8, atol=1e-10, err_msg=k)

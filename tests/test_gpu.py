@@ -77,21 +77,23 @@ def test_same_seed_same_weights_on_both(gpu):
 
 
 def test_deepconvnet_step_matches_numpy(gpu):
-    cpu = backends.create("cpu", dtype="float64")
-    g64 = backends.create("gpu", dtype="float64")
     x = np.random.default_rng(0).random((6, 1, 28, 28))
-    t = np.arange(6)
-    results = []
-    for bk in (cpu, g64):
-        with backends.use(bk):
-            bk.rng.seed(3)
-            m = DeepConvNet(dropout=0.0)
-            loss = float(m.loss(bk.to_device(x), bk.to_device(t), train=True))
-            m.backward()
-            results.append((loss, {k: bk.to_numpy(v) for k, v in m.grads().items()}))
+    results = [train_pass(name, lambda: DeepConvNet(dropout=0.0), x, np.arange(6)) for name in ("cpu", "gpu")]
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-10)
     for k in results[0][1]:
         np.testing.assert_allclose(results[1][1][k], results[0][1][k], rtol=1e-8, atol=1e-10, err_msg=k)
+
+
+def train_pass(backend: str, make, x, t):
+    """(loss, {name: gradient} on the host) of one training pass of make() on `backend` in float64, its
+    weights drawn from seed 3."""
+    bk = backends.create(backend, dtype="float64")
+    with backends.use(bk):
+        bk.rng.seed(3)
+        m = make()
+        loss = float(m.loss(bk.to_device(x), bk.to_device(t), train=True))
+        m.backward()
+        return loss, {k: bk.to_numpy(v) for k, v in m.grads().items()}
 
 
 def test_mixing_numpy_into_a_gpu_layer_is_a_clear_type_error(gpu):
@@ -190,14 +192,8 @@ def test_detection_and_segnet_steps_match_numpy(gpu, model_name):
         t[:2, 1] = (18, 10, 30, 30, 7)
     else:
         t = rng.integers(0, 11, (3, 32, 32))
-    results = []
-    for bk in (backends.create("cpu", dtype="float64"), backends.create("gpu", dtype="float64")):
-        with backends.use(bk):
-            bk.rng.seed(3)
-            m = create(model_name, input_shape=(1, 32, 32), num_classes=11)
-            loss = float(m.loss(bk.to_device(x), bk.to_device(t), train=True))
-            m.backward()
-            results.append((loss, {k: bk.to_numpy(v) for k, v in m.grads().items()}))
+    results = [train_pass(name, lambda: create(model_name, input_shape=(1, 32, 32), num_classes=11), x, t)
+               for name in ("cpu", "gpu")]
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-9)
     for k in results[0][1]:
         np.testing.assert_allclose(results[1][1][k], results[0][1][k], rtol=1e-7, atol=1e-10, err_msg=k)

@@ -20,6 +20,8 @@ from deepnet.errors import is_user_error
 from deepnet.models import SimpleConvNet
 from deepnet.safe_pickle import UnsafePickleError, loads
 
+from .cli_helpers import one_line as one_line_error
+
 TINY = ["--model", "simpleconvnet", "--limit", "200", "--batch-size", "100", "--no-progress", "--no-plots",
         "--no-test-eval"]
 
@@ -37,13 +39,6 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile") / "run"
     assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0
     return out
-
-
-def one_line_error(capsys, code, expected):
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err and expected in err, err
-    return err
 
 
 # --- 3: everything comes from argv ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from deepnet import backends, io
 from deepnet.cli import main
+from .cli_helpers import one_line as one_line_error
 
 GAN = ["--limit", "64", "--batch-size", "32", "--width", "4", "--g-hidden", "8", "--d-hidden", "8", "--no-progress"]
 CLF = ["--model", "simpleconvnet", "--limit", "200", "--batch-size", "100", "--no-progress", "--no-plots",
@@ -24,13 +25,6 @@ def run_cli(*argv, env=None, timeout=300):
     full.update(env or {})
     return subprocess.run([sys.executable, "-m", "deepnet", *argv], capture_output=True, text=True, env=full,
                           timeout=timeout)
-
-
-def one_line_error(capsys, code, expected):
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err and expected in err, err
-    return err
 
 
 def gan(*argv):

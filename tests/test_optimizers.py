@@ -157,13 +157,20 @@ def centered_rmsprop_steps(w, grads, lr, rho, eps, momentum):
     return w
 
 
-def test_centered_rmsprop_with_momentum(f64):
+def minatar_rmsprop_run():
+    """(gradients, start, deepnet's weights after them, the optimiser): seven steps of the MinAtar DQN's
+    centered RMSprop with momentum."""
     rng = np.random.default_rng(4)
     grads, w = rng.standard_normal((7, 5)), rng.standard_normal(5)
     ours = {"w": w.copy()}
     opt = optimizers.RMSprop(lr=0.00025, decay_rate=0.95, eps=0.01, centered=True, momentum=0.95)
     for g in grads:
         opt.update(ours, {"w": g.copy()})
+    return grads, w, ours, opt
+
+
+def test_centered_rmsprop_with_momentum(f64):
+    grads, w, ours, opt = minatar_rmsprop_run()
     np.testing.assert_allclose(ours["w"], centered_rmsprop_steps(w, grads, 0.00025, 0.95, 0.01, 0.95), rtol=1e-12)
     again = optimizers.RMSprop()
     again.load_state_dict(opt.state_dict())  # the settings and all three slots survive a checkpoint
@@ -172,12 +179,7 @@ def test_centered_rmsprop_with_momentum(f64):
 
 def test_centered_rmsprop_against_torch(f64):
     torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(4)
-    grads, w = rng.standard_normal((7, 5)), rng.standard_normal(5)
-    ours = {"w": w.copy()}
-    opt = optimizers.RMSprop(lr=0.00025, decay_rate=0.95, eps=0.01, centered=True, momentum=0.95)
-    for g in grads:
-        opt.update(ours, {"w": g.copy()})
+    grads, w, ours, _ = minatar_rmsprop_run()
     t = torch.tensor(w.copy(), requires_grad=True)
     topt = torch.optim.RMSprop([t], lr=0.00025, alpha=0.95, eps=0.01, centered=True, momentum=0.95)
     for g in grads:

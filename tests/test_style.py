@@ -7,6 +7,7 @@ import pytest
 from deepnet import backends, style
 from deepnet.cli import main
 
+from .cli_helpers import one_line
 from .gradcheck import numerical
 
 
@@ -115,11 +116,6 @@ def test_style_from_the_command_line(tmp_path, capsys):
     assert "% lower" in out and (tmp_path / "out.png").stat().st_size > 100
     with Image.open(tmp_path / "out.png") as img:
         assert img.size == (20, 24)
-
-
-def one_line(capsys, code, expected):
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err and expected in err, err
 
 
 def test_bad_style_requests(tmp_path, capsys):

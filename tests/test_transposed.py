@@ -80,8 +80,7 @@ GEOMETRIES = [((3, 4, 5, 6), 3, 4, 2, 1, 0), ((2, 3, 7, 7), 5, 3, 2, 1, 1), ((4,
 @pytest.mark.parametrize("shape,cout,k,stride,pad,op", GEOMETRIES)
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("path", conv_paths())
-def test_the_chunked_transposed_convolution_matches_the_reference(shape, cout, k, stride, pad, op, threads, path,
-                                                                 split_small_work):
+def test_the_chunked_transposed_convolution_matches_the_reference(shape, cout, k, stride, pad, op, threads, path):
     """The CPU backend's transposed convolution (the chunked convolution's pieces, every way a chunk runs, the
     images shared among the threads) against the base reference, forward and backward, in float64."""
     from deepnet.backends.base import Backend

@@ -3,14 +3,13 @@ places back; both against central differences in float64, on every registered ba
 import numpy as np
 import pytest
 
-from deepnet import backends
 from deepnet.layers import MaxUnpooling, Pooling, runner
 from deepnet.layers import Convolution, Relu
 from deepnet.models import SegNet
 
+from .backend_helpers import NAMES, agrees_with_the_reference
 from .gradcheck import check_layer, check_model
 
-NAMES = [n for n in backends.available() if n != "auto"]
 
 
 def randn(*shape, seed=0):
@@ -47,23 +46,16 @@ def test_unpooling_indices_found_after_an_inference_forward(f64):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_unpooling_on_every_backend(name):
-    try:
-        bk = backends.create(name, dtype="float64")
-    except (backends.BackendUnavailable, ValueError) as exc:
-        pytest.skip(f"backend {name} cannot open here: {exc}")
     rng = np.random.default_rng(3)
     x, g = rng.standard_normal((3, 4, 9, 8)).round(1), rng.standard_normal((3, 4, 9, 8))
-    out = {}
-    for b in (backends.create("cpu-reference", dtype="float64"), bk):
-        with backends.use(b):
-            pool = Pooling(3, stride=2, pad=1)
-            z = pool.forward(b.to_device(x), train=True)
-            up = MaxUnpooling(pool)
-            y = up.forward(z * 2)
-            out[b.name] = (b.to_numpy(y), b.to_numpy(up.backward(b.to_device(g))))
-    ref, got = out["cpu-reference"], out[bk.name]
-    np.testing.assert_allclose(got[0], ref[0], rtol=1e-12)
-    np.testing.assert_allclose(got[1], ref[1], rtol=1e-12)
+
+    def run(b):
+        pool = Pooling(3, stride=2, pad=1)
+        up = MaxUnpooling(pool)
+        y = up.forward(pool.forward(b.to_device(x), train=True) * 2)
+        return y, up.backward(b.to_device(g))
+
+    agrees_with_the_reference(name, run)
 
 
 def test_unpooling_errors(f64):

@@ -220,9 +220,14 @@ class NumpyBackend(Backend):
     def _split_batch(self, fn, a, size=None) -> None:
         """fn(start, stop) over the first axis of `a`: on the calling thread when small (`size` elements, a.size
         unless given, each weighing tuning.ELEMENT_WORK, below tuning.SPLIT_WORK), else split among the threads."""
-        n = a.shape[0]
-        work = (a.size if size is None else size) * tuning.ELEMENT_WORK
-        if work < tuning.SPLIT_WORK or self.workers.threads == 1 or n < 2:
+        self._split(fn, a.shape[0], a.size if size is None else size)
+
+    def _split_channels(self, fn, c: int, size: int) -> None:
+        """fn(start, stop) over c channels, as _split_batch does over a batch (`size` elements of work)."""
+        self._split(fn, c, size)
+
+    def _split(self, fn, n: int, size: int) -> None:
+        if size * tuning.ELEMENT_WORK < tuning.SPLIT_WORK or self.workers.threads == 1 or n < 2:
             fn(0, n)
             return
 
@@ -231,18 +236,6 @@ class NumpyBackend(Backend):
                 fn(s, e)
 
         self.workers.run(work, self.workers.balanced_chunks(n, -(-n // self.workers.threads)))
-
-    def _split_channels(self, fn, c: int, size: int) -> None:
-        """fn(start, stop) over c channels, as _split_batch does over a batch (`size` elements of work)."""
-        if size * tuning.ELEMENT_WORK < tuning.SPLIT_WORK or self.workers.threads == 1 or c < 2:
-            fn(0, c)
-            return
-
-        def work(_, chunks):
-            for s, e in chunks:
-                fn(s, e)
-
-        self.workers.run(work, self.workers.balanced_chunks(c, -(-c // self.workers.threads)))
 
     def im2col(self, x, kh, kw, stride=1, pad=0, fill=0.0, out=None):
         nk = _numba()

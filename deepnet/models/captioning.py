@@ -50,7 +50,7 @@ class NIC(Sequential):
     # --- training: teacher forcing ----------------------------------------------------------------------
     def encode(self, x, train: bool = False, pool: bool = False):
         """The images' vectors (N, hidden): the LSTM's initial state."""
-        return runner.forward(self.encoder, self._checked(x), train, fuse=self.fuse, pool=pool)
+        return runner.forward(self.encoder, self.checked_input(x), train, fuse=self.fuse, pool=pool)
 
     def loss(self, x, t, train: bool = True):
         """The mean cross-entropy of each next word given the image and the true words before it."""
@@ -149,19 +149,6 @@ class NIC(Sequential):
         return loss / len(x), right / len(x)
 
     # --- checks -----------------------------------------------------------------------------------------
-    def _checked(self, x):
-        bk = current()
-        bk.check_array(x, "NIC")
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"NIC expects images of shape (N, {', '.join(map(str, self.input_shape))}); got "
-                             f"{tuple(x.shape)}")
-        if x.dtype != self.dtype:
-            if x.dtype.kind != "f":
-                raise TypeError(f"NIC expects floating-point images; got {x.dtype.name} (use "
-                                f"deepnet.datasets.to_model_input)")
-            x = x.astype(self.dtype)
-        return x
-
     @staticmethod
     def _check_captions(t):
         if t.ndim != 2 or t.shape[1] < 2:

@@ -116,7 +116,7 @@ class FasterRCNN(Sequential):
     # --- the shared pass ----------------------------------------------------------------------------------
     def _rpn(self, x, train: bool):
         """(features, objectness (N, HWA), deltas (N, HWA, 4)) on the device, in the anchors' order."""
-        feat = runner.forward(self.backbone, self._checked(x), train, fuse=self.fuse)
+        feat = runner.forward(self.backbone, self.checked_input(x), train, fuse=self.fuse)
         r = runner.forward(self.rpn, feat, train, fuse=self.fuse)
         n, _, fh, fw = r.shape
         score = self.layers["rpn_score"].forward(r, train)
@@ -325,7 +325,6 @@ class FasterRCNN(Sequential):
         """(loss, hit rate): the loss in inference mode, and hits / (objects + false alarms) counting detections
         of score >= 0.5, a hit being one matching an unmatched object of its class at IoU >= 0.5 (1.0 for perfect
         detection). The COCO evaluator's AP is `deepnet eval`'s and the benchmark's (pycocotools)."""
-        bk = current()
         truth = self._check_boxes(t)
         loss = 0.0
         for i in range(0, len(x), batch_size):
@@ -337,19 +336,6 @@ class FasterRCNN(Sequential):
         return loss / len(x), hits / max(objects + alarms, 1)
 
     # --- checks -----------------------------------------------------------------------------------------
-    def _checked(self, x):
-        bk = current()
-        bk.check_array(x, "FasterRCNN")
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"FasterRCNN expects images of shape (N, {', '.join(map(str, self.input_shape))}); "
-                             f"got {tuple(x.shape)}")
-        if x.dtype != self.dtype:
-            if x.dtype.kind != "f":
-                raise TypeError(f"FasterRCNN expects floating-point images; got {x.dtype.name} (use "
-                                f"deepnet.datasets.to_model_input)")
-            x = x.astype(self.dtype)
-        return x
-
     def _check_boxes(self, t) -> list[np.ndarray]:
         """Each image's objects (k, 5) on the host from (N, M, 5) labels."""
         t = current().to_numpy(t)

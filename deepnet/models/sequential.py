@@ -70,6 +70,11 @@ class Sequential:
         """forward; with pool (inference only: predict, predict_labels, evaluate), a Convolution, its Relu and a
         2x2/2 max Pooling right after them run as one pass (the backend's conv2d_relu_pool), which keeps
         nothing for backward: those layers are then left as if they had not run."""
+        return runner.forward(list(self.layers.values()), self.checked_input(x), train, fuse=self.fuse, pool=pool)
+
+    def checked_input(self, x):
+        """x as the model computes it: a non-empty batch of input_shape samples, floating-point input of another
+        dtype cast to the model's; integer input and a wrong shape refused, saying what was expected."""
         bk = current()
         bk.check_array(x, f"{type(self).__name__}.forward")
         if x.ndim < 1 or x.shape[0] == 0:
@@ -85,7 +90,7 @@ class Sequential:
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"{type(self).__name__} expects input of shape (N, {', '.join(map(str, self.input_shape))}); "
                              f"got {tuple(x.shape)}")
-        return runner.forward(list(self.layers.values()), x, train, fuse=self.fuse, pool=pool)
+        return x
 
     def loss(self, x, t, train: bool = True):
         """The mean loss on (x, t) as a 0-d device array; the forward pass is kept for backward()."""
