@@ -304,9 +304,10 @@ class NumpyBackend(Backend):
 
 class NumpyReferenceBackend(NumpyBackend):
     """The CPU backend with the base backend's whole-batch convolution: im2col of the whole batch and one
-    product per layer, OpenBLAS threading it (no cache-sized chunks, no Numba kernels in the convolution).
-    It is the yardstick the chunked path is measured against (benchmarks/cpu_paths.py) and checked
-    against (tests/test_every_backend.py)."""
+    product per layer, OpenBLAS threading it (no cache-sized chunks, no Numba kernels in the convolution),
+    and the base backend's transposed convolution and batch norm. It is the yardstick the chunked path is
+    measured against (benchmarks/cpu_paths.py) and checked against (tests/test_every_backend.py,
+    tests/test_fused.py)."""
 
     name = "cpu-reference"
     conv2d = Backend.conv2d
@@ -314,6 +315,10 @@ class NumpyReferenceBackend(NumpyBackend):
     conv2d_relu = Backend.conv2d_relu
     conv2d_relu_backward = Backend.conv2d_relu_backward
     conv2d_relu_pool = Backend.conv2d_relu_pool
+    conv_transpose2d = Backend.conv_transpose2d
+    conv_transpose2d_backward = Backend.conv_transpose2d_backward
+    batch_norm = Backend.batch_norm
+    batch_norm_backward = Backend.batch_norm_backward
 
 
 def _numpy_status() -> str:

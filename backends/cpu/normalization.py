@@ -12,24 +12,25 @@ import numba
 
 @numba.njit(cache=True, nogil=True)
 def batch_norm(x, gamma, beta, eps, relu, batch_stats, c0, c1, mean, var, inv_std, xhat, y):
-    """Channels c0..c1-1: with batch_stats, mean and var (biased) from x, written out; else read from
+    """Channels c0..c1-1: with batch_stats, mean and var (biased) from x in one pass, written out; else read from
     mean and var. xhat = (x - mean) / sqrt(var + eps), y = gamma xhat + beta (then max(y, 0) with relu)."""
     n, _, p = x.shape
     m = n * p
     for c in range(c0, c1):
         if batch_stats:
+            # one pass for both moments, shifted by the channel's first value so that a large mean does not
+            # cancel the variance away (float64 sums: var = E[(x - x0)^2] - (E[x - x0])^2)
+            x0 = float(x[0, c, 0])  # float64: the differences and squares in double precision
             s = 0.0
+            s2 = 0.0
             for i in range(n):
                 for k in range(p):
-                    s += x[i, c, k]
-            mu = s / m
-            s = 0.0
-            for i in range(n):
-                for k in range(p):
-                    d = x[i, c, k] - mu
-                    s += d * d
-            mean[c] = mu
-            var[c] = s / m
+                    d = x[i, c, k] - x0
+                    s += d
+                    s2 += d * d
+            shift = s / m
+            mean[c] = x0 + shift
+            var[c] = max(s2 / m - shift * shift, 0.0)
         mu = mean[c]
         inv = 1.0 / math.sqrt(var[c] + eps)
         inv_std[c] = inv
