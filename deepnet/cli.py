@@ -333,7 +333,6 @@ def cmd_gan(args) -> int:
     return 0
 
 
-
 def _settings(p, out: str, options, default_of, resume_help: str, overwrite_help: str) -> None:
     """A run command's --out (default `out`), its settings from its options table ((flag, name, argparse
     settings); left out, an option is absent from the parsed arguments, so that --resume knows which the user
@@ -344,6 +343,17 @@ def _settings(p, out: str, options, default_of, resume_help: str, overwrite_help
                        **{**kwargs, "help": f"{kwargs['help']} (default {default_of(name)})"})
     p.add_argument("--resume", action="store_true", help=resume_help)
     p.add_argument("--overwrite", action="store_true", help=overwrite_help)
+
+
+def _scenes_or_images(p, model: str, images_help: str, count_help: str, count: int, picture: str) -> None:
+    """What caption and detect both take: a trained run of `model`, the user's images or the first --count test
+    scenes, the picture to draw (--out) and --data-dir."""
+    p.add_argument("weights", help=f"run directory or weights file of a model trained with --model {model}")
+    p.add_argument("images", nargs="*", help=images_help)
+    p.add_argument("--count", type=int, default=count, help=count_help)
+    p.add_argument("--out", default=picture, help=f"the picture (default {picture}; '' for none)")
+    p.add_argument("--data-dir", default=None)
+
 
 def _command(sub, func, name: str, **kwargs) -> argparse.ArgumentParser:
     """A subcommand's parser, run by func(args)."""
@@ -371,9 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, cmd_predict, "predict", help="classify digit images (PNG/JPEG)")
     p.add_argument("images", nargs="+")
     p.add_argument("--weights", default="runs/deepconvnet-mnist", help="run directory or weights file")
-    p = _command(sub, cmd_scan, "scan",
-                 help="a trained DeepConvNet made fully convolutional scores a strip of digits "
-                      "in one forward pass")
+    p = _command(sub, cmd_scan, "scan", help="a trained DeepConvNet made fully convolutional scores a strip of digits "
+                                             "in one forward pass")
     p.add_argument("weights", help="run directory or weights file of a DeepConvNet trained on 28x28 MNIST")
     p.add_argument("--digits", type=int, default=5, help="MNIST test digits side by side (default 5)")
     p.add_argument("--seed", type=int, default=0, help="which test digits (default 0)")
@@ -381,23 +390,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p = _command(sub, cmd_caption, "caption",
                  help="a trained captioner (--model nic) describes test scenes or your images")
-    p.add_argument("weights", help="run directory or weights file of a model trained with --model nic")
-    p.add_argument("images", nargs="*", help="PNG/JPEG images (default: the first --count test scenes)")
+    _scenes_or_images(p, "nic", "PNG/JPEG images (default: the first --count test scenes)",
+                      "test scenes to caption (default 16)", 16, "captions.png")
     p.add_argument("--beam", type=int, default=3, help="beam search width (default 3; 1: greedy)")
-    p.add_argument("--count", type=int, default=16, help="test scenes to caption (default 16)")
-    p.add_argument("--out", default="captions.png", help="the picture (default captions.png; '' for none)")
-    p.add_argument("--data-dir", default=None)
     p = _command(sub, cmd_detect, "detect",
                  help="a trained detector (--model fasterrcnn) finds digits in test scenes or your "
                       "images: boxes, classes and scores, printed and drawn")
-    p.add_argument("weights", help="run directory or weights file of a model trained with --model fasterrcnn")
-    p.add_argument("images", nargs="*", help="PNG/JPEG images (default: the first --count test scenes of the "
-                                             "run's data set)")
-    p.add_argument("--count", type=int, default=8, help="test scenes (default 8)")
+    _scenes_or_images(p, "fasterrcnn", "PNG/JPEG images (default: the first --count test scenes of the run's "
+                                       "data set)", "test scenes (default 8)", 8, "detections.png")
     p.add_argument("--score", type=float, default=0.5, help="the least class probability shown (default 0.5)")
     p.add_argument("--nms", type=float, default=0.5, help="NMS IoU threshold per class (default 0.5)")
-    p.add_argument("--out", default="detections.png", help="the picture (default detections.png; '' for none)")
-    p.add_argument("--data-dir", default=None)
     p = _command(sub, cmd_dqn, "dqn",
                  help="a Deep Q-Network learns a game by trial and error (MinAtar's games, CartPole; "
                       "the rl extra)",

@@ -23,6 +23,8 @@ One difference from `detect`: an image whose every proposal is too small gets no
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import boxes as B
@@ -37,7 +39,7 @@ def detector_graph(g, model, layers, score_threshold: float, nms: float, max_det
     h, w = model.input_shape[1:]
     num_classes, a = model.num_classes, model.num_anchors
     i64 = lambda *v: g.const(np.array(v, np.int64), "i64")  # noqa: E731
-    f32 = lambda v: g.const(np.array(v, g.dtype), "f")  # noqa: E731
+    f32 = functools.partial(_float, g)
     minus_inf = f32(-np.inf)
 
     # backbone and RPN, then objectness (N, HWA) and deltas (N, HWA, 4) in the anchors' order
@@ -115,6 +117,11 @@ def detector_graph(g, model, layers, score_threshold: float, nms: float, max_det
     return g.node("Concat", rows, "detections_", axis=2), [top, 6]
 
 
+def _float(g, value) -> str:
+    """A constant of the graph's float type."""
+    return g.const(np.array(value, g.dtype), "f")
+
+
 def _float_type(g) -> int:
     return g.helper.np_dtype_to_tensor_dtype(g.dtype)
 
@@ -129,7 +136,7 @@ def _decode(g, deltas, references, weights):
     """boxes.decode as nodes: deltas and references (.., 4) broadcast against each other."""
     d0, d1, d2, d3 = _split4(g, deltas)
     r0, r1, r2, r3 = _split4(g, references)
-    f32 = lambda v: g.const(np.array(v, g.dtype), "f")  # noqa: E731
+    f32 = functools.partial(_float, g)
     wx, wy, ww, wh = weights
     rw, rh = g.node("Sub", [r2, r0], "rw"), g.node("Sub", [r3, r1], "rh")
     half = f32(0.5)
@@ -146,9 +153,7 @@ def _decode(g, deltas, references, weights):
 
 
 def _clip(g, boxes, h: int, w: int):
-    low = g.const(np.zeros((), g.dtype), "zero_f")
-    high = g.const(np.array([w, h, w, h], g.dtype), "image_size")
-    return g.node("Min", [g.node("Max", [boxes, low]), high], "clipped")
+    return g.node("Min", [g.node("Max", [boxes, _float(g, 0.0)]), _float(g, [w, h, w, h])], "clipped")
 
 
 def _topk(g, scores, k: int, base: str):

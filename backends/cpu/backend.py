@@ -179,7 +179,7 @@ class NumpyBackend(Backend):
         xhat, y = np.empty_like(x), np.empty_like(x)
         g, b = np.asarray(gamma, np.float64), np.asarray(beta, np.float64)
         # each channel's passes on one thread (its sums in one order), the channels shared among the threads
-        self._split_channels(lambda s, e: nk.batch_norm(x, g, b, float(eps), bool(relu), batch_stats, s, e, stats,
+        self._split(lambda s, e: nk.batch_norm(x, g, b, float(eps), bool(relu), batch_stats, s, e, stats,
                                                         spread, inv_std, xhat, y), c, x.size * 3)
         return y, NormContext(xhat, inv_std.astype(dtype), stats.astype(dtype), spread.astype(dtype),
                               y if relu else None, batch_stats)
@@ -193,7 +193,7 @@ class NumpyBackend(Backend):
         dgamma, dbeta = np.empty(c, np.float64), np.empty(c, np.float64)
         relu = context.relu_out is not None
         g, inv = np.asarray(gamma, np.float64), np.asarray(context.inv_std, np.float64)
-        self._split_channels(lambda s, e: nk.batch_norm_backward(
+        self._split(lambda s, e: nk.batch_norm_backward(
             dy, context.xhat, context.relu_out if relu else dy, relu, g, inv, context.batch_stats, s, e, dgamma,
             dbeta, dx), c, dy.size * 3)
         return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
@@ -222,11 +222,8 @@ class NumpyBackend(Backend):
         unless given, each weighing tuning.ELEMENT_WORK, below tuning.SPLIT_WORK), else split among the threads."""
         self._split(fn, a.shape[0], a.size if size is None else size)
 
-    def _split_channels(self, fn, c: int, size: int) -> None:
-        """fn(start, stop) over c channels, as _split_batch does over a batch (`size` elements of work)."""
-        self._split(fn, c, size)
-
     def _split(self, fn, n: int, size: int) -> None:
+        """fn(start, stop) over range(n) (a batch, or channels), as _split_batch says, `size` elements of work."""
         if size * tuning.ELEMENT_WORK < tuning.SPLIT_WORK or self.workers.threads == 1 or n < 2:
             fn(0, n)
             return

@@ -241,7 +241,6 @@ class ChunkedConv:
             db += part_b
         return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
-
     def transposed(self, x, w, b, stride, pad, oh, ow):
         """y (N, C_out, oh, ow) = the transposed convolution of x (N, C_in, H, W) with w (C_in, C_out, KH, KW):
         the data half of backward above with x as dy, chunk by chunk (each chunk's W^T x, col2im and bias
