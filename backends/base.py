@@ -283,6 +283,13 @@ class Backend:
         m = dy.shape[0] * dy.shape[2]
         return scale * (dy - (dbeta / m)[:, None] - context.xhat * (dgamma / m)[:, None]), dgamma, dbeta
 
+    def adam_step(self, p, g, m, v, lr_t: float, beta1: float, beta2: float, eps: float) -> None:
+        """Adam's update, in place: m <- m + (1 - b1)(g - m), v <- v + (1 - b2)(g^2 - v),
+        p <- p - lr_t m / (sqrt(v) + eps), lr_t the step size with the bias correction folded in."""
+        m += (1 - beta1) * (g - m)
+        v += (1 - beta2) * (g * g - v)
+        p -= lr_t * m / (self.xp.sqrt(v) + eps)
+
     def relu(self, x):
         """(y, context) with y = max(x, 0); the context (y itself) is what relu_backward needs."""
         y = self.xp.maximum(x, 0)

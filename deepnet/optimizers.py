@@ -225,12 +225,10 @@ class Adam(Optimizer):
         self.eps = _check(type(self).__name__, "eps", eps, low_open=True)
 
     def _step(self, name, p, g):
-        xp = current().xp
         m, v = self._slot("m", name, p), self._slot("v", name, p)
         lr_t = self.lr * (1.0 - self.beta2 ** self.t) ** 0.5 / (1.0 - self.beta1 ** self.t)
-        m += (1 - self.beta1) * (g - m)
-        v += (1 - self.beta2) * (g * g - v)
-        p -= lr_t * m / (xp.sqrt(v) + self.eps)
+        # the docstring's update, by the backend: Backend.adam_step is the reference, the CPU's one compiled pass
+        current().adam_step(p, g, m, v, lr_t, self.beta1, self.beta2, self.eps)
 
 
 _BY_NAME = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad, "rmsprop": RMSprop,

@@ -198,6 +198,15 @@ class NumpyBackend(Backend):
             dbeta, dx), c, dy.size * 3)
         return dx, dgamma.astype(dy.dtype), dbeta.astype(dy.dtype)
 
+    def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps):
+        nk = _numba()
+        if nk is None or not all(nk.usable(a) and a.dtype == p.dtype and a.shape == p.shape for a in (p, g, m, v)):
+            return super().adam_step(p, g, m, v, lr_t, beta1, beta2, eps)
+        t = p.dtype.type  # the reference's constants, rounded to the arrays' precision as NumPy rounds them
+        flat = [a.reshape(-1) for a in (p, g, m, v)]
+        self._split(lambda s, e: nk.adam_step(*flat, t(lr_t), t(1 - beta1), t(1 - beta2), t(eps), s, e), p.size,
+                    p.size * 4)
+
     def relu(self, x):
         nk = _numba()
         if nk is None or not nk.usable(x) or x.ndim == 0:
@@ -302,7 +311,7 @@ class NumpyBackend(Backend):
 class NumpyReferenceBackend(NumpyBackend):
     """The CPU backend with the base backend's whole-batch convolution: im2col of the whole batch and one
     product per layer, OpenBLAS threading it (no cache-sized chunks, no Numba kernels in the convolution),
-    and the base backend's transposed convolution and batch norm. It is the yardstick the chunked path is
+    and the base backend's transposed convolution, batch norm and Adam step. It is the yardstick the chunked path is
     measured against (benchmarks/cpu_paths.py) and checked against (tests/test_every_backend.py,
     tests/test_fused.py)."""
 
@@ -316,6 +325,7 @@ class NumpyReferenceBackend(NumpyBackend):
     conv_transpose2d_backward = Backend.conv_transpose2d_backward
     batch_norm = Backend.batch_norm
     batch_norm_backward = Backend.batch_norm_backward
+    adam_step = Backend.adam_step
 
 
 def _numpy_status() -> str:

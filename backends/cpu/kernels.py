@@ -1,7 +1,7 @@
 """The compiled CPU kernels (Numba, the `fast` extra), gathered for the backend under one name.
 
 Each kernel lives in the module of its job: patches.py (im2col, col2im), pooling.py, outputs.py (ReLU and
-the convolution's output pass), normalization.py (batch norm, with a fused ReLU), popcount.py
+the convolution's output pass), normalization.py (batch norm, with a fused ReLU), updates.py (Adam's step), popcount.py
 (XNOR-popcount), spin.py (the threads' spin-wait). The plain
 NumPy code stays the reference and the fallback; these run only when Numba imports
 (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not off. Each kernel is single-threaded and releases the
@@ -21,6 +21,7 @@ from .patches import col2im_rows, im2col_rows  # noqa: F401
 from .pooling import max_pool_2x2, max_pool_2x2_backward, max_pool_backward  # noqa: F401
 from .popcount import xnor_dot  # noqa: F401
 from .spin import spin_while_equal  # noqa: F401
+from .updates import adam_step  # noqa: F401
 
 ENABLED = switch("DEEPNET_NUMBA", default=True)
 
