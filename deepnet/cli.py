@@ -8,14 +8,26 @@ import sys
 from .errors import InvalidValue
 
 
+def _widths(text: str) -> list:
+    """W[,W...]: layer widths, for argparse (a malformed list is a usage error, in one line)."""
+    try:
+        widths = [int(t) for t in text.split(",")]
+    except ValueError:
+        widths = []
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected widths of at least 1 separated by commas, like 256,256; "
+                                         f"got {text!r}")
+    return widths
+
+
 # `deepnet train` options: (flag, TrainConfig field, argparse settings). Defaults come from TrainConfig;
 # an option left out is simply absent from the parsed arguments, so `--resume` and `--recipe` know
 # which settings the user gave.
 TRAIN_OPTIONS = (
-    ("--model", "model", dict(help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, googlenet, "
-                                   "binarynet, fcn or segnet (segmentation: with --dataset mnist-scenes), nic (captioning: "
-                                   "with --dataset mnist-captions), fasterrcnn (detection: with --dataset "
-                                   "mnist-boxes or mnist-clutter)")),
+    ("--model", "model", dict(help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, "
+                                   "googlenet, binarynet, fcn or segnet (segmentation: with --dataset mnist-scenes), "
+                                   "nic (captioning: with --dataset mnist-captions), fasterrcnn (detection: with "
+                                   "--dataset mnist-boxes or mnist-clutter)")),
     ("--dataset", "dataset", dict(help="mnist (default), fashion_mnist, mnist-scenes (segmentation scenes), "
                                        "mnist-captions (captioned scenes), mnist-boxes and mnist-clutter (detection "
                                        "scenes)")),
@@ -65,7 +77,15 @@ DQN_OPTIONS = (
                                                     "transition learnt once as it happens")),
     ("--double", "double", dict(action="store_true", help="Double DQN targets")),
     ("--batch-size", "batch_size", dict(type=int, help="transitions a learning step")),
-    ("--lr", "lr", dict(type=float, help="RMSprop's learning rate")),
+    ("--lr", "lr", dict(type=float, help="the optimizer's learning rate")),
+    ("--optimizer", "optimizer", dict(choices=("rmsprop", "adam"), help="centered RMSprop with the MinAtar paper's "
+                                                                         "settings, or Adam")),
+    ("--hidden", "hidden", dict(type=_widths, metavar="W[,W...]", help="widths of the hidden affine layers "
+                                                                       "(default: 128 on MinAtar, 64,64 on CartPole)")),
+    ("--train-every", "train_every", dict(type=int, help="frames between learning rounds")),
+    ("--gradient-steps", "gradient_steps", dict(type=int, help="updates a learning round, each on its own batch")),
+    ("--max-grad-norm", "max_grad_norm", dict(type=float, help="clip the gradients' global norm to this (0: no "
+                                                               "clipping)")),
     ("--replay-start", "replay_start", dict(type=int, help="random frames before learning starts")),
     ("--epsilon-frames", "epsilon_frames", dict(type=int, help="frames over which epsilon falls to its end")),
     ("--epsilon-end", "epsilon_end", dict(type=float, help="epsilon at the end of its fall (MinAtar 0.1; "
@@ -74,9 +94,12 @@ DQN_OPTIONS = (
     ("--eval-every", "eval_every", dict(type=int, help="frames between evaluations and checkpoints")),
     ("--eval-episodes", "eval_episodes", dict(type=int, help="episodes an evaluation")),
 )
-DQN_DESCRIPTION = ("DQN with the MinAtar paper's settings: experience replay, a target network, epsilon-greedy "
-                   "exploration, the Huber loss, centered RMSprop. The run directory follows deepnet train's rules; "
-                   "--resume continues from the last checkpoint (only --frames may change).")
+DQN_DESCRIPTION = ("DQN, by default with the MinAtar paper's settings: experience replay, a target network, "
+                   "epsilon-greedy exploration, the Huber loss, centered RMSprop. The run directory follows deepnet "
+                   "train's rules; --resume continues from the last checkpoint (only --frames may change). CartPole "
+                   "learns fastest with RL Zoo's recipe: --game cartpole --optimizer adam --lr 0.0023 --hidden "
+                   "256,256 --batch-size 64 --train-every 256 --gradient-steps 128 --target-update 128 "
+                   "--replay-start 1000 --epsilon-frames 7000 --epsilon-end 0.04 --max-grad-norm 10.")
 GAN_DESCRIPTION = ("DCGAN on MNIST with InfoGAN's networks. The run directory follows the same rules as deepnet "
                    "train's: an existing run is refused (see --resume and --overwrite), the directory is locked while "
                    "the run writes, and --resume continues with the run's own settings (only --epochs may change).")
@@ -340,7 +363,8 @@ def _settings(p, out: str, options, default_of, resume_help: str, overwrite_help
     p.add_argument("--out", default=out, help=f"run directory (default {out})")
     for flag, name, kwargs in options:
         p.add_argument(flag, dest=name, default=argparse.SUPPRESS,
-                       **{**kwargs, "help": f"{kwargs['help']} (default {default_of(name)})"})
+                       **{**kwargs, "help": kwargs["help"] if default_of(name) is None
+                          else f"{kwargs['help']} (default {default_of(name)})"})
     p.add_argument("--resume", action="store_true", help=resume_help)
     p.add_argument("--overwrite", action="store_true", help=overwrite_help)
 

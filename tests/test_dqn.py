@@ -154,3 +154,127 @@ def test_cartpole_runs(tmp_path):
                            progress=False)
         summary = run.train()
     assert summary["frames"] >= 300 and summary["episodes"] >= 1 and (tmp_path / "c" / "curve.png").is_file()
+
+
+class Corridor:
+    """A stub game: episodes of `length` steps, ended by the rules (terminal) or by a time limit (cut)."""
+    observation_shape, observation_dtype, num_actions = (4,), np.float32, 2
+
+    def __init__(self, length=5, cut=False):
+        self.length, self.cut, self.t = length, cut, 0
+
+    def reset(self):
+        self.t = 0
+        return np.zeros(4, np.float32)
+
+    def step(self, action):
+        self.t += 1
+        end = self.t >= self.length
+        return np.full(4, self.t / 10, np.float32), 1.0, end and not self.cut, end and self.cut
+
+    def random_state(self):
+        return {}
+
+    def set_random_state(self, s):
+        pass
+
+
+def corridor_run(monkeypatch, tmp_path, cut=False, **kw):
+    from deepnet.rl import dqn
+
+    monkeypatch.setattr(dqn.envs, "make", lambda game, seed: Corridor(cut=cut))
+    return DQNRun.start(small(game="cartpole", **kw), tmp_path / "c", log=lambda *a: None, progress=False)
+
+
+@pytest.mark.parametrize("cut", [False, True])
+def test_a_time_limit_cut_is_not_an_end_of_the_return(cpu32, tmp_path, monkeypatch, cut):
+    run = corridor_run(monkeypatch, tmp_path, cut=cut, replay_start=1000)
+    try:
+        ret, frames = run._episode()
+        assert (ret, frames) == (5.0, 5) and run.replay.size == 5
+        # the last transition ends the episode either way; only the rules' end stops the bootstrap
+        assert run.replay.done[:5].tolist() == [False] * 4 + [not cut]
+    finally:
+        run.directory.close()
+
+
+def test_learning_rounds_every_train_every_frames(cpu32, tmp_path, monkeypatch):
+    run = corridor_run(monkeypatch, tmp_path, replay_start=10, batch_size=4, train_every=4, gradient_steps=3,
+                       target_update=10**6)
+    try:
+        for _ in range(6):  # 30 frames: rounds at frames 12, 16, 20, 24, 28 (learning starts at frame 10)
+            run._episode()
+        assert run.frame == 30 and run.updates == 5 * 3
+    finally:
+        run.directory.close()
+
+
+def test_hidden_widths_adam_and_gradient_clipping(cpu32, tmp_path, monkeypatch):
+    from deepnet import optimizers
+
+    run = corridor_run(monkeypatch, tmp_path, hidden=[7, 5, 3], optimizer="adam", max_grad_norm=1e-3, lr=0.01)
+    try:
+        shapes = {k: v.shape for k, v in run.online.state_numpy().items() if k.endswith(".W")}
+        assert sorted(shapes.values()) == sorted([(4, 7), (7, 5), (5, 3), (3, 2)])
+        assert isinstance(run.optimizer, optimizers.Adam) and run.optimizer.lr == 0.01
+        seen = []
+        real = run.optimizer.update
+
+        def spy(params, grads):
+            seen.append(float(np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads.values()))))
+            return real(params, grads)
+
+        run.optimizer.update = spy
+        rng = np.random.default_rng(0)
+        obs = rng.standard_normal((8, 4)).astype(np.float32) * 100  # large inputs: large gradients
+        run.learn(obs, np.zeros(8, np.int64), np.full(8, 50.0, np.float32), obs, np.zeros(8, bool))
+        assert seen and seen[0] == pytest.approx(1e-3, rel=1e-4)  # clipped to the norm asked for
+    finally:
+        run.directory.close()
+
+
+def test_bad_recipe_options(tmp_path, capsys):
+    one_line(capsys, main(["dqn", "--replay-size", "0", "--gradient-steps", "4", "--out", str(tmp_path / "a")]),
+             "--train-every and --gradient-steps must stay 1")
+    with pytest.raises(SystemExit) as stop:  # argparse's own usage error
+        main(["dqn", "--hidden", "256,0", "--out", str(tmp_path / "b")])
+    one_line(capsys, stop.value.code, "expected widths of at least 1 separated by commas, like 256,256; got '256,0'")
+    one_line(capsys, main(["dqn", "--max-grad-norm", "-1", "--out", str(tmp_path / "c")]),
+             "--max-grad-norm must be at least 0")
+
+
+def test_best_npz_keeps_the_best_evaluation(cpu32, tmp_path, monkeypatch):
+    run = corridor_run(monkeypatch, tmp_path, eval_episodes=2)
+    try:
+        first = run.online.state_numpy()
+        run._evaluate()  # every episode returns 5
+        for p in run.online.params().values():
+            p += 1.0
+        run._evaluate()  # 5 again: not better, best.npz keeps the first weights
+        w, meta = io.load_arrays(tmp_path / "c" / "best.npz")
+        assert meta["eval_mean"] == 5.0 and set(w) == set(first)
+        for k in first:
+            np.testing.assert_array_equal(w[k], first[k], err_msg=k)
+        run.eval_game.length = 7  # a better evaluation replaces it
+        run._evaluate()
+        w, meta = io.load_arrays(tmp_path / "c" / "best.npz")
+        assert meta["eval_mean"] == 7.0 and meta["frame"] == run.frame
+        np.testing.assert_array_equal(w["affine1.W"], run.online.state_numpy()["affine1.W"])
+    finally:
+        run.directory.close()
+
+
+def test_a_saved_agent_plays_apart_from_its_run(cpu32, tmp_path, monkeypatch):
+    from deepnet.rl import play_saved
+
+    run = corridor_run(monkeypatch, tmp_path, eval_episodes=1)
+    try:
+        run._evaluate()
+        run._checkpoint()
+    finally:
+        run.directory.close()
+    for name in ("best.npz", "last.npz"):
+        assert play_saved(tmp_path / "c" / name, episodes=3) == [5.0, 5.0, 5.0]  # the corridor's episodes
+    io.save_arrays(tmp_path / "other.npz", {"w": np.zeros(2)}, {"model": "deepconvnet"})
+    with pytest.raises(ValueError, match="is not a DQN run's checkpoint"):
+        play_saved(tmp_path / "other.npz")

@@ -1,17 +1,23 @@
 """The Deep Q-Network (Mnih et al., 2015; the book's 8.5.4), with the MinAtar paper's settings (Young & Tian, 2019):
 
     network:   conv3x3 16 (no padding), ReLU, affine 128, ReLU, affine to one Q-value per action (MinAtar); for
-               a vector observation (CartPole), affine 64, ReLU, affine 64, ReLU, affine per action
+               a vector observation (CartPole), affine 64, ReLU, affine 64, ReLU, affine per action (the hidden
+               widths are `hidden`)
     acting:    uniformly random for the first `replay_start` frames, then epsilon-greedy with epsilon falling
                linearly from 1.0 to 0.1 over `epsilon_frames` frames
     learning:  every frame, a batch of 32 transitions from the replay buffer (100,000 of them); the Huber loss
                between Q(s, a) and r + gamma (1 - done) max_a' Q_target(s', a') (Double DQN: Q_target(s',
                argmax_a' Q(s', a'))); centered RMSprop (lr 0.00025, rho 0.95, momentum 0.95, eps 0.01)
     target:    the online network's weights copied every 1,000 updates
+    episodes:  an end the game's rules reach (a lost game) stops the bootstrap; a time-limit cut (CartPole's 500
+               steps) ends the episode but not the return, so its target bootstraps from the next state
+Other recipes are options: `train_every` frames between learning rounds of `gradient_steps` updates each,
+Adam in place of RMSprop, the gradients' global norm clipped (RL Zoo's CartPole recipe uses all three).
 Without replay (`replay = 0`, the paper's ablation) each transition is learnt once, as it happens.
 
 A run directory holds config.json, last.npz (both networks, the optimizer, the replay buffer's transitions and
-position, every random state, the returns so far), history.json (each episode's return and frame; the
+position, every random state, the returns so far), best.npz (the online network at its best evaluation so far:
+DQN's returns can rise and collapse, on CartPole above all), history.json (each episode's return and frame; the
 evaluations), curve.png and frames.png. Checkpoints are taken at the end of an episode, so `--resume` continues
 the same run from there.
 """
@@ -34,6 +40,8 @@ from ..training.rundir import RunDirectory
 from . import envs
 from .replay import Replay
 
+OPTIMIZERS = ("rmsprop", "adam")
+
 
 @dataclasses.dataclass
 class DQNConfig:
@@ -49,6 +57,11 @@ class DQNConfig:
     gamma: float = 0.99
     lr: float = 0.00025
     double: bool = False
+    train_every: int = 1           # frames between learning rounds
+    gradient_steps: int = 1        # updates a learning round, each on its own batch
+    hidden: list | None = None     # widths of the hidden affine layers; None: MinAtar's [128], vectors' [64, 64]
+    optimizer: str = "rmsprop"     # centered RMSprop with the paper's settings, or "adam"
+    max_grad_norm: float = 0.0     # the gradients' global L2 norm clipped to this; 0: no clipping
     eval_every: int = 50_000       # frames between evaluations (and checkpoints)
     eval_episodes: int = 10
     eval_epsilon: float = 0.01
@@ -59,7 +72,8 @@ class DQNConfig:
     def validate(self) -> None:
         if str(self.game).lower().replace("-", "_") not in envs.GAMES:
             raise InvalidValue(f"unknown game {self.game!r}; choose one of: {', '.join(envs.GAMES)}")
-        for name in ("frames", "batch_size", "target_update", "eval_every", "eval_episodes"):
+        for name in ("frames", "batch_size", "target_update", "eval_every", "eval_episodes", "train_every",
+                     "gradient_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise InvalidValue(f"--{name.replace('_', '-')} must be a whole number of at least 1; got {v!r}")
@@ -75,16 +89,68 @@ class DQNConfig:
                 raise InvalidValue(f"--{name.replace('_', '-')} must lie in [0, 1]; got {v}")
         if not self.lr > 0:
             raise InvalidValue(f"--lr must be positive; got {self.lr}")
+        if self.hidden is not None:
+            if (not isinstance(self.hidden, (list, tuple)) or not self.hidden
+                    or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.hidden)):
+                raise InvalidValue(f"--hidden must be one or more widths of at least 1; got {self.hidden!r}")
+            self.hidden = list(self.hidden)
+        if self.optimizer not in OPTIMIZERS:
+            raise InvalidValue(f"unknown --optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        if not self.max_grad_norm >= 0:
+            raise InvalidValue(f"--max-grad-norm must be at least 0 (0: no clipping); got {self.max_grad_norm}")
+        if not self.replay and (self.train_every, self.gradient_steps) != (1, 1):
+            raise InvalidValue("without replay each transition is learnt once, as it happens: --train-every and "
+                               "--gradient-steps must stay 1")
+
+    def make_optimizer(self) -> optimizers.Optimizer:
+        if self.optimizer == "adam":
+            return optimizers.Adam(lr=self.lr)
+        return optimizers.RMSprop(lr=self.lr, decay_rate=0.95, eps=0.01, centered=True, momentum=0.95)
 
 
-def q_network(observation_shape, num_actions: int, dtype=None) -> list:
-    """The MinAtar paper's network for (C, H, W) observations, a small perceptron for vectors."""
+def q_network(observation_shape, num_actions: int, dtype=None, hidden=None) -> list:
+    """The MinAtar paper's network for (C, H, W) observations (a 3x3 convolution of 16 channels, then `hidden`
+    affine layers, [128] by default), a perceptron for vectors ([64, 64] by default); ReLU between."""
+    layers = []
     if len(observation_shape) == 3:
         c, h, w = observation_shape
-        return [Convolution(c, 16, 3, dtype=dtype), Relu(), Affine(16 * (h - 2) * (w - 2), 128, dtype=dtype), Relu(),
-                Affine(128, num_actions, dtype=dtype)]
-    (d,) = observation_shape
-    return [Affine(d, 64, dtype=dtype), Relu(), Affine(64, 64, dtype=dtype), Relu(), Affine(64, num_actions, dtype=dtype)]
+        layers += [Convolution(c, 16, 3, dtype=dtype), Relu()]
+        width, hidden = 16 * (h - 2) * (w - 2), [128] if hidden is None else hidden
+    else:
+        (width,) = observation_shape
+        hidden = [64, 64] if hidden is None else hidden
+    for units in hidden:
+        layers += [Affine(width, units, dtype=dtype), Relu()]
+        width = units
+    return layers + [Affine(width, num_actions, dtype=dtype)]
+
+
+def play_saved(path, episodes: int = 100, seed: int = 10_000, epsilon: float = 0.0) -> list[float]:
+    """The returns of `episodes` new episodes (the game seeded with `seed`) played by the network saved in a DQN
+    run's best.npz (or last.npz), epsilon-greedy with `epsilon` (0: greedy): a check of a saved agent apart
+    from the run that made it."""
+    arrays, meta = io.load_arrays(path)
+    if not isinstance(meta, dict) or meta.get("model") != "dqn" or not isinstance(meta.get("config"), dict):
+        raise InvalidValue(f"{path} is not a DQN run's checkpoint (best.npz or last.npz of deepnet dqn)")
+    cfg = DQNConfig(**{k: v for k, v in meta["config"].items() if k in {f.name for f in dataclasses.fields(DQNConfig)}})
+    weights = {k[7:]: a for k, a in arrays.items() if k.startswith("online/")} or arrays  # last.npz or best.npz
+    game = envs.make(cfg.game, seed)
+    shape = game.observation_shape
+    net = Sequential(q_network(shape, game.num_actions, hidden=cfg.hidden), input_shape=shape)
+    net.load_state(weights, str(path))
+    rng, bk, returns = np.random.default_rng(seed), current(), []
+    for _ in range(episodes):
+        obs, done, total, steps = game.reset(), False, 0.0, 0
+        while not done and steps < 100_000:  # the evaluations' cap
+            steps += 1
+            if rng.random() < epsilon:
+                a = int(rng.integers(game.num_actions))
+            else:
+                a = int(bk.to_numpy(net.forward(bk.to_device(obs[None].astype(np.float32))))[0].argmax())
+            obs, r, terminal, cut = game.step(a)
+            total, done = total + r, terminal or cut
+        returns.append(total)
+    return returns
 
 
 class HuberQLoss(Layer):
@@ -132,10 +198,10 @@ class DQNRun:
         self.game = envs.make(cfg.game, cfg.seed)
         self.eval_game = envs.make(cfg.game, cfg.seed + 10_000)
         shape, actions = self.game.observation_shape, self.game.num_actions
-        self.online = Sequential(q_network(shape, actions), loss=HuberQLoss(), input_shape=shape)
-        self.target = Sequential(q_network(shape, actions), input_shape=shape)
+        self.online = Sequential(q_network(shape, actions, hidden=cfg.hidden), loss=HuberQLoss(), input_shape=shape)
+        self.target = Sequential(q_network(shape, actions, hidden=cfg.hidden), input_shape=shape)
         self.target.load_state(self.online.state_numpy())
-        self.optimizer = optimizers.RMSprop(lr=cfg.lr, decay_rate=0.95, eps=0.01, centered=True, momentum=0.95)
+        self.optimizer = cfg.make_optimizer()
         self.replay = Replay(cfg.replay, shape, self.game.observation_dtype) if cfg.replay else None
         self.frame = self.updates = 0
         self.episodes: list[list] = []  # [frame at its end, return]
@@ -186,7 +252,8 @@ class DQNRun:
         return int(bk.to_numpy(q)[0].argmax())
 
     def learn(self, obs, action, reward, next_obs, done) -> float:
-        """One update on a batch of transitions; returns the loss."""
+        """One update on a batch of transitions; `done` marks those whose next state ends the return (no
+        bootstrap). Returns the loss."""
         bk = current()
         xp = bk.xp
         x2 = bk.to_device(next_obs.astype(np.float32))
@@ -198,7 +265,9 @@ class DQNRun:
             value = q_next.max(axis=1)
         target = bk.to_device(reward) + self.cfg.gamma * (1.0 - bk.to_device(done.astype(np.float32))) * value
         t = xp.stack([bk.to_device(action.astype(np.float32)), target.astype(xp.float32)], axis=1)
-        loss = self.online.train_step(bk.to_device(obs.astype(np.float32)), t, self.optimizer)
+        clip = self.cfg.max_grad_norm
+        loss = self.online.train_step(bk.to_device(obs.astype(np.float32)), t, self.optimizer,
+                                      before_update=(lambda g: optimizers.clip_grads(g, clip)) if clip else None)
         self.updates += 1
         if self.updates % self.cfg.target_update == 0:
             self.target.load_state(self.online.state_numpy())
@@ -244,17 +313,20 @@ class DQNRun:
         total, frames, done = 0.0, 0, False
         while not done:  # an episode is played to its end, so a run stops (and checkpoints) between episodes
             a = self.act(obs, epsilon_at(self.frame, cfg), self.rng)
-            nxt, r, done = self.game.step(a)
+            nxt, r, terminal, cut = self.game.step(a)
+            done = terminal or cut
             total += r
             frames += 1
             self.frame += 1
             if self.replay is None:
                 if self.frame >= cfg.replay_start:
-                    self.learn(obs[None], np.array([a]), np.array([r], np.float32), nxt[None], np.array([done]))
+                    self.learn(obs[None], np.array([a]), np.array([r], np.float32), nxt[None], np.array([terminal]))
             else:
-                self.replay.add(obs, a, r, nxt, done)
-                if self.frame >= cfg.replay_start and self.replay.size >= cfg.batch_size:
-                    self.learn(*self.replay.sample(cfg.batch_size, self.rng))
+                self.replay.add(obs, a, r, nxt, terminal)
+                if (self.frame >= cfg.replay_start and self.frame % cfg.train_every == 0
+                        and self.replay.size >= cfg.batch_size):
+                    for _ in range(cfg.gradient_steps):
+                        self.learn(*self.replay.sample(cfg.batch_size, self.rng))
             obs = nxt
         return total, frames
 
@@ -264,7 +336,8 @@ class DQNRun:
         for _ in range(cfg.eval_episodes):
             obs, done, total, steps = self.eval_game.reset(), False, 0.0, 0
             while not done and steps < 100_000:
-                obs, r, done = self.eval_game.step(self.act(obs, cfg.eval_epsilon, self.rng))
+                obs, r, terminal, cut = self.eval_game.step(self.act(obs, cfg.eval_epsilon, self.rng))
+                done = terminal or cut
                 total += r
                 steps += 1
             returns.append(total)
@@ -272,7 +345,12 @@ class DQNRun:
         record = {"frame": self.frame, "eval_mean": float(np.mean(returns)), "eval_returns": returns,
                   "train_last100": float(np.mean(recent)) if recent else 0.0, "episodes": len(self.episodes),
                   "seconds": self.seconds, "frames_per_second": self.frame / max(self.seconds, 1e-9)}
+        best = max((e["eval_mean"] for e in self.evaluations), default=-np.inf)
         self.evaluations.append(record)
+        if record["eval_mean"] > best:
+            io.save_arrays(self.out / "best.npz", self.online.state_numpy(),
+                           {"model": "dqn", "frame": self.frame, "eval_mean": record["eval_mean"],
+                            "config": dataclasses.asdict(self.cfg)})
         self.log(f"frame {self.frame:,}: last-100 training return {record['train_last100']:.2f}, evaluation "
                  f"(epsilon {cfg.eval_epsilon}) {record['eval_mean']:.2f} over {cfg.eval_episodes} episodes, "
                  f"{record['frames_per_second']:.0f} frames/s")
@@ -338,7 +416,8 @@ class DQNRun:
         while not done and len(frames) < count:
             if steps % skip == 0:
                 frames.append(obs)
-            obs, _, done = self.eval_game.step(self.act(obs, self.cfg.eval_epsilon, self.rng))
+            obs, _, terminal, cut = self.eval_game.step(self.act(obs, self.cfg.eval_epsilon, self.rng))
+            done = terminal or cut
             steps += 1
         return frames
 

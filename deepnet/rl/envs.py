@@ -1,9 +1,12 @@
 """Games for the DQN, behind one small interface: reset() -> observation, step(action) -> (observation,
-reward, done), `observation_shape`, `observation_dtype`, `num_actions`, and the random state for resuming.
+reward, terminal, cut), `observation_shape`, `observation_dtype`, `num_actions`, and the random state for resuming.
 
 MinAtar (Young & Tian, 2019): miniature Atari games on a 10x10 grid of channels, sticky actions (probability 0.1,
 the package's default) and difficulty ramping, observations as uint8 (C, 10, 10). Gymnasium's CartPole-v1 for
-a quick check, observations float32 (4,), episodes cut at 500 steps as its time limit says."""
+a quick check, observations float32 (4,), episodes cut at 500 steps as its time limit says.
+
+`terminal` is an end the game's rules reach (the return stops there); `cut` an end by a time limit (the episode
+stops, the return would have gone on), as Gymnasium's terminated and truncated."""
 from __future__ import annotations
 
 import numpy as np
@@ -48,7 +51,7 @@ class MinAtarGame:
 
     def step(self, action: int):
         reward, done = self.env.act(int(action))
-        return self._observe(), float(reward), bool(done)
+        return self._observe(), float(reward), bool(done), False  # MinAtar has no time limit
 
     def random_state(self) -> dict:
         kind, key, pos, has_gauss, cached = self.env.random.get_state()
@@ -81,8 +84,7 @@ class GymGame:
 
     def step(self, action: int):
         obs, reward, terminated, truncated, _ = self.env.step(int(action))
-        # a time-limit cut ends the episode too (the buffer records it as an end: CartPole's usual treatment)
-        return np.asarray(obs, np.float32), float(reward), bool(terminated or truncated)
+        return np.asarray(obs, np.float32), float(reward), bool(terminated), bool(truncated)
 
     def random_state(self) -> dict:
         return {"state": self.env.unwrapped.np_random.bit_generator.state, "seeded": self._seed is None}
