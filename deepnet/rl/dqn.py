@@ -69,6 +69,12 @@ class DQNConfig:
     #: may change on --resume
     RESUMABLE = ("frames",)
 
+    @classmethod
+    def from_saved(cls, saved: dict) -> "DQNConfig":
+        """The settings a run saved (config.json, a checkpoint's meta), other keys ignored."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in fields})
+
     def validate(self) -> None:
         if str(self.game).lower().replace("-", "_") not in envs.GAMES:
             raise InvalidValue(f"unknown game {self.game!r}; choose one of: {', '.join(envs.GAMES)}")
@@ -132,25 +138,31 @@ def play_saved(path, episodes: int = 100, seed: int = 10_000, epsilon: float = 0
     arrays, meta = io.load_arrays(path)
     if not isinstance(meta, dict) or meta.get("model") != "dqn" or not isinstance(meta.get("config"), dict):
         raise InvalidValue(f"{path} is not a DQN run's checkpoint (best.npz or last.npz of deepnet dqn)")
-    cfg = DQNConfig(**{k: v for k, v in meta["config"].items() if k in {f.name for f in dataclasses.fields(DQNConfig)}})
+    cfg = DQNConfig.from_saved(meta["config"])
     weights = {k[7:]: a for k, a in arrays.items() if k.startswith("online/")} or arrays  # last.npz or best.npz
     game = envs.make(cfg.game, seed)
     shape = game.observation_shape
     net = Sequential(q_network(shape, game.num_actions, hidden=cfg.hidden), input_shape=shape)
     net.load_state(weights, str(path))
-    rng, bk, returns = np.random.default_rng(seed), current(), []
-    for _ in range(episodes):
-        obs, done, total, steps = game.reset(), False, 0.0, 0
-        while not done and steps < 100_000:  # the evaluations' cap
-            steps += 1
-            if rng.random() < epsilon:
-                a = int(rng.integers(game.num_actions))
-            else:
-                a = int(bk.to_numpy(net.forward(bk.to_device(obs[None].astype(np.float32))))[0].argmax())
-            obs, r, terminal, cut = game.step(a)
-            total, done = total + r, terminal or cut
-        returns.append(total)
-    return returns
+    rng = np.random.default_rng(seed)
+    return [play_episode(game, net, epsilon, rng) for _ in range(episodes)]
+
+
+def epsilon_greedy(net, obs, epsilon: float, rng, num_actions: int) -> int:
+    """A random action with probability epsilon, else the one of the highest Q-value."""
+    if rng.random() < epsilon:
+        return int(rng.integers(num_actions))
+    bk = current()
+    return int(bk.to_numpy(net.forward(bk.to_device(obs[None].astype(np.float32))))[0].argmax())
+
+
+def play_episode(game, net, epsilon: float, rng, max_steps: int = 100_000) -> float:
+    """The return of one episode of `game` played epsilon-greedy by `net` (cut after max_steps)."""
+    obs, done, total, steps = game.reset(), False, 0.0, 0
+    while not done and steps < max_steps:
+        obs, r, terminal, cut = game.step(epsilon_greedy(net, obs, epsilon, rng, game.num_actions))
+        total, done, steps = total + r, terminal or cut, steps + 1
+    return total
 
 
 class HuberQLoss(Layer):
@@ -224,9 +236,8 @@ class DQNRun:
         directory = RunDirectory(out, "dqn")
         directory.require_run()
         saved, _ = directory.read_config()
-        fields = {f.name for f in dataclasses.fields(DQNConfig)}
         directory.check_changes(saved, dict(changes or {}), DQNConfig.RESUMABLE)
-        cfg = DQNConfig(**{k: v for k, v in saved.items() if k in fields})
+        cfg = DQNConfig.from_saved(saved)
         for k, v in (changes or {}).items():
             if k in DQNConfig.RESUMABLE:
                 setattr(cfg, k, v)
@@ -245,11 +256,7 @@ class DQNRun:
 
     # --- the loop ---------------------------------------------------------------------------------------
     def act(self, obs, epsilon: float, rng) -> int:
-        if rng.random() < epsilon:
-            return int(rng.integers(self.game.num_actions))
-        bk = current()
-        q = self.online.forward(bk.to_device(obs[None].astype(np.float32)))
-        return int(bk.to_numpy(q)[0].argmax())
+        return epsilon_greedy(self.online, obs, epsilon, rng, self.game.num_actions)
 
     def learn(self, obs, action, reward, next_obs, done) -> float:
         """One update on a batch of transitions; `done` marks those whose next state ends the return (no
@@ -332,15 +339,8 @@ class DQNRun:
 
     def _evaluate(self) -> None:
         cfg = self.cfg
-        returns = []
-        for _ in range(cfg.eval_episodes):
-            obs, done, total, steps = self.eval_game.reset(), False, 0.0, 0
-            while not done and steps < 100_000:
-                obs, r, terminal, cut = self.eval_game.step(self.act(obs, cfg.eval_epsilon, self.rng))
-                done = terminal or cut
-                total += r
-                steps += 1
-            returns.append(total)
+        returns = [play_episode(self.eval_game, self.online, cfg.eval_epsilon, self.rng)
+                   for _ in range(cfg.eval_episodes)]
         recent = [r for _, r in self.episodes[-100:]]
         record = {"frame": self.frame, "eval_mean": float(np.mean(returns)), "eval_returns": returns,
                   "train_last100": float(np.mean(recent)) if recent else 0.0, "episodes": len(self.episodes),
