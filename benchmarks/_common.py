@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
 # Figure 8.14's layer types, and the order they are drawn in.
-GROUPS = ("conv", "pool", "fc", "norm", "relu", "dropout", "softmax/loss", "other")
+GROUPS = ("conv", "pool", "fc", "norm", "relu", "dropout", "softmax/loss", "other", "update")
 _GROUP_OF = {"Convolution": "conv", "Pooling": "pool", "Affine": "fc", "LRN": "norm", "BatchNormalization": "norm",
              "Relu": "relu", "Dropout": "dropout", "SoftmaxWithLoss": "softmax/loss"}
 

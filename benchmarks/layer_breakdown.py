@@ -5,7 +5,8 @@
     python benchmarks/layer_breakdown.py --backend cpu gpu --batch 32 --train
     python benchmarks/layer_breakdown.py --model deepconvnet --batch 100
 
-Every layer is timed on its own after a warm-up, as the median of --repeats passes. On the GPU
+Every layer is timed on its own after a warm-up, as the median of --repeats passes; with --train, so is the
+optimizer's update (Adam, lr 0.001, as train_time.py), in the group "update". On the GPU
 each layer is timed with CUDA events and the device is synchronised around it (perf_counter alone
 would time only the kernel launches). Writes a table to the terminal, and JSON and a PNG (one pie
 per backend, side by side) under benchmarks/results/.
@@ -36,6 +37,7 @@ def time_layers(bk, model_name, batch, repeats, warmup, train, dtype):
     """{layer name: {'type', 'group', 'forward': [s...], 'backward': [s...]}} for one backend."""
     from deepnet import backends
     from deepnet.layers import runner
+    from deepnet.optimizers import Adam
 
     with backends.use(bk):
         bk.rng.seed(0)
@@ -45,6 +47,8 @@ def time_layers(bk, model_name, batch, repeats, warmup, train, dtype):
         rows = {name: {"type": type(l).__name__, "group": C.group_of(l), "forward": [], "backward": []}
                 for name, l in model.layers.items()}
         rows["loss"] = {"type": "SoftmaxWithLoss", "group": "softmax/loss", "forward": [], "backward": []}
+        rows["update"] = {"type": "Adam", "group": "update", "forward": [], "backward": []}
+        opt = Adam(lr=1e-3)
         # each step as the model runs it (deepnet/layers/runner.py): a convolution and its ReLU fused are one
         # step, timed under the convolution's name
         names = {id(layer): name for name, layer in model.layers.items()}
@@ -71,8 +75,14 @@ def time_layers(bk, model_name, batch, repeats, warmup, train, dtype):
             if keep:
                 rows["loss"]["forward"].append(tm.seconds)
             runner.backward(layers, d, step=lambda layer, run, d: timed("backward", layer, run, d))
+            bk.synchronize()
+            with bk.timer() as tm:
+                opt.update(model.trainable_params(), model.trainable_grads())
+                bk.synchronize()
+            if keep:
+                rows["update"]["forward"].append(tm.seconds)
         if not train:
-            del rows["loss"]
+            del rows["loss"], rows["update"]
         return rows
 
 

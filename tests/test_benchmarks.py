@@ -45,6 +45,7 @@ def test_layer_breakdown_smoke(tmp_path, capsys):
     res = data["results"][0]
     assert res["backend"] == "cpu" and res["summary"]["groups"]["conv"]["ms"] > 0
     assert res["layers"]["conv1"]["group"] == "conv" and res["layers"]["conv1"]["backward_ms"] > 0
+    assert res["layers"]["update"]["group"] == "update" and res["summary"]["groups"]["update"]["ms"] > 0
     assert (tmp_path / "layer_breakdown_deepconvnet_train.png").stat().st_size > 1000
     assert "convolution's share on the CPU" in capsys.readouterr().out
 
