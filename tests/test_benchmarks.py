@@ -158,3 +158,17 @@ def test_epoch_time_smoke(tmp_path):
     data = json.loads((tmp_path / "epoch_time_limit200.json").read_text())
     assert rows["deepnet"]["epoch_s"] > 0 and rows["deepnet"]["wall_s"] >= rows["deepnet"]["epoch_s"]
     assert 0 <= data["rows"]["deepnet"]["rounds"][0]["test_acc"] <= 1
+
+
+def test_dqn_profile_smoke(tmp_path, capsys):
+    pytest.importorskip("minatar", reason="the rl extra (minatar) is not installed")
+    prof = load("dqn_profile")
+    prof.main(["--frames", "150", "--replay-start", "50", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "dqn_profile.json").read_text())
+    assert data["frames"] >= 150 and data["updates"] > 0 and data["machine"]["cpu"]
+    phases = data["phases_s"]
+    assert set(prof.TOP) <= set(phases) and phases["learn"] > 0 and phases["game"] > 0
+    # the phases and the rest of the loop make up the whole run; learning's parts lie inside "learn"
+    assert sum(phases.values()) == pytest.approx(data["seconds"])
+    assert sum(data["learn_s"].values()) == pytest.approx(phases["learn"])
+    assert "frames/s" in capsys.readouterr().out
