@@ -195,12 +195,18 @@ def test_rmsprop_centered_must_be_a_bool():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_the_compiled_adam_step_is_the_reference_bit_for_bit(dtype, threads):
+def test_the_compiled_adam_step_is_the_reference_bit_for_bit(dtype, threads, monkeypatch):
     """The CPU backend's one-pass Adam (Numba, the elements among the threads) against the base backend's three
     NumPy lines: the same operations in the same precision, so the same bits. 300,000 elements: enough to be
-    split among two threads."""
+    split among two threads; the compiled pass made to run at this size (it starts at ADAM_COMPILED_MIN)."""
     pytest.importorskip("numba")
     from deepnet import backends
+    from deepnet.backends.cpu import kernels, tuning
+
+    monkeypatch.setattr(tuning, "ADAM_COMPILED_MIN", 0)
+    calls = []
+    real = kernels.adam_step
+    monkeypatch.setattr(kernels, "adam_step", lambda *a: calls.append(a[-2:]) or real(*a))
 
     rng = np.random.default_rng(3)
     shape = (600, 500)
@@ -216,6 +222,7 @@ def test_the_compiled_adam_step_is_the_reference_bit_for_bit(dtype, threads):
             bk.adam_step(p, g, m, v, 0.001 * (1 - 0.999 ** t) ** 0.5 / (1 - 0.9 ** t), 0.9, 0.999, 1e-8)
         results.append((p, m, v))
     assert not np.array_equal(results[0][0], p0)  # it stepped
+    assert sum(e - s for s, e in calls) == 3 * p0.size and len(calls) == 3 * threads  # the compiled pass ran
     for want, got in zip(*results):
         np.testing.assert_array_equal(got, want)
 

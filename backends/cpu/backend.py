@@ -200,7 +200,8 @@ class NumpyBackend(Backend):
 
     def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps):
         nk = _numba()
-        if nk is None or not all(nk.usable(a) and a.dtype == p.dtype and a.shape == p.shape for a in (p, g, m, v)):
+        if p.size < tuning.ADAM_COMPILED_MIN or nk is None or \
+                not all(nk.usable(a) and a.dtype == p.dtype and a.shape == p.shape for a in (p, g, m, v)):
             return super().adam_step(p, g, m, v, lr_t, beta1, beta2, eps)
         t = p.dtype.type  # the reference's constants, rounded to the arrays' precision as NumPy rounds them
         flat = [a.reshape(-1) for a in (p, g, m, v)]

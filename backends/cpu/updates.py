@@ -3,7 +3,9 @@ gradient and both moments. NumPy's version makes about a dozen passes over array
 (each operator one, with its temporary), and on AlexNet's 62 M parameters these passes took longer than the
 forward and backward together. The arithmetic is the reference's, operation for operation, in the arrays' own
 precision (the constants rounded to it first, as NumPy rounds a Python float against a float32 array), so the
-results are the reference's bit for bit. Single-threaded and GIL-free: the backend splits the elements."""
+results are the reference's bit for bit. Single-threaded and GIL-free: the backend splits the elements. The
+loop is not vectorised, so NumPy stays faster on parameters small enough for its passes to run in cache: the
+backend calls this from tuning.ADAM_COMPILED_MIN elements on."""
 from __future__ import annotations
 
 import numba
