@@ -104,8 +104,9 @@ def running_mean(episodes, k=100):
 
 
 def cartpole(run, episodes, evals, seed) -> dict:
-    """When an evaluation of 100 episodes first averaged SOLVED or more, the best last-100 training mean, and the network of the
-    best evaluation (best.npz) replayed: 100 new episodes, greedy, the game seeded apart from the run's."""
+    """When an evaluation of 100 episodes first averaged SOLVED or more, the best last-100 training mean, and the
+    network of the best evaluation (best.npz) replayed: 100 new episodes, greedy, the game seeded apart from the
+    run's."""
     import numpy as np
 
     from deepnet.rl import play_saved
@@ -124,8 +125,6 @@ def cartpole(run, episodes, evals, seed) -> dict:
 
 
 def draw(png, runs, plan):
-    import numpy as np
-
     plt = C.pyplot()
     fig, (ax, cp) = plt.subplots(1, 2, figsize=(12, 4))
     for name in plan:

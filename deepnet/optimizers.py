@@ -227,7 +227,8 @@ class Adam(Optimizer):
     def _step(self, name, p, g):
         m, v = self._slot("m", name, p), self._slot("v", name, p)
         lr_t = self.lr * (1.0 - self.beta2 ** self.t) ** 0.5 / (1.0 - self.beta1 ** self.t)
-        # the docstring's update, by the backend: Backend.adam_step is the reference, the CPU's one compiled pass
+        # the docstring's update, by the backend: Backend.adam_step is the reference; the CPU backend runs large
+        # parameters in one compiled pass
         current().adam_step(p, g, m, v, lr_t, self.beta1, self.beta2, self.eps)
 
 

@@ -1,13 +1,12 @@
 """The compiled CPU kernels (Numba, the `fast` extra), gathered for the backend under one name.
 
 Each kernel lives in the module of its job: patches.py (im2col, col2im), pooling.py, outputs.py (ReLU and
-the convolution's output pass), normalization.py (batch norm, with a fused ReLU), updates.py (Adam's step), popcount.py
-(XNOR-popcount), spin.py (the threads' spin-wait). The plain
-NumPy code stays the reference and the fallback; these run only when Numba imports
-(pip install 'deepnet[fast]') and DEEPNET_NUMBA is not off. Each kernel is single-threaded and releases the
-GIL (nogil): the backend's own threads (threads.py) call them on separate chunks of the batch. (Numba's
-parallel=True was tried first: its threads and OpenBLAS's fought over the two cores and a step got 45%
-slower.) Results equal the reference's, and are deterministic.
+the convolution's output pass), normalization.py (batch norm, with a fused ReLU), updates.py (Adam's step),
+popcount.py (XNOR-popcount), spin.py (the threads' spin-wait). The plain NumPy code stays the reference and
+the fallback; these run only when Numba imports (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not off.
+Each kernel is single-threaded and releases the GIL (nogil): the backend's own threads (threads.py) call them
+on separate chunks of the batch. (Numba's parallel=True was tried first: its threads and OpenBLAS's fought
+over the two cores and a step got 45% slower.) Results equal the reference's, and are deterministic.
 """
 from __future__ import annotations
 

@@ -33,7 +33,6 @@ class BatchNormalization(Layer):
         self.running_mean = initializers.zeros((self.num_features,), dtype)
         self.running_var = initializers.ones((self.num_features,), dtype)
         self.dgamma = self.dbeta = None
-        self.relu = False  # whether the last forward rectified its output (a fused ReLU)
 
     def _channels(self, x):
         """x as (N, C, P): a view, channels on axis 1 (P = H*W, or 1 for dense input)."""
@@ -57,7 +56,6 @@ class BatchNormalization(Layer):
         else:
             y, self.context = bk.batch_norm(x3, self.gamma, self.beta, self.eps, relu, self.running_mean,
                                             self.running_var)
-        self.train, self.relu = train, bool(relu)
         return self._forwarded(y.reshape(x.shape))
 
     def backward(self, dout):
