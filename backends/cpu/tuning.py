@@ -38,7 +38,8 @@ SPINS = 200_000
 
 #: Adam's step runs as one compiled pass (updates.py) from this many elements of a parameter; below it, NumPy's
 #: expressions (the reference) are faster: their dozen passes stay in cache and are vectorised, where the
-#: compiled loop is not. Measured, one float32 array, ms a step, compiled on 2 threads / 1 thread / NumPy:
-#: 51,200 elements 0.147 / 0.151 / 0.101; 200,000 0.45 / 0.66 / 0.36; 1,048,576 2.10 / 3.70 / 2.66;
-#: 4,194,304 7.3 / 10.6 / 29.4 (NumPy's temporaries no longer fit its cached memory and fault in every step).
+#: compiled loop is not. Measured (benchmarks/adam_step.py, results/adam_step.json, 2-core AMD EPYC), one
+#: float32 array, ms a step, compiled on 2 threads / 1 thread / NumPy: 51,200 elements 0.20 / 0.13 / 0.08;
+#: 200,000 0.42 / 0.60 / 0.31; 1,048,576 1.68 / 2.74 / 3.60; 4,194,304 7.6 / 12.1 / 35.7 (NumPy's temporaries no
+#: longer fit its cached memory and fault in every step).
 ADAM_COMPILED_MIN = 1 << 19
