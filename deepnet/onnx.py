@@ -303,7 +303,13 @@ def from_proto(proto, source: str = "ONNX model", dtype="float32"):
         if t.data_location == 1 or len(t.external_data):  # TensorProto.EXTERNAL
             raise BadFile(f"{source}: tensor {t.name!r} keeps its data in an external file; deepnet reads "
                           f"self-contained ONNX files only")
-        weights[t.name] = numpy_helper.to_array(t)
+    _check_structure(proto, source)
+    for t in graph.initializer:
+        try:
+            weights[t.name] = numpy_helper.to_array(t)
+        except Exception as exc:  # a declared shape its data does not fill, an unknown element type
+            raise BadFile(f"{source}: tensor {t.name!r} of shape {list(t.dims)} cannot be read "
+                          f"({type(exc).__name__}: {exc})") from None
     inputs = [i for i in graph.input if i.name not in weights]
     if len(inputs) != 1 or len(graph.output) != 1:
         raise BadFile(f"{source}: deepnet reads graphs of one input and one output; this one has {len(inputs)} "
@@ -324,9 +330,33 @@ def from_proto(proto, source: str = "ONNX model", dtype="float32"):
 
     try:
         output_shape_of(model.layers.values(), input_shape)
-    except ValueError as exc:
+    except (ValueError, IndexError) as exc:
         raise BadFile(f"{source}: its layers do not fit together: {exc}") from None
     return model
+
+
+def _check_structure(proto, source: str) -> None:
+    """What ONNX's checker refuses, refused here too (duplicate tensor names, nodes out of topological order,
+    and so a cycle: the walk below would follow it forever), and node names given twice, which deepnet would
+    read as one layer."""
+    import onnx
+
+    from .errors import BadFile
+
+    try:
+        onnx.checker.check_model(proto)
+    except Exception as exc:  # onnx.checker.ValidationError, or what the checker's own parsing raises
+        import re
+
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        node = re.search(r"Name: (\S*) OpType: (\S+)", text)  # the checker names the node on a later line
+        where = f"; node {node.group(1)!r} ({node.group(2)})" if node else ""
+        raise BadFile(f"{source} is not a valid ONNX graph (onnx.checker: {first}{where})") from None
+    names = [n.name for n in proto.graph.node if n.name]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise BadFile(f"{source} is not a valid ONNX graph: node names {twice} are given to more than one node")
 
 
 class _Reader:
@@ -351,11 +381,24 @@ class _Reader:
         if name not in self.weights:
             self.fail(node, f"input {i} ({name!r}) must be a stored tensor (an initializer)")
         a = self.weights[name]
+        if a.dtype.kind not in "fiub":
+            self.fail(node, f"tensor {name!r} holds {a.dtype} data; weights are numbers")
         if shape is not None and tuple(a.shape) != tuple(shape):
             self.fail(node, f"tensor {name!r} has shape {tuple(a.shape)}; expected {tuple(shape)}")
         if not np.isfinite(a).all():
             self.fail(node, f"tensor {name!r} holds NaN or infinite values")
         return a
+
+    def ints(self, node, a: dict, name: str, count: int, low: int, default=None) -> list:
+        """Attribute `name` as `count` integers of at least `low` (`default` when absent and not None)."""
+        value = a.get(name, default)
+        if value is None:
+            self.fail(node, f"attribute {name} is missing")
+        ok = isinstance(value, (list, tuple)) and len(value) == count and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)
+        if not ok:
+            self.fail(node, f"attribute {name} must be {count} integers of at least {low}; got {value!r}")
+        return [int(v) for v in value]
 
     def ancestors(self, t: str) -> dict:
         """{tensor: steps back} of everything `t` is computed from (its data path, not its weights)."""
@@ -373,13 +416,13 @@ class _Reader:
 
     def chain(self, start: str, end: str) -> list:
         """The layers that compute tensor `end` from tensor `start`."""
+        from .errors import BadFile
+
         out = []
         t = end
         while t != start:
             node = self.producer.get(t)
             if node is None:
-                from .errors import BadFile
-
                 raise BadFile(f"{self.source}: tensor {t!r} is computed from nothing the input reaches")
             if node.op_type in ("Add", "Concat"):
                 branches = [i for i in node.input]
@@ -398,7 +441,12 @@ class _Reader:
                 out.append(self.sign(node))
                 t = self.producer[node.input[0]].input[0]
                 continue
-            layer = self.layer(node)
+            try:
+                layer = self.layer(node)
+            except BadFile:
+                raise
+            except ValueError as exc:  # a layer's constructor refusing the sizes the node gives it
+                self.fail(node, str(exc))
             if layer is not None:
                 out.append(layer)
             t = node.input[0]
@@ -408,7 +456,7 @@ class _Reader:
         """The one Pooling layer of a MaxPool node (shared with the MaxUnpool that reads its indices)."""
         from .layers import Pooling
 
-        key = node.name or node.output[0]
+        key = node.output[0]  # unique in a checked graph; names need not be
         if key not in self.pools:
             self.pools[key] = Pooling(kernel, stride=stride, pad=pad, mode="max")
         return self.pools[key]
@@ -446,13 +494,26 @@ class _Reader:
         from .backends import current
 
         bk = current()
-        dev = lambda arr: bk.to_device(np.ascontiguousarray(arr, dtype=bk_dtype))  # noqa: E731
+
+        def dev(arr):
+            """A weight on the device in the model's dtype, after every attribute is folded in (Gemm's alpha and
+            beta): finite there, or the node is refused (1e300 is finite in float64 and not in float32)."""
+            with np.errstate(over="ignore", invalid="ignore"):
+                cast = np.ascontiguousarray(arr, dtype=bk_dtype)
+            if not np.isfinite(cast).all():
+                self.fail(node, f"its weights are not finite in {np.dtype(bk_dtype).name} (NaN, infinite, or "
+                                f"beyond the type's range once its attributes are applied)")
+            return bk.to_device(cast)
+
         if op in ("Identity", "Dropout", "Flatten", "Softmax"):
             if op == "Flatten" and a.get("axis", 1) != 1:
                 self.fail(node, f"Flatten with axis {a.get('axis')}; only axis=1 (keep the batch) is read")
             return None  # Flatten: Affine flattens its input itself; Softmax: deepnet's models end in logits
         if op == "Reshape":
             shape = self.weight(node, 1)
+            if shape.ndim != 1 or shape.dtype.kind not in "iu":
+                self.fail(node, f"its shape must be a 1-D tensor of integers; got {shape.dtype} of shape "
+                                f"{shape.shape}")
             if len(shape) == 2 and shape[1] == -1:  # (N, -1): a flatten
                 return None
             if len(shape) >= 2 and shape[0] in (0, -1):
@@ -471,16 +532,16 @@ class _Reader:
                     self.fail(node, f"attribute {bad}={value!r} is not supported")
             if a.get("ceil_mode", 0):
                 self.fail(node, "ceil_mode=1 is not supported")
-            pads = list(a.get("pads", [0, 0, 0, 0]))
+            pads = self.ints(node, a, "pads", 4, 0, [0, 0, 0, 0])
             if len(set(pads)) != 1:
                 self.fail(node, f"asymmetric pads {pads} are not supported (deepnet pads every side alike)")
             pad = int(pads[0])
-            strides = list(a.get("strides", [1, 1]))
+            strides = self.ints(node, a, "strides", 2, 1, [1, 1])
             if len(set(strides)) != 1:
                 self.fail(node, f"strides {strides} differ by axis; deepnet strides both alike")
             stride = int(strides[0])
             if op in ("MaxPool", "AveragePool"):
-                kh, kw = a["kernel_shape"]
+                kh, kw = self.ints(node, a, "kernel_shape", 2, 1)
                 if op == "AveragePool" and pad and not a.get("count_include_pad", 0):
                     self.fail(node, "AveragePool with padding and count_include_pad=0; deepnet counts the padding")
                 if op == "MaxPool":
@@ -489,8 +550,10 @@ class _Reader:
                     return self.pool(node, (kh, kw), stride, pad)
                 return Pooling((kh, kw), stride=stride, pad=pad, mode="avg")
             w = self.weight(node, 1)
-            if w.ndim != 4:
-                self.fail(node, f"weights of shape {w.shape}; expected 4-D")
+            if w.ndim != 4 or 0 in w.shape:
+                self.fail(node, f"weights of shape {w.shape}; expected 4-D, no side empty")
+            if "kernel_shape" in a and self.ints(node, a, "kernel_shape", 2, 1) != list(w.shape[2:]):
+                self.fail(node, f"attribute kernel_shape {a['kernel_shape']} is not its weights' {list(w.shape[2:])}")
             b = self.weight(node, 2, (w.shape[0 if op == "Conv" else 1],)) if len(node.input) > 2 else \
                 np.zeros(w.shape[0 if op == "Conv" else 1])
             if op == "Conv":
@@ -507,8 +570,8 @@ class _Reader:
             if a.get("transA", 0):
                 self.fail(node, "transA=1 is not supported")
             w = self.weight(node, 1)
-            if w.ndim != 2:
-                self.fail(node, f"B of shape {w.shape}; expected 2-D")
+            if w.ndim != 2 or 0 in w.shape:
+                self.fail(node, f"B of shape {w.shape}; expected 2-D, no side empty")
             w = w.T if a.get("transB", 0) else w
             alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
             b = self.weight(node, 2) if len(node.input) > 2 else np.zeros(w.shape[1])
@@ -527,7 +590,9 @@ class _Reader:
             layer.running_mean, layer.running_var = dev(self.weight(node, 3, n)), dev(self.weight(node, 4, n))
             return layer
         if op == "LRN":
-            size = int(a["size"])
+            size = a.get("size")
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                self.fail(node, f"attribute size must be a whole number of channels, at least 1; got {size!r}")
             if size % 2 == 0:
                 self.fail(node, f"an even window of {size} channels; deepnet's LRN centres odd windows")
             return LRN(size, float(a.get("alpha", 1e-4)), float(a.get("beta", 0.75)), float(a.get("bias", 1.0)))
@@ -539,10 +604,12 @@ class _Reader:
             source = self.producer.get(node.input[1]) if len(node.input) > 1 else None
             if source is None or source.op_type != "MaxPool" or list(source.output[1:2]) != [node.input[1]]:
                 self.fail(node, "its indices must be a MaxPool's second output")
-            pool = self.pool(source, tuple(self.attrs(source)["kernel_shape"]),
-                             int(self.attrs(source).get("strides", [1, 1])[0]),
-                             int(self.attrs(source).get("pads", [0, 0, 0, 0])[0]))
-            mine = (list(a.get("kernel_shape", [])), int(a.get("strides", [1, 1])[0]), int(a.get("pads", [0] * 4)[0]))
+            sa = self.attrs(source)
+            pool = self.pool(source, tuple(self.ints(source, sa, "kernel_shape", 2, 1)),
+                             self.ints(source, sa, "strides", 2, 1, [1, 1])[0],
+                             self.ints(source, sa, "pads", 4, 0, [0, 0, 0, 0])[0])
+            mine = (self.ints(node, a, "kernel_shape", 2, 1), self.ints(node, a, "strides", 2, 1, [1, 1])[0],
+                    self.ints(node, a, "pads", 4, 0, [0] * 4)[0])
             if mine != ([pool.kh, pool.kw], pool.stride, pool.pad):
                 self.fail(node, f"its window {mine} is not its MaxPool's")
             return MaxUnpooling(pool)

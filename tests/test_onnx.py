@@ -283,11 +283,11 @@ def test_export_then_import_gives_the_same_outputs(cpu32, name, make):
     np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-6, atol=1e-6)
 
 
-def foreign(nodes, inits, input_shape, output="y"):
-    """A small model as another exporter writes it (onnx.helper), opset 17."""
+def foreign(nodes, inits, input_shape, output="y", out_rank=2):
+    """A small model as another exporter writes it (onnx.helper), opset 17; the output's sizes left open."""
     h = onnx.helper
     graph = h.make_graph(nodes, "foreign", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", *input_shape])],
-                         [h.make_tensor_value_info(output, onnx.TensorProto.FLOAT, None)],
+                         [h.make_tensor_value_info(output, onnx.TensorProto.FLOAT, ["N"] + [None] * (out_rank - 1))],
                          [onnx.numpy_helper.from_array(v, k) for k, v in inits.items()])
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
 

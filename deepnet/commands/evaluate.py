@@ -63,8 +63,10 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=
                                    f"{tuple(xs[dt].shape[1:])}; give the --dataset it was trained on")
             p, seconds = probabilities(model, xs[dt], batch_size)
             if not bool(bk.xp.isfinite(p).all()):
+                advice = "; evaluate it in float32" if dt != "float32" else " (its weights are finite: the sums " \
+                    "they make are not)"
                 raise InvalidValue(f"{meta['path']}: in {dt} its outputs are not finite (the activations overflow "
-                                   f"{dt}'s range), so no accuracy is reported; evaluate it in float32")
+                                   f"{dt}'s range), so no accuracy is reported{advice}")
             acc = float((p.argmax(axis=1) == t).mean())
             members[dt].append(p)
             log(f"{meta['path']}: {dt:<8} test accuracy {100 * acc:.2f}%{' of pixels' if t.ndim == 3 else ''} "

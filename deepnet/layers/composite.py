@@ -66,7 +66,13 @@ class Residual(Container):
         return dx
 
     def output_shape(self, input_shape):
-        return output_shape_of(self.branch, input_shape)
+        out = output_shape_of(self.branch, input_shape)
+        if self.skip:
+            other = output_shape_of(self.shortcut, input_shape)
+            if tuple(other) != tuple(out):
+                raise ValueError(f"a residual block adds its branch's output {tuple(out)} to its shortcut's "
+                                 f"{tuple(other)}: they must be the same shape")
+        return out
 
     def __repr__(self):
         kind = "Residual" if self.skip else "Plain"

@@ -64,6 +64,9 @@ class BatchNormalization(Layer):
         return dx.reshape(self.shape)
 
     def output_shape(self, input_shape):
+        if not input_shape or input_shape[0] != self.num_features:
+            raise ValueError(f"BatchNormalization normalises {self.num_features} channels; got input of shape "
+                             f"{tuple(input_shape)}")
         return tuple(input_shape)
 
     def __repr__(self):
