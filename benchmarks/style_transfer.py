@@ -53,7 +53,8 @@ def main(argv=None):
 
     from deepnet import datasets, plots, style
     from deepnet.backends import current
-    from deepnet.commands.style import feature_net, load_picture
+    from deepnet.commands.style import feature_net
+    from deepnet.images import load_picture
     from deepnet.loading import load_classifier
 
     bk = current()

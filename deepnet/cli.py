@@ -161,8 +161,10 @@ def cmd_describe(args) -> int:
         with shapes_only():  # shapes and counts only: no weight is allocated, whatever the input size
             table = describe(create(name, **given))
     except (ValueError, ZeroDivisionError) as exc:
-        shape = "x".join(map(str, given.get("input_shape", ()))) or "its default input"
-        raise InvalidValue(f"{name} cannot take input {shape}: {exc}") from None
+        asked = [f"input {'x'.join(map(str, given['input_shape']))}" if "input_shape" in given else "",
+                 f"{given['num_classes']} classes" if "num_classes" in given else ""]
+        asked = " and ".join(a for a in asked if a) or "its defaults"
+        raise InvalidValue(f"{name} cannot be built with {asked}: {exc}") from None
     print(table)
     print()
     print(stacked_3x3_demo())
@@ -400,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", metavar="RUN_OR_WEIGHTS", help="run directories or weights/checkpoint files")
     p.add_argument("--dtype", default="float32", help="also evaluate in this dtype beside float32 (e.g. float16)")
     p.add_argument("--dataset", default=None, help="default: the run's dataset (mnist for a bare weights file)")
-    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--batch-size", type=int, default=None, help="samples a forward pass (default 500; a detector's "
+                                                                "100): memory grows with it")
     p.add_argument("--data-dir", default=None)
     p = _command(sub, cmd_predict, "predict", help="classify digit images (PNG/JPEG)")
     p.add_argument("images", nargs="+")
@@ -449,9 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "content's, at most 512)")
     p.add_argument("--out", default="stylised.png", help="the result (default stylised.png)")
     p = _command(sub, cmd_export, "export",
-                 help="a trained model as ONNX (standard operators, opset 17; the onnx extra)")
+                 help="a trained model as ONNX (standard operators, opset 17; the onnx extra) or its weights as "
+                      "safetensors")
     p.add_argument("weights", help="run directory or weights file")
-    p.add_argument("out", help="the .onnx file to write")
+    p.add_argument("out", help="the file to write: NAME.onnx (the model as an ONNX graph) or NAME.safetensors (its "
+                               "weights, which deepnet eval, predict and --init-from read)")
     p.add_argument("--softmax", action="store_true", help="end with Softmax: output 'probabilities', not 'logits'")
     p = _command(sub, cmd_binarize, "binarize",
                  help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "

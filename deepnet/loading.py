@@ -18,7 +18,7 @@ def load_model_meta(path, meta: dict) -> tuple[str, tuple, int, dict]:
         shape = limits.check_input_shape(meta.get("input_shape", [1, 28, 28]), "input_shape")
         classes = limits.check_classes(meta.get("num_classes", 10), "num_classes")
         shapes = state_shapes(name, input_shape=shape, num_classes=classes)
-    except InvalidValue as exc:
+    except (InvalidValue, ValueError) as exc:  # ValueError: a model's constructor refusing the input shape
         raise BadFile(f"{path}: its metadata does not describe a model deepnet builds: {exc}") from None
     return name, shape, classes, shapes
 

@@ -51,6 +51,19 @@ class FeatureNet:
         self.content, self.style, self.description = content, tuple(style), description
         self._segments = []
 
+    def smallest_side(self, largest: int = 4096) -> int:
+        """The smallest square picture's side the layers up to the deepest one used (content and style) take."""
+        from .layers.base import output_shape_of
+
+        used = self.layers[: max(self.index(n) for n in (self.content, *self.style) if n) + 1]
+        for side in range(1, largest + 1):
+            try:
+                if min(output_shape_of(used, (self.channels, side, side))) >= 1:
+                    return side
+            except ValueError:
+                continue
+        return largest
+
     def index(self, name: str) -> int:
         if name not in self.names:
             raise InvalidValue(f"the feature network has no layer {name!r}; its layers: {', '.join(self.names)}")

@@ -384,7 +384,7 @@ def test_model_input_dtypes(cpu32):
 def test_transparent_png_is_composited(tmp_path, ink):
     from PIL import Image
 
-    from deepnet.commands.predict import load_image
+    from deepnet.images import load_digit as load_image
 
     digit = np.zeros((28, 28), np.uint8)
     digit[6:22, 12:16] = 255  # a "1"

@@ -198,3 +198,270 @@ def test_two_nodes_with_one_name_are_refused(tmp_path):
 def test_two_nodes_writing_one_tensor_are_refused(tmp_path):
     proto = graph([h.make_node("Relu", ["x"], ["y"], name="a"), h.make_node("Sigmoid", ["x"], ["y"], name="b")], {})
     refused(proto, tmp_path, "not a valid ONNX graph")
+
+
+# --- 6. --out never overwrites an input picture -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Untrained NIC and Faster R-CNN written by the library's own model.save (finding 11 reads them back)."""
+    out = tmp_path_factory.mktemp("saved")
+    with backends.use("cpu", dtype="float32"):
+        for name in ("nic", "fasterrcnn"):
+            models.create(name).save(out / f"{name}.npz")
+    return out
+
+
+def picture(path, size=(64, 64), mode="L", value=200):
+    from PIL import Image
+
+    Image.new(mode, size, value).save(path)
+    return path
+
+
+@pytest.mark.parametrize("command", ["detect", "caption"])
+def test_out_that_is_an_input_picture_is_refused(saved, tmp_path, capsys, command):
+    pytest.importorskip("PIL")
+    photo = picture(tmp_path / "in.png")
+    before = photo.read_bytes()
+    run = saved / ("fasterrcnn.npz" if command == "detect" else "nic.npz")
+    one_line(capsys, main([command, str(run), str(photo), "--out", str(photo)]), "would overwrite")
+    assert photo.read_bytes() == before
+
+
+# --- 7. sizes from the command line are bounded -----------------------------------------------------------------
+def test_a_huge_beam_is_refused(saved, capsys):
+    one_line(capsys, main(["caption", str(saved / "nic.npz"), "--beam", "1000000000"]), "--beam must be from 1 to 100")
+
+
+@pytest.mark.parametrize("hidden, expected", [("1000000000", "--hidden must be 1 to 64 widths, each from 1 to 65,536"),
+                                              ("20000,20000", "parameters")])
+def test_huge_dqn_layers_are_refused(tmp_path, capsys, hidden, expected):
+    pytest.importorskip("minatar")
+    one_line(capsys, main(["dqn", "--hidden", hidden, "--out", str(tmp_path / "r"), "--no-progress"]), expected)
+
+
+# --- 8. seeds the generators reject -------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", ["-1", "4294967296"])
+def test_dqn_seeds_out_of_range_are_one_line(tmp_path, capsys, seed):
+    pytest.importorskip("minatar")
+    one_line(capsys, main(["dqn", "--game", "breakout", "--seed", seed, "--out", str(tmp_path / "r"),
+                           "--no-progress"]), "--seed must be a whole number from 0 to")
+
+
+# --- 9. dqn --resume checks the run's files -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dqn_run(tmp_path_factory):
+    pytest.importorskip("minatar")
+    out = tmp_path_factory.mktemp("dqn") / "run"
+    with backends.use("cpu", dtype="float32"):
+        assert main(["dqn", "--out", str(out), "--frames", "200", "--game", "breakout", "--replay-size", "500",
+                     "--replay-start", "50", "--epsilon-frames", "100", "--eval-every", "100", "--eval-episodes", "1",
+                     "--hidden", "8", "--no-progress"]) == 0
+    return out
+
+
+def damaged(run, tmp_path, meta=None, drop_meta=(), config=None):
+    import shutil
+
+    dst = tmp_path / "damaged"
+    shutil.copytree(run, dst)
+    if meta is not None or drop_meta:
+        arrays, m = io.load_arrays(dst / "last.npz")
+        m.update(meta or {})
+        for k in drop_meta:
+            m.pop(k)
+        io.save_arrays(dst / "last.npz", arrays, m)
+    if config is not None:
+        saved = json.loads((dst / "config.json").read_text())
+        (dst / "config.json").write_text(json.dumps({**saved, **config}))
+    return dst
+
+
+@pytest.mark.parametrize("change, expected", [
+    (dict(drop_meta=("optimizer",)), "'optimizer' should be the settings of the run's rmsprop"),
+    (dict(meta={"rng": "garbage"}), "'rng' should be a random generator's state"),
+    (dict(meta={"rng": {"bit_generator": "PCG64", "state": "x"}}), "random generators' states are not ones"),
+    (dict(meta={"frame": -3}), "'frame' should be a whole number"),
+    (dict(meta={"replay": {"size": 10**9, "position": 0}}), "'replay' should give the size"),
+    (dict(config={"gamma": "0.99"}), "--gamma must be a finite number"),
+    (dict(config={"hidden": [1000000000]}), "--hidden must be 1 to 64 widths"),
+])
+def test_a_damaged_dqn_run_is_refused_before_it_is_built(dqn_run, tmp_path, capsys, change, expected):
+    run = damaged(dqn_run, tmp_path, **change)
+    with backends.use("cpu", dtype="float32"):
+        code = main(["dqn", "--out", str(run), "--resume", "--frames", "400", "--no-progress"])
+    one_line(capsys, code, expected)
+
+
+def test_the_resume_refusal_names_the_replay_size_option(capsys, tmp_path):
+    pytest.importorskip("minatar")
+    one_line(capsys, main(["dqn", "--replay-size", "5", "--out", str(tmp_path / "r"), "--no-progress"]),
+             "--replay-size 5 holds fewer transitions than a batch")
+
+
+# --- 10. style on small or odd pictures ----------------------------------------------------------------------------
+def test_style_refuses_a_picture_smaller_than_its_network_takes(tmp_path, capsys):
+    pytest.importorskip("scipy")
+    strip = picture(tmp_path / "strip.png", (640, 4))  # 512x3 at the longest side allowed; the network needs 4
+    square = picture(tmp_path / "square.png", (32, 32))
+    one_line(capsys, main(["style", str(strip), str(square), "--out", str(tmp_path / "o.png"), "--steps", "1"]),
+             "the feature network needs at least")
+
+
+def test_an_rgba_picture_inked_only_in_its_alpha_is_not_lost(tmp_path):
+    from PIL import Image
+
+    from deepnet.images import load_digit, load_picture
+
+    a = np.zeros((28, 28, 4), np.uint8)
+    a[8:20, 12:16, 3] = 255  # black ink, seen only through the alpha channel
+    Image.fromarray(a, "RGBA").save(tmp_path / "alpha.png")
+    pic = load_picture(tmp_path / "alpha.png", 1)
+    assert pic.min() == 0.0 and pic.max() == 1.0  # dark strokes on the white the alpha implies
+    assert load_picture(tmp_path / "alpha.png", 3).shape == (1, 3, 28, 28)
+    assert load_digit(tmp_path / "alpha.png").max() == 255
+
+
+def test_a_16_bit_grey_ramp_keeps_its_levels(tmp_path):
+    from PIL import Image
+
+    from deepnet.images import load_digit, load_picture
+
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
+    Image.fromarray(ramp).save(tmp_path / "ramp16.png")
+    assert abs(float(load_picture(tmp_path / "ramp16.png", 1).mean()) - 0.5) < 0.01
+    assert abs(float(load_digit(tmp_path / "ramp16.png").mean()) - 127.5) < 3
+
+
+@pytest.mark.parametrize("flag", ["--style-weight", "--content-weight"])
+def test_style_weights_must_be_finite(tmp_path, capsys, flag):
+    square = picture(tmp_path / "square.png", (32, 32))
+    one_line(capsys, main(["style", str(square), str(square), flag, "inf", "--out", str(tmp_path / "o.png")]),
+             f"{flag} must be a finite number")
+
+
+def test_style_writes_the_format_its_suffix_names(tmp_path, capsys):
+    pytest.importorskip("scipy")
+    square = picture(tmp_path / "square.png", (16, 16))
+    with backends.use("cpu", dtype="float32"):
+        assert main(["style", str(square), str(square), "--steps", "1", "--out", str(tmp_path / "o.jpg")]) == 0
+    assert (tmp_path / "o.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG's magic, not PNG's
+    one_line(capsys, main(["style", str(square), str(square), "--out", str(tmp_path / "o.xyz")]),
+             "the picture's format comes from its suffix")
+
+
+def test_a_picture_above_the_pixel_bound_is_one_line(tmp_path):
+    from PIL import Image
+
+    from deepnet.images import MAX_PIXELS, load_digit
+
+    Image.new("L", (9000, 8000)).save(tmp_path / "huge.png")  # 72 M pixels: Pillow only warns below 179 M
+    assert 9000 * 8000 > MAX_PIXELS
+    with pytest.raises(BadFile, match="deepnet reads at most"):
+        load_digit(tmp_path / "huge.png")
+
+
+# --- 11. a model saved by the library says what it holds ----------------------------------------------------------------
+def test_a_nic_saved_with_model_save_captions(saved, capsys):
+    capsys.readouterr()
+    with backends.use("cpu", dtype="float32"):
+        assert main(["caption", str(saved / "nic.npz"), "--count", "2", "--beam", "1", "--out", ""]) == 0
+    out = capsys.readouterr().out
+    assert "test scene 0:" in out and "test scene 1:" in out
+    _, meta = io.read_index(saved / "nic.npz")
+    assert meta["model_name"] == "nic" and meta["input_shape"] == [1, 64, 64] and "vocabulary" in meta
+
+
+def test_a_resnet_saved_with_model_save_loads_at_its_depth(tmp_path):
+    from deepnet.loading import load_model
+
+    with backends.use("cpu", dtype="float32"):
+        models.create("resnet8", input_shape=(3, 16, 16)).save(tmp_path / "r.npz")
+        model, _ = load_model(tmp_path / "r.npz")
+    assert model.input_shape == (3, 16, 16) and model.registry_name == "resnet8"
+
+
+# --- 12. the memory of tiny runs ------------------------------------------------------------------------------------
+def test_a_limited_run_builds_only_the_scenes_it_trains_on(tmp_path, monkeypatch):
+    from deepnet.datasets import captions
+
+    counts = []
+    real = captions.make_captioned_scenes
+
+    def counted(images, labels, count, seed, *a, **k):
+        counts.append(count)
+        return real(images, labels, count, seed, *a, **k)
+
+    monkeypatch.setattr(captions, "make_captioned_scenes", counted)
+    with backends.use("cpu", dtype="float32"):
+        assert main(["train", "--model", "nic", "--dataset", "mnist-captions", "--limit", "40", "--batch-size", "20",
+                     "--epochs", "1", "--no-progress", "--no-plots", "--no-test-eval", "--out",
+                     str(tmp_path / "nic")]) == 0
+    assert max(counts) == 1000 and 40 in counts  # the 1,000 test scenes and the 40 trained on; not 60,000
+
+
+def test_the_first_scenes_of_a_limited_set_are_the_whole_sets(cpu32):
+    from deepnet.datasets import loaders
+
+    for name in loaders.BUILT:
+        few = loaders.LOADERS[name](train_count=5, test_count=2)
+        more = loaders.LOADERS[name](train_count=9, test_count=2)
+        np.testing.assert_array_equal(few.train.x, more.train.x[:5], err_msg=name)
+
+
+def test_per_epoch_evaluation_runs_at_the_training_batch(tmp_path, monkeypatch):
+    from deepnet.models.sequential import Sequential
+
+    seen = []
+    real = Sequential.evaluate
+
+    def spy(self, x, t, batch_size=1000):
+        seen.append(batch_size)
+        return real(self, x, t, batch_size)
+
+    monkeypatch.setattr(Sequential, "evaluate", spy)
+    with backends.use("cpu", dtype="float32"):
+        assert main(["train", "--model", "simpleconvnet", "--limit", "64", "--batch-size", "32", "--epochs", "1",
+                     "--no-progress", "--no-plots", "--out", str(tmp_path / "r"), "--recipe", "book"]) == 0
+    assert seen and set(seen) == {32}
+
+
+# --- the weak ones -------------------------------------------------------------------------------------------------------
+def test_export_of_a_foreign_onnx_graph_as_safetensors_says_why(tmp_path, capsys):
+    (tmp_path / "f.onnx").write_bytes(digit_net().SerializeToString())
+    one_line(capsys, main(["export", str(tmp_path / "f.onnx"), str(tmp_path / "w.safetensors")]),
+             "is an ONNX graph of no deepnet model")
+
+
+@pytest.mark.parametrize("command", [["eval"], ["export", "{out}"], ["caption"]])
+def test_a_dqn_run_where_a_model_is_expected_names_what_reads_it(dqn_run, tmp_path, capsys, command):
+    argv = [c.format(out=tmp_path / "x.onnx") for c in command]
+    one_line(capsys, main([argv[0], str(dqn_run), *argv[1:]]), "is a deepnet dqn checkpoint")
+
+
+def test_describe_blames_the_classes_not_the_input(capsys):
+    err = one_line(capsys, main(["describe", "fasterrcnn", "--classes", "1"]), "fasterrcnn cannot be built with 1 "
+                                                                               "classes")
+    assert "input" not in err.split("built with")[1].split(":")[0]
+
+
+def test_export_help_names_safetensors(capsys):
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert ".safetensors" in capsys.readouterr().out
+
+
+def test_caption_draws_at_most_a_grid_of_64(saved, tmp_path, capsys):
+    capsys.readouterr()
+    with backends.use("cpu", dtype="float32"):
+        assert main(["caption", str(saved / "nic.npz"), "--count", "70", "--beam", "1", "--out",
+                     str(tmp_path / "c.png")]) == 0
+    out = capsys.readouterr().out
+    assert "(the first 64 of 70)" in out and "test scene 69:" in out
+
+
+def test_the_epoch_line_says_the_training_accuracy_has_dropout_on(tmp_path, capsys):
+    with backends.use("cpu", dtype="float32"):
+        assert main(["train", "--limit", "100", "--batch-size", "50", "--epochs", "1", "--no-progress", "--no-plots",
+                     "--no-test-eval", "--recipe", "book", "--out", str(tmp_path / "r")]) == 0
+    assert "train_acc (dropout on): " in capsys.readouterr().out

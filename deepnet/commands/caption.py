@@ -12,28 +12,36 @@ from ..io import check_output
 from ..loading import load_model
 
 
+MAX_BEAM = 100  # hypotheses kept a scene; the vocabulary has 14 words, so wider beams find nothing more
+SHOWN = 64      # scenes drawn in the picture; every caption is printed
+
+
 def caption(run, images=(), beam: int = 3, count: int = 16, out="captions.png", data_dir=None, log=print) -> dict:
     """Captions by beam search (width `beam`; 1 is greedy) of the first `count` test scenes, each beside its
     true caption, or of the given images (grey or colour, scaled to the model's input, dark-on-light
     inverted as `deepnet predict` does); with `out`, a grid of the scenes and their captions."""
-    if beam < 1:
-        raise InvalidValue(f"--beam must be at least 1; got {beam}")
+    if not 1 <= beam <= MAX_BEAM:
+        raise InvalidValue(f"--beam must be from 1 to {MAX_BEAM} (1: greedy); got {beam}")
     if not 1 <= count <= 1000:
         raise InvalidValue(f"--count must be from 1 to 1,000; got {count}")
     if out:
-        check_output(out, run)
+        check_output(out, run, *images)
     model, meta = load_model(run)
     if not getattr(model, "is_captioner", False):
         raise InvalidValue(f"{meta['path']} is a {type(model).__name__}, not a captioner; train one with "
                            f"deepnet train --model nic --dataset mnist-captions")
+    vocabulary = meta.get("vocabulary")
+    if vocabulary is not None and vocabulary != list(words.WORDS):
+        raise InvalidValue(f"{meta['path']} writes from the words {vocabulary!r:.80}; this deepnet's captions use "
+                           f"{', '.join(words.WORDS)}")
     if model.words.out_features != len(words.WORDS):
         raise InvalidValue(f"{meta['path']} writes from {model.words.out_features} words; this deepnet's captions "
                            f"have {len(words.WORDS)} ({', '.join(words.WORDS)})")
     size = model.input_shape[1]
     if images:
-        from .predict import load_image
+        from ..images import load_digit
 
-        x = np.stack([load_image(p, size) for p in images])
+        x = np.stack([load_digit(p, size) for p in images])
         truth, names = [None] * len(x), [str(p) for p in images]
     else:
         test = datasets.captioned_test_scenes(count=count, source_dir=data_dir)
@@ -52,8 +60,9 @@ def caption(run, images=(), beam: int = 3, count: int = 16, out="captions.png", 
     if truth[0] is not None:
         log(f"{right} of {len(texts)} exactly right (beam {beam})")
     if out:
-        _grid(x, texts, [None if t is None else words.caption_text(t) for t in truth], Path(out))
-        log(f"Picture: {out}")
+        _grid(x[:SHOWN], texts[:SHOWN], [None if t is None else words.caption_text(t) for t in truth[:SHOWN]],
+              Path(out))
+        log(f"Picture: {out}" + (f" (the first {SHOWN} of {len(x)})" if len(x) > SHOWN else ""))
     return {"captions": texts, "right": right}
 
 

@@ -7,9 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from .. import datasets
-from ..errors import BadFile, InvalidValue
+from ..errors import InvalidValue
+from ..images import load_scene
 from ..io import check_output
 from ..loading import load_model
+
+
+SHOWN = 64  # scenes drawn in the picture; every detection is printed
 
 
 def check_thresholds(score: float, nms: float) -> None:
@@ -36,7 +40,7 @@ def detect(run, images=(), count: int = 8, score: float = 0.5, nms: float = 0.5,
     if not 1 <= count <= 1000:
         raise InvalidValue(f"--count must be from 1 to 1,000; got {count}")
     if out:
-        check_output(out, run)
+        check_output(out, run, *images)
     model, meta = load_detector(run)
     classes = datasets.loaders.CLASS_NAMES["mnist_boxes"]
     h, w = model.input_shape[1:]
@@ -71,25 +75,7 @@ def detect(run, images=(), count: int = 8, score: float = 0.5, nms: float = 0.5,
     if out:
         from .. import plots
 
-        plots.detections(x, truth, found, Path(out), classes, titles=names)
-        log(f"Picture: {out}")
+        plots.detections(x[:SHOWN], None if truth is None else truth[:SHOWN], found[:SHOWN], Path(out), classes,
+                         titles=names[:SHOWN])
+        log(f"Picture: {out}" + (f" (the first {SHOWN} of {len(x)})" if len(x) > SHOWN else ""))
     return {"detections": found, "hits": hits, "objects": objects}
-
-
-def load_scene(path, shape, smallest: int):
-    """((1, H, W) uint8 image resized to the model's input, (x scale, y scale) back to the image's pixels)."""
-    from .predict import _grey, open_image
-
-    img, path = open_image(path)
-    from PIL import Image
-
-    img = _grey(img)
-    if min(img.width, img.height) < smallest:
-        raise BadFile(f"{path}: image is {img.width}x{img.height}; the detector's smallest anchor is {smallest} "
-                      f"pixels, so an image needs at least {smallest}x{smallest}")
-    h, w = shape
-    scale = (img.width / w, img.height / h)
-    a = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR), dtype=np.uint8)
-    if a.mean() > 127:  # dark digits on a light background: MNIST is the other way round
-        a = 255 - a
-    return a.reshape(1, h, w), scale

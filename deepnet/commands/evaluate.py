@@ -8,6 +8,9 @@ from ..errors import InvalidValue
 from ..loading import load_model, output_kind
 
 
+BATCH, DETECTOR_BATCH = 500, 100  # --batch-size's defaults: a detector's pass holds its proposals' features too
+
+
 def probabilities(model, x, batch_size: int):
     """Softmax outputs for every sample, as a float32 device array, and the seconds it took."""
     bk = current()
@@ -23,12 +26,12 @@ def ensemble(probs: list):
     return sum(probs[1:], probs[0]) / len(probs)
 
 
-def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=None, log=print) -> int:
+def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=None, data_dir=None, log=print) -> int:
     try:
         dtype = parse_dtype(dtype, "--dtype").name
     except ValueError as exc:
         raise InvalidValue(str(exc)) from None
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise InvalidValue(f"--batch-size must be at least 1; got {batch_size}")
     bk = current()
     dtypes = ["float32"] + ([dtype] if dtype != "float32" else [])
@@ -45,7 +48,7 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=
                 if getattr(model, "is_captioner", False):
                     raise InvalidValue(f"{meta['path']} writes captions: score it with deepnet caption {run} (exact "
                                        f"match) or benchmarks/captioning.py (BLEU)")
-                _evaluate_detector(model, meta, dt, dataset, batch_size, data_dir, log)
+                _evaluate_detector(model, meta, dt, dataset, batch_size or DETECTOR_BATCH, data_dir, log)
                 continue
             kinds.setdefault(output_kind(model), meta["path"])
             if len(kinds) > 1:
@@ -61,7 +64,7 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=500, data_dir=
             if model.input_shape is not None and tuple(xs[dt].shape[1:]) != tuple(model.input_shape):
                 raise InvalidValue(f"{meta['path']} takes input {model.input_shape}, but {data.name}'s images are "
                                    f"{tuple(xs[dt].shape[1:])}; give the --dataset it was trained on")
-            p, seconds = probabilities(model, xs[dt], batch_size)
+            p, seconds = probabilities(model, xs[dt], batch_size or BATCH)
             if not bool(bk.xp.isfinite(p).all()):
                 advice = "; evaluate it in float32" if dt != "float32" else " (its weights are finite: the sums " \
                     "they make are not)"

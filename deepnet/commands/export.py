@@ -48,6 +48,10 @@ def _weights(model, meta, out: Path, log) -> Path:
 
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     name = cfg.get("model") or meta.get("model_name") or type(model).__name__.lower()
+    if meta.get("onnx") is not None and name not in registry.MODELS:  # a graph from another exporter
+        raise InvalidValue(f"{meta['path']} is an ONNX graph of no deepnet model (its metadata names {name!r}): "
+                           f"safetensors weights are rebuilt by model name, so only a deepnet model's are written; "
+                           f"export a deepnet run or weights file instead")
     registry.check_name(name)
     info = {"model_name": name, "input_shape": list(model.input_shape), "num_classes": model.num_classes,
             "config": {"model": name, "dataset": meta["dataset"]}, "deepnet_version": __version__}

@@ -7,30 +7,11 @@ import numpy as np
 
 from .. import style as st
 from ..backends import current
-from ..errors import BadFile, InvalidValue
+from ..errors import InvalidValue
+from ..images import load_picture
 from ..io import check_output
 
 MAX_SIDE = 512
-
-
-def load_picture(path, channels: int, size: int | None = None) -> np.ndarray:
-    """(1, channels, H, W) float32 pixels in [0, 1]: any mode Pillow reads, converted to grey or RGB; resized so
-    that its longer side is `size` (at most MAX_SIDE); at least 8 pixels a side."""
-    from .predict import open_image
-
-    img, path = open_image(path)
-    from PIL import Image
-
-    img = img.convert("L" if channels == 1 else "RGB")  # palette, alpha, CMYK, 16-bit: all converted
-    side = min(size or max(img.size), MAX_SIDE)
-    if min(img.size) < 8:
-        raise BadFile(f"{path}: image is {img.width}x{img.height}; style transfer needs at least 8x8")
-    if max(img.size) != side:
-        scale = side / max(img.size)
-        img = img.resize((max(8, round(img.width * scale)), max(8, round(img.height * scale))),
-                         Image.Resampling.LANCZOS)
-    a = np.asarray(img, np.float32) / 255.0
-    return (a[None, None] if channels == 1 else a.transpose(2, 0, 1)[None]).copy()
 
 
 def feature_net(weights, channels: int):
@@ -51,11 +32,16 @@ def style(content, style_image, weights=None, steps: int = 300, out="stylised.pn
         raise InvalidValue(f"--size must be from 8 to {MAX_SIDE}; got {size}")
     if method not in ("lbfgs", "adam"):
         raise InvalidValue(f"--method must be lbfgs or adam; got {method!r}")
+    for name, value in (("--content-weight", content_weight), ("--style-weight", style_weight)):
+        if not (np.isfinite(value) and value >= 0):
+            raise InvalidValue(f"{name} must be a finite number of at least 0; got {value}")
     check_output(out, content, style_image, *([weights] if weights else []))
+    picture_format(out)
     net = feature_net(weights, 1)
     bk = current()
-    c = bk.to_device(load_picture(content, net.channels if net.channels == 3 else 1, size))
-    s = bk.to_device(load_picture(style_image, net.channels if net.channels == 3 else 1, size))
+    channels, smallest = (net.channels if net.channels == 3 else 1), net.smallest_side()
+    c = bk.to_device(load_picture(content, channels, size, smallest, MAX_SIDE))
+    s = bk.to_device(load_picture(style_image, channels, size, smallest, MAX_SIDE))
     transfer = st.StyleTransfer(net, c, s, content_weight, style_weight)
     log(f"Style transfer with {net.description}: content {net.content}, style {', '.join(net.style)}; "
         f"{steps} {method} steps on a {c.shape[3]}x{c.shape[2]} image")
@@ -67,7 +53,20 @@ def style(content, style_image, weights=None, steps: int = 300, out="stylised.pn
     return record
 
 
+def picture_format(path) -> str:
+    """The format Pillow writes for `path`'s suffix (PNG, JPEG, ...); an unknown suffix is refused."""
+    from PIL import Image
+
+    suffix = Path(path).suffix.lower()
+    known = Image.registered_extensions()
+    if suffix not in known or known[suffix] not in Image.SAVE:
+        raise InvalidValue(f"--out {path}: the picture's format comes from its suffix; give one Pillow writes, such "
+                           f"as .png or .jpg (got {suffix or 'none'!r})")
+    return known[suffix]
+
+
 def save_picture(img: np.ndarray, path) -> None:
+    """Pixels (C, H, W) in [0, 1] written to `path` in the format its suffix names."""
     from PIL import Image
 
     from ..io import atomic_open
@@ -75,4 +74,4 @@ def save_picture(img: np.ndarray, path) -> None:
     a = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
     pic = Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0))
     with atomic_open(path, "wb") as f:
-        pic.save(f, format="PNG")
+        pic.save(f, format=picture_format(path))

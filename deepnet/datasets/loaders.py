@@ -326,8 +326,21 @@ def dataset_key(name: str) -> str:
     return str(name).lower().replace("-", "_")
 
 
-def load(name: str, validation: int = 0, source_dir=None) -> Dataset:
+#: the data sets built scene by scene from one seeded stream: the first N of a larger set are the N built alone
+BUILT = ("mnist_scenes", "mnist_captions", "mnist_boxes", "mnist_clutter")
+
+
+def load(name: str, validation: int = 0, source_dir=None, train_count: int | None = None) -> Dataset:
+    """A data set by name. `train_count` builds only the first that many training scenes of a built set (the
+    same scenes as the first of the whole set; a run with --limit and no validation needs no more); it is
+    ignored for sets read from files."""
     key = dataset_key(name)
     if key not in LOADERS:
         raise InvalidValue(f"unknown dataset {name!r}; choose one of: {', '.join(LOADERS)}")
-    return LOADERS[key](validation=validation, source_dir=source_dir)
+    extra = {}
+    if train_count is not None and key in BUILT:
+        import inspect
+
+        whole = inspect.signature(LOADERS[key]).parameters["train_count"].default
+        extra = {"train_count": min(int(train_count), whole)}
+    return LOADERS[key](validation=validation, source_dir=source_dir, **extra)

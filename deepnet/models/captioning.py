@@ -47,6 +47,9 @@ class NIC(Sequential):
         self.embed, self.lstm, self.words = self.layers["embed"], self.layers["lstm"], self.layers["words"]
         self.clip = float(clip)
 
+    def file_meta(self) -> dict:
+        return {**super().file_meta(), "vocabulary": list(words.WORDS)}
+
     # --- training: teacher forcing ----------------------------------------------------------------------
     def encode(self, x, train: bool = False, pool: bool = False):
         """The images' vectors (N, hidden): the LSTM's initial state."""

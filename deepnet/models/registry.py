@@ -46,7 +46,9 @@ def check_name(name, source: str = "model") -> str:
 def create(name: str, **kwargs) -> Sequential:
     """A model by name (one of MODELS); names like resnet32 or plainnet20 pick a depth."""
     key, depth = parse_name(name)
-    return MODELS[key](**kwargs) if depth is None else MODELS[key](depth=depth, **kwargs)
+    model = MODELS[key](**kwargs) if depth is None else MODELS[key](depth=depth, **kwargs)
+    model.registry_name = str(name).lower()  # saved with the model, so that its file says what to build
+    return model
 
 
 def state_shapes(name: str, **kwargs) -> dict:

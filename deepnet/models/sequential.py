@@ -242,9 +242,22 @@ class Sequential:
         bk = current()
         return {k: bk.to_numpy(a) for k, a in self.state().items()}
 
+    def file_meta(self) -> dict:
+        """What a saved file says it holds, so that `deepnet.loading.load_model` builds this model again: its
+        class, the name it was created by (models.create), its input shape and classes."""
+        meta = {"model": type(self).__name__}
+        if getattr(self, "registry_name", None):
+            meta["model_name"] = self.registry_name
+        if self.input_shape is not None:
+            meta["input_shape"] = [int(d) for d in self.input_shape]
+        if self.num_classes is not None:
+            meta["num_classes"] = int(self.num_classes)
+        return meta
+
     def save(self, path, meta: dict | None = None) -> None:
-        """Write parameters and buffers to `path` (.npz, atomic). The model stays on its device."""
-        io.save_arrays(path, self.state_numpy(), {"model": type(self).__name__, **(meta or {})})
+        """Write parameters and buffers to `path` (.npz, atomic), with file_meta() and `meta`. The model stays
+        on its device."""
+        io.save_arrays(path, self.state_numpy(), {**self.file_meta(), **(meta or {})})
 
     def load_state(self, arrays: dict, source: str = "state", strict: bool = True) -> None:
         """Copy host arrays (name -> array) into the model's arrays in place, checking names, shapes and

@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import io, optimizers
 from ..backends import current
-from ..errors import InvalidValue
+from ..errors import BadFile, InvalidValue
 from ..layers import Affine, Convolution, Relu
 from ..layers.base import Layer
 from ..models.sequential import Sequential
@@ -41,6 +41,15 @@ from . import envs
 from .replay import Replay
 
 OPTIMIZERS = ("rmsprop", "adam")
+MAX_SEED = 2**32 - 1 - 10_000  # the evaluation game is seeded with seed + 10,000; NumPy's legacy seeds are 32-bit
+MAX_HIDDEN = 65_536            # units in one hidden layer
+MAX_PARAMETERS = 1 << 26       # in the Q-network: 256 MiB of float32, about 1 GiB with its target and optimizer
+#: the command-line flag of each setting whose flag is not its name with dashes
+FLAGS = {"replay": "--replay-size"}
+
+
+def flag(name: str) -> str:
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 @dataclasses.dataclass
@@ -76,29 +85,40 @@ class DQNConfig:
         return cls(**{k: v for k, v in saved.items() if k in fields})
 
     def validate(self) -> None:
-        if str(self.game).lower().replace("-", "_") not in envs.GAMES:
+        """Every setting's type and bounds, from the command line or a run's files, before anything is built."""
+        if not isinstance(self.game, str) or self.game.lower().replace("-", "_") not in envs.GAMES:
             raise InvalidValue(f"unknown game {self.game!r}; choose one of: {', '.join(envs.GAMES)}")
         for name in ("frames", "batch_size", "target_update", "eval_every", "eval_episodes", "train_every",
                      "gradient_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidValue(f"--{name.replace('_', '-')} must be a whole number of at least 1; got {v!r}")
+                raise InvalidValue(f"{flag(name)} must be a whole number of at least 1; got {v!r}")
         for name in ("replay", "replay_start", "epsilon_frames"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise InvalidValue(f"--{name.replace('_', '-')} must be a whole number of at least 0; got {v!r}")
+                raise InvalidValue(f"{flag(name)} must be a whole number of at least 0; got {v!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise InvalidValue(f"--seed must be a whole number from 0 to {MAX_SEED:,}; got {self.seed!r}")
         if self.replay and self.replay < self.batch_size:
-            raise InvalidValue(f"--replay {self.replay} holds fewer transitions than a batch ({self.batch_size})")
+            raise InvalidValue(f"--replay-size {self.replay} holds fewer transitions than a batch ({self.batch_size})")
+        for name in ("epsilon_end", "gamma", "eval_epsilon", "lr", "max_grad_norm"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+                raise InvalidValue(f"{flag(name)} must be a finite number; got {v!r}")
         for name in ("epsilon_end", "gamma", "eval_epsilon"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
-                raise InvalidValue(f"--{name.replace('_', '-')} must lie in [0, 1]; got {v}")
+                raise InvalidValue(f"{flag(name)} must lie in [0, 1]; got {v}")
         if not self.lr > 0:
             raise InvalidValue(f"--lr must be positive; got {self.lr}")
+        if not isinstance(self.double, bool):
+            raise InvalidValue(f"--double is on or off (true or false); got {self.double!r}")
         if self.hidden is not None:
-            if (not isinstance(self.hidden, (list, tuple)) or not self.hidden
-                    or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.hidden)):
-                raise InvalidValue(f"--hidden must be one or more widths of at least 1; got {self.hidden!r}")
+            if (not isinstance(self.hidden, (list, tuple)) or not self.hidden or len(self.hidden) > 64
+                    or any(isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_HIDDEN
+                           for w in self.hidden)):
+                raise InvalidValue(f"--hidden must be 1 to 64 widths, each from 1 to {MAX_HIDDEN:,}; got "
+                                   f"{self.hidden!r:.80}")
             self.hidden = list(self.hidden)
         if self.optimizer not in OPTIMIZERS:
             raise InvalidValue(f"unknown --optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
@@ -129,6 +149,18 @@ def q_network(observation_shape, num_actions: int, dtype=None, hidden=None) -> l
         layers += [Affine(width, units, dtype=dtype), Relu()]
         width = units
     return layers + [Affine(width, num_actions, dtype=dtype)]
+
+
+def check_size(observation_shape, num_actions: int, hidden) -> None:
+    """Refuse a Q-network of more than MAX_PARAMETERS parameters before any weight is allocated."""
+    from ..initializers import shapes_only
+
+    with shapes_only():
+        layers = q_network(observation_shape, num_actions, hidden=hidden)
+    total = sum(int(np.prod(a.shape)) for layer in layers for a in layer.params().values())
+    if total > MAX_PARAMETERS:
+        raise InvalidValue(f"--hidden {','.join(map(str, hidden or []))} makes a Q-network of {total:,} parameters "
+                           f"on this game; at most {MAX_PARAMETERS:,} are built")
 
 
 def play_saved(path, episodes: int = 100, seed: int = 10_000, epsilon: float = 0.0) -> list[float]:
@@ -198,6 +230,65 @@ def epsilon_at(frame: int, cfg: DQNConfig) -> float:
     return 1.0 + (cfg.epsilon_end - 1.0) * done
 
 
+def checked_checkpoint(path, index: dict, meta: dict, run: "DQNRun") -> dict:
+    """{array name: shape} a DQN checkpoint must hold for `run`, after its metadata is checked: counters and
+    records of the right types, an optimizer of the run's kind, a replay buffer that fits the run's, and every
+    array one the run holds, of its shape (from the file's headers, before any array is read). Raises BadFile."""
+    def bad(what):
+        return BadFile(f"{path}: {what}")
+
+    if meta.get("model") != "dqn":
+        raise bad("not a deepnet dqn checkpoint (its metadata names no DQN)")
+    for key in ("frame", "updates"):
+        v = meta.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise bad(f"{key!r} should be a whole number of at least 0; got {v!r:.80}")
+    seconds = meta.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
+        raise bad(f"'seconds' should be a number of at least 0; got {seconds!r:.80}")
+    episodes = meta.get("episodes")
+    if not isinstance(episodes, list) or not all(
+            isinstance(e, list) and len(e) == 2 and all(isinstance(v, (int, float)) for v in e) for e in episodes):
+        raise bad(f"'episodes' should be a list of [frame, return] pairs; got {str(episodes):.80}")
+    if not isinstance(meta.get("evaluations"), list) or not all(isinstance(e, dict) for e in meta["evaluations"]):
+        raise bad(f"'evaluations' should be a list of records; got {str(meta.get('evaluations')):.80}")
+    for key in ("rng", "backend_rng", "game_rng", "eval_game_rng"):
+        if not isinstance(meta.get(key), (dict, list)):
+            raise bad(f"{key!r} should be a random generator's state; got {str(meta.get(key)):.80}")
+    hyper = meta.get("optimizer")
+    if not isinstance(hyper, dict) or hyper.get("type") != type(run.optimizer).__name__.lower():
+        raise bad(f"'optimizer' should be the settings of the run's {run.cfg.optimizer}; got {str(hyper):.80}")
+    expect = {f"{tag}/{k}": tuple(a.shape) for tag, net in (("online", run.online), ("target", run.target))
+              for k, a in net.state().items()}
+    params = {k: tuple(a.shape) for k, a in run.online.params().items()}
+    for key, shape in index.items():
+        slot, _, name = key[len("optim/"):].partition("/")
+        if key.startswith("optim/") and name in params:
+            expect[key] = params[name]
+    replay = meta.get("replay")
+    if run.replay is None:
+        if replay is not None:
+            raise bad("it holds a replay buffer, but the run's settings have none (replay 0)")
+    else:
+        ok = isinstance(replay, dict) and all(
+            isinstance(replay.get(k), int) and not isinstance(replay.get(k), bool) for k in ("size", "position"))
+        if not ok or not 0 <= replay["size"] <= run.replay.capacity or not 0 <= replay["position"] < run.replay.capacity:
+            raise bad(f"'replay' should give the size and position of a buffer of {run.replay.capacity:,} "
+                      f"transitions; got {str(replay):.80}")
+        for k in run.replay.FIELDS:
+            expect[f"replay/{k}"] = (replay["size"], *getattr(run.replay, k).shape[1:])
+    absent = [k for k in expect if not k.startswith("optim/") and k not in index]
+    if absent:
+        raise bad(f"arrays missing: {', '.join(absent[:4])}")
+    unknown = [k for k in index if k not in expect]
+    if unknown:
+        raise bad(f"arrays that belong to no part of this DQN: {', '.join(unknown[:4])}")
+    wrong = [f"{k} {index[k][0]} (expected {expect[k]})" for k in expect if k in index and index[k][0] != expect[k]]
+    if wrong:
+        raise bad(f"arrays of the wrong shape: {'; '.join(wrong[:4])}")
+    return expect
+
+
 class DQNRun:
     """A DQN run in a directory: `DQNRun.start(cfg, out)` or `DQNRun.resume(out, frames)`, then `train()`."""
 
@@ -210,6 +301,7 @@ class DQNRun:
         self.game = envs.make(cfg.game, cfg.seed)
         self.eval_game = envs.make(cfg.game, cfg.seed + 10_000)
         shape, actions = self.game.observation_shape, self.game.num_actions
+        check_size(shape, actions, cfg.hidden)
         self.online = Sequential(q_network(shape, actions, hidden=cfg.hidden), loss=HuberQLoss(), input_shape=shape)
         self.target = Sequential(q_network(shape, actions, hidden=cfg.hidden), input_shape=shape)
         self.target.load_state(self.online.state_numpy())
@@ -235,9 +327,13 @@ class DQNRun:
     def resume(cls, out, changes: dict | None = None, **kwargs) -> "DQNRun":
         directory = RunDirectory(out, "dqn")
         directory.require_run()
-        saved, _ = directory.read_config()
-        directory.check_changes(saved, dict(changes or {}), DQNConfig.RESUMABLE)
+        saved, source = directory.read_config()
+        directory.check_changes(saved, dict(changes or {}), DQNConfig.RESUMABLE, flag)
         cfg = DQNConfig.from_saved(saved)
+        try:
+            cfg.validate()
+        except InvalidValue as exc:
+            raise BadFile(f"{source}: its settings are not a DQN run's: {exc}") from None
         for k, v in (changes or {}).items():
             if k in DQNConfig.RESUMABLE:
                 setattr(cfg, k, v)
@@ -378,7 +474,9 @@ class DQNRun:
         io.write_json(self.out / "config.json", {"command": "dqn", **config})
 
     def _load(self, path) -> None:
-        arrays, meta = io.load_arrays(path)
+        index, meta = io.read_index(path)
+        expect = checked_checkpoint(path, index, meta, self)
+        arrays, meta = io.load_arrays(path, expect=expect)
         self.online.load_state({k[7:]: a for k, a in arrays.items() if k.startswith("online/")}, str(path))
         self.target.load_state({k[7:]: a for k, a in arrays.items() if k.startswith("target/")}, str(path))
         self.optimizer.load_state_dict({"hyper": meta["optimizer"],
@@ -388,10 +486,14 @@ class DQNRun:
         self.frame, self.updates = int(meta["frame"]), int(meta["updates"])
         self.episodes, self.evaluations = list(meta["episodes"]), list(meta["evaluations"])
         self.seconds = float(meta["seconds"])
-        self.rng.bit_generator.state = meta["rng"]
-        current().rng.set_state(meta["backend_rng"])
-        self.game.set_random_state(meta["game_rng"])
-        self.eval_game.set_random_state(meta["eval_game_rng"])
+        try:
+            self.rng.bit_generator.state = meta["rng"]
+            current().rng.set_state(meta["backend_rng"])
+            self.game.set_random_state(meta["game_rng"])
+            self.eval_game.set_random_state(meta["eval_game_rng"])
+        except (TypeError, ValueError, KeyError, IndexError) as exc:
+            raise BadFile(f"{path}: its random generators' states are not ones ({type(exc).__name__}: {exc})") \
+                from None
 
     def summary(self) -> dict:
         recent = [r for _, r in self.episodes[-100:]]

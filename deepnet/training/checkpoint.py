@@ -68,6 +68,10 @@ def refuse_other_formats(path, meta: dict) -> None:
         raise BadFile(f"{path} is a packed BinaryNet written by deepnet binarize --out: its binary weights are "
                       f"bits for XNOR-popcount inference, not a model's weights; "
                       f"deepnet.binary_inference.load_packed reads it")
+    if meta.get("model") == "dqn":
+        raise BadFile(f"{path} is a deepnet dqn checkpoint (Q-networks, their optimizer and replay buffer), not a "
+                      f"trained model's weights; deepnet dqn --out RUN --resume continues it, and "
+                      f"deepnet.rl.play_saved(path) plays its network")
     if meta.get("model") == "dcgan":
         raise BadFile(f"{path} is a deepnet gan checkpoint (a generator and a discriminator), not a classifier's "
                       f"weights; deepnet gan --out RUN --resume continues it")

@@ -85,7 +85,10 @@ class Trainer:
         bk.rng.seed(config.seed)
         key, _ = models.parse_name(config.model)
         _check_labels_agree(models.MODELS[key], config)  # before the data loads
-        data = datasets.load(config.dataset, validation=config.validation, source_dir=config.data_dir)
+        # a --limit run builds only the scenes it trains on (validation holds out the set's last scenes: all needed)
+        count = config.limit if config.limit and not config.validation else None
+        data = datasets.load(config.dataset, validation=config.validation, source_dir=config.data_dir,
+                             train_count=count)
         c, h, w = data.train.x.shape[1:]
         try:
             model = models.create(config.model, input_shape=(c, h, w), num_classes=len(data.classes),
@@ -243,9 +246,11 @@ class Trainer:
         bk.rng.seed([self.config.seed, epoch, self.comm.rank])
         return order
 
-    def evaluate(self, x, t, batch_size: int = 1000) -> tuple[float, float]:
-        """(mean loss, accuracy) over every sample of (x, t), in inference mode."""
-        return self.model.evaluate(x, t, batch_size)
+    def evaluate(self, x, t, batch_size: int | None = None) -> tuple[float, float]:
+        """(mean loss, accuracy) over every sample of (x, t), in inference mode, by default in batches of the
+        training batch's size: inference keeps less than a training step of the same batch, so evaluating
+        never raises a run's peak memory above its training's."""
+        return self.model.evaluate(x, t, batch_size or self.config.batch_size)
 
     def test_accuracy(self) -> float:
         return self.evaluate(self.x_test, self.t_test)[1]
@@ -314,8 +319,11 @@ class Trainer:
         return min(r["val_loss"] for r in self.history[-p:]) >= best_before
 
     def _format(self, r: dict) -> str:
+        # the training figures are the training passes' own: with dropout on (and augmentation), so a book
+        # network's train accuracy sits far below its test accuracy; the line says so rather than look broken
+        dropout = any(type(layer).__name__ == "Dropout" for layer in self.model.layers.values())
         parts = [f"Epoch {r['epoch']}/{self.config.epochs}", f"{r['seconds']:.0f}s", f"loss: {r['loss']:.4f}",
-                 f"acc: {r['acc']:.4f}"]
+                 f"train_acc{' (dropout on)' if dropout else ''}: {r['acc']:.4f}"]
         for k in ("val_loss", "val_acc", "test_loss", "test_acc"):
             if k in r:
                 parts.append(f"{k}: {r[k]:.4f}")
