@@ -124,7 +124,7 @@ def load_picture(path, channels: int, size: int | None = None, smallest: int = 8
     new = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
     if min(new) < smallest:
         raise BadFile(f"{path}: image is {img.width}x{img.height}, which is {new[0]}x{new[1]} at a longer side of "
-                      f"{side}; the feature network needs at least {smallest} pixels a side")
+                      f"{side}; style transfer with this feature network needs at least {smallest} pixels a side")
     if new != img.size:
         img = img.resize(new, Image.Resampling.LANCZOS)
     a = np.asarray(img, np.float32) / 255.0

@@ -86,7 +86,7 @@ def test_train_resume_and_caption_from_the_command_line(run, tmp_path, capsys):
 
 
 def test_bad_caption_requests(run, tmp_path, capsys):
-    one_line(capsys, main(["caption", str(run), "--beam", "0"]), "--beam must be at least 1")
+    one_line(capsys, main(["caption", str(run), "--beam", "0"]), "--beam must be from 1 to 100")
     one_line(capsys, main(["caption", str(run), "--out", str(run / "best.npz")]), "which this command reads")
     from deepnet.models import SimpleConvNet
 

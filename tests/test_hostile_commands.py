@@ -352,7 +352,7 @@ def test_negative_seeds_are_refused(clf, tmp_path, capsys):
     ("binarynet", "1x5x5", "does not fit"),
 ])
 def test_describe_an_input_too_small(capsys, model, shape, expected):
-    one_line_error(capsys, main(["describe", model, "--input-shape", shape]), f"{model} cannot take input {shape}")
+    one_line_error(capsys, main(["describe", model, "--input-shape", shape]), f"{model} cannot be built with input {shape}")
 
 
 def test_describe_fcn_is_the_model_training_builds(capsys):

@@ -302,10 +302,10 @@ def test_the_resume_refusal_names_the_replay_size_option(capsys, tmp_path):
 # --- 10. style on small or odd pictures ----------------------------------------------------------------------------
 def test_style_refuses_a_picture_smaller_than_its_network_takes(tmp_path, capsys):
     pytest.importorskip("scipy")
-    strip = picture(tmp_path / "strip.png", (640, 4))  # 512x3 at the longest side allowed; the network needs 4
+    strip = picture(tmp_path / "strip.png", (640, 8))  # 512x6 at the longest side allowed
     square = picture(tmp_path / "square.png", (32, 32))
     one_line(capsys, main(["style", str(strip), str(square), "--out", str(tmp_path / "o.png"), "--steps", "1"]),
-             "the feature network needs at least")
+             "with this feature network needs at least 8 pixels a side")
 
 
 def test_an_rgba_picture_inked_only_in_its_alpha_is_not_lost(tmp_path):

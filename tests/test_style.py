@@ -128,7 +128,7 @@ def test_bad_style_requests(tmp_path, capsys):
     one_line(capsys, main(["style", a, a, "--steps", "0"]), "--steps must be at least 1")
     one_line(capsys, main(["style", a, a, "--method", "sgd"]), "--method must be lbfgs or adam")
     one_line(capsys, main(["style", a, str(tmp_path / "thin.png"), "--out", str(tmp_path / "o.png")]),
-             "needs at least 8x8")
+             "needs at least 8 pixels a side")
     one_line(capsys, main(["style", a, str(tmp_path / "not.png"), "--out", str(tmp_path / "o.png")]),
              "not a readable image")
     one_line(capsys, main(["style", a, str(tmp_path / "missing.png"), "--out", str(tmp_path / "o.png")]),
@@ -148,3 +148,19 @@ def test_a_trained_deepnet_classifier_as_the_feature_network(tmp_path, cpu32):
                                    rng.random((1, 1, 28, 28)).astype(np.float32))
     _, _, dx = transfer.losses(rng.random((2, 1, 28, 28)).astype(np.float32))
     assert dx.shape == (2, 1, 28, 28) and np.isfinite(dx).all()
+
+
+def test_vgg19_refuses_pictures_smaller_than_its_four_poolings_take(tmp_path, capsys):
+    """#37: with VGG-19, --size 8 (or 12, or a 640x8 strip) was a traceback from the pooling; now one line naming
+    the smallest side relu5_1 is reached from (four 2x2 poolings: 16)."""
+    pytest.importorskip("safetensors")
+    from PIL import Image
+
+    weights = vgg19_file(tmp_path / "vgg19.safetensors")
+    with backends.use("cpu", dtype="float32"):
+        assert style.vgg19_from_safetensors(weights).smallest_side() == 16
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "a.png")
+    a = str(tmp_path / "a.png")
+    for size in ("8", "12"):
+        one_line(capsys, main(["style", a, a, "--weights", str(weights), "--size", size, "--out",
+                               str(tmp_path / "o.png")]), "needs at least 16 pixels a side")

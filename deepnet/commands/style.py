@@ -39,7 +39,7 @@ def style(content, style_image, weights=None, steps: int = 300, out="stylised.pn
     picture_format(out)
     net = feature_net(weights, 1)
     bk = current()
-    channels, smallest = (net.channels if net.channels == 3 else 1), net.smallest_side()
+    channels, smallest = (net.channels if net.channels == 3 else 1), max(8, net.smallest_side())
     c = bk.to_device(load_picture(content, channels, size, smallest, MAX_SIDE))
     s = bk.to_device(load_picture(style_image, channels, size, smallest, MAX_SIDE))
     transfer = st.StyleTransfer(net, c, s, content_weight, style_weight)
