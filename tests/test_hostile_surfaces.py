@@ -308,29 +308,38 @@ def test_style_refuses_a_picture_smaller_than_its_network_takes(tmp_path, capsys
              "with this feature network needs at least 8 pixels a side")
 
 
-def test_an_rgba_picture_inked_only_in_its_alpha_is_not_lost(tmp_path):
+def stylised_mean(tmp_path, content) -> float:
+    """The mean pixel of `deepnet style` run on `content` with no style term and one step: the content as the
+    command read it."""
     from PIL import Image
 
-    from deepnet.images import load_digit, load_picture
+    out = tmp_path / "o.png"
+    with backends.use("cpu", dtype="float32"):
+        assert main(["style", str(content), str(content), "--steps", "1", "--style-weight", "0", "--out",
+                     str(out)]) == 0
+    return float(np.asarray(Image.open(out), np.float64).mean()) / 255
+
+
+def test_an_rgba_picture_inked_only_in_its_alpha_is_not_lost(tmp_path):
+    pytest.importorskip("scipy")
+    from PIL import Image
+
+    from deepnet.images import load_digit
 
     a = np.zeros((28, 28, 4), np.uint8)
     a[8:20, 12:16, 3] = 255  # black ink, seen only through the alpha channel
     Image.fromarray(a, "RGBA").save(tmp_path / "alpha.png")
-    pic = load_picture(tmp_path / "alpha.png", 1)
-    assert pic.min() == 0.0 and pic.max() == 1.0  # dark strokes on the white the alpha implies
-    assert load_picture(tmp_path / "alpha.png", 3).shape == (1, 3, 28, 28)
+    assert 0.8 < stylised_mean(tmp_path, tmp_path / "alpha.png") < 1.0  # dark strokes on the white the alpha implies
     assert load_digit(tmp_path / "alpha.png").max() == 255
 
 
 def test_a_16_bit_grey_ramp_keeps_its_levels(tmp_path):
+    pytest.importorskip("scipy")
     from PIL import Image
-
-    from deepnet.images import load_digit, load_picture
 
     ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
     Image.fromarray(ramp).save(tmp_path / "ramp16.png")
-    assert abs(float(load_picture(tmp_path / "ramp16.png", 1).mean()) - 0.5) < 0.01
-    assert abs(float(load_digit(tmp_path / "ramp16.png").mean()) - 127.5) < 3
+    assert abs(stylised_mean(tmp_path, tmp_path / "ramp16.png") - 0.5) < 0.01
 
 
 @pytest.mark.parametrize("flag", ["--style-weight", "--content-weight"])
@@ -350,15 +359,18 @@ def test_style_writes_the_format_its_suffix_names(tmp_path, capsys):
              "the picture's format comes from its suffix")
 
 
-def test_a_picture_above_the_pixel_bound_is_one_line(tmp_path):
+def test_a_picture_above_the_pixel_bound_is_one_line(tmp_path, capsys):
     from PIL import Image
 
-    from deepnet.images import MAX_PIXELS, load_digit
+    from deepnet.images import MAX_PIXELS
 
     Image.new("L", (9000, 8000)).save(tmp_path / "huge.png")  # 72 M pixels: Pillow only warns below 179 M
     assert 9000 * 8000 > MAX_PIXELS
-    with pytest.raises(BadFile, match="deepnet reads at most"):
-        load_digit(tmp_path / "huge.png")
+    with backends.use("cpu", dtype="float32"):
+        models.create("deepconvnet").save(tmp_path / "w.npz")
+        code = main(["predict", str(tmp_path / "huge.png"), "--weights", str(tmp_path / "w.npz")])
+    err = one_line(capsys, code, "deepnet reads at most")
+    assert "DecompressionBomb" not in err
 
 
 # --- 11. a model saved by the library says what it holds ----------------------------------------------------------------
