@@ -451,12 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=None, help="the pictures' longer side in pixels (default: the "
                                                          "content's, at most 512)")
     p.add_argument("--out", default="stylised.png", help="the result (default stylised.png)")
-    p = _command(sub, cmd_export, "export",
-                 help="a trained model as ONNX (standard operators, opset 17; the onnx extra) or its weights as "
-                      "safetensors")
+    what = "a trained model as ONNX (standard operators, opset 17; the onnx extra) or its weights as safetensors"
+    p = _command(sub, cmd_export, "export", help=what, description=what[0].upper() + what[1:] + ".")
     p.add_argument("weights", help="run directory or weights file")
-    p.add_argument("out", help="the file to write: NAME.onnx (the model as an ONNX graph) or NAME.safetensors (its "
-                               "weights, which deepnet eval, predict and --init-from read)")
+    p.add_argument("out", help="NAME.onnx (the model as an ONNX graph) or NAME.safetensors (its weights, which deepnet "
+                               "eval, predict and --init-from read)")
     p.add_argument("--softmax", action="store_true", help="end with Softmax: output 'probabilities', not 'logits'")
     p = _command(sub, cmd_binarize, "binarize",
                  help="a trained BinaryNet on packed bits: XNOR-popcount inference against the "
