@@ -346,13 +346,9 @@ def _check_structure(proto, source: str) -> None:
     try:
         onnx.checker.check_model(proto)
     except Exception as exc:  # onnx.checker.ValidationError, or what the checker's own parsing raises
-        import re
-
-        text = str(exc).strip()
-        first = text.splitlines()[0] if text else type(exc).__name__
-        node = re.search(r"Name: (\S*) OpType: (\S+)", text)  # the checker names the node on a later line
-        where = f"; node {node.group(1)!r} ({node.group(2)})" if node else ""
-        raise BadFile(f"{source} is not a valid ONNX graph (onnx.checker: {first}{where})") from None
+        # the checker's message spans lines (the node on a later one): one line of it, whitespace collapsed
+        text = " ".join(str(exc).replace("==> Context:", ";").split()) or type(exc).__name__
+        raise BadFile(f"{source} is not a valid ONNX graph (onnx.checker: {text[:300]})") from None
     names = [n.name for n in proto.graph.node if n.name]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:

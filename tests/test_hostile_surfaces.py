@@ -100,13 +100,14 @@ def test_an_empty_conv_weight_is_refused(tmp_path):
 def test_a_maxpool_without_a_usable_kernel_shape(tmp_path, attrs, expected):
     proto = graph([h.make_node("MaxPool", ["x"], ["y"], name="pool", **attrs)], {})
     err = refused(proto, tmp_path, expected)
-    assert "'pool'" in err
+    assert "'pool'" in err or "Name: pool " in err  # our message, or the checker's, names the node
 
 
 @pytest.mark.parametrize("attrs, expected", [(dict(), "size"), (dict(size=-1), "size"), (dict(size=2.5), "size")])
 def test_lrn_without_a_usable_size(tmp_path, attrs, expected):
     proto = graph([h.make_node("LRN", ["x"], ["y"], name="lrn", **attrs)], {})
-    assert "'lrn'" in refused(proto, tmp_path, expected)
+    err = refused(proto, tmp_path, expected)
+    assert "'lrn'" in err or "Name: lrn " in err
 
 
 def test_a_zero_dimensional_reshape_shape(tmp_path):
