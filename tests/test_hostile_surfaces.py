@@ -236,9 +236,14 @@ def test_a_huge_beam_is_refused(saved, capsys):
 
 @pytest.mark.parametrize("hidden, expected", [("1000000000", "--hidden must be 1 to 64 widths, each from 1 to 65,536"),
                                               ("20000,20000", "parameters")])
-def test_huge_dqn_layers_are_refused(tmp_path, capsys, hidden, expected):
-    pytest.importorskip("minatar")
-    one_line(capsys, main(["dqn", "--hidden", hidden, "--out", str(tmp_path / "r"), "--no-progress"]), expected)
+def test_huge_dqn_layers_are_refused(dqn_run, tmp_path, capsys, hidden, expected):
+    import shutil
+
+    kept = tmp_path / "kept"
+    shutil.copytree(dqn_run, kept)
+    before = sorted(p.name for p in kept.iterdir())
+    one_line(capsys, main(["dqn", "--hidden", hidden, "--out", str(kept), "--overwrite", "--no-progress"]), expected)
+    assert sorted(p.name for p in kept.iterdir()) == before  # refused before --overwrite deleted anything
 
 
 # --- 8. seeds the generators reject -------------------------------------------------------------------------------

@@ -316,6 +316,8 @@ class DQNRun:
     @classmethod
     def start(cls, cfg: DQNConfig, out, overwrite: bool = False, **kwargs) -> "DQNRun":
         cfg.validate()
+        game = envs.make(cfg.game, cfg.seed)  # the network's size is refused before --overwrite deletes anything
+        check_size(game.observation_shape, game.num_actions, cfg.hidden)
         directory = RunDirectory(out, "dqn").open(overwrite=overwrite)
         try:
             return cls(cfg, out, directory, **kwargs)
