@@ -55,6 +55,11 @@ class Random:
         work = dtype if dtype in (np.float32, np.float64) else np.float32
         return self.backend.to_device(self._gen.random(shape, dtype=work).astype(dtype, copy=False))
 
+    def device_uniform(self, shape, dtype=None):
+        """Uniform on [0, 1) for work that stays on the device (dropout masks): here the host stream's `uniform`;
+        a GPU backend draws them on the device from a key the host stream gives (no host-to-device copy)."""
+        return self.uniform(shape, dtype)
+
     def permutation(self, n: int):
         return self.backend.to_device(self._gen.permutation(n))
 
@@ -98,6 +103,11 @@ class Backend:
     def to_numpy(self, a) -> np.ndarray:
         """A NumPy copy on the host; never moves or alters `a` itself."""
         return np.array(a, copy=True)
+
+    def item(self, a):
+        """A device scalar (or one-element array) as a Python number: the one explicit way deepnet reads a single
+        value back (on a GPU, a device-to-host copy and a wait for the queued work)."""
+        return self.to_numpy(a).item()
 
     def check_array(self, a, where: str) -> None:
         """A clear TypeError when an array from another library (or none) reaches a layer."""

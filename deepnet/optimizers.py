@@ -256,8 +256,8 @@ def clip_grads(grads: dict, max_norm: float) -> float:
     arrays = [g for g in grads.values() if g is not None]
     if not arrays:
         return 0.0
-    total = float(xp.sqrt(sum((g.astype(xp.float32) ** 2).sum() if g.dtype.itemsize < 4 else (g ** 2).sum()
-                              for g in arrays)))
+    total = current().item(xp.sqrt(sum((g.astype(xp.float32) ** 2).sum() if g.dtype.itemsize < 4 else (g ** 2).sum()
+                                       for g in arrays)))
     if total > max_norm:
         scale = max_norm / (total + 1e-6)
         for g in arrays:

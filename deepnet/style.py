@@ -229,19 +229,23 @@ class StyleTransfer:
         acts = self.net.forward(x, (self.content_layer,) + self.style_layers)
         f = acts[self.content_layer]
         diff = f - self.targets
-        content = 0.5 * float((diff * diff).sum())
+        sums = [(diff * diff).sum()]  # read back together, once, below
         grads = {self.content_layer: self.alpha * diff}
-        style = 0.0
+        scales = []
         for name in self.style_layers:
             a = acts[name]
             b, n = a.shape[:2]
             m = a[0].size // n
             g = gram(a) - self.grams[name]
             scale = 1.0 / (n * n * m * m)
-            style += float((g * g).sum()) * scale / 4 / len(self.style_layers)
+            sums.append((g * g).sum())
+            scales.append(scale / 4 / len(self.style_layers))
             d = (g @ a.reshape(b, n, -1)).reshape(a.shape) * (self.beta * scale / len(self.style_layers))
             grads[name] = grads[name] + d if name in grads else d
         dx = self.net.backward(grads) if grad else None
+        read = current().to_numpy(current().xp.stack([v.astype(current().xp.float64) for v in sums]))
+        content = 0.5 * float(read[0])
+        style = sum(float(v) * k for v, k in zip(read[1:], scales))
         return content, style, dx
 
     def total(self, x) -> float:

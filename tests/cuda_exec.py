@@ -48,7 +48,7 @@ def cpp_source(spec: dict, dtype, acc: str) -> str:
     dtype = np.dtype(dtype)
     ins, outs = _params(spec["in_params"]), _params(spec["out_params"])
     out_names = {name for _, _, name in outs}
-    ctype = {"T": "T", "int32": "int"}
+    ctype = {"T": "T", "int32": "int", "uint32": "unsigned int"}
     unpack, bind = [], []
     for k, (raw, typ, name) in enumerate(ins + outs):
         c = ctype[typ]
@@ -61,7 +61,9 @@ def cpp_source(spec: dict, dtype, acc: str) -> str:
             unpack.append(f"    {c}* _raw_{name} = ({c}*)ptrs[{k}];")
             unpack.append(f"    if (lens[{k}] != size) return -1;")
             bind.append(f"        {const}{c} &{name} = _raw_{name}[i];")
-    return f"""#include <type_traits>
+    return f"""#include <cmath>
+#include <type_traits>
+using std::sqrt;
 typedef {CTYPES[dtype]} T;
 typedef {acc} ACC;
 

@@ -18,7 +18,7 @@ import os
 import numpy as np
 
 # What the CuPy backend passes for each parameter of each kernel: the ndim of every raw array.
-RAW_NDIM = {"img": 4, "col": 6, "dout": 4, "arg": 4}
+RAW_NDIM = {"img": 4, "col": 6, "dout": 4, "arg": 4, "g": 1}
 ARG_KIND_NDARRAY, ARG_KIND_INDEXER, ARG_KIND_SCALAR = 1, 2, 3  # cupy/_core/_kernel.pxd's _ArgKind
 
 

@@ -97,12 +97,77 @@ def check(name, kernel, dtype, geometries=GEOMETRIES):
             ref = REF.max_pool_backward(dout.astype(np.float64), arg, x.shape, kh, kw, s, p).astype(dtype)
             np.testing.assert_array_equal(run_max_pool_backward(kernel, dout, arg, x.shape, kh, kw, s, p), ref,
                                           err_msg=where)
+        elif name == "uniform":
+            check_uniform(kernel, dtype)
+            return
+        elif name == "adam":
+            if np.dtype(dtype).itemsize < 4:
+                return  # float16 parameters keep float32 master weights: the kernel only compiles for them
+            check_adam(kernel, dtype, rng)
+            return
         else:
             raise AssertionError(f"no CPU check for kernel {name}")
 
 
+def philox4x32(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 (Random123) on arrays of uint32 counters: the reference the uniform kernel must equal."""
+    c = [np.asarray(v, np.uint64) for v in (c0, c1, c2, c3)]
+    k = [np.uint64(k0), np.uint64(k1)]
+    mask = np.uint64(0xFFFFFFFF)
+    for _ in range(10):
+        p0, p1 = np.uint64(0xD2511F53) * c[0], np.uint64(0xCD9E8D57) * c[2]
+        c = [((p1 >> np.uint64(32)) ^ c[1] ^ k[0]) & mask, p1 & mask, ((p0 >> np.uint64(32)) ^ c[3] ^ k[1]) & mask,
+             p0 & mask]
+        k = [(k[0] + np.uint64(0x9E3779B9)) & mask, (k[1] + np.uint64(0xBB67AE85)) & mask]
+    return c
+
+
+def test_the_philox_reference_gives_random123s_known_answers():
+    kat = [((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+           ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+           ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+            (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1))]
+    for ctr, key, want in kat:
+        assert [int(v) for v in philox4x32(*ctr, *key)] == list(want)
+
+
+def check_uniform(kernel, dtype):
+    """The kernel's numbers equal the first Philox word's top 24 bits / 2^24 at counter (i, 0, 0, 0), for several
+    keys; every number lies in [0, 1) and a large draw's mean is near 1/2."""
+    if np.dtype(dtype).itemsize < 4:
+        return  # the backend draws float32 for float16 work (24 bits do not fit)
+    for key0, key1 in ((0, 0), (12345, 67890), (0xFFFFFFFF, 0x80000000)):
+        size = 5000
+        u = np.empty(size, dtype)
+        kernel(key0, key1, u)
+        i = np.arange(size, dtype=np.uint64)
+        word = philox4x32(i & np.uint64(0xFFFFFFFF), i >> np.uint64(32), 0, 0, key0, key1)[0]
+        want = ((word >> np.uint64(8)).astype(np.float64) * 2.0 ** -24).astype(dtype)
+        np.testing.assert_array_equal(u, want, err_msg=f"uniform {np.dtype(dtype).name} key ({key0}, {key1})")
+        assert u.min() >= 0 and u.max() < 1 and abs(float(u.mean()) - 0.5) < 0.02
+
+
+def check_adam(kernel, dtype, rng):
+    """Three steps of the kernel against Backend.adam_step on random data (sizes 1 to 1,000; bias-corrected
+    step sizes of steps 1-3, a large and a tiny eps): equal to the last bit (the CPU compiles no fused
+    multiply-add)."""
+    for size in (1, 7, 1000):
+        p, g = rng.standard_normal(size).astype(dtype), rng.standard_normal(size).astype(dtype)
+        m, v = np.zeros(size, dtype), np.zeros(size, dtype)
+        mine = [a.copy() for a in (p, m, v)]
+        for t, eps in ((1, 1e-8), (2, 1e-3), (3, 1e-8)):
+            lr_t = 0.001 * (1 - 0.999 ** t) ** 0.5 / (1 - 0.9 ** t)
+            REF.adam_step(p, g, m, v, lr_t, 0.9, 0.999, eps)
+            c = np.dtype(dtype).type
+            kernel(g, c(lr_t), c(1 - 0.9), c(1 - 0.999), c(eps), *mine)
+            for ref, got, what in zip((p, m, v), mine, "pmv"):
+                np.testing.assert_array_equal(got, ref, err_msg=f"adam {np.dtype(dtype).name} size {size} step {t} "
+                                                                f"{what}")
+            g = rng.standard_normal(size).astype(dtype)
+
+
 def test_every_kernel_is_checked():
-    assert sorted(cupy_kernels.KERNELS) == ["col2im", "im2col", "max_pool", "max_pool_backward"]
+    assert sorted(cupy_kernels.KERNELS) == ["adam", "col2im", "im2col", "max_pool", "max_pool_backward", "uniform"]
     assert len(GEOMETRIES) == 40
     assert {g[6] for g in GEOMETRIES} == {1, 2, 3} and {g[7] for g in GEOMETRIES} == {0, 1, 2}
     assert {g[4] for g in GEOMETRIES} | {g[5] for g in GEOMETRIES} == {1, 2, 3, 4, 5}
@@ -146,6 +211,12 @@ MUTANTS = {
                                           "const ACC v = (h < 0 || h >= H || w < 0 || w >= W) ? (ACC)0 : "
                                           "(ACC)img[((n * C + c) * H + h) * W + w];"),
     "max_pool_backward: wrong window column": ("max_pool_backward", "arg[o] == k * KW + j", "arg[o] == j * KH + k"),
+    "adam: v from g, not g squared": ("adam", "(gi * gi - (ACC)v)", "(gi - (ACC)v)"),
+    "adam: m decays at beta2's rate": ("adam", "(ACC)one_minus_b1 * (gi", "(ACC)one_minus_b2 * (gi"),
+    "adam: eps inside the root": ("adam", "(sqrt(vi) + (ACC)eps)", "sqrt(vi + (ACC)eps)"),
+    "uniform: a round constant wrong": ("uniform", "0xCD9E8D57ULL", "0xCD9E8D59ULL"),
+    "uniform: the key not bumped": ("uniform", "k1 += 0xBB67AE85u;", ""),
+    "uniform: 23 bits": ("uniform", "(c0 >> 8)", "(c0 >> 9)"),
     "max_pool_backward: swapped OH and OW": ("max_pool_backward", "((n * C + c) * OH + y) * OW + x",
                                              "((n * C + c) * OW + y) * OH + x"),
 }

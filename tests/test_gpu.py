@@ -197,3 +197,32 @@ def test_detection_and_segnet_steps_match_numpy(gpu, model_name):
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-9)
     for k in results[0][1]:
         np.testing.assert_allclose(results[1][1][k], results[0][1][k], rtol=1e-7, atol=1e-10, err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_adam_kernel_matches_the_reference_update(gpu, dtype):
+    """The CuPy backend's one-kernel Adam step (the adam kernel, kernels.ADAM) against Backend.adam_step on NumPy, three steps; the
+    GPU may fuse a multiply and an add (last-bit differences), so close, not equal."""
+    from deepnet.backends.base import Backend
+
+    rng = np.random.default_rng(3)
+    p, m, v = rng.standard_normal(4099).astype(dtype), np.zeros(4099, dtype), np.zeros(4099, dtype)
+    dev = [gpu.to_device(a) for a in (p, m, v)]
+    for t in (1, 2, 3):
+        g = rng.standard_normal(4099).astype(dtype)
+        lr_t = 0.001 * (1 - 0.999 ** t) ** 0.5 / (1 - 0.9 ** t)
+        Backend().adam_step(p, g, m, v, lr_t, 0.9, 0.999, 1e-8)
+        gpu.adam_step(dev[0], gpu.to_device(g), dev[1], dev[2], lr_t, 0.9, 0.999, 1e-8)
+    for ref, got in zip((p, m, v), dev):
+        np.testing.assert_allclose(gpu.to_numpy(got), ref, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-7)
+
+
+def test_the_uniform_kernel_draws_on_the_device(gpu):
+    """Dropout's numbers (the uniform kernel, kernels.UNIFORM: Philox4x32-10) are in [0, 1), reproducible from the seed, and the
+    draw's mean and spread are a uniform's."""
+    gpu.rng.seed(11)
+    a = gpu.to_numpy(gpu.rng.device_uniform((1000, 100), "float32"))
+    gpu.rng.seed(11)
+    b = gpu.to_numpy(gpu.rng.device_uniform((1000, 100), "float32"))
+    np.testing.assert_array_equal(a, b)
+    assert a.min() >= 0 and a.max() < 1 and abs(a.mean() - 0.5) < 0.005 and abs(a.std() - 12 ** -0.5) < 0.005

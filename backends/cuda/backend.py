@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import Backend, Timer, _fits
+from ..base import Backend, Random, Timer, _fits
 from ..errors import BackendUnavailable
 from ..registry import register
 
@@ -64,6 +64,21 @@ class CudaTimer(Timer):
         return False
 
 
+class DeviceRandom(Random):
+    """The seeded host stream, with `device_uniform` drawn on the device: a Philox kernel keyed by two words of
+    the host stream (kernels.UNIFORM), so the run stays reproducible and its state is the host stream's alone."""
+
+    def device_uniform(self, shape, dtype=None):
+        dtype = np.dtype(dtype or self.backend.dtype)
+        work = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)  # 24 bits do not fit float16
+        key0, key1 = (int(k) for k in self._gen.integers(0, 2**32, 2, dtype=np.uint64))
+        bk = self.backend
+        with bk.device:
+            u = bk.xp.empty(shape, dtype=work)
+            bk._kernel("uniform", work)(np.uint32(key0), np.uint32(key1), u)
+        return u
+
+
 class CupyBackend(Backend):
     name = "gpu"  # the name it registers under: what DEEPNET_BACKEND takes
     is_gpu = True
@@ -72,6 +87,7 @@ class CupyBackend(Backend):
         self.xp = cupy
         self.device = cupy.cuda.Device(device)
         super().__init__(dtype, seed)
+        self.rng = DeviceRandom(self, seed)
         props = cupy.cuda.runtime.getDeviceProperties(device)
         name = props["name"]
         self.device_name = f"cuda:{device} ({name.decode() if isinstance(name, bytes) else name})"
@@ -205,6 +221,14 @@ class CupyBackend(Backend):
         arg = cp.empty((n, c, oh, ow), dtype=cp.int32)
         self._kernel("max_pool", x.dtype)(x, c, h, w, kh, kw, oh, ow, stride, pad, out, arg)
         return out, arg
+
+    def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps):
+        """The reference's three lines (about a dozen launches and three temporaries) in one kernel."""
+        if not all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous for a in (g, m, v)) or \
+                not p.flags.c_contiguous:
+            return super().adam_step(p, g, m, v, lr_t, beta1, beta2, eps)
+        t = p.dtype.type  # the reference's constants, rounded to the arrays' precision as NumPy rounds them
+        self._kernel("adam", p.dtype)(g, t(lr_t), t(1 - beta1), t(1 - beta2), t(eps), p, m, v)
 
     def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
         cp = self.xp

@@ -108,7 +108,53 @@ MAX_POOL_BACKWARD = dict(
     name="deepnet_max_pool_backward",
 )
 
-KERNELS = {"im2col": IM2COL, "col2im": COL2IM, "max_pool": MAX_POOL, "max_pool_backward": MAX_POOL_BACKWARD}
+# Adam's whole update of one parameter in one pass (Backend.adam_step's three lines): p, m and v are read and
+# written in place, g read; the constants come in the arrays' precision, as NumPy rounds a Python float. In
+# ACC (float for float16 parameters); the CPU executor runs it bit for bit as the reference, while NVRTC may
+# contract a product and a sum into one fused multiply-add (a last-bit difference on the GPU).
+ADAM = dict(
+    in_params="raw T g, T lr_t, T one_minus_b1, T one_minus_b2, T eps",
+    out_params="T p, T m, T v",
+    operation="""
+    const ACC gi = (ACC)g[i];
+    const ACC mi = (ACC)m + (ACC)one_minus_b1 * (gi - (ACC)m);
+    const ACC vi = (ACC)v + (ACC)one_minus_b2 * (gi * gi - (ACC)v);
+    m = (T)mi;
+    v = (T)vi;
+    p = (T)((ACC)p - (ACC)lr_t * mi / (sqrt(vi) + (ACC)eps));
+    """,
+    name="deepnet_adam",
+)
+
+# Uniform numbers in [0, 1) drawn on the device, for dropout masks: element i is the first word of Philox4x32-10
+# (Salmon et al., 2011; cuRAND's and NumPy's counter-based generator) at counter (i, 0) under a 64-bit key the
+# host's seeded generator draws for each call, so a run is reproducible and resumes exactly with no state on the
+# device; its top 24 bits give the number (exact in float32). The CPU executor runs it against a NumPy Philox
+# that reproduces Random123's known answers (tests/test_cuda_kernels_on_cpu.py).
+UNIFORM = dict(
+    in_params="uint32 key0, uint32 key1",
+    out_params="T u",
+    operation="""
+    unsigned int c0 = (unsigned int)((unsigned long long)i & 0xffffffffULL);
+    unsigned int c1 = (unsigned int)((unsigned long long)i >> 32), c2 = 0u, c3 = 0u;
+    unsigned int k0 = key0, k1 = key1;
+    for (int r = 0; r < 10; ++r) {
+        const unsigned long long p0 = 0xD2511F53ULL * (unsigned long long)c0;
+        const unsigned long long p1 = 0xCD9E8D57ULL * (unsigned long long)c2;
+        c0 = (unsigned int)(p1 >> 32) ^ c1 ^ k0;
+        c1 = (unsigned int)p1;
+        c2 = (unsigned int)(p0 >> 32) ^ c3 ^ k1;
+        c3 = (unsigned int)p0;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    u = (T)((ACC)(c0 >> 8) * (ACC)5.9604644775390625e-08);
+    """,
+    name="deepnet_uniform",
+)
+
+KERNELS = {"im2col": IM2COL, "col2im": COL2IM, "max_pool": MAX_POOL, "max_pool_backward": MAX_POOL_BACKWARD,
+           "adam": ADAM, "uniform": UNIFORM}
 
 
 def accumulator(dtype) -> str:

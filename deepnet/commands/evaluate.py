@@ -65,18 +65,18 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=None, data_dir
                 raise InvalidValue(f"{meta['path']} takes input {model.input_shape}, but {data.name}'s images are "
                                    f"{tuple(xs[dt].shape[1:])}; give the --dataset it was trained on")
             p, seconds = probabilities(model, xs[dt], batch_size or BATCH)
-            if not bool(bk.xp.isfinite(p).all()):
+            if not bk.item(bk.xp.isfinite(p).all()):
                 advice = "; evaluate it in float32" if dt != "float32" else " (its weights are finite: the sums " \
                     "they make are not)"
                 raise InvalidValue(f"{meta['path']}: in {dt} its outputs are not finite (the activations overflow "
                                    f"{dt}'s range), so no accuracy is reported{advice}")
-            acc = float((p.argmax(axis=1) == t).mean())
+            acc = bk.item((p.argmax(axis=1) == t).mean())
             members[dt].append(p)
             log(f"{meta['path']}: {dt:<8} test accuracy {100 * acc:.2f}%{' of pixels' if t.ndim == 3 else ''} "
                 f"({len(t)} images, {len(t) / seconds:,.0f} images/s{_precision_note(dt)})" + _iou_note(p, t, data))
     if len(runs) > 1:
         for dt in dtypes:
-            acc = float((ensemble(members[dt]).argmax(axis=1) == t).mean())
+            acc = bk.item((ensemble(members[dt]).argmax(axis=1) == t).mean())
             log(f"ensemble of {len(runs)} ({dt}): test accuracy {100 * acc:.2f}%")
     return 0
 

@@ -22,7 +22,7 @@ class Dropout(Layer):
         if not train or self.ratio == 0.0:
             self.mask = None
             return x
-        keep = current().rng.uniform(x.shape, dtype=x.dtype) >= self.ratio
+        keep = current().rng.device_uniform(x.shape, dtype=x.dtype) >= self.ratio  # drawn where x lives
         self.mask = keep.astype(x.dtype)  # bool * float would promote to float64
         self.mask *= 1.0 / (1.0 - self.ratio)
         return x * self.mask

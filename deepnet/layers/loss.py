@@ -1,6 +1,11 @@
 """Softmax with cross-entropy loss."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
+import numpy as np
+
 from ..backends import current
 from .base import Layer
 
@@ -16,14 +21,31 @@ def softmax(x):
     return current().xp.exp(log_softmax(x))
 
 
-def _check_classes(t, k: int) -> None:
+_TRUSTED = contextvars.ContextVar("deepnet_labels_checked", default=False)
+
+
+@contextlib.contextmanager
+def labels_checked():
+    """Inside the block the loss trusts its class indices: the caller has checked the whole label set once, as
+    the trainer does when its data goes to the device, so a training step reads nothing back from the device
+    (on a GPU the per-batch check is a device-to-host copy and a wait, every step)."""
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def check_classes(t, k: int) -> None:
     """Class indices must be integers in [0, k): a label of k would index past the logits, a negative one
-    would silently pick another class, and 0.5 is no class. (One host read of the batch's min and max.)"""
-    bk = current()
+    would silently pick another class, and 0.5 is no class. `t` on the host or the device (there: one host
+    read of its min and max)."""
     if t.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices 0..{k - 1} (or one-hot rows); got dtype {t.dtype.name}")
     if t.size:
-        lo, hi = (int(v) for v in bk.to_numpy(bk.xp.stack([t.min(), t.max()])))
+        bk = current()
+        pair = (t.min(), t.max()) if isinstance(t, np.ndarray) else bk.to_numpy(bk.xp.stack([t.min(), t.max()]))
+        lo, hi = (int(v) for v in pair)
         if lo < 0 or hi >= k:
             raise ValueError(f"labels must be class indices 0..{k - 1} for {k} logits; got values from {lo} to {hi}")
 
@@ -55,8 +77,8 @@ class SoftmaxWithLoss(Layer):
         elif t.shape != (n,):
             raise ValueError(f"labels must be (N,) class indices or (N, {k}) one-hot; got shape {tuple(t.shape)} "
                              f"for {n} samples")
-        else:
-            _check_classes(t, k)
+        elif not _TRUSTED.get():
+            check_classes(t, k)
         self.t, self.y, self.x_dtype = t, xp.exp(logp), x.dtype
         picked = xp.take_along_axis(logp, t.reshape(n, 1).astype(xp.intp, copy=False), axis=1)
         return -picked.mean().astype(x.dtype)

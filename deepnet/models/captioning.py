@@ -145,7 +145,7 @@ class NIC(Sequential):
         loss, right = 0.0, 0
         for i in range(0, len(x), batch_size):
             xb, tb = x[i : i + batch_size], t[i : i + batch_size]
-            loss += float(self.loss(xb, tb, train=False)) * len(xb)
+            loss += current().item(self.loss(xb, tb, train=False)) * len(xb)
             got = self.caption(xb, beam=1)
             right += int(sum(words.caption_text(a) == words.caption_text(b)
                              for a, b in zip(got, t_host[i : i + batch_size])))

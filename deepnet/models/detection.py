@@ -329,7 +329,7 @@ class FasterRCNN(Sequential):
         loss = 0.0
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size]
-            loss += float(self.loss(xb, t[i : i + batch_size], train=False)) * len(xb)
+            loss += current().item(self.loss(xb, t[i : i + batch_size], train=False)) * len(xb)
         found = self.detect(x, score_threshold=0.5, batch_size=batch_size)
         hits, alarms = match_counts(found, truth)
         objects = sum(len(g) for g in truth)

@@ -174,12 +174,13 @@ class Sequential:
             loss_sum += self.loss_layer.forward(y, tb).astype(xp.float32) * len(tb)
             correct += (y.argmax(axis=1) == labels[i : i + batch_size]).sum()
         # per label: a label per sample for classification, per pixel for segmentation
-        return float(loss_sum) / len(x), int(correct) / labels.size
+        both = current().to_numpy(xp.stack([loss_sum.astype(xp.float64), correct.astype(xp.float64)]))  # one read
+        return float(both[0]) / len(x), float(both[1]) / labels.size
 
     def accuracy(self, x, t, batch_size: int = 1000) -> float:
         """The share of samples (or pixels, for per-pixel labels) classified right, the last batch too."""
         labels = t.argmax(axis=1) if t.ndim == 2 else t
-        return float(self.count_correct(x, t, batch_size)) / labels.size
+        return current().item(self.count_correct(x, t, batch_size)) / labels.size
 
     def count_correct(self, x, t, batch_size: int = 1000):
         """How many samples are classified right, as a device scalar (no host sync)."""

@@ -376,7 +376,7 @@ class DQNRun:
         self.updates += 1
         if self.updates % self.cfg.target_update == 0:
             self.target.load_state(self.online.state_numpy())
-        return float(loss)
+        return bk.item(loss)
 
     def train(self) -> dict:
         """Play and learn until cfg.frames frames (the last episode played to its end), evaluating and

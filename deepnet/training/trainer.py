@@ -1,6 +1,7 @@
 """Training loop: per-epoch permutation on the device, progress bar, checkpoints, resume."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import sys
@@ -14,6 +15,7 @@ from ..augment import Augment
 from ..backends import current
 from ..distributed import shard
 from ..errors import InvalidValue, UserError
+from ..layers.loss import SoftmaxWithLoss, check_classes, labels_checked
 from . import checkpoint, schedules
 from .loss_scale import DynamicLossScale
 from .config import TrainConfig
@@ -22,6 +24,26 @@ from .rundir import RunDirectory
 
 class TrainingDiverged(UserError, RuntimeError):
     """The loss or the weights stopped being finite; no checkpoint of the diverged model is written."""
+
+
+def _read_pair(total, count) -> tuple[float, float]:
+    """A device sum and a device count read back in one transfer (float64 holds any count exactly)."""
+    xp = current().xp
+    a, b = current().to_numpy(xp.stack([total.astype(xp.float64), count.astype(xp.float64)]))
+    return float(a), float(b)
+
+
+def _check_labels(model, data) -> bool:
+    """Whether every split's labels were checked as class indices of the data set's classes (a model whose loss
+    is SoftmaxWithLoss, integer labels); raises ValueError on a label out of range."""
+    if not isinstance(getattr(model, "loss_layer", None), SoftmaxWithLoss):
+        return False
+    splits = [s for s in (data.train, data.validation, data.test) if s is not None]
+    if not all(s.y.dtype.kind in "iu" for s in splits):
+        return False
+    for s in splits:
+        check_classes(s.y, len(data.classes))
+    return True
 
 
 def _device_data(split, dtype):
@@ -61,6 +83,8 @@ class Trainer:
         # float16: mixed precision (float32 master weights in the optimizer, dynamic loss scaling here)
         self.loss_scale = DynamicLossScale() if dtype.itemsize < 4 else None
         train = data.train.take(config.limit)
+        # class indices checked once here, on the host: no training step or evaluation then reads them back
+        self.labels_checked = _check_labels(model, data)
         # The whole set goes to the device once; each epoch only draws a permutation.
         self.x_train, self.t_train = _device_data(train, dtype)
         self.x_val = self.t_val = None
@@ -171,6 +195,14 @@ class Trainer:
         return self.history
 
     def _train_epoch(self, epoch: int) -> dict:
+        with self._trusted_labels():
+            return self._train_epoch_steps(epoch)
+
+    def _trusted_labels(self):
+        """The loss's per-batch label check off when the whole label set was checked at the start."""
+        return labels_checked() if self.labels_checked else contextlib.nullcontext()
+
+    def _train_epoch_steps(self, epoch: int) -> dict:
         cfg, bk, xp = self.config, current(), current().xp
         self.optimizer.lr = lr = self.schedule(epoch)
         n = len(self.t_train)
@@ -206,13 +238,15 @@ class Trainer:
             seen_labels += labels
             if bar is not None:
                 bar.update(1)
-                if step % 20 == 19 or step == steps - 1:  # the only host syncs in the loop
-                    running = float(loss_sum) / seen
+                if step % 20 == 19 or step == steps - 1:  # the only host syncs in the loop: one read each
+                    running, right_so_far = _read_pair(loss_sum, correct)
+                    running /= seen
                     self._check_finite(running, epoch, step)
-                    bar.set_postfix_str(f"loss {running:.4f} acc {int(correct) / seen_labels:.4f}", refresh=False)
+                    bar.set_postfix_str(f"loss {running:.4f} acc {right_so_far / seen_labels:.4f}", refresh=False)
         if bar is not None:
             bar.close()
-        total_loss, total_correct = float(loss_sum), int(correct)
+        total_loss, total_correct = _read_pair(loss_sum, correct)
+        total_correct = int(total_correct)
         if self.comm is not None:
             total_loss, total_correct, seen, seen_labels = self.comm.sum_scalars(
                 [total_loss, total_correct, seen, seen_labels])
@@ -250,7 +284,8 @@ class Trainer:
         """(mean loss, accuracy) over every sample of (x, t), in inference mode, by default in batches of the
         training batch's size: inference keeps less than a training step of the same batch, so evaluating
         never raises a run's peak memory above its training's."""
-        return self.model.evaluate(x, t, batch_size or self.config.batch_size)
+        with self._trusted_labels():
+            return self.model.evaluate(x, t, batch_size or self.config.batch_size)
 
     def test_accuracy(self) -> float:
         return self.evaluate(self.x_test, self.t_test)[1]
@@ -272,12 +307,15 @@ class Trainer:
         """Before a checkpoint is written: the updated weights must be finite and still give a finite loss
         (the epoch's loss was measured before its last update, so a diverged last step can hide behind it)."""
         xp = current().xp
-        bad = [k for k, a in self.model.params().items() if not bool(xp.isfinite(a).all())]
+        params = self.model.params()
+        finite = current().to_numpy(xp.stack([xp.isfinite(a).all() for a in params.values()]))  # one read
+        bad = [k for k, ok in zip(params, finite) if not ok]
         if bad:
             raise self._diverged(f"weights became non-finite in epoch {record['epoch']} ({', '.join(bad[:4])})")
         if getattr(self, "_last_batch", None) is not None:
             x, t = self._last_batch
-            loss = float(self.model.loss(x, t, train=False))
+            with self._trusted_labels():
+                loss = current().item(self.model.loss(x, t, train=False))
             if not math.isfinite(loss):
                 raise self._diverged(f"after epoch {record['epoch']} the weights give a loss of {loss} on the "
                                      f"last training batch")
