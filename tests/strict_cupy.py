@@ -191,6 +191,8 @@ class ndarray:  # noqa: N801 - CuPy's name
 
     # --- everything else: NumPy's method, counted as device work ------------------------------------------
     def __getattr__(self, name):
+        if name.startswith("__"):  # __array_interface__, __array_struct__, __dlpack__: NumPy would convert through them
+            raise AttributeError(name)
         method = getattr(self._a, name)
         if not callable(method):
             return method
@@ -354,6 +356,25 @@ class _Kernel:
         return _wrap(self.kernel(*(_unwrap(a) for a in args), **kwargs))
 
 
+class _Ufunc:
+    """A NumPy ufunc as CuPy offers it: called, or through .at (an unbuffered scatter, in place), .reduce,
+    .accumulate and .outer; each a counted array call."""
+
+    def __init__(self, ufunc):
+        self.ufunc, self.__name__ = ufunc, ufunc.__name__
+
+    def __call__(self, *args, **kwargs):
+        return _call(self.ufunc, args, kwargs)
+
+    def at(self, a, indices, b=None):
+        COUNTS.calls[_site()] += 1
+        self.ufunc.at(_unwrap(a), _unwrap(indices), *([] if b is None else [_unwrap(b)]))
+
+    def __getattr__(self, name):
+        method = getattr(self.ufunc, name)
+        return lambda *a, **k: _call(method, a, k)
+
+
 def _module() -> types.ModuleType:
     """A fresh `cupy` module: the names above, and every other NumPy function counted as device work."""
     cp = types.ModuleType("cupy")
@@ -372,6 +393,8 @@ def _module() -> types.ModuleType:
 
     def missing(name):
         fn = getattr(np, name)
+        if isinstance(fn, np.ufunc):
+            return _Ufunc(fn)
         if isinstance(fn, types.ModuleType):
             raise AttributeError(f"the strict stand-in has no cupy.{name} (NumPy's is a module)")
         if not callable(fn):

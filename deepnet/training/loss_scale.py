@@ -27,7 +27,7 @@ class DynamicLossScale:
         """Whether every gradient is finite: one reduction per array on the device, one host read in all."""
         xp = current().xp
         flags = [xp.isfinite(g).all() for g in grads.values() if g is not None]
-        return bool(xp.stack(flags).all()) if flags else True
+        return bool(current().item(xp.stack(flags).all())) if flags else True  # the step's one read
 
     def update(self, finite: bool) -> None:
         """After a step: back off on overflow (the step was skipped), grow after a run of clean steps."""
