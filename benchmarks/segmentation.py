@@ -45,8 +45,10 @@ def worker(name: str, steps: int) -> None:
             times.append(time.perf_counter() - start)
     xt = datasets.to_model_input(data.test.x[:500])
     model.predict_labels(xt[:100], batch_size=100)
+    bk.synchronize()
     start = time.perf_counter()
     model.predict_labels(xt, batch_size=100)
+    bk.synchronize()  # a GPU returns before its work is done: the clock stops when the device has finished
     infer = len(xt) / (time.perf_counter() - start)
     C.emit({"step_ms": 1000 * float(np.median(times)), "images_per_second": infer,
             "parameters": model.num_params()})

@@ -75,7 +75,9 @@ def deepnet_job(device, model_name, batch, dtype, seed, data):
     opt = Adam(lr=1e-3)
     x_train, t_train = datasets.to_model_input(data[0]), bk.to_device(data[1])
     x_test = datasets.to_model_input(data[2])
-    state = {"order": bk.rng.permutation(len(x_train)), "pos": 0, "test": 0}
+    # the closures hold the active-backend block: were it dropped when this function returns, the generator's
+    # cleanup would restore the default backend and the steps would run on the CPU's (or fail on device arrays)
+    state = {"order": bk.rng.permutation(len(x_train)), "pos": 0, "test": 0, "backend": backends_cm}
 
     def step():
         if state["pos"] + batch > len(x_train):  # a new epoch: a new permutation, as the trainer draws
@@ -216,8 +218,9 @@ def worker(library, device, model_name, batch, steps, warmup, dtype, seed) -> di
 
 
 # --- the driver ---------------------------------------------------------------------------------------------
-def measure(args, libraries, configs) -> dict:
-    """{(library, device, model, batch): [result per round]}, the libraries alternating, order flipped each round."""
+def measure(args, libraries, configs, on_result=None) -> dict:
+    """{(library, device, model, batch): [result per round]}, the libraries alternating, order flipped each round;
+    on_result(results) after each process, so that a run cut short keeps what it measured."""
     results = {}
     for r in range(args.rounds):
         for device, model_name, batch in configs:
@@ -230,6 +233,8 @@ def measure(args, libraries, configs) -> dict:
                       f"train {1000 * res['train_step_s']:8.1f} ms, infer {1000 * res['infer_s']:7.1f} ms"
                       + (f", peak {res['peak_rss_bytes'] / 2**20:.0f} MiB" if res["peak_rss_bytes"] else ""),
                       flush=True)
+                if on_result is not None:
+                    on_result(results)
     return results
 
 
@@ -352,7 +357,15 @@ def main(argv=None):
     configs = [(d, "deepconvnet", b) for d in args.device for b in args.batch] + \
               [(d, "alexnet", b) for d in args.device for b in args.alexnet_batch] + \
               [(d, "resnet20", b) for d in args.device for b in args.resnet_batch]
-    rows = summarise(measure(args, libraries, configs))
+    name = "train_time" + (f"_{args.tag}" if args.tag else "")
+    partial = Path(args.out) / f"{name}_partial.json"
+
+    def keep(results):  # what has been measured so far, rewritten after every process (a cut run keeps it)
+        C.write_json(partial, {"benchmark": "train_time", "partial": True, "command": " ".join(sys.argv),
+                               "timestamp": C.stamp(), "machine": C.machine(), "rows": summarise(results)})
+
+    rows = summarise(measure(args, libraries, configs, keep))
+    partial.unlink(missing_ok=True)
     rel, speed = ratios(rows), gpu_speedups(rows)
     print()
     for r in rows:
@@ -366,7 +379,6 @@ def main(argv=None):
               + (f", peak memory {q['peak_memory_ratio']:.2f}x" if q["peak_memory_ratio"] else ""))
     for s in speed:
         print(f"GPU over CPU, {s['library']} {s['model']} batch {s['batch']}: {s['gpu_over_cpu']:.1f}x (book: ~7x)")
-    name = "train_time" + (f"_{args.tag}" if args.tag else "")
     payload = {"benchmark": "train_time", "figure": "8.15", "method": __doc__.split("The method", 1)[1].strip(),
                "command": " ".join(sys.argv), "dtype": args.dtype, "steps": args.steps, "warmup": args.warmup,
                "rounds": args.rounds, "seed": args.seed, "timestamp": C.stamp(), "machine": C.machine(),

@@ -1,3 +1,6 @@
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -39,3 +42,24 @@ def pytest_terminal_summary(terminalreporter):
     if ran:
         terminalreporter.write_line(f"{len(ran)} stand-in launch tests ran the CuPy backend's launch code on NumPy: "
                                     f"no CuPy code ran, and they are not GPU coverage")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """DEEPNET_TEST_TIMEOUT=S: a test still running after S seconds fails with a TimeoutError, and the run goes on
+    (benchmarks/gpu_check.sh sets it, so one hung test cannot eat a lent GPU's minutes)."""
+    limit = float(os.environ.get("DEEPNET_TEST_TIMEOUT") or 0)
+    if not limit or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def expire(*_):
+        raise TimeoutError(f"{item.nodeid} ran past DEEPNET_TEST_TIMEOUT={limit:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 CTYPES = {np.dtype(np.float16): "_Float16", np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+# no -ffast-math and no -march: IEEE arithmetic with no fused multiply-add, so results are the reference's bits
+FLAGS = "-std=c++17 -O2 -shared -fPIC -Wall -Werror -Wno-unused-variable -Wno-unused-but-set-variable"
 _CACHE = Path(tempfile.gettempdir()) / f"deepnet-cuda-exec-{os.getuid() if hasattr(os, 'getuid') else 0}"
 
 
@@ -97,14 +99,13 @@ class CpuKernel:
         source = cpp_source(spec, self.dtype, acc)
         self.source = source
         _CACHE.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256(source.encode()).hexdigest()[:20]
+        digest = hashlib.sha256((source + FLAGS).encode()).hexdigest()[:20]
         lib = _CACHE / f"{spec['name']}_{digest}.so"
         if not lib.exists():
             src = _CACHE / f"{spec['name']}_{digest}.cpp"
             src.write_text(source)
             tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-            r = subprocess.run(["g++", "-std=c++17", "-O1", "-shared", "-fPIC", "-Wall", "-Werror",
-                                "-Wno-unused-variable", "-Wno-unused-but-set-variable", str(src), "-o", str(tmp)],
+            r = subprocess.run(["g++", *FLAGS.split(), str(src), "-o", str(tmp)],
                                capture_output=True, text=True)
             if r.returncode != 0:
                 raise RuntimeError(f"g++ rejected {spec['name']} ({self.dtype}):\n{r.stderr}\n{source}")

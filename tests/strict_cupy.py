@@ -28,6 +28,8 @@ HERE = os.path.abspath(__file__)
 class Counts:
     """What a run did: array calls, device-to-host reads and host-to-device copies, each by call site."""
 
+    sites = True  # attribute each count to its call site
+
     def __init__(self):
         self.calls, self.d2h, self.h2d = collections.Counter(), collections.Counter(), collections.Counter()
         self.views = collections.Counter()  # reshapes, transposes, basic slices: no launch on a GPU
@@ -54,7 +56,10 @@ def _short(f) -> str:
 
 def _site(caller: bool = False) -> str:
     """file:line of the first frame outside this module and NumPy: who asked. With `caller`, a site inside the
-    backend is followed by the first frame above it outside the backend (who asked the backend)."""
+    backend is followed by the first frame above it outside the backend (who asked the backend). "-" when
+    COUNTS.sites is off (a process that only needs the refusals, such as gpu_check.sh's dry run: faster)."""
+    if not COUNTS.sites:
+        return "-"
     f = sys._getframe(2)
     while f is not None and (os.path.abspath(f.f_code.co_filename) == HERE or "/numpy/" in f.f_code.co_filename):
         f = f.f_back
@@ -404,6 +409,15 @@ def _module() -> types.ModuleType:
         return wrapped
 
     cp.__getattr__ = missing
+    return cp
+
+
+def install(sites: bool = True):
+    """`import cupy` gives the strict stand-in from now on, in this process (tests/standin_site does it at start,
+    without call sites)."""
+    COUNTS.sites = sites
+    cp = _module()
+    sys.modules["cupy"], sys.modules["cupy.cuda"] = cp, cp.cuda
     return cp
 
 
