@@ -247,20 +247,20 @@ def create(name: str, lr: float | None = None, **kwargs) -> Optimizer:
     return cls(**kwargs)
 
 
-def clip_grads(grads: dict, max_norm: float) -> float:
+def clip_grads(grads: dict, max_norm: float):
     """Scale every gradient in place by max_norm / |g| when the global L2 norm |g| over all of them exceeds
-    max_norm (Pascanu et al., 2013; recurrent networks' exploding gradients); returns |g| before clipping.
-    One host read for the norm."""
+    max_norm (Pascanu et al., 2013; recurrent networks' exploding gradients); returns |g| before clipping, a
+    device scalar. No host read: the factor min(1, max_norm / |g|) is computed and applied on the device (under
+    the bound it is exactly 1, which leaves the gradients' bits as they were)."""
     max_norm = _check("clip_grads", "max_norm", max_norm, low=0.0, low_open=True)
     xp = current().xp
     arrays = [g for g in grads.values() if g is not None]
     if not arrays:
         return 0.0
-    total = current().item(xp.sqrt(sum((g.astype(xp.float32) ** 2).sum() if g.dtype.itemsize < 4 else (g ** 2).sum()
-                                       for g in arrays)))
-    if total > max_norm:
-        scale = max_norm / (total + 1e-6)
-        for g in arrays:
-            g *= g.dtype.type(scale)
+    total = xp.sqrt(sum((g.astype(xp.float32) ** 2).sum() if g.dtype.itemsize < 4 else (g ** 2).sum()
+                        for g in arrays))
+    scale = xp.minimum(max_norm / (total + 1e-6), 1.0)
+    for g in arrays:
+        g *= scale.astype(g.dtype)
     return total
 

@@ -100,6 +100,24 @@ def test_a_training_step_keeps_its_budget(strict, name):
     assert totals["calls"] <= BUDGETS[name], f"{totals['calls']} array calls: {counts.calls.most_common(10)}"
 
 
+def test_a_captioners_training_step_reads_nothing_back(strict):
+    """NIC's step (teacher forcing, its gradients clipped by global norm) inside the trainer's label check: the
+    loss's word count stays on the device and the clipping factor is computed there."""
+    from deepnet.datasets import captions
+
+    rng = np.random.default_rng(0)
+    model, opt = models.create("nic"), optimizers.Adam()
+    x = strict.to_device(rng.random((2, 1, 64, 64), dtype=np.float32))
+    words = np.stack([captions.caption_tokens([3, 1]), captions.caption_tokens([7])])
+    t = strict.to_device(words)
+    with labels_checked():
+        for _ in range(2):
+            strict_cupy.COUNTS.reset()
+            model.train_step(x, t, opt)
+    totals = strict_cupy.COUNTS.totals()
+    assert totals["d2h"] == 0 and totals["h2d"] == 0, (strict_cupy.COUNTS.d2h, strict_cupy.COUNTS.h2d)
+
+
 def test_the_budget_check_catches_a_per_step_read(strict, monkeypatch):
     """A planted sync (the label check the trainer turns off) is seen as one device-to-host read a step."""
     rng = np.random.default_rng(0)

@@ -36,6 +36,12 @@ def labels_checked():
         _TRUSTED.reset(token)
 
 
+def labels_trusted() -> bool:
+    """Whether the caller has checked the labels (inside labels_checked()): the losses and Embedding then skip
+    their own per-batch range checks, and so their reads from the device."""
+    return _TRUSTED.get()
+
+
 def check_classes(t, k: int) -> None:
     """Class indices must be integers in [0, k): a label of k would index past the logits, a negative one
     would silently pick another class, and 0.5 is no class. `t` on the host or the device (there: one host
