@@ -33,8 +33,10 @@ class Random:
     """The one seeded generator deepnet draws from.
 
     Numbers are drawn on the host with NumPy's PCG64 and then sent to the device,
-    so a seed gives the same weights on the CPU and the GPU. Its state is a plain
-    dict, so checkpoints can store it as JSON.
+    so a seed gives the same weights and data order on the CPU and the GPU. Its state is a plain
+    dict, so checkpoints can store it as JSON. Only `device_uniform` (dropout's masks) may be
+    drawn on the device by a GPU backend, from keys this stream gives: reproducible there, but not
+    the CPU's masks.
     """
 
     def __init__(self, backend: "Backend", seed: int | None = None):
