@@ -436,3 +436,32 @@ def installed():
         for k in [k for k in sys.modules if k == "cupy" or k.startswith("cupy.")]:
             del sys.modules[k]
         sys.modules.update(saved)
+
+
+TRAIN_SHAPES = {"deepconvnet": (1, 28, 28), "alexnet": (3, 227, 227), "resnet20": (3, 32, 32)}
+
+
+def train_step_counts(name: str, batch: int = 2) -> Counts:
+    """The stand-in's counts for one training step (forward, backward, Adam) of model `name` on the GPU backend,
+    as the trainer runs it (its labels checked once, up front), after a first step that allocates Adam's state;
+    call inside installed() with the GPU backend active. (tests/test_strict_standin.py asserts budgets on them,
+    benchmarks/standin_counts.py records them.)"""
+    import contextlib
+
+    from deepnet import backends, models, optimizers
+
+    try:
+        from deepnet.layers.loss import labels_checked
+    except ImportError:  # a deepnet from before the trainer checked labels once: the loss checks every batch
+        labels_checked = contextlib.nullcontext
+    bk = backends.current()
+    rng = np.random.default_rng(0)
+    model = models.create(name, input_shape=TRAIN_SHAPES[name])
+    opt = optimizers.Adam(lr=0.001)
+    x = bk.to_device(rng.random((batch, *TRAIN_SHAPES[name]), dtype=np.float32))
+    t = bk.to_device(rng.integers(0, 10, batch))
+    with labels_checked():
+        for _ in range(2):
+            COUNTS.reset()
+            model.train_step(x, t, opt)
+    return COUNTS

@@ -14,6 +14,7 @@ from deepnet.backends import CupyBackend
 from deepnet.backends.base import Backend
 
 from . import cuda_exec
+from .strict_cupy import _Device
 
 pytestmark = [pytest.mark.standin,
               pytest.mark.skipif(not cuda_exec.available(), reason="g++ is not installed")]
@@ -52,22 +53,9 @@ class StandInCupy:
                              f"stand-in does not model (add it here if NumPy answers it the same way)")
 
 
-class StandInDevice:
-    """`with device:` and device.synchronize(), as cupy.cuda.Device offers them; nothing to select or wait for."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def synchronize(self):
-        pass
-
-
 def standin_backend(dtype):
     bk = CupyBackend.__new__(CupyBackend)  # no device: __init__ would ask CUDA for its properties
-    bk.xp, bk.device = StandInCupy(), StandInDevice()
+    bk.xp, bk.device = StandInCupy(), _Device()  # `with device:` and synchronize(): nothing to select or wait for
     Backend.__init__(bk, dtype)
     bk.device_name = "NumPy stand-in (no GPU)"
     return bk

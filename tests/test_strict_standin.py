@@ -73,27 +73,11 @@ def test_the_standin_refuses_implicit_transfers(strict):
 # results/gpu_standin_counts_before_201c756.json, 340 / 380 / 1932 calls with a read or two copies a step): no
 # device-to-host read, no host-to-device copy, at most this many array calls. Raise one only saying why.
 BUDGETS = {"deepconvnet": 165, "alexnet": 205, "resnet20": 983}
-SHAPES = {"deepconvnet": (1, 28, 28), "alexnet": (3, 227, 227), "resnet20": (3, 32, 32)}
-
-
-def step_counts(bk, name, batch=2):
-    """The stand-in's counts for one training step of model `name` as the trainer runs it (labels checked once,
-    up front), after a first step that allocates the optimizer's state."""
-    rng = np.random.default_rng(0)
-    model = models.create(name, input_shape=SHAPES[name])
-    opt = optimizers.Adam(lr=0.001)
-    x = bk.to_device(rng.random((batch, *SHAPES[name]), dtype=np.float32))
-    t = bk.to_device(rng.integers(0, 10, batch))
-    with labels_checked():
-        for first in (True, False):
-            strict_cupy.COUNTS.reset()
-            model.train_step(x, t, opt)
-    return strict_cupy.COUNTS
 
 
 @pytest.mark.parametrize("name", sorted(BUDGETS))
 def test_a_training_step_keeps_its_budget(strict, name):
-    counts = step_counts(strict, name)
+    counts = strict_cupy.train_step_counts(name)
     totals = counts.totals()
     assert totals["d2h"] == 0, f"device-to-host reads in a {name} step: {counts.d2h.most_common()}"
     assert totals["h2d"] == 0, f"host-to-device copies in a {name} step: {counts.h2d.most_common()}"
