@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Per training step on the GPU backend, counted on the strict CuPy stand-in (tests/strict_cupy.py): array calls
-(a proxy for kernel launches: views such as reshapes and basic slices are counted apart), device-to-host reads and
-host-to-device copies, with their call sites, for DeepConvNet, AlexNet and ResNet-20.
+(a proxy for kernel launches; views such as reshapes and basic slices, and empty allocations, are counted apart),
+device-to-host reads and host-to-device copies, with their call sites, for DeepConvNet, AlexNet and ResNet-20.
 
     python benchmarks/standin_counts.py [--batch 2] [--tag TAG]
 
@@ -40,7 +40,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     rows = [count_step(m, args.batch) for m in args.models]
     for r in rows:
-        print(f"{r['model']:<12} array calls {r['calls']:5d}  views {r['views']:4d}  device-to-host {r['d2h']}  "
+        print(f"{r['model']:<12} array calls {r['calls']:5d}  views {r['views']:4d}  allocations {r['allocs']:3d}  "
+              f"device-to-host {r['d2h']}  "
               f"host-to-device {r['h2d']}")
     name = "gpu_standin_counts" + (f"_{args.tag}" if args.tag else "")
     payload = {"benchmark": "gpu_standin_counts", "method": __doc__.split("\n\n", 1)[1].strip(),

@@ -6,7 +6,8 @@ implicit conversion (`np.asarray(a)`, `__array__`), mixing with NumPy arrays in 
 stricter than CuPy, `float()`, `int()`, `bool()`, iteration and `.tolist()`: every device-to-host read must go
 through an explicit transfer (`cupy.asnumpy`, `.get()`, `.item()`), and each is counted with its call site, as
 is every host-to-device copy (`cupy.asarray` of host data) and every array call (a function of the module, a
-method or an operator on a device array: what would be one or more kernel launches on a GPU).
+method or an operator on a device array: what would be one or more kernel launches on a GPU); views (a reshape,
+a transpose, a basic slice) and empty allocations launch nothing and are counted apart.
 
 What it does not prove: anything about kernels or speed. The elementwise kernels run on the CPU through
 tests/cuda_exec.py (their CUDA bodies compiled with g++), and every other call is NumPy's. A call count is a
@@ -33,13 +34,14 @@ class Counts:
     def __init__(self):
         self.calls, self.d2h, self.h2d = collections.Counter(), collections.Counter(), collections.Counter()
         self.views = collections.Counter()  # reshapes, transposes, basic slices: no launch on a GPU
+        self.allocs = collections.Counter()  # empty arrays: memory, no launch
 
     def reset(self):
         self.__init__()
 
     def totals(self) -> dict:
         return {"calls": sum(self.calls.values()), "d2h": sum(self.d2h.values()), "h2d": sum(self.h2d.values()),
-                "views": sum(self.views.values())}
+                "views": sum(self.views.values()), "allocs": sum(self.allocs.values())}
 
 
 COUNTS = Counts()
@@ -361,6 +363,9 @@ class _Kernel:
         return _wrap(self.kernel(*(_unwrap(a) for a in args), **kwargs))
 
 
+ALLOCATIONS = ("empty", "empty_like")  # cupy.empty: memory from the pool, no launch (zeros and ones launch a fill)
+
+
 class _Ufunc:
     """A NumPy ufunc as CuPy offers it: called, or through .at (an unbuffered scatter, in place), .reduce,
     .accumulate and .outer; each a counted array call."""
@@ -400,6 +405,12 @@ def _module() -> types.ModuleType:
         fn = getattr(np, name)
         if isinstance(fn, np.ufunc):
             return _Ufunc(fn)
+        if name in ALLOCATIONS:  # memory from the pool, no kernel: counted apart
+            def allocate(*a, **k):
+                COUNTS.allocs[_site()] += 1
+                return _wrap(fn(*(_unwrap(v) for v in a), **{key: _unwrap(v) for key, v in k.items()}))
+
+            return allocate
         if isinstance(fn, types.ModuleType):
             raise AttributeError(f"the strict stand-in has no cupy.{name} (NumPy's is a module)")
         if not callable(fn):

@@ -97,6 +97,9 @@ def check(name, kernel, dtype, geometries=GEOMETRIES):
             ref = REF.max_pool_backward(dout.astype(np.float64), arg, x.shape, kh, kw, s, p).astype(dtype)
             np.testing.assert_array_equal(run_max_pool_backward(kernel, dout, arg, x.shape, kh, kw, s, p), ref,
                                           err_msg=where)
+        elif name in ("bn_apply", "bn_backward", "relu_backward"):
+            check_normalisation(name, kernel, dtype, rng)
+            return
         elif name == "uniform":
             check_uniform(kernel, dtype)
             return
@@ -107,6 +110,38 @@ def check(name, kernel, dtype, geometries=GEOMETRIES):
             return
         else:
             raise AssertionError(f"no CPU check for kernel {name}")
+
+
+def check_normalisation(name, kernel, dtype, rng):
+    """Batch norm's two passes and ReLU's backward against Backend.batch_norm / batch_norm_backward / relu_backward
+    on random data over shapes (N, C, P) from (1, 1, 1) up, with and without the fused ReLU: equal to the last
+    bit (each operation rounded to T as NumPy rounds it; the CPU compiles no fused multiply-add)."""
+    for n, c, p in ((1, 1, 1), (2, 3, 5), (4, 7, 9), (3, 16, 1)):
+        x = rng.standard_normal((n, c, p)).astype(dtype)
+        gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+        where = f"{name} {np.dtype(dtype).name} shape {(n, c, p)}"
+        for relu in (False, True):
+            y, ctx = REF.batch_norm(x, gamma, beta, 1e-5, relu)
+            xc = x - ctx.mean[:, None]
+            if name == "bn_apply":
+                xhat, got = np.empty_like(x), np.empty_like(x)
+                kernel(xc, ctx.inv_std.astype(dtype), gamma, beta, c, p, int(relu), xhat, got)
+                np.testing.assert_array_equal(xhat, ctx.xhat, err_msg=where)
+                np.testing.assert_array_equal(got, y, err_msg=f"{where} relu={relu}")
+            elif name == "bn_backward":
+                dy = rng.standard_normal(x.shape).astype(dtype)
+                want = REF.batch_norm_backward(dy, gamma, ctx)[0]
+                dyr = dy * (ctx.relu_out > 0) if relu else dy
+                m = n * p
+                dx = np.empty_like(x)
+                kernel(dyr, ctx.xhat, gamma * ctx.inv_std, dyr.sum(axis=(0, 2)) / m,
+                       (dyr * ctx.xhat).sum(axis=(0, 2)) / m, c, p, dx)
+                np.testing.assert_array_equal(dx, want, err_msg=f"{where} relu={relu}")
+            else:
+                dout, out = rng.standard_normal(x.shape).astype(dtype), y if relu else np.maximum(y, 0)
+                dx = np.empty_like(x)
+                kernel(dout, out, dx)
+                np.testing.assert_array_equal(dx, REF.relu_backward(dout, out), err_msg=where)
 
 
 def philox4x32(c0, c1, c2, c3, k0, k1):
@@ -167,7 +202,8 @@ def check_adam(kernel, dtype, rng):
 
 
 def test_every_kernel_is_checked():
-    assert sorted(cupy_kernels.KERNELS) == ["adam", "col2im", "im2col", "max_pool", "max_pool_backward", "uniform"]
+    assert sorted(cupy_kernels.KERNELS) == ["adam", "bn_apply", "bn_backward", "col2im", "im2col", "max_pool",
+                                            "max_pool_backward", "relu_backward", "uniform"]
     assert len(GEOMETRIES) == 40
     assert {g[6] for g in GEOMETRIES} == {1, 2, 3} and {g[7] for g in GEOMETRIES} == {0, 1, 2}
     assert {g[4] for g in GEOMETRIES} | {g[5] for g in GEOMETRIES} == {1, 2, 3, 4, 5}
@@ -214,6 +250,13 @@ MUTANTS = {
     "adam: v from g, not g squared": ("adam", "(gi * gi - (ACC)v)", "(gi - (ACC)v)"),
     "adam: m decays at beta2's rate": ("adam", "(ACC)one_minus_b1 * (gi", "(ACC)one_minus_b2 * (gi"),
     "adam: eps inside the root": ("adam", "(sqrt(vi) + (ACC)eps)", "sqrt(vi + (ACC)eps)"),
+    "bn_apply: the ReLU left out": ("bn_apply", "if (RELU && (ACC)v < (ACC)0)", "if (false && (ACC)v < (ACC)0)"),
+    "bn_apply: the next channel's scale": ("bn_apply", "(ACC)gamma[c] *", "(ACC)gamma[(c + 1) % C] *"),
+    "bn_apply: channel from the pixel index": ("bn_apply", "const int c = (int)((i / P) % C);",
+                                               "const int c = (int)(i % C);"),
+    "bn_backward: the mean of dy added": ("bn_backward", "(ACC)dy[i] - (ACC)mean_dy[c]", "(ACC)dy[i] + (ACC)mean_dy[c]"),
+    "bn_backward: the xhat term left out": ("bn_backward", "(ACC)centred - (ACC)along", "(ACC)centred"),
+    "relu_backward: passes at zero": ("relu_backward", "(ACC)y[i] > (ACC)0", "(ACC)y[i] >= (ACC)0"),
     "uniform: a round constant wrong": ("uniform", "0xCD9E8D57ULL", "0xCD9E8D59ULL"),
     "uniform: the key not bumped": ("uniform", "k1 += 0xBB67AE85u;", ""),
     "uniform: 23 bits": ("uniform", "(c0 >> 8)", "(c0 >> 9)"),

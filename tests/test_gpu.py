@@ -226,3 +226,23 @@ def test_the_uniform_kernel_draws_on_the_device(gpu):
     b = gpu.to_numpy(gpu.rng.device_uniform((1000, 100), "float32"))
     np.testing.assert_array_equal(a, b)
     assert a.min() >= 0 and a.max() < 1 and abs(a.mean() - 0.5) < 0.005 and abs(a.std() - 12 ** -0.5) < 0.005
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_the_batch_norm_kernels_match_numpy(gpu, relu):
+    """The CuPy backend's batch norm (the bn_apply and bn_backward kernels, the ReLU's mask by the relu_backward
+    kernel) against the NumPy reference in float64, forward and backward with the batch's statistics."""
+    from deepnet.backends.base import Backend
+
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal((4, 8, 25)), rng.standard_normal((4, 8, 25))
+    gamma, beta = rng.standard_normal(8), rng.standard_normal(8)
+    ref = Backend(dtype="float64")
+    g64 = backends.create("gpu", dtype="float64")
+    y_ref, ctx_ref = ref.batch_norm(x, gamma, beta, 1e-5, relu)
+    y, ctx = g64.batch_norm(*(g64.to_device(a) for a in (x, gamma, beta)), 1e-5, relu)
+    np.testing.assert_allclose(g64.to_numpy(y), y_ref, rtol=1e-12, atol=1e-12)
+    want = ref.batch_norm_backward(dy, gamma, ctx_ref)
+    got = g64.batch_norm_backward(g64.to_device(dy), g64.to_device(gamma), ctx)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(g64.to_numpy(a), b, rtol=1e-10, atol=1e-12)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import Backend, Random, Timer, _fits
+from ..base import Backend, NormContext, Random, Timer, _fits
 from ..errors import BackendUnavailable
 from ..registry import register
 
@@ -221,6 +221,51 @@ class CupyBackend(Backend):
         arg = cp.empty((n, c, oh, ow), dtype=cp.int32)
         self._kernel("max_pool", x.dtype)(x, c, h, w, kh, kw, oh, ow, stride, pad, out, arg)
         return out, arg
+
+    def relu_backward(self, dout, context):
+        if dout.shape != context.shape or dout.dtype != context.dtype:
+            return super().relu_backward(dout, context)
+        dout, y = self.xp.ascontiguousarray(dout), self.xp.ascontiguousarray(context)
+        dx = self.xp.empty_like(dout)
+        self._kernel("relu_backward", dout.dtype)(dout, y, dx)
+        return dx
+
+    def batch_norm(self, x, gamma, beta, eps, relu=False, mean=None, var=None):
+        """The statistics by CuPy's reductions (as the reference), then normalisation, scale, shift and the ReLU in
+        one kernel (kernels.BN_APPLY) that writes xhat and y."""
+        xp = self.xp
+        if not all(a.dtype == x.dtype for a in (gamma, beta)):
+            return super().batch_norm(x, gamma, beta, eps, relu, mean, var)
+        batch_stats = mean is None
+        if batch_stats:
+            mean = x.mean(axis=(0, 2))
+            xc = x - mean[:, None]
+            var = (xc * xc).mean(axis=(0, 2))
+        else:
+            xc = x - mean[:, None]
+        inv_std = xp.ascontiguousarray(1 / xp.sqrt(var + eps), dtype=x.dtype)
+        xhat, y = xp.empty_like(xc), xp.empty_like(xc)
+        self._kernel("bn_apply", x.dtype)(xc, inv_std, xp.ascontiguousarray(gamma), xp.ascontiguousarray(beta),
+                                          xc.shape[1], xc.shape[2], int(relu), xhat, y)
+        return y, NormContext(xhat, inv_std, mean, var, y if relu else None, batch_stats)
+
+    def batch_norm_backward(self, dy, gamma, context):
+        """The fused ReLU's mask in one kernel, the per-channel sums by CuPy's reductions, dx in one kernel
+        (kernels.BN_BACKWARD)."""
+        xp = self.xp
+        if not context.batch_stats or dy.dtype != context.xhat.dtype or gamma.dtype != dy.dtype:
+            return super().batch_norm_backward(dy, gamma, context)
+        dy = xp.ascontiguousarray(dy)
+        if context.relu_out is not None:
+            dy = self.relu_backward(dy, context.relu_out)
+        dbeta = dy.sum(axis=(0, 2))
+        dgamma = (dy * context.xhat).sum(axis=(0, 2))
+        m = dy.shape[0] * dy.shape[2]
+        scale = xp.ascontiguousarray(gamma * context.inv_std)
+        dx = xp.empty_like(dy)
+        self._kernel("bn_backward", dy.dtype)(dy, context.xhat, scale, dbeta / m, dgamma / m, dy.shape[1], dy.shape[2],
+                                              dx)
+        return dx, dgamma, dbeta
 
     def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps):
         """The reference's three lines (about a dozen launches and three temporaries) in one kernel."""

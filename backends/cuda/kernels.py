@@ -153,8 +153,51 @@ UNIFORM = dict(
     name="deepnet_uniform",
 )
 
+# Batch normalisation's elementwise passes, the per-channel statistics and sums left to CuPy's reductions: x and
+# its gradients seen as (N, C, P), channel c = (i / P) % C. Forward: xhat = xc inv_std, y = gamma xhat + beta and,
+# with RELU, max(y, 0), in one pass writing both (Backend.batch_norm's five). Backward with the batch's
+# statistics: dx = scale (dy - mean(dy) - xhat mean(dy xhat)) from the per-channel vectors (its six).
+BN_APPLY = dict(
+    in_params="raw T xc, raw T inv_std, raw T gamma, raw T beta, int32 C, int32 P, int32 RELU",
+    out_params="T xhat, T y",
+    operation="""
+    const int c = (int)((i / P) % C);
+    const T h = (T)((ACC)xc[i] * (ACC)inv_std[c]);
+    xhat = h;
+    const T scaled = (T)((ACC)gamma[c] * (ACC)h);
+    T v = (T)((ACC)scaled + (ACC)beta[c]);
+    if (RELU && (ACC)v < (ACC)0) v = (T)(ACC)0;
+    y = v;
+    """,
+    name="deepnet_bn_apply",
+)
+
+BN_BACKWARD = dict(
+    in_params="raw T dy, raw T xhat, raw T scale, raw T mean_dy, raw T mean_dy_xhat, int32 C, int32 P",
+    out_params="T dx",
+    operation="""
+    const int c = (int)((i / P) % C);
+    const T centred = (T)((ACC)dy[i] - (ACC)mean_dy[c]);
+    const T along = (T)((ACC)xhat[i] * (ACC)mean_dy_xhat[c]);
+    dx = (T)((ACC)scale[c] * (ACC)(T)((ACC)centred - (ACC)along));
+    """,
+    name="deepnet_bn_backward",
+)
+
+# ReLU's backward in one pass: dx = dout where the forward's output was positive, else 0 (the reference's
+# compare and multiply).
+RELU_BACKWARD = dict(
+    in_params="raw T dout, raw T y",
+    out_params="T dx",
+    operation="""
+    dx = (ACC)y[i] > (ACC)0 ? dout[i] : (T)(ACC)0;
+    """,
+    name="deepnet_relu_backward",
+)
+
 KERNELS = {"im2col": IM2COL, "col2im": COL2IM, "max_pool": MAX_POOL, "max_pool_backward": MAX_POOL_BACKWARD,
-           "adam": ADAM, "uniform": UNIFORM}
+           "adam": ADAM, "uniform": UNIFORM, "bn_apply": BN_APPLY, "bn_backward": BN_BACKWARD,
+           "relu_backward": RELU_BACKWARD}
 
 
 def accumulator(dtype) -> str:
