@@ -69,9 +69,10 @@ def test_the_standin_refuses_implicit_transfers(strict):
 
 
 # Per-step budgets of a training step (forward, backward, Adam), as measured by benchmarks/standin_counts.py
-# (results/gpu_standin_counts.json; before Adam's kernel, device-drawn dropout and the trainer's one label check:
-# results/gpu_standin_counts_before_201c756.json, 340 / 380 / 1932 calls with a read or two copies a step): no
-# device-to-host read, no host-to-device copy, at most this many array calls. Raise one only saying why.
+# (results/gpu_standin_counts.json; before Adam's and batch norm's kernels, device-drawn dropout and the trainer's
+# one label check: results/gpu_standin_counts_before_201c756.json, 321 / 364 / 1905 calls with a read or two
+# copies a step): no device-to-host read, no host-to-device copy, at most this many array calls. Raise one only
+# saying why.
 BUDGETS = {"deepconvnet": 137, "alexnet": 180, "resnet20": 822}
 
 
