@@ -268,18 +268,23 @@ class Backend:
         y = gamma xhat + beta, and with relu=True max(y, 0) (a ReLU fused after it)."""
         xp = self.xp
         batch_stats = mean is None
-        if batch_stats:
-            mean = x.mean(axis=(0, 2))
-            xc = x - mean[:, None]
-            var = (xc * xc).mean(axis=(0, 2))
-        else:
-            xc = x - mean[:, None]
-        inv_std = 1 / xp.sqrt(var + eps)
+        mean, var, xc, inv_std = self._batch_statistics(x, eps, mean, var)
         xhat = xc * inv_std[:, None]
         y = gamma[:, None] * xhat + beta[:, None]
         if relu:
             y = xp.maximum(y, 0)
         return y, NormContext(xhat, inv_std, mean, var, y if relu else None, batch_stats)
+
+    def _batch_statistics(self, x, eps: float, mean=None, var=None):
+        """(mean, var, x - mean, 1 / sqrt(var + eps)) per channel of x (N, C, P): the batch's own (the variance
+        biased) without mean and var, else those given."""
+        if mean is None:
+            mean = x.mean(axis=(0, 2))
+            xc = x - mean[:, None]
+            var = (xc * xc).mean(axis=(0, 2))
+        else:
+            xc = x - mean[:, None]
+        return mean, var, xc, 1 / self.xp.sqrt(var + eps)
 
     def batch_norm_backward(self, dy, gamma, context):
         """(dx, dgamma, dbeta) for batch_norm: with the batch's statistics,

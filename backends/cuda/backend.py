@@ -237,13 +237,8 @@ class CupyBackend(Backend):
         if not all(a.dtype == x.dtype for a in (gamma, beta)):
             return super().batch_norm(x, gamma, beta, eps, relu, mean, var)
         batch_stats = mean is None
-        if batch_stats:
-            mean = x.mean(axis=(0, 2))
-            xc = x - mean[:, None]
-            var = (xc * xc).mean(axis=(0, 2))
-        else:
-            xc = x - mean[:, None]
-        inv_std = xp.ascontiguousarray(1 / xp.sqrt(var + eps), dtype=x.dtype)
+        mean, var, xc, inv_std = self._batch_statistics(x, eps, mean, var)
+        inv_std = xp.ascontiguousarray(inv_std, dtype=x.dtype)
         xhat, y = xp.empty_like(xc), xp.empty_like(xc)
         self._kernel("bn_apply", x.dtype)(xc, inv_std, xp.ascontiguousarray(gamma), xp.ascontiguousarray(beta),
                                           xc.shape[1], xc.shape[2], int(relu), xhat, y)
