@@ -111,6 +111,17 @@ class Backend:
         value back (on a GPU, a device-to-host copy and a wait for the queued work)."""
         return self.to_numpy(a).item()
 
+    def items(self, *values) -> list[float]:
+        """Several device scalars (sums, counts) as Python floats in one transfer; host numbers pass through as
+        they are. float64 holds any count exactly."""
+        out = [float(v) if isinstance(v, (int, float)) else None for v in values]
+        on_device = [i for i, v in enumerate(out) if v is None]
+        if on_device:
+            got = self.to_numpy(self.xp.stack([values[i].astype(self.xp.float64) for i in on_device]))
+            for i, v in zip(on_device, got):
+                out[i] = float(v)
+        return out
+
     def check_array(self, a, where: str) -> None:
         """A clear TypeError when an array from another library (or none) reaches a layer."""
         if not isinstance(a, self.xp.ndarray):

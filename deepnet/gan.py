@@ -393,7 +393,7 @@ class GanTrainer:
             for s in range(steps):
                 d, g = self.step(self.x[order[s * self.batch : (s + 1) * self.batch]])
                 if s % 20 == 19 or s == steps - 1:
-                    d_now, g_now = (float(v) for v in bk.to_numpy(bk.xp.stack([d, g])))  # one read
+                    d_now, g_now = bk.items(d, g)  # one read
                     if not (math.isfinite(d_now) and math.isfinite(g_now)):
                         raise InvalidValue(f"the GAN's losses became {d_now}, {g_now} at epoch {epoch + 1}; "
                                            f"the last good checkpoint is kept")

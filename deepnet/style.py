@@ -243,9 +243,9 @@ class StyleTransfer:
             d = (g @ a.reshape(b, n, -1)).reshape(a.shape) * (self.beta * scale / len(self.style_layers))
             grads[name] = grads[name] + d if name in grads else d
         dx = self.net.backward(grads) if grad else None
-        read = current().to_numpy(current().xp.stack([v.astype(current().xp.float64) for v in sums]))
-        content = 0.5 * float(read[0])
-        style = sum(float(v) * k for v, k in zip(read[1:], scales))
+        read = current().items(*sums)
+        content = 0.5 * read[0]
+        style = sum(v * k for v, k in zip(read[1:], scales))
         return content, style, dx
 
     def total(self, x) -> float:

@@ -83,7 +83,7 @@ class SoftmaxWithLoss(Layer):
         elif t.shape != (n,):
             raise ValueError(f"labels must be (N,) class indices or (N, {k}) one-hot; got shape {tuple(t.shape)} "
                              f"for {n} samples")
-        elif not _TRUSTED.get():
+        elif not labels_trusted():
             check_classes(t, k)
         self.t, self.y, self.x_dtype = t, xp.exp(logp), x.dtype
         picked = xp.take_along_axis(logp, t.reshape(n, 1).astype(xp.intp, copy=False), axis=1)

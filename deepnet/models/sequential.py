@@ -174,8 +174,8 @@ class Sequential:
             loss_sum += self.loss_layer.forward(y, tb).astype(xp.float32) * len(tb)
             correct += (y.argmax(axis=1) == labels[i : i + batch_size]).sum()
         # per label: a label per sample for classification, per pixel for segmentation
-        both = current().to_numpy(xp.stack([loss_sum.astype(xp.float64), correct.astype(xp.float64)]))  # one read
-        return float(both[0]) / len(x), float(both[1]) / labels.size
+        total, right = current().items(loss_sum, correct)  # one read
+        return total / len(x), right / labels.size
 
     def accuracy(self, x, t, batch_size: int = 1000) -> float:
         """The share of samples (or pixels, for per-pixel labels) classified right, the last batch too."""

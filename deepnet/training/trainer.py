@@ -27,19 +27,6 @@ class TrainingDiverged(UserError, RuntimeError):
     """The loss or the weights stopped being finite; no checkpoint of the diverged model is written."""
 
 
-def _read(*values) -> list[float]:
-    """Device scalars (sums and counts) read back in one transfer, host numbers as they are (float64 holds any
-    count exactly)."""
-    xp = current().xp
-    out = [float(v) if isinstance(v, (int, float)) else None for v in values]
-    on_device = [i for i, v in enumerate(out) if v is None]
-    if on_device:
-        got = current().to_numpy(xp.stack([values[i].astype(xp.float64) for i in on_device]))
-        for i, v in zip(on_device, got):
-            out[i] = float(v)
-    return out
-
-
 def _check_labels(model, data) -> bool:
     """Whether every split's labels were checked as class indices of the data set's classes (a model whose loss
     is SoftmaxWithLoss, or TimeSoftmaxWithLoss whose words are the vocabulary's; integer labels); raises
@@ -247,13 +234,13 @@ class Trainer:
             if bar is not None:
                 bar.update(1)
                 if step % 20 == 19 or step == steps - 1:  # the only host syncs in the loop: one read each
-                    running, right_so_far, labels_so_far = _read(loss_sum, correct, seen_labels)
+                    running, right_so_far, labels_so_far = bk.items(loss_sum, correct, seen_labels)
                     running /= seen
                     self._check_finite(running, epoch, step)
                     bar.set_postfix_str(f"loss {running:.4f} acc {right_so_far / labels_so_far:.4f}", refresh=False)
         if bar is not None:
             bar.close()
-        total_loss, total_correct, seen_labels = _read(loss_sum, correct, seen_labels)  # a caption's words: on device
+        total_loss, total_correct, seen_labels = bk.items(loss_sum, correct, seen_labels)  # a caption's words: on device
         total_correct, seen_labels = int(total_correct), int(seen_labels)
         if self.comm is not None:
             total_loss, total_correct, seen, seen_labels = self.comm.sum_scalars(
