@@ -44,6 +44,7 @@ class Optimizer:
     def update(self, params: dict, grads: dict, grad_scale: float = 1.0) -> None:
         """One step on every parameter, in place; gradients are multiplied by grad_scale first."""
         self.t += 1
+        steps, halves = [], []
         for name, p in params.items():
             g = grads[name]
             if g is None:
@@ -56,12 +57,20 @@ class Optimizer:
                 g32 = g.astype(master.dtype)
                 if grad_scale != 1.0:
                     g32 *= grad_scale
-                self._step(name, master, g32)
-                p[...] = master
+                steps.append((name, master, g32))
+                halves.append((p, master))
             elif grad_scale != 1.0:
-                self._step(name, p, g * g.dtype.type(grad_scale))
+                steps.append((name, p, g * g.dtype.type(grad_scale)))
             else:
-                self._step(name, p, g)
+                steps.append((name, p, g))
+        self._step_all(steps)
+        for p, master in halves:
+            p[...] = master
+
+    def _step_all(self, steps) -> None:
+        """_step on each (name, parameter, gradient); an optimizer with a many-parameter kernel overrides it."""
+        for name, p, g in steps:
+            self._step(name, p, g)
 
     def _step(self, name, p, g):
         raise NotImplementedError
@@ -224,12 +233,13 @@ class Adam(Optimizer):
         self.beta2 = _check(type(self).__name__, "beta2", beta2, 0.0, 1.0)
         self.eps = _check(type(self).__name__, "eps", eps, low_open=True)
 
-    def _step(self, name, p, g):
-        m, v = self._slot("m", name, p), self._slot("v", name, p)
+    def _step_all(self, steps):
         lr_t = self.lr * (1.0 - self.beta2 ** self.t) ** 0.5 / (1.0 - self.beta1 ** self.t)
+        ps, gs = [p for _, p, _ in steps], [g for _, _, g in steps]
+        ms, vs = [self._slot("m", n, p) for n, p, _ in steps], [self._slot("v", n, p) for n, p, _ in steps]
         # the docstring's update, by the backend: Backend.adam_step is the reference; the CPU backend runs large
-        # parameters in one compiled pass
-        current().adam_step(p, g, m, v, lr_t, self.beta1, self.beta2, self.eps)
+        # parameters in one compiled pass, the GPU's many parameters in one launch (adam_steps)
+        current().adam_steps(ps, gs, ms, vs, lr_t, self.beta1, self.beta2, self.eps)
 
 
 _BY_NAME = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad, "rmsprop": RMSprop,

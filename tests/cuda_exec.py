@@ -50,7 +50,7 @@ def cpp_source(spec: dict, dtype, acc: str) -> str:
     dtype = np.dtype(dtype)
     ins, outs = _params(spec["in_params"]), _params(spec["out_params"])
     out_names = {name for _, _, name in outs}
-    ctype = {"T": "T", "int32": "int", "uint32": "unsigned int"}
+    ctype = {"T": "T", "int32": "int", "int64": "long long", "uint32": "unsigned int"}
     unpack, bind = [], []
     for k, (raw, typ, name) in enumerate(ins + outs):
         c = ctype[typ]
@@ -114,13 +114,14 @@ class CpuKernel:
         self._run.restype = ctypes.c_longlong
         self.params = _params(spec["in_params"]) + _params(spec["out_params"])
 
-    def __call__(self, *args):
-        """Run over every index; returns the outputs. Raises on a bad argument or an out-of-range read."""
+    def __call__(self, *args, size=None):
+        """Run over every index (`size` of them where every array is raw, as CuPy's size=); returns the outputs.
+        Raises on a bad argument or an out-of-range read."""
         if len(args) != len(self.params):
             raise TypeError(f"{self.spec['name']} takes {len(self.params)} arguments, got {len(args)}")
         n = len(args)
         ptrs, lens, scalars = (ctypes.c_void_p * n)(), (ctypes.c_longlong * n)(), (ctypes.c_double * n)()
-        size, keep = None, []
+        given, size, keep = size, None, []
         for k, ((raw, typ, name), a) in enumerate(zip(self.params, args)):
             is_output = k >= len(self.params) - len(_params(self.spec["out_params"]))
             if isinstance(a, np.ndarray) and not raw and not is_output:
@@ -139,6 +140,10 @@ class CpuKernel:
                 if raw:
                     raise TypeError(f"{name} is a raw array parameter; got {type(a).__name__}")
                 scalars[k] = float(a)
+        if given is not None:
+            if size is not None:
+                raise ValueError("size= is for kernels whose arrays are all raw (CuPy refuses it otherwise)")
+            size = given
         if size is None:
             raise ValueError("no non-raw array gives the launch size")
         bad = self._run(size, ptrs, lens, scalars)

@@ -97,33 +97,45 @@ def check(name, kernel, dtype, geometries=GEOMETRIES):
             ref = REF.max_pool_backward(dout.astype(np.float64), arg, x.shape, kh, kw, s, p).astype(dtype)
             np.testing.assert_array_equal(run_max_pool_backward(kernel, dout, arg, x.shape, kh, kw, s, p), ref,
                                           err_msg=where)
-        elif name in ("bn_apply", "bn_backward", "relu_backward"):
+        elif name in ("bn_stats", "bn_apply", "bn_backward", "bias_relu", "relu_backward"):
             check_normalisation(name, kernel, dtype, rng)
             return
         elif name == "uniform":
             check_uniform(kernel, dtype)
             return
-        elif name == "adam":
+        elif name in ("adam", "adam_multi"):
             if np.dtype(dtype).itemsize < 4:
-                return  # float16 parameters keep float32 master weights: the kernel only compiles for them
-            check_adam(kernel, dtype, rng)
+                return  # float16 parameters keep float32 master weights: the kernels only compile for them
+            (check_adam if name == "adam" else check_adam_multi)(kernel, dtype, rng)
             return
         else:
             raise AssertionError(f"no CPU check for kernel {name}")
 
 
 def check_normalisation(name, kernel, dtype, rng):
-    """Batch norm's two passes and ReLU's backward against Backend.batch_norm / batch_norm_backward / relu_backward
-    on random data over shapes (N, C, P) from (1, 1, 1) up, with and without the fused ReLU: equal to the last
-    bit (each operation rounded to T as NumPy rounds it; the CPU compiles no fused multiply-add)."""
-    for n, c, p in ((1, 1, 1), (2, 3, 5), (4, 7, 9), (3, 16, 1)):
+    """Batch norm's three passes and ReLU's backward against Backend.batch_norm / batch_norm_backward /
+    relu_backward on random data over shapes (N, C, P) from (1, 1, 1) up, with and without the fused ReLU:
+    equal to the last bit (each operation rounded to T as NumPy rounds it; the CPU compiles no fused
+    multiply-add). The largest shape averages 65,536 samples a channel, past float16's largest value."""
+    t = np.dtype(dtype).type
+    for n, c, p in ((1, 1, 1), (2, 3, 5), (4, 7, 9), (3, 16, 1), (64, 2, 1024)):
         x = rng.standard_normal((n, c, p)).astype(dtype)
         gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
         where = f"{name} {np.dtype(dtype).name} shape {(n, c, p)}"
         for relu in (False, True):
-            y, ctx = REF.batch_norm(x, gamma, beta, 1e-5, relu)
+            running = (rng.standard_normal(c).astype(dtype), rng.random(c).astype(dtype), 0.9)
+            before = [a.copy() for a in running[:2]]
+            y, ctx = REF.batch_norm(x, gamma, beta, 1e-5, relu, running=running)
             xc = x - ctx.mean[:, None]
-            if name == "bn_apply":
+            if name == "bn_stats":
+                inv_std = np.empty(c, dtype)
+                for update, (rm, rv) in ((1, running[:2]), (0, before)):
+                    got_rm, got_rv = before[0].copy(), before[1].copy()
+                    kernel(ctx.mean, ctx.var, t(1e-5), t(0.9), t(1 - 0.9), update, inv_std, got_rm, got_rv)
+                    np.testing.assert_array_equal(inv_std, ctx.inv_std, err_msg=where)
+                    np.testing.assert_array_equal(got_rm, rm, err_msg=f"{where} running mean, update={update}")
+                    np.testing.assert_array_equal(got_rv, rv, err_msg=f"{where} running var, update={update}")
+            elif name == "bn_apply":
                 xhat, got = np.empty_like(x), np.empty_like(x)
                 kernel(xc, ctx.inv_std.astype(dtype), gamma, beta, c, p, int(relu), xhat, got)
                 np.testing.assert_array_equal(xhat, ctx.xhat, err_msg=where)
@@ -132,11 +144,16 @@ def check_normalisation(name, kernel, dtype, rng):
                 dy = rng.standard_normal(x.shape).astype(dtype)
                 want = REF.batch_norm_backward(dy, gamma, ctx)[0]
                 dyr = dy * (ctx.relu_out > 0) if relu else dy
-                m = n * p
                 dx = np.empty_like(x)
-                kernel(dyr, ctx.xhat, gamma * ctx.inv_std, dyr.sum(axis=(0, 2)) / m,
-                       (dyr * ctx.xhat).sum(axis=(0, 2)) / m, c, p, dx)
+                kernel(dyr, ctx.xhat, gamma, ctx.inv_std, dyr.sum(axis=(0, 2)), (dyr * ctx.xhat).sum(axis=(0, 2)), c,
+                       p, n * p, dx)
                 np.testing.assert_array_equal(dx, want, err_msg=f"{where} relu={relu}")
+            elif name == "bias_relu":  # x as a convolution's product (N, C, P), beta as its bias
+                want = REF.relu(x + beta[:, None])[0] if relu else None  # the reference: bias add, then ReLU
+                if relu:
+                    got = x.copy()
+                    kernel(beta, c, p, got)
+                    np.testing.assert_array_equal(got, want, err_msg=where)
             else:
                 dout, out = rng.standard_normal(x.shape).astype(dtype), y if relu else np.maximum(y, 0)
                 dx = np.empty_like(x)
@@ -201,9 +218,38 @@ def check_adam(kernel, dtype, rng):
             g = rng.standard_normal(size).astype(dtype)
 
 
+def check_adam_multi(kernel, dtype, rng):
+    """Three steps of the many-parameter kernel against Backend.adam_step on each parameter: 1, 5 and all 16 slots
+    filled (sizes 1 to 1,000, the unused slots' arrays the first's, never written), equal to the last bit."""
+    slots = cupy_kernels.ADAM_SLOTS
+    c = np.dtype(dtype).type
+    for used in (1, 5, slots):
+        sizes = [int(s) for s in rng.integers(1, 1000, used)]
+        ref = [[rng.standard_normal(s).astype(dtype), np.zeros(s, dtype), np.zeros(s, dtype)] for s in sizes]
+        mine = [[a.copy() for a in r] for r in ref]
+        for t in (1, 2, 3):
+            grads = [rng.standard_normal(s).astype(dtype) for s in sizes]
+            lr_t = 0.001 * (1 - 0.999 ** t) ** 0.5 / (1 - 0.9 ** t)
+            for (p, m, v), g in zip(ref, grads):
+                REF.adam_step(p, g, m, v, lr_t, 0.9, 0.999, 1e-8)
+            spare = mine[0][0].copy()
+            pad = slots - used
+            g_args = grads + [grads[0]] * pad
+            p_args, m_args, v_args = ([q[k] for q in mine] + [mine[0][k]] * pad for k in range(3))
+            kernel(*g_args, c(lr_t), c(1 - 0.9), c(1 - 0.999), c(1e-8), *sizes, *[0] * pad, *p_args, *m_args, *v_args,
+                   size=sum(sizes))
+            for k, (want, got) in enumerate(zip(ref, mine)):
+                for w, g_, what in zip(want, got, "pmv"):
+                    np.testing.assert_array_equal(g_, w, err_msg=f"adam_multi {np.dtype(dtype).name} {used} slots, "
+                                                                 f"slot {k} step {t} {what}")
+            if used > 1:
+                assert not np.array_equal(spare, mine[0][0]) or sizes[0] == 0
+
+
 def test_every_kernel_is_checked():
-    assert sorted(cupy_kernels.KERNELS) == ["adam", "bn_apply", "bn_backward", "col2im", "im2col", "max_pool",
-                                            "max_pool_backward", "relu_backward", "uniform"]
+    assert sorted(cupy_kernels.KERNELS) == ["adam", "adam_multi", "bias_relu", "bn_apply", "bn_backward", "bn_stats",
+                                            "col2im", "im2col", "max_pool", "max_pool_backward", "relu_backward",
+                                            "uniform"]
     assert len(GEOMETRIES) == 40
     assert {g[6] for g in GEOMETRIES} == {1, 2, 3} and {g[7] for g in GEOMETRIES} == {0, 1, 2}
     assert {g[4] for g in GEOMETRIES} | {g[5] for g in GEOMETRIES} == {1, 2, 3, 4, 5}
@@ -254,8 +300,23 @@ MUTANTS = {
     "bn_apply: the next channel's scale": ("bn_apply", "(ACC)gamma[c] *", "(ACC)gamma[(c + 1) % C] *"),
     "bn_apply: channel from the pixel index": ("bn_apply", "const int c = (int)((i / P) % C);",
                                                "const int c = (int)(i % C);"),
-    "bn_backward: the mean of dy added": ("bn_backward", "(ACC)dy[i] - (ACC)mean_dy[c]", "(ACC)dy[i] + (ACC)mean_dy[c]"),
+    "bn_backward: the mean of dy added": ("bn_backward", "(ACC)dy[i] - (ACC)mean_dy", "(ACC)dy[i] + (ACC)mean_dy"),
+    "bn_backward: the mean divided in T": ("bn_backward", "(T)((ACC)dbeta[c] / (ACC)M)",
+                                           "(T)((ACC)dbeta[c] / (ACC)(T)M)", np.float16),
+    "bn_backward: gamma of the next channel": ("bn_backward", "(ACC)gamma[c] *", "(ACC)gamma[(c + 1) % C] *"),
+    "bn_stats: eps outside the root": ("bn_stats", "sqrt((ACC)(T)((ACC)var[i] + (ACC)eps))",
+                                       "(ACC)eps + sqrt((ACC)(T)((ACC)var[i]))"),
+    "bn_stats: the running variance from the mean": ("bn_stats", "(ACC)one_minus_momentum * (ACC)var[i]",
+                                                     "(ACC)one_minus_momentum * (ACC)mean[i]"),
+    "bn_stats: updates when told not to": ("bn_stats", "if (UPDATE) {", "if (true) {"),
+    "adam_multi: a slot's offset off by one": ("adam_multi", "(j -= n2) < n3", "(j -= n2 - 1) < n3"),
+    "adam_multi: a slot's arrays swapped": ("adam_multi", "DEEPNET_ADAM_AT(p4, g4, m4, v4, j)",
+                                            "DEEPNET_ADAM_AT(p4, g5, m4, v4, j)"),
+    "adam_multi: the last slot skipped": ("adam_multi", "(j -= n14) < n15", "(j -= n14) < 0"),
     "bn_backward: the xhat term left out": ("bn_backward", "(ACC)centred - (ACC)along", "(ACC)centred"),
+    "bias_relu: the next channel's bias": ("bias_relu", "b[(i / P) % C]", "b[(i / P + 1) % C]"),
+    "bias_relu: the channel from the pixel index": ("bias_relu", "b[(i / P) % C]", "b[i % C]"),
+    "bias_relu: negatives pass": ("bias_relu", "(ACC)v < (ACC)0", "(ACC)v < (ACC)-1"),
     "relu_backward: passes at zero": ("relu_backward", "(ACC)y[i] > (ACC)0", "(ACC)y[i] >= (ACC)0"),
     "uniform: a round constant wrong": ("uniform", "0xCD9E8D57ULL", "0xCD9E8D59ULL"),
     "uniform: the key not bumped": ("uniform", "k1 += 0xBB67AE85u;", ""),
@@ -267,13 +328,14 @@ MUTANTS = {
 
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
 def test_a_planted_bug_fails_the_suite(mutant):
-    name, old, new = MUTANTS[mutant]
+    name, old, new, *dtype = MUTANTS[mutant]  # float32 unless the bug shows only in another dtype
+    dtype = dtype[0] if dtype else np.float32
     spec = dict(cupy_kernels.KERNELS[name])
     assert spec["operation"].count(old) == 1, f"the mutant no longer applies to {name}'s source"
     spec["operation"] = spec["operation"].replace(old, new)
-    kernel = cuda_exec.CpuKernel(spec, np.float32)
+    kernel = cuda_exec.CpuKernel(spec, dtype)
     with pytest.raises((AssertionError, IndexError)):
-        check(name, kernel, np.float32)
+        check(name, kernel, dtype)
 
 
 def test_the_geometries_cover_the_combinations_that_matter():

@@ -29,11 +29,11 @@ class StandInKernel:
         assert m, f"unexpected preamble {preamble!r}"
         self.acc, self.compiled = m.group(1), {}
 
-    def __call__(self, *args):
+    def __call__(self, *args, size=None):
         dtype = next(a.dtype for a in args if isinstance(a, np.ndarray) and a.dtype.kind == "f")
         if dtype not in self.compiled:
             self.compiled[dtype] = cuda_exec.CpuKernel(self.spec, dtype, self.acc)
-        return self.compiled[dtype](*args)
+        return self.compiled[dtype](*args, size=size)
 
 
 class StandInCupy:

@@ -210,8 +210,11 @@ def test_the_compiled_batch_norm_agrees_with_the_reference(train, offset, spread
     for relu in (False, True):
         outs = []
         for bk in (ref, fast):
-            y, ctx = bk.batch_norm(x3, gamma, beta, 1e-5, relu, mean, var)
-            outs.append((y, ctx.mean, ctx.var, *bk.batch_norm_backward(dy3, gamma, ctx)))
+            running = (np.full(6, 0.5), np.full(6, 2.0), 0.9)  # updated in place in training, untouched otherwise
+            y, ctx = bk.batch_norm(x3, gamma, beta, 1e-5, relu, mean, var, running=running)
+            outs.append((y, ctx.mean, ctx.var, *bk.batch_norm_backward(dy3, gamma, ctx), *running[:2]))
+        if not train:
+            np.testing.assert_array_equal(outs[1][-2:], [np.full(6, 0.5), np.full(6, 2.0)])
         for want, got in zip(*outs):
             # x - mean at 1e4 is exact only to 1e-12, times 1 / std = 100: tol 1e-8 there; a variance cancelled
             # away by a large mean would be off by about 1e-3

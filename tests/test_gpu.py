@@ -217,6 +217,48 @@ def test_the_adam_kernel_matches_the_reference_update(gpu, dtype):
         np.testing.assert_allclose(gpu.to_numpy(got), ref, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-7)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_many_parameter_adam_kernel_matches_the_reference_update(gpu, dtype):
+    """adam_steps over 20 parameters of mixed shapes (two launches of the adam_multi kernel, the second with unused
+    slots) against Backend.adam_step on each, three steps, moments included; close, as above."""
+    from deepnet.backends.base import Backend
+
+    rng = np.random.default_rng(5)
+    shapes = [(int(rng.integers(1, 40)), int(rng.integers(1, 300))) for _ in range(20)]
+    host = [[rng.standard_normal(s).astype(dtype), np.zeros(s, dtype), np.zeros(s, dtype)] for s in shapes]
+    dev = [[gpu.to_device(a) for a in q] for q in host]
+    for t in (1, 2, 3):
+        grads = [rng.standard_normal(s).astype(dtype) for s in shapes]
+        lr_t = 0.001 * (1 - 0.999 ** t) ** 0.5 / (1 - 0.9 ** t)
+        for (p, m, v), g in zip(host, grads):
+            Backend().adam_step(p, g, m, v, lr_t, 0.9, 0.999, 1e-8)
+        gpu.adam_steps([q[0] for q in dev], [gpu.to_device(g) for g in grads], [q[1] for q in dev],
+                       [q[2] for q in dev], lr_t, 0.9, 0.999, 1e-8)
+    for ref, got in zip(host, dev):
+        for a, b in zip(ref, got):
+            np.testing.assert_allclose(gpu.to_numpy(b), a, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_bias_relu_kernel_matches_the_reference_convolution(gpu, dtype):
+    """conv2d_relu on the GPU (the product, then the bias_relu kernel in place) and its backward against the NumPy
+    reference's conv2d then relu."""
+    from deepnet.backends.base import Backend
+
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((3, 4, 9, 7)).astype(dtype), rng.standard_normal((5, 4, 3, 3)).astype(dtype)
+    b = rng.standard_normal(5).astype(dtype)
+    ref = Backend(dtype=dtype)
+    want, ctx = ref.conv2d_relu(x, w, b, 1, 1)
+    got, gctx = gpu.conv2d_relu(*(gpu.to_device(a) for a in (x, w, b)), 1, 1)
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(gpu.to_numpy(got), want, **tol)
+    dy = rng.standard_normal(want.shape).astype(dtype)
+    for a, b_ in zip(gpu.conv2d_relu_backward(gpu.to_device(dy), gpu.to_device(w), gctx, 1, 1),
+                     ref.conv2d_relu_backward(dy, w, ctx, 1, 1)):
+        np.testing.assert_allclose(gpu.to_numpy(a), b_, **tol)
+
+
 def test_the_uniform_kernel_draws_on_the_device(gpu):
     """Dropout's numbers (the uniform kernel, kernels.UNIFORM: Philox4x32-10) are in [0, 1), reproducible from the seed, and the
     draw's mean and spread are a uniform's."""
@@ -230,8 +272,8 @@ def test_the_uniform_kernel_draws_on_the_device(gpu):
 
 @pytest.mark.parametrize("relu", [False, True])
 def test_the_batch_norm_kernels_match_numpy(gpu, relu):
-    """The CuPy backend's batch norm (the bn_apply and bn_backward kernels, the ReLU's mask by the relu_backward
-    kernel) against the NumPy reference in float64, forward and backward with the batch's statistics."""
+    """The CuPy backend's batch norm (the bn_stats, bn_apply and bn_backward kernels, the ReLU's mask by the
+    relu_backward kernel) against the NumPy reference in float64, forward and backward with the batch's statistics."""
     from deepnet.backends.base import Backend
 
     rng = np.random.default_rng(4)
@@ -239,9 +281,13 @@ def test_the_batch_norm_kernels_match_numpy(gpu, relu):
     gamma, beta = rng.standard_normal(8), rng.standard_normal(8)
     ref = Backend(dtype="float64")
     g64 = backends.create("gpu", dtype="float64")
-    y_ref, ctx_ref = ref.batch_norm(x, gamma, beta, 1e-5, relu)
-    y, ctx = g64.batch_norm(*(g64.to_device(a) for a in (x, gamma, beta)), 1e-5, relu)
+    running_ref = (np.zeros(8), np.ones(8), 0.9)
+    running = (g64.to_device(np.zeros(8)), g64.to_device(np.ones(8)), 0.9)
+    y_ref, ctx_ref = ref.batch_norm(x, gamma, beta, 1e-5, relu, running=running_ref)
+    y, ctx = g64.batch_norm(*(g64.to_device(a) for a in (x, gamma, beta)), 1e-5, relu, running=running)
     np.testing.assert_allclose(g64.to_numpy(y), y_ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(running[:2], running_ref[:2]):  # the running statistics, updated by the bn_stats kernel
+        np.testing.assert_allclose(g64.to_numpy(a), b, rtol=1e-12, atol=1e-12)
     want = ref.batch_norm_backward(dy, gamma, ctx_ref)
     got = g64.batch_norm_backward(g64.to_device(dy), g64.to_device(gamma), ctx)
     for a, b in zip(got, want):

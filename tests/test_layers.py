@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from deepnet import backends
 from deepnet.layers import (LRN, Affine, BatchNormalization, Convolution, Dropout, Pooling, Relu, Sigmoid,
                             SoftmaxWithLoss)
 from deepnet.models import DeepConvNet
@@ -140,6 +141,29 @@ def test_batchnorm_uses_running_statistics_at_inference(f64):
     y_train = bn.forward(x, train=True)
     np.testing.assert_allclose(y_train.mean(axis=0), 0, atol=1e-12)
     np.testing.assert_allclose(bn.forward(x, train=False), y_train, atol=1e-4)  # eps apart
+
+
+def test_batchnorm_updates_its_running_statistics(f64):
+    bn = BatchNormalization(2, momentum=0.75)
+    x = np.random.default_rng(1).standard_normal((40, 2)) * [1.0, 3.0] + [5.0, -1.0]
+    bn.forward(x, train=True)
+    np.testing.assert_allclose(bn.running_mean, 0.25 * x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, 0.75 + 0.25 * x.var(axis=0), rtol=1e-12)
+    bn.forward(x, train=False)  # inference leaves them alone
+    np.testing.assert_allclose(bn.running_mean, 0.25 * x.mean(axis=0), rtol=1e-12)
+
+
+def test_float16_batchnorm_backward_past_65504_samples_a_channel():
+    # 64 pictures of 32x32 average 65,536 samples a channel: float16 cannot hold that count, and dividing by it in
+    # float16 made the means 0 (the gradient then lost its centring)
+    rng = np.random.default_rng(2)
+    x, dy = rng.standard_normal((64, 2, 1024)), rng.standard_normal((64, 2, 1024)) + 0.5
+    gamma, beta = np.array([1.0, 2.0]), np.zeros(2)
+    bk = backends.create("cpu-reference", dtype="float64")
+    want = bk.batch_norm_backward(dy, gamma, bk.batch_norm(x, gamma, beta, 1e-5)[1])[0]
+    h = [a.astype(np.float16) for a in (x, dy, gamma, beta)]
+    got = bk.batch_norm_backward(h[1], h[2], bk.batch_norm(h[0], h[2], h[3], 1e-5)[1])[0]
+    assert np.abs(got.astype(np.float64) - want).max() < 0.05 * np.abs(want).max()
 
 
 def test_sigmoid_does_not_overflow(f64):

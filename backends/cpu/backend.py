@@ -166,10 +166,10 @@ class NumpyBackend(Backend):
         self._split_batch(lambda s, e: nk.xnor_dot(a[s:e], w, k, out[s:e]), out, size=len(out) * w.size)
         return out
 
-    def batch_norm(self, x, gamma, beta, eps: float, relu: bool = False, mean=None, var=None):
+    def batch_norm(self, x, gamma, beta, eps: float, relu: bool = False, mean=None, var=None, running=None):
         nk = _numba()
         if nk is None or not nk.usable(x) or x.ndim != 3:
-            return super().batch_norm(x, gamma, beta, eps, relu, mean, var)
+            return super().batch_norm(x, gamma, beta, eps, relu, mean, var, running)
         n, c, p = x.shape
         batch_stats = mean is None
         dtype = x.dtype
@@ -181,8 +181,11 @@ class NumpyBackend(Backend):
         # each channel's passes on one thread (its sums in one order), the channels shared among the threads
         self._split(lambda s, e: nk.batch_norm(x, g, b, float(eps), bool(relu), batch_stats, s, e, stats,
                                                         spread, inv_std, xhat, y), c, x.size * 3)
-        return y, NormContext(xhat, inv_std.astype(dtype), stats.astype(dtype), spread.astype(dtype),
+        context = NormContext(xhat, inv_std.astype(dtype), stats.astype(dtype), spread.astype(dtype),
                               y if relu else None, batch_stats)
+        if running is not None and batch_stats:
+            self._update_running(running, context.mean, context.var)
+        return y, context
 
     def batch_norm_backward(self, dy, gamma, context):
         nk = _numba()

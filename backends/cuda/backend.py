@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import Backend, NormContext, Random, Timer, _fits
+from ..base import Backend, ConvReluContext, NormContext, Random, Timer, _fits
 from ..errors import BackendUnavailable
 from ..registry import register
+from . import kernels as cupy_kernels
 
 
 INSTALL_HINT = (
@@ -174,6 +175,14 @@ class CupyBackend(Backend):
         x = self.xp.ascontiguousarray(x)
         return self.cudnn.forward(x, w, b, stride, pad, y_shape), CudnnContext(x)
 
+    def conv2d_relu(self, x, w, b, stride=1, pad=0, reuse=None):
+        """The product by im2col and cuBLAS, then its bias and ReLU in one pass (kernels.BIAS_RELU)."""
+        if self.cudnn is not None or b.dtype != x.dtype:
+            return super().conv2d_relu(x, w, b, stride, pad, reuse)
+        y, conv = self._conv2d_product(x, w, stride, pad, reuse.conv if isinstance(reuse, ConvReluContext) else None)
+        self._kernel("bias_relu", y.dtype)(self.xp.ascontiguousarray(b), y.shape[1], y.shape[2] * y.shape[3], y)
+        return y, ConvReluContext(conv, y)
+
     def conv2d_backward(self, dy, w, context, stride=1, pad=0, need_dx=True):
         if not isinstance(context, CudnnContext):
             return super().conv2d_backward(dy, w, context, stride, pad, need_dx)
@@ -186,8 +195,6 @@ class CupyBackend(Backend):
 
     # --- kernels: one thread per output element, gathers only (deterministic) -------------
     def _kernel(self, name: str, dtype):
-        from . import kernels as cupy_kernels
-
         key = (name, cupy_kernels.accumulator(np.dtype(dtype)))
         cache = self.__dict__.setdefault("_kernels", {})
         if key not in cache:
@@ -230,23 +237,31 @@ class CupyBackend(Backend):
         self._kernel("relu_backward", dout.dtype)(dout, y, dx)
         return dx
 
-    def batch_norm(self, x, gamma, beta, eps, relu=False, mean=None, var=None):
-        """The statistics by CuPy's reductions (as the reference), then normalisation, scale, shift and the ReLU in
-        one kernel (kernels.BN_APPLY) that writes xhat and y."""
+    def batch_norm(self, x, gamma, beta, eps, relu=False, mean=None, var=None, running=None):
+        """The statistics by CuPy's reductions (as the reference); inv_std and the running statistics' update in
+        one kernel (kernels.BN_STATS); normalisation, scale, shift and the ReLU in one more (kernels.BN_APPLY),
+        writing xhat and y."""
         xp = self.xp
-        if not all(a.dtype == x.dtype for a in (gamma, beta)):
-            return super().batch_norm(x, gamma, beta, eps, relu, mean, var)
+        same = (gamma, beta) + (running[:2] if running is not None else ())
+        if not all(a.dtype == x.dtype and a.flags.c_contiguous for a in same):
+            return super().batch_norm(x, gamma, beta, eps, relu, mean, var, running)
         batch_stats = mean is None
-        mean, var, xc, inv_std = self._batch_statistics(x, eps, mean, var)
-        inv_std = xp.ascontiguousarray(inv_std, dtype=x.dtype)
+        mean, var, xc = self._batch_statistics(x, mean, var)
+        t = x.dtype.type  # the constants in the arrays' precision, as NumPy rounds a Python float
+        update = running is not None and batch_stats
+        inv_std = xp.empty(mean.shape, dtype=x.dtype)
+        # without an update the running slots are never written: inv_std stands in (an input there would make
+        # CuPy copy it, as it copies any input that shares memory with an output)
+        running_mean, running_var, momentum = running if update else (inv_std, inv_std, 0.0)
+        self._kernel("bn_stats", x.dtype)(mean, var, t(eps), t(momentum), t(1 - momentum), int(update), inv_std,
+                                          running_mean, running_var)
         xhat, y = xp.empty_like(xc), xp.empty_like(xc)
-        self._kernel("bn_apply", x.dtype)(xc, inv_std, xp.ascontiguousarray(gamma), xp.ascontiguousarray(beta),
-                                          xc.shape[1], xc.shape[2], int(relu), xhat, y)
+        self._kernel("bn_apply", x.dtype)(xc, inv_std, gamma, beta, xc.shape[1], xc.shape[2], int(relu), xhat, y)
         return y, NormContext(xhat, inv_std, mean, var, y if relu else None, batch_stats)
 
     def batch_norm_backward(self, dy, gamma, context):
         """The fused ReLU's mask in one kernel, the per-channel sums by CuPy's reductions, dx in one kernel
-        (kernels.BN_BACKWARD)."""
+        (kernels.BN_BACKWARD) that forms gamma inv_std and the means itself."""
         xp = self.xp
         if not context.batch_stats or dy.dtype != context.xhat.dtype or gamma.dtype != dy.dtype:
             return super().batch_norm_backward(dy, gamma, context)
@@ -255,20 +270,37 @@ class CupyBackend(Backend):
             dy = self.relu_backward(dy, context.relu_out)
         dbeta = dy.sum(axis=(0, 2))
         dgamma = (dy * context.xhat).sum(axis=(0, 2))
-        m = dy.shape[0] * dy.shape[2]
-        scale = xp.ascontiguousarray(gamma * context.inv_std)
         dx = xp.empty_like(dy)
-        self._kernel("bn_backward", dy.dtype)(dy, context.xhat, scale, dbeta / m, dgamma / m, dy.shape[1], dy.shape[2],
-                                              dx)
+        self._kernel("bn_backward", dy.dtype)(dy, context.xhat, xp.ascontiguousarray(gamma), context.inv_std, dbeta,
+                                              dgamma, dy.shape[1], dy.shape[2], dy.shape[0] * dy.shape[2], dx)
         return dx, dgamma, dbeta
 
     def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps):
         """The reference's three lines (about a dozen launches and three temporaries) in one kernel."""
-        if not all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous for a in (g, m, v)) or \
-                not p.flags.c_contiguous:
+        if not _adam_ready(p, g, m, v):
             return super().adam_step(p, g, m, v, lr_t, beta1, beta2, eps)
         t = p.dtype.type  # the reference's constants, rounded to the arrays' precision as NumPy rounds them
         self._kernel("adam", p.dtype)(g, t(lr_t), t(1 - beta1), t(1 - beta2), t(eps), p, m, v)
+
+    def adam_steps(self, params, grads, ms, vs, lr_t, beta1, beta2, eps):
+        """Up to kernels.ADAM_SLOTS parameters of one dtype a launch (kernels.ADAM_MULTI); one that does not fit
+        the kernel (not contiguous, mixed dtypes) by adam_step."""
+        groups: dict = {}
+        for quad in zip(params, grads, ms, vs):
+            if _adam_ready(*quad):
+                groups.setdefault(quad[0].dtype, []).append([a.reshape(-1) for a in quad])  # views: 1-d descriptors
+            else:
+                self.adam_step(*quad, lr_t, beta1, beta2, eps)
+        slots = cupy_kernels.ADAM_SLOTS
+        for dtype, quads in groups.items():
+            t = dtype.type
+            for start in range(0, len(quads), slots):
+                chunk = quads[start:start + slots]
+                unused = [chunk[0]] * (slots - len(chunk))  # never touched: their sizes are passed as 0
+                p, g, m, v = (list(a) for a in zip(*(chunk + unused)))
+                sizes = [q[0].size for q in chunk] + [0] * len(unused)
+                self._kernel("adam_multi", dtype)(*g, t(lr_t), t(1 - beta1), t(1 - beta2), t(eps), *sizes, *p, *m, *v,
+                                                  size=sum(sizes))
 
     def max_pool_backward(self, dout, arg, x_shape, kh, kw, stride, pad=0):
         cp = self.xp
@@ -287,3 +319,8 @@ class CudnnContext:
 
     def __init__(self, x):
         self.x = x
+
+
+def _adam_ready(p, g, m, v) -> bool:
+    """Can the Adam kernels update p with these arrays: one shape and dtype, C-contiguous?"""
+    return all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous for a in (p, g, m, v))

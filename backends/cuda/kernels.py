@@ -126,6 +126,41 @@ ADAM = dict(
     name="deepnet_adam",
 )
 
+# Adam's update of up to ADAM_SLOTS parameters in one launch (a multi-tensor apply): one thread an element of
+# the parameters laid end to end, n0, n1, ... elements each (0 for an unused slot), finds its slot by the
+# running sizes and runs ADAM's body there. The slots are separate arrays (no flat buffer to keep in step with
+# the model and the checkpoints); a slot's four arrays come as kernel arguments, 4 x 16 array descriptors
+# (about 2 KB) inside the 4 KB CUDA gives every launch's arguments.
+ADAM_SLOTS = 16
+
+
+def _adam_multi() -> dict:
+    k = range(ADAM_SLOTS)
+    step = """
+    #define DEEPNET_ADAM_AT(P, G, M, V, J) { \\
+        const ACC gi = (ACC)G[J]; \\
+        const ACC mi = (ACC)M[J] + (ACC)one_minus_b1 * (gi - (ACC)M[J]); \\
+        const ACC vi = (ACC)V[J] + (ACC)one_minus_b2 * (gi * gi - (ACC)V[J]); \\
+        M[J] = (T)mi; \\
+        V[J] = (T)vi; \\
+        P[J] = (T)((ACC)P[J] - (ACC)lr_t * mi / (sqrt(vi) + (ACC)eps)); \\
+    }
+    long long j = i;
+    if (j < n0) DEEPNET_ADAM_AT(p0, g0, m0, v0, j)
+""" + "".join(f"    else if ((j -= n{s - 1}) < n{s}) DEEPNET_ADAM_AT(p{s}, g{s}, m{s}, v{s}, j)\n"
+              for s in k if s) + "    #undef DEEPNET_ADAM_AT\n"
+    return dict(
+        in_params=", ".join(f"raw T g{s}" for s in k) + ", T lr_t, T one_minus_b1, T one_minus_b2, T eps, "
+        + ", ".join(f"int64 n{s}" for s in k),
+        out_params=", ".join(f"raw T {a}{s}" for a in "pmv" for s in k),
+        operation=step,
+        name="deepnet_adam_multi",
+    )
+
+
+ADAM_MULTI = _adam_multi()
+
+
 # Uniform numbers in [0, 1) drawn on the device, for dropout masks: element i is the first word of Philox4x32-10
 # (Salmon et al., 2011; cuRAND's and NumPy's counter-based generator) at counter (i, 0) under a 64-bit key the
 # host's seeded generator draws for each call, so a run is reproducible and resumes exactly with no state on the
@@ -153,10 +188,28 @@ UNIFORM = dict(
     name="deepnet_uniform",
 )
 
-# Batch normalisation's elementwise passes, the per-channel statistics and sums left to CuPy's reductions: x and
-# its gradients seen as (N, C, P), channel c = (i / P) % C. Forward: xhat = xc inv_std, y = gamma xhat + beta and,
-# with RELU, max(y, 0), in one pass writing both (Backend.batch_norm's five). Backward with the batch's
-# statistics: dx = scale (dy - mean(dy) - xhat mean(dy xhat)) from the per-channel vectors (its six).
+# Batch normalisation's passes, the per-channel sums left to CuPy's reductions: x and its gradients seen as
+# (N, C, P), channel c = (i / P) % C. BN_STATS, one thread a channel: inv_std = 1 / sqrt(var + eps) and, in
+# training, the running statistics' update running = momentum running + (1 - momentum) batch (the reference's
+# three operations and the layer's six, Backend.batch_norm with `running`). BN_APPLY: xhat = xc inv_std,
+# y = gamma xhat + beta and, with RELU, max(y, 0), in one pass writing both (its five). BN_BACKWARD with the
+# batch's statistics: dx = gamma inv_std (dy - dbeta / M - xhat dgamma / M) from the per-channel sums (its six).
+BN_STATS = dict(
+    in_params="raw T mean, raw T var, T eps, T momentum, T one_minus_momentum, int32 UPDATE",
+    out_params="T inv_std, raw T running_mean, raw T running_var",
+    operation="""
+    const T root = (T)sqrt((ACC)(T)((ACC)var[i] + (ACC)eps));
+    inv_std = (T)((ACC)1 / (ACC)root);
+    if (UPDATE) {
+        running_mean[i] = (T)((ACC)(T)((ACC)running_mean[i] * (ACC)momentum)
+                              + (ACC)(T)((ACC)one_minus_momentum * (ACC)mean[i]));
+        running_var[i] = (T)((ACC)(T)((ACC)running_var[i] * (ACC)momentum)
+                             + (ACC)(T)((ACC)one_minus_momentum * (ACC)var[i]));
+    }
+    """,
+    name="deepnet_bn_stats",
+)
+
 BN_APPLY = dict(
     in_params="raw T xc, raw T inv_std, raw T gamma, raw T beta, int32 C, int32 P, int32 RELU",
     out_params="T xhat, T y",
@@ -172,16 +225,34 @@ BN_APPLY = dict(
     name="deepnet_bn_apply",
 )
 
+# The means dbeta / M and dgamma / M in ACC, rounded once to T: M (the samples a channel averages, N P) passes
+# float16's largest value (65,504) at ResNet's batch 64 on 32x32 pictures.
 BN_BACKWARD = dict(
-    in_params="raw T dy, raw T xhat, raw T scale, raw T mean_dy, raw T mean_dy_xhat, int32 C, int32 P",
+    in_params="raw T dy, raw T xhat, raw T gamma, raw T inv_std, raw T dbeta, raw T dgamma, int32 C, int32 P, "
+              "int64 M",
     out_params="T dx",
     operation="""
     const int c = (int)((i / P) % C);
-    const T centred = (T)((ACC)dy[i] - (ACC)mean_dy[c]);
-    const T along = (T)((ACC)xhat[i] * (ACC)mean_dy_xhat[c]);
-    dx = (T)((ACC)scale[c] * (ACC)(T)((ACC)centred - (ACC)along));
+    const T scale = (T)((ACC)gamma[c] * (ACC)inv_std[c]);
+    const T mean_dy = (T)((ACC)dbeta[c] / (ACC)M);
+    const T mean_dy_xhat = (T)((ACC)dgamma[c] / (ACC)M);
+    const T centred = (T)((ACC)dy[i] - (ACC)mean_dy);
+    const T along = (T)((ACC)xhat[i] * (ACC)mean_dy_xhat);
+    dx = (T)((ACC)scale * (ACC)(T)((ACC)centred - (ACC)along));
     """,
     name="deepnet_bn_backward",
+)
+
+# A convolution's bias and its ReLU in one pass over the product, in place: y = max(y + b, 0) (the reference's
+# bias add and ReLU, Backend.conv2d_relu), y seen as (N, C, P).
+BIAS_RELU = dict(
+    in_params="raw T b, int32 C, int32 P",
+    out_params="T y",
+    operation="""
+    const T v = (T)((ACC)y + (ACC)b[(i / P) % C]);
+    y = (ACC)v < (ACC)0 ? (T)(ACC)0 : v;
+    """,
+    name="deepnet_bias_relu",
 )
 
 # ReLU's backward in one pass: dx = dout where the forward's output was positive, else 0 (the reference's
@@ -196,8 +267,8 @@ RELU_BACKWARD = dict(
 )
 
 KERNELS = {"im2col": IM2COL, "col2im": COL2IM, "max_pool": MAX_POOL, "max_pool_backward": MAX_POOL_BACKWARD,
-           "adam": ADAM, "uniform": UNIFORM, "bn_apply": BN_APPLY, "bn_backward": BN_BACKWARD,
-           "relu_backward": RELU_BACKWARD}
+           "adam": ADAM, "adam_multi": ADAM_MULTI, "uniform": UNIFORM, "bn_stats": BN_STATS, "bn_apply": BN_APPLY,
+           "bn_backward": BN_BACKWARD, "bias_relu": BIAS_RELU, "relu_backward": RELU_BACKWARD}
 
 
 def accumulator(dtype) -> str:

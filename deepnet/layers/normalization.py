@@ -47,12 +47,9 @@ class BatchNormalization(Layer):
         x3 = self._channels(x)
         self.shape = x.shape
         if train:
-            y, self.context = bk.batch_norm(x3, self.gamma, self.beta, self.eps, relu)
-            m = self.momentum
-            self.running_mean *= m
-            self.running_mean += (1 - m) * self.context.mean
-            self.running_var *= m
-            self.running_var += (1 - m) * self.context.var
+            # the running statistics updated in the same call (one kernel with inv_std on the GPU)
+            y, self.context = bk.batch_norm(x3, self.gamma, self.beta, self.eps, relu,
+                                            running=(self.running_mean, self.running_var, self.momentum))
         else:
             y, self.context = bk.batch_norm(x3, self.gamma, self.beta, self.eps, relu, self.running_mean,
                                             self.running_var)
