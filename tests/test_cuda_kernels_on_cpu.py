@@ -100,6 +100,9 @@ def check(name, kernel, dtype, geometries=GEOMETRIES):
         elif name in ("bn_stats", "bn_apply", "bn_backward", "bias_relu", "relu_backward"):
             check_normalisation(name, kernel, dtype, rng)
             return
+        elif name == "bias_relu_pool":
+            check_bias_relu_pool(kernel, dtype, rng)
+            return
         elif name == "uniform":
             check_uniform(kernel, dtype)
             return
@@ -159,6 +162,22 @@ def check_normalisation(name, kernel, dtype, rng):
                 dx = np.empty_like(x)
                 kernel(dout, out, dx)
                 np.testing.assert_array_equal(dx, REF.relu_backward(dout, out), err_msg=where)
+
+
+def check_bias_relu_pool(kernel, dtype, rng):
+    """Bias, ReLU and 2x2/2 max-pooling over a convolution's product against the reference's three passes
+    (Backend.conv2d_relu_pool's), odd sizes included (the last row and column dropped); equal to the last bit.
+    A NaN in a window stays NaN, as through the reference's ReLU."""
+    for n, c, h, w in ((1, 1, 2, 2), (2, 3, 5, 4), (3, 2, 8, 7), (1, 4, 3, 6)):
+        y, b = ints(rng, (n, c, h, w), dtype), ints(rng, c, dtype)
+        oh, ow = SIZE(h, 2, 2, 0), SIZE(w, 2, 2, 0)
+        want = REF.max_pool(REF.relu(y + b[None, :, None, None])[0], 2, 2, 2, 0, with_arg=False)[0]
+        got = np.empty((n, c, oh, ow), dtype)
+        kernel(y, b, c, h, w, oh, ow, got)
+        np.testing.assert_array_equal(got, want, err_msg=f"bias_relu_pool {np.dtype(dtype).name} {(n, c, h, w)}")
+        y[0, 0, 0, 1] = np.nan
+        kernel(y, b, c, h, w, oh, ow, got)
+        assert np.isnan(got[0, 0, 0, 0]) and not np.isnan(got[0, 0, 1:]).any()
 
 
 def philox4x32(c0, c1, c2, c3, k0, k1):
@@ -247,9 +266,9 @@ def check_adam_multi(kernel, dtype, rng):
 
 
 def test_every_kernel_is_checked():
-    assert sorted(cupy_kernels.KERNELS) == ["adam", "adam_multi", "bias_relu", "bn_apply", "bn_backward", "bn_stats",
-                                            "col2im", "im2col", "max_pool", "max_pool_backward", "relu_backward",
-                                            "uniform"]
+    assert sorted(cupy_kernels.KERNELS) == ["adam", "adam_multi", "bias_relu", "bias_relu_pool", "bn_apply",
+                                            "bn_backward", "bn_stats", "col2im", "im2col", "max_pool",
+                                            "max_pool_backward", "relu_backward", "uniform"]
     assert len(GEOMETRIES) == 40
     assert {g[6] for g in GEOMETRIES} == {1, 2, 3} and {g[7] for g in GEOMETRIES} == {0, 1, 2}
     assert {g[4] for g in GEOMETRIES} | {g[5] for g in GEOMETRIES} == {1, 2, 3, 4, 5}
@@ -317,6 +336,9 @@ MUTANTS = {
     "bias_relu: the next channel's bias": ("bias_relu", "b[(i / P) % C]", "b[(i / P + 1) % C]"),
     "bias_relu: the channel from the pixel index": ("bias_relu", "b[(i / P) % C]", "b[i % C]"),
     "bias_relu: negatives pass": ("bias_relu", "(ACC)v < (ACC)0", "(ACC)v < (ACC)-1"),
+    "bias_relu_pool: the window's last column missed": ("bias_relu_pool", "j < 2", "j < 1"),
+    "bias_relu_pool: negatives pass": ("bias_relu_pool", "T best = (T)(ACC)0;", "T best = (T)(ACC)-100;"),
+    "bias_relu_pool: the row stride W taken as OW": ("bias_relu_pool", "corner + k * W + j", "corner + k * OW + j"),
     "relu_backward: passes at zero": ("relu_backward", "(ACC)y[i] > (ACC)0", "(ACC)y[i] >= (ACC)0"),
     "uniform: a round constant wrong": ("uniform", "0xCD9E8D57ULL", "0xCD9E8D59ULL"),
     "uniform: the key not bumped": ("uniform", "k1 += 0xBB67AE85u;", ""),

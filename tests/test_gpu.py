@@ -241,8 +241,8 @@ def test_the_many_parameter_adam_kernel_matches_the_reference_update(gpu, dtype)
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_bias_relu_kernel_matches_the_reference_convolution(gpu, dtype):
-    """conv2d_relu on the GPU (the product, then the bias_relu kernel in place) and its backward against the NumPy
-    reference's conv2d then relu."""
+    """conv2d_relu on the GPU (the product, then the bias_relu kernel in place) and its backward, and inference's
+    conv2d_relu_pool, against the NumPy reference's layer by layer passes."""
     from deepnet.backends.base import Backend
 
     rng = np.random.default_rng(6)
@@ -253,6 +253,8 @@ def test_the_bias_relu_kernel_matches_the_reference_convolution(gpu, dtype):
     got, gctx = gpu.conv2d_relu(*(gpu.to_device(a) for a in (x, w, b)), 1, 1)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == "float32" else dict(rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(gpu.to_numpy(got), want, **tol)
+    pooled = gpu.conv2d_relu_pool(*(gpu.to_device(a) for a in (x, w, b)), 1, 1)  # the bias_relu_pool kernel
+    np.testing.assert_allclose(gpu.to_numpy(pooled), ref.conv2d_relu_pool(x, w, b, 1, 1), **tol)
     dy = rng.standard_normal(want.shape).astype(dtype)
     for a, b_ in zip(gpu.conv2d_relu_backward(gpu.to_device(dy), gpu.to_device(w), gctx, 1, 1),
                      ref.conv2d_relu_backward(dy, w, ctx, 1, 1)):

@@ -132,6 +132,24 @@ def test_the_gpu_backend_on_the_standin_computes_the_references_gradients(name, 
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-12, err_msg=k)
 
 
+def test_inference_on_the_standin_equals_the_reference():
+    """DeepConvNet's predictions through the GPU backend on the stand-in (each convolution, its bias, ReLU and
+    2x2 pooling after the product in one kernel, bias_relu_pool) against the NumPy reference, in float64."""
+    from deepnet.backends.base import Backend
+
+    x = np.random.default_rng(2).standard_normal((4, 1, 28, 20))  # not square: H and W cannot be swapped unseen
+    outs = []
+    with strict_cupy.installed():
+        for bk in (Backend(dtype="float64", seed=0), backends.create("gpu", dtype="float64", seed=0)):
+            with backends.use(bk):
+                model = models.create("deepconvnet", input_shape=(1, 28, 20))
+                strict_cupy.COUNTS.reset()
+                outs.append(bk.to_numpy(model.predict(bk.to_device(x), probabilities=True)))
+    launched = [site for site in strict_cupy.COUNTS.calls if "cuda/backend.py" in site]
+    assert launched  # the GPU backend's own kernels ran, not only the reference's code
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-12, atol=1e-14)
+
+
 def test_the_budget_check_catches_a_per_step_read(strict, monkeypatch):
     """A planted sync (the label check the trainer turns off) is seen as one device-to-host read a step."""
     rng = np.random.default_rng(0)

@@ -183,6 +183,18 @@ class CupyBackend(Backend):
         self._kernel("bias_relu", y.dtype)(self.xp.ascontiguousarray(b), y.shape[1], y.shape[2] * y.shape[3], y)
         return y, ConvReluContext(conv, y)
 
+    def conv2d_relu_pool(self, x, w, b, stride=1, pad=0):
+        """Inference: the product by im2col and cuBLAS, then bias, ReLU and the 2x2/2 max-pooling in one pass
+        (kernels.BIAS_RELU_POOL)."""
+        if self.cudnn is not None or b.dtype != x.dtype:
+            return super().conv2d_relu_pool(x, w, b, stride, pad)
+        y, _ = self._conv2d_product(x, w, stride, pad)
+        n, o, h, wd = y.shape
+        out = self.xp.empty((n, o, self.conv_output_size(h, 2, 2, 0), self.conv_output_size(wd, 2, 2, 0)), y.dtype)
+        self._kernel("bias_relu_pool", y.dtype)(y, self.xp.ascontiguousarray(b), o, h, wd, out.shape[2], out.shape[3],
+                                                out)
+        return out
+
     def conv2d_backward(self, dy, w, context, stride=1, pad=0, need_dx=True):
         if not isinstance(context, CudnnContext):
             return super().conv2d_backward(dy, w, context, stride, pad, need_dx)

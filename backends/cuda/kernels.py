@@ -255,6 +255,33 @@ BIAS_RELU = dict(
     name="deepnet_bias_relu",
 )
 
+# Inference's convolution, bias, ReLU and 2x2/2 max-pooling (Backend.conv2d_relu_pool) after the product: one
+# thread per pooled output reads its four products, adds the bias, rectifies and keeps the largest, so the
+# rectified map is never written. A NaN is kept, as the reference's ReLU and pooling keep it.
+BIAS_RELU_POOL = dict(
+    in_params="raw T y, raw T b, int32 C, int32 H, int32 W, int32 OH, int32 OW",
+    out_params="T out",
+    operation="""
+    long long r = i;
+    const int x = r % OW; r /= OW;
+    const int v = r % OH; r /= OH;
+    const int c = r % C;
+    const long long n = r / C;
+    const long long corner = ((n * C + c) * H + 2 * v) * W + 2 * x;
+    T best = (T)(ACC)0;
+    for (int k = 0; k < 2; ++k) {
+        for (int j = 0; j < 2; ++j) {
+            const T s = (T)((ACC)y[corner + k * W + j] + (ACC)b[c]);
+            if ((ACC)s > (ACC)best || (ACC)s != (ACC)s) best = s;
+            if ((ACC)best != (ACC)best) break;
+        }
+        if ((ACC)best != (ACC)best) break;
+    }
+    out = best;
+    """,
+    name="deepnet_bias_relu_pool",
+)
+
 # ReLU's backward in one pass: dx = dout where the forward's output was positive, else 0 (the reference's
 # compare and multiply).
 RELU_BACKWARD = dict(
@@ -268,7 +295,8 @@ RELU_BACKWARD = dict(
 
 KERNELS = {"im2col": IM2COL, "col2im": COL2IM, "max_pool": MAX_POOL, "max_pool_backward": MAX_POOL_BACKWARD,
            "adam": ADAM, "adam_multi": ADAM_MULTI, "uniform": UNIFORM, "bn_stats": BN_STATS, "bn_apply": BN_APPLY,
-           "bn_backward": BN_BACKWARD, "bias_relu": BIAS_RELU, "relu_backward": RELU_BACKWARD}
+           "bn_backward": BN_BACKWARD, "bias_relu": BIAS_RELU, "bias_relu_pool": BIAS_RELU_POOL,
+           "relu_backward": RELU_BACKWARD}
 
 
 def accumulator(dtype) -> str:
