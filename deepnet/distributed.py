@@ -161,9 +161,14 @@ def refuse_undeclared_launch() -> None:
                            f"into the same directory. Add --distributed, or run one process")
 
 
+def running() -> bool:
+    """Is this process one rank of a job of several?"""
+    return bool(_ACTIVE) and _ACTIVE[0].size >= 2
+
+
 def abort_all(code: int) -> None:
     """After a failure or an interrupt on this rank: stop every rank of the job (they would wait forever)."""
-    if not _ACTIVE or _ACTIVE[0].size < 2:
+    if not running():
         return
     comm = _ACTIVE[0]
     sys.stderr.write(f"deepnet: rank {comm.rank} stopped; aborting all {comm.size} ranks\n")

@@ -32,50 +32,15 @@ import numpy as np
 from . import datasets, io
 from .backends import current
 from .errors import BadFile, InvalidValue, MissingFile
-from .layers import (Affine, BatchNormalization, Convolution, LeakyRelu, Relu, Tanh, TransposedConvolution,
-                     softmax)
+from .layers import (Affine, BatchNormalization, BinaryCrossEntropyWithLogits, Convolution, LeakyRelu, Relu,
+                     Reshape, Tanh, TransposedConvolution, softmax)
 from .layers import runner
-from .layers.base import Layer
 from .models import Sequential
 from .optimizers import Adam
 from .training.rundir import RunDirectory
 
 NOISE = 100
 INIT_STD = 0.02
-
-
-class Reshape(Layer):
-    """(N, D) -> (N, *shape) and back."""
-
-    def __init__(self, *shape):
-        self.shape = tuple(int(s) for s in shape)
-
-    def forward(self, x, train=False):
-        self.in_shape = x.shape
-        return self._forwarded(x.reshape((x.shape[0],) + self.shape))
-
-    def backward(self, dout):
-        self._check_dout(dout)
-        return dout.reshape(self.in_shape)
-
-    def output_shape(self, input_shape):
-        return self.shape
-
-
-class BinaryCrossEntropyWithLogits(Layer):
-    """L = mean(softplus(x) - t x) for logits x and targets t in {0, 1};  dx = (sigmoid(x) - t) / N."""
-
-    def forward(self, x, t, train=False):
-        xp = current().xp
-        x = x.reshape(len(x), -1)[:, 0]
-        self.t = t.astype(x.dtype)
-        self.p = 0.5 * (xp.tanh(0.5 * x) + 1)  # sigmoid without overflow
-        softplus = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
-        self.shape = (len(x), 1)
-        return (softplus - self.t * x).mean()
-
-    def backward(self, dout=1.0):
-        return ((self.p - self.t) * (dout / len(self.t))).reshape(self.shape)
 
 
 def generator(dtype=None, width: int = 128, hidden: int = 0) -> Sequential:

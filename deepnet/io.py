@@ -55,26 +55,6 @@ def atomic_open(path, mode: str = "wb"):
             os.close(dfd)
 
 
-def check_output(out, *inputs) -> Path:
-    """`out` as a path a command may write: not one of its `inputs` (files, or run directories, whose
-    checkpoints, settings and pictures are theirs), and not a directory. Raises InvalidValue."""
-    from .errors import InvalidValue
-    from .training.rundir import RUN_FILES
-
-    out = Path(out)
-    if not str(out).strip():
-        raise InvalidValue("--out must name a file; got an empty string")
-    if out.is_dir():
-        raise InvalidValue(f"--out {out} is a directory; name a file to write")
-    target = out.resolve()
-    for given in map(Path, inputs):
-        source = given.resolve()
-        if target == source or (given.is_dir() and target.parent == source and target.name in RUN_FILES):
-            what = given if target == source else f"{out.name} of the run in {given}"
-            raise InvalidValue(f"--out {out} would overwrite {what}, which this command reads; choose another file")
-    return out
-
-
 def write_json(path, obj) -> None:
     with atomic_open(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=False)

@@ -484,7 +484,7 @@ class _Reader:
 
     def layer(self, node):
         from .layers import (LRN, Affine, BatchNormalization, Convolution, GlobalAveragePooling, LeakyRelu,
-                             Pooling, Relu, Sigmoid, Tanh, TransposedConvolution)
+                             Pooling, Relu, Reshape, Sigmoid, Tanh, TransposedConvolution)
 
         op, a, bk_dtype = node.op_type, self.attrs(node), self.dtype
         from .backends import current
@@ -513,8 +513,6 @@ class _Reader:
             if len(shape) == 2 and shape[1] == -1:  # (N, -1): a flatten
                 return None
             if len(shape) >= 2 and shape[0] in (0, -1):
-                from .gan import Reshape
-
                 return Reshape(*[int(s) for s in shape[1:]])
             self.fail(node, f"Reshape to {shape.tolist()}; deepnet reads (0 or -1, ...) shapes that keep the batch")
         if op in ("Relu", "Sigmoid", "Tanh"):

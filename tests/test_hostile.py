@@ -523,7 +523,7 @@ def test_far_too_many_threads_gets_a_warning():
 
 
 def test_interrupt_inside_a_compiled_kernel_is_an_interrupt(monkeypatch, capsys):
-    import deepnet.cli as cli
+    from deepnet.commands import info
 
     def kernel_interrupted(args):
         try:
@@ -531,18 +531,18 @@ def test_interrupt_inside_a_compiled_kernel_is_an_interrupt(monkeypatch, capsys)
         except KeyboardInterrupt as exc:
             raise SystemError("<built-in function ...> returned a result with an exception set") from exc
 
-    monkeypatch.setattr(cli, "cmd_info", kernel_interrupted)
+    monkeypatch.setattr(info, "run", kernel_interrupted)
     assert main(["info"]) == 130
     assert "interrupted" in capsys.readouterr().err
 
 
 def test_user_errors_are_classes_and_bugs_keep_their_traceback(monkeypatch):
-    import deepnet.cli as cli
+    from deepnet.commands import info
 
     def bug(args):
         raise ValueError("an internal invariant broke")  # a plain ValueError is ours, not the user's
 
-    monkeypatch.setattr(cli, "cmd_info", bug)
+    monkeypatch.setattr(info, "run", bug)
     with pytest.raises(ValueError, match="internal invariant"):
         main(["info"])
     assert not is_user_error(ValueError("x")) and not is_user_error(KeyError("x"))

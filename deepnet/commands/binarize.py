@@ -1,12 +1,13 @@
 """`deepnet binarize`: a trained BinaryNet on packed bits, against its float simulation."""
 from __future__ import annotations
 
-from .. import datasets, io
+from .. import datasets
 from ..backends import current
 from ..binary_inference import PackedBinaryNet, compare
 from ..errors import InvalidValue
 from ..layers.binary import BinaryAffine, BinaryConvolution
 from ..loading import load_model
+from .arguments import check_output
 
 
 def report(weights, out=None, limit: int = 1000, data_dir=None, log=print) -> dict:
@@ -16,7 +17,7 @@ def report(weights, out=None, limit: int = 1000, data_dir=None, log=print) -> di
     if limit < 1:
         raise InvalidValue(f"--limit must be at least 1 test image; got {limit}")
     if out:
-        io.check_output(out, weights)
+        check_output(out, weights)
     model, meta = load_model(weights)
     if not any(isinstance(l, (BinaryConvolution, BinaryAffine)) for l in model.layers.values()):
         raise InvalidValue(f"{meta['path']} holds no binarized layers (train one with --model binarynet)")
@@ -37,3 +38,20 @@ def report(weights, out=None, limit: int = 1000, data_dir=None, log=print) -> di
         size = PackedBinaryNet(model).save(out)
         log(f"wrote {out} ({size:,} bytes, compressed; deepnet.binary_inference.load_packed reads it)")
     return {"test_acc": acc, "checked": n, "equal": same, **{k: v for k, v in result.items() if not k.endswith("pred")}}
+
+
+NAME = "binarize"
+HELP = ("a trained BinaryNet on packed bits: XNOR-popcount inference against the float simulation, and the weights' "
+        "sizes")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("weights", help="run directory or weights file of a model trained with --model binarynet")
+    p.add_argument("--out", default=None, help="also write the packed binary weights to this .npz")
+    p.add_argument("--limit", type=int, default=1000, help="test images run on packed bits (default 1000)")
+    p.add_argument("--data-dir", default=None)
+
+
+def run(args) -> int:
+    report(args.weights, out=args.out, limit=args.limit, data_dir=args.data_dir)
+    return 0

@@ -8,8 +8,8 @@ import numpy as np
 from .. import datasets
 from ..datasets import captions as words
 from ..errors import InvalidValue
-from ..io import check_output
 from ..loading import load_model
+from .arguments import check_output, scenes_or_images
 
 
 MAX_BEAM = 100  # hypotheses kept a scene; the vocabulary has 14 words, so wider beams find nothing more
@@ -82,3 +82,18 @@ def _grid(x, texts, truths, path) -> None:
         wrong = truth is not None and text != truth
         ax.set_title(text + (f"\n(truth: {truth})" if wrong else ""), fontsize=8, color="red" if wrong else "black")
     plots.save(fig, path)
+
+
+NAME = "caption"
+HELP = "a trained captioner (--model nic) describes test scenes or your images"
+
+
+def add_arguments(p) -> None:
+    scenes_or_images(p, "nic", "PNG/JPEG images (default: the first --count test scenes)",
+                     "test scenes to caption (default 16)", 16, "captions.png")
+    p.add_argument("--beam", type=int, default=3, help="beam search width (default 3; 1: greedy)")
+
+
+def run(args) -> int:
+    caption(args.weights, args.images, beam=args.beam, count=args.count, out=args.out, data_dir=args.data_dir)
+    return 0

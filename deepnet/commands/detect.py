@@ -9,8 +9,8 @@ import numpy as np
 from .. import datasets
 from ..errors import InvalidValue
 from ..images import load_scene
-from ..io import check_output
 from ..loading import load_model
+from .arguments import check_output, scenes_or_images
 
 
 SHOWN = 64  # scenes drawn in the picture; every detection is printed
@@ -79,3 +79,21 @@ def detect(run, images=(), count: int = 8, score: float = 0.5, nms: float = 0.5,
                          titles=names[:SHOWN])
         log(f"Picture: {out}" + (f" (the first {SHOWN} of {len(x)})" if len(x) > SHOWN else ""))
     return {"detections": found, "hits": hits, "objects": objects}
+
+
+NAME = "detect"
+HELP = ("a trained detector (--model fasterrcnn) finds digits in test scenes or your images: boxes, classes and "
+        "scores, printed and drawn")
+
+
+def add_arguments(p) -> None:
+    scenes_or_images(p, "fasterrcnn", "PNG/JPEG images (default: the first --count test scenes of the run's data "
+                                      "set)", "test scenes (default 8)", 8, "detections.png")
+    p.add_argument("--score", type=float, default=0.5, help="the least class probability shown (default 0.5)")
+    p.add_argument("--nms", type=float, default=0.5, help="NMS IoU threshold per class (default 0.5)")
+
+
+def run(args) -> int:
+    detect(args.weights, args.images, count=args.count, score=args.score, nms=args.nms, out=args.out,
+           data_dir=args.data_dir)
+    return 0

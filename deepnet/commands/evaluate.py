@@ -118,3 +118,21 @@ def _precision_note(dt: str) -> str:
     if dt == "float16" and not current().is_gpu:
         return "; weights and activations stored in float16, matrix products accumulated in float32"
     return ""
+
+
+NAME = "eval"
+HELP = "test accuracy of trained runs (several: their ensemble)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("runs", nargs="+", metavar="RUN_OR_WEIGHTS", help="run directories or weights/checkpoint files")
+    p.add_argument("--dtype", default="float32", help="also evaluate in this dtype beside float32 (e.g. float16)")
+    p.add_argument("--dataset", default=None, help="default: the run's dataset (mnist for a bare weights file)")
+    p.add_argument("--batch-size", type=int, default=None, help="samples a forward pass (default 500; a detector's "
+                                                                "100): memory grows with it")
+    p.add_argument("--data-dir", default=None)
+
+
+def run(args) -> int:
+    return evaluate_runs(args.runs, dtype=args.dtype, dataset=args.dataset, batch_size=args.batch_size,
+                         data_dir=args.data_dir)

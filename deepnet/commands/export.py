@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InvalidValue
-from ..io import check_output
 from ..loading import load_model
+from .arguments import check_output
 
 
 def export(run, out, softmax: bool = False, log=print) -> Path:
@@ -58,3 +58,20 @@ def _weights(model, meta, out: Path, log) -> Path:
     io.save_safetensors(out, model.state_numpy(), info)
     log(f"Wrote {out}: {len(model.state())} arrays of {type(model).__name__} ({model.num_params():,} parameters)")
     return out
+
+
+NAME = "export"
+HELP = "a trained model as ONNX (standard operators, opset 17; the onnx extra) or its weights as safetensors"
+DESCRIPTION = HELP[0].upper() + HELP[1:] + "."
+
+
+def add_arguments(p) -> None:
+    p.add_argument("weights", help="run directory or weights file")
+    p.add_argument("out", help="NAME.onnx (the model as an ONNX graph) or NAME.safetensors (its weights, which deepnet "
+                               "eval, predict and --init-from read)")
+    p.add_argument("--softmax", action="store_true", help="end with Softmax: output 'probabilities', not 'logits'")
+
+
+def run(args) -> int:
+    export(args.weights, args.out, softmax=args.softmax)
+    return 0

@@ -5,11 +5,12 @@ from pathlib import Path
 
 from .. import io
 from ..errors import InvalidValue
-from ..gan import GanTrainer, Judge, check_settings, describe_judgment
+from ..gan import SETTINGS, GanTrainer, Judge, check_settings, describe_judgment
 from ..training.rundir import RunDirectory
+from .arguments import given, run_settings
 
 
-def run(out, settings: dict | None = None, resume: bool = False, overwrite: bool = False, classifier=None,
+def train(out, settings: dict | None = None, resume: bool = False, overwrite: bool = False, classifier=None,
         judge_every: int = 0, progress=None, log=print) -> dict:
     """`deepnet gan`: a new run in `out` with `settings` (see SETTINGS; missing ones take the defaults), or
     with resume=True the run there continued with its own settings (`settings` then holds the options the
@@ -48,3 +49,45 @@ def run(out, settings: dict | None = None, resume: bool = False, overwrite: bool
         directory.close()
     log(f"Pictures: {Path(out) / 'samples.png'}, {Path(out) / 'progress.png'}")
     return result
+
+
+NAME = "gan"
+HELP = "DCGAN on MNIST (InfoGAN's networks): a generator of digits, with sample pictures per epoch"
+DESCRIPTION = ("DCGAN on MNIST with InfoGAN's networks. The run directory follows the same rules as deepnet "
+                   "train's: an existing run is refused (see --resume and --overwrite), the directory is locked while "
+                   "the run writes, and --resume continues with the run's own settings (only --epochs may change).")
+# options: (flag, gan.SETTINGS key, argparse settings); left out, an option is absent (see --resume).
+GAN_OPTIONS = (
+    ("--epochs", "epochs", dict(type=int, help="epochs to train to")),
+    ("--batch-size", "batch_size", dict(type=int, help="digits a batch")),
+    ("--seed", "seed", dict(type=int, help="seeds the weights, the batches and the pictures' noise")),
+    ("--limit", "limit", dict(type=int, metavar="N", help="train on the first N training digits")),
+    ("--width", "width", dict(type=int, help="the generator's channels at 7x7 (half as many at 14x14)")),
+    ("--real-label", "real_label", dict(type=float, help="the discriminator's target on real digits: one-sided "
+                                                         "label smoothing (1: none)")),
+    ("--g-hidden", "g_hidden", dict(type=int, metavar="UNITS", help="the generator's affine layer between the "
+                                                                    "noise and the 7x7 maps (InfoGAN's; 0: none, the "
+                                                                    "plain DCGAN)")),
+    ("--d-hidden", "d_hidden", dict(type=int, metavar="UNITS", help="the discriminator's affine layer before its "
+                                                                    "logit (InfoGAN's; 0: none)")),
+)
+
+
+
+
+def add_arguments(p) -> None:
+    run_settings(p, "runs/dcgan-mnist", GAN_OPTIONS, lambda name: "all" if SETTINGS[name] is None else SETTINGS[name],
+                 "continue the run in --out with its own settings",
+                 "replace the run already in --out (its files are deleted)")
+    p.add_argument("--judge-with", default=None, metavar="RUN",
+                   help="a trained classifier of MNIST digits (a run or weights file): judge 10,000 samples with it "
+                        "at the end")
+    p.add_argument("--judge-every", type=int, default=0, metavar="N",
+                   help="with --judge-with, also judge after every N epochs (kept in history.json)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    train(args.out, given(args, GAN_OPTIONS), resume=args.resume, overwrite=args.overwrite,
+          classifier=args.judge_with, judge_every=args.judge_every, progress=False if args.no_progress else None)
+    return 0

@@ -47,3 +47,16 @@ def report() -> str:
                      f"{about['gpu_memory_total_bytes'] / 2**30:.1f} GiB")
         lines.append(f"cuda         runtime {about['cuda_runtime']}, driver {about['cuda_driver']}")
     return "\n".join(lines)
+
+
+NAME = "info"
+HELP = "backend, device, dtype, versions and BLAS"
+
+
+def add_arguments(p) -> None:
+    """No options."""
+
+
+def run(args) -> int:
+    print(report())
+    return 0

@@ -19,3 +19,16 @@ def predict_images(images, weights, log=print) -> int:
         k = int(p.argmax())
         log(f"{path}: {k} ({100 * p[k]:.1f}%)")
     return 0
+
+
+NAME = "predict"
+HELP = "classify digit images (PNG/JPEG)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("images", nargs="+")
+    p.add_argument("--weights", default="runs/deepconvnet-mnist", help="run directory or weights file")
+
+
+def run(args) -> int:
+    return predict_images(args.images, args.weights)

@@ -9,6 +9,7 @@ from .. import datasets
 from ..backends import current
 from ..errors import InvalidValue
 from ..layers import softmax
+from .arguments import check_output
 
 
 def digit_strip(count: int, seed: int, source_dir=None):
@@ -21,7 +22,6 @@ def digit_strip(count: int, seed: int, source_dir=None):
 
 def scan(weights, count: int = 5, seed: int = 0, out="scan.png", data_dir=None, log=print) -> dict:
     from ..loading import load_classifier
-    from ..io import check_output
     from ..models.fully_convolutional import fully_convolutional, window_stride
 
     if not 1 <= count <= 100:
@@ -55,3 +55,20 @@ def scan(weights, count: int = 5, seed: int = 0, out="scan.png", data_dir=None, 
         plots.score_map(strip, probs, stride, labels, Path(out))
         log(f"Picture: {out}")
     return result
+
+
+NAME = "scan"
+HELP = "a trained DeepConvNet made fully convolutional scores a strip of digits in one forward pass"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("weights", help="run directory or weights file of a DeepConvNet trained on 28x28 MNIST")
+    p.add_argument("--digits", type=int, default=5, help="MNIST test digits side by side (default 5)")
+    p.add_argument("--seed", type=int, default=0, help="which test digits (default 0)")
+    p.add_argument("--out", default="scan.png", help="the picture (default scan.png)")
+    p.add_argument("--data-dir", default=None)
+
+
+def run(args) -> int:
+    scan(args.weights, count=args.digits, seed=args.seed, out=args.out, data_dir=args.data_dir)
+    return 0

@@ -9,7 +9,7 @@ from .. import style as st
 from ..backends import current
 from ..errors import InvalidValue
 from ..images import load_picture
-from ..io import check_output
+from .arguments import check_output
 
 MAX_SIDE = 512
 
@@ -75,3 +75,28 @@ def save_picture(img: np.ndarray, path) -> None:
     pic = Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0))
     with atomic_open(path, "wb") as f:
         pic.save(f, format=picture_format(path))
+
+
+NAME = "style"
+HELP = "neural style transfer: CONTENT painted in STYLE's manner (Gatys et al.)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("content", help="the content picture (PNG/JPEG, any mode)")
+    p.add_argument("style", help="the style picture")
+    p.add_argument("--weights", default=None, help="the feature network: a VGG-19 .safetensors file in "
+                                                   "torchvision's layout, or a deepnet run of a convolutional "
+                                                   "classifier (default: a random multi-scale network)")
+    p.add_argument("--steps", type=int, default=300, help="optimisation steps (default 300)")
+    p.add_argument("--method", default="lbfgs", help="lbfgs (SciPy, the paper's) or adam (default lbfgs)")
+    p.add_argument("--content-weight", type=float, default=1.0, help="alpha (default 1)")
+    p.add_argument("--style-weight", type=float, default=1e3, help="beta (default 1000)")
+    p.add_argument("--size", type=int, default=None, help="the pictures' longer side in pixels (default: the "
+                                                         "content's, at most 512)")
+    p.add_argument("--out", default="stylised.png", help="the result (default stylised.png)")
+
+
+def run(args) -> int:
+    style(args.content, args.style, weights=args.weights, steps=args.steps, out=args.out,
+          content_weight=args.content_weight, style_weight=args.style_weight, method=args.method, size=args.size)
+    return 0

@@ -1,14 +1,15 @@
 """deepnet's layers: each a class with forward(x, train) and backward(dout)."""
 from .activations import LeakyRelu, Relu, Sigmoid, Tanh
 from .affine import Affine
-from .base import Layer
+from .base import Container, Layer
 from .binary import BinaryAffine, BinaryConvolution, Sign
-from .composite import Concat, Container, GlobalAveragePooling, Residual
+from .composite import Concat, GlobalAveragePooling, Residual
 from .convolution import Convolution
 from .dropout import Dropout
-from .loss import SoftmaxWithLoss, log_softmax, softmax
+from .loss import BinaryCrossEntropyWithLogits, HuberQLoss, SoftmaxWithLoss, log_softmax, softmax
 from .normalization import LRN, BatchNormalization
 from .pooling import MaxUnpooling, Pooling
+from .shape import Reshape
 from .roi import RoIAlign
 from .recurrent import LSTM, RNN, Embedding, TimeAffine, TimeSoftmaxWithLoss
 from .transposed import TransposedConvolution, bilinear_kernel, init_bilinear
@@ -19,5 +20,5 @@ __all__ = [
     "BatchNormalization", "LRN", "SoftmaxWithLoss", "softmax", "log_softmax", "Container", "Residual", "Concat",
     "GlobalAveragePooling", "LeakyRelu", "TransposedConvolution", "Sign", "BinaryConvolution", "BinaryAffine",
     "bilinear_kernel", "init_bilinear", "runner", "Embedding", "RNN", "LSTM", "TimeAffine", "TimeSoftmaxWithLoss",
-    "MaxUnpooling", "RoIAlign",
+    "MaxUnpooling", "RoIAlign", "Reshape", "BinaryCrossEntropyWithLogits", "HuberQLoss",
 ]

@@ -92,3 +92,23 @@ def whole(value, what: str) -> int:
         raise ValueError(f"{what} must be a whole number; got {value!r}")
     return as_int
 
+
+class Container(Layer):
+    """A layer holding named child layers; its parameters are the children's, prefixed by their names. Its
+    chains of layers run through layers/runner.py, fused as a model's own layers are: forward takes the
+    model's fuse and pool settings."""
+
+    children: dict
+
+    def _walk(self, what: str) -> dict:
+        return {f"{cname}.{pname}": a for cname, child in self.children.items()
+                for pname, a in getattr(child, what)().items()}
+
+    def params(self):
+        return self._walk("params")
+
+    def grads(self):
+        return self._walk("grads")
+
+    def buffers(self):
+        return self._walk("buffers")

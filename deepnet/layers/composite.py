@@ -3,28 +3,8 @@
 from __future__ import annotations
 
 from ..backends import current
-from .base import Layer, output_shape_of
-
-
-class Container(Layer):
-    """A layer holding named child layers; its parameters are the children's, prefixed by their names. Its
-    chains of layers run through layers/runner.py, fused as a model's own layers are: forward takes the
-    model's fuse and pool settings."""
-
-    children: dict
-
-    def _walk(self, what: str) -> dict:
-        return {f"{cname}.{pname}": a for cname, child in self.children.items()
-                for pname, a in getattr(child, what)().items()}
-
-    def params(self):
-        return self._walk("params")
-
-    def grads(self):
-        return self._walk("grads")
-
-    def buffers(self):
-        return self._walk("buffers")
+from . import runner
+from .base import Container, Layer, output_shape_of
 
 
 def _name(layers, prefix):
@@ -46,8 +26,6 @@ class Residual(Container):
         self.children = {**_name(self.branch, "f"), **(_name(self.shortcut, "s") if self.skip else {})}
 
     def forward(self, x, train=False, fuse=True, pool=False):
-        from . import runner
-
         out = runner.forward(self.branch, x, train, fuse, pool)
         if not self.skip:
             return out
@@ -58,8 +36,6 @@ class Residual(Container):
         return out + s
 
     def backward(self, dout):
-        from . import runner
-
         dx = runner.backward(self.branch, dout)
         if self.skip:
             dx = dx + runner.backward(self.shortcut, dout)
@@ -91,8 +67,6 @@ class Concat(Container):
         self.children = {f"b{i}_{j}": layer for i, b in enumerate(self.branches) for j, layer in enumerate(b)}
 
     def forward(self, x, train=False, fuse=True, pool=False):
-        from . import runner
-
         outs = [runner.forward(b, x, train, fuse, pool) for b in self.branches]
         spatial = {tuple(o.shape[2:]) for o in outs}
         if len(spatial) != 1:
@@ -101,8 +75,6 @@ class Concat(Container):
         return current().xp.concatenate(outs, axis=1)
 
     def backward(self, dout):
-        from . import runner
-
         dx, start = None, 0
         for b, c in zip(self.branches, self.splits):
             d = runner.backward(b, dout[:, start : start + c])

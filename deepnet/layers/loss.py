@@ -116,3 +116,42 @@ class SoftmaxWithLoss(Layer):
             b, h, w, _ = self.map_shape
             dx = xp.ascontiguousarray(dx.reshape(b, h, w, k).transpose(0, 3, 1, 2))
         return dx
+
+
+class BinaryCrossEntropyWithLogits(Layer):
+    """L = mean(softplus(x) - t x) for logits x and targets t in {0, 1};  dx = (sigmoid(x) - t) / N."""
+
+    def forward(self, x, t, train=False):
+        xp = current().xp
+        x = x.reshape(len(x), -1)[:, 0]
+        self.t = t.astype(x.dtype)
+        self.p = 0.5 * (xp.tanh(0.5 * x) + 1)  # sigmoid without overflow
+        softplus = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        self.shape = (len(x), 1)
+        return (softplus - self.t * x).mean()
+
+    def backward(self, dout=1.0):
+        return ((self.p - self.t) * (dout / len(self.t))).reshape(self.shape)
+
+
+class HuberQLoss(Layer):
+    """The Huber loss of the chosen actions' Q-values against their targets, averaged over the batch.
+    t is (N, 2): the action taken (as a number) and the target. Per sample, with d = Q(s, a) - target:
+        loss = d^2 / 2 if |d| <= 1 else |d| - 1/2;   dQ(s, a) = clip(d, -1, 1) / N, 0 for the other actions."""
+
+    def forward(self, q, t):
+        xp = current().xp
+        n = q.shape[0]
+        self.action = t[:, 0].astype(xp.int64)
+        self.q_shape = q.shape
+        d = q[xp.arange(n), self.action] - t[:, 1].astype(q.dtype)
+        self.d = d
+        a = xp.abs(d)
+        return xp.where(a <= 1, 0.5 * d * d, a - 0.5).mean()
+
+    def backward(self, dout=1.0):
+        xp = current().xp
+        n = self.q_shape[0]
+        dq = xp.zeros(self.q_shape, dtype=self.d.dtype)
+        dq[xp.arange(n), self.action] = xp.clip(self.d, -1, 1) * (dout / n)
+        return dq

@@ -19,7 +19,7 @@ packed binary network swaps its own product in). backward takes one too, called 
 from __future__ import annotations
 
 from .activations import Relu
-from .composite import Container
+from .base import Container
 from .convolution import Convolution
 from .normalization import BatchNormalization
 from .pooling import Pooling

@@ -33,8 +33,7 @@ import numpy as np
 from .. import io, optimizers
 from ..backends import current
 from ..errors import BadFile, InvalidValue
-from ..layers import Affine, Convolution, Relu
-from ..layers.base import Layer
+from ..layers import Affine, Convolution, HuberQLoss, Relu
 from ..models.sequential import Sequential
 from ..training.rundir import RunDirectory
 from . import envs
@@ -195,29 +194,6 @@ def play_episode(game, net, epsilon: float, rng, max_steps: int = 100_000) -> fl
         obs, r, terminal, cut = game.step(epsilon_greedy(net, obs, epsilon, rng, game.num_actions))
         total, done, steps = total + r, terminal or cut, steps + 1
     return total
-
-
-class HuberQLoss(Layer):
-    """The Huber loss of the chosen actions' Q-values against their targets, averaged over the batch.
-    t is (N, 2): the action taken (as a number) and the target. Per sample, with d = Q(s, a) - target:
-        loss = d^2 / 2 if |d| <= 1 else |d| - 1/2;   dQ(s, a) = clip(d, -1, 1) / N, 0 for the other actions."""
-
-    def forward(self, q, t):
-        xp = current().xp
-        n = q.shape[0]
-        self.action = t[:, 0].astype(xp.int64)
-        self.q_shape = q.shape
-        d = q[xp.arange(n), self.action] - t[:, 1].astype(q.dtype)
-        self.d = d
-        a = xp.abs(d)
-        return xp.where(a <= 1, 0.5 * d * d, a - 0.5).mean()
-
-    def backward(self, dout=1.0):
-        xp = current().xp
-        n = self.q_shape[0]
-        dq = xp.zeros(self.q_shape, dtype=self.d.dtype)
-        dq[xp.arange(n), self.action] = xp.clip(self.d, -1, 1) * (dout / n)
-        return dq
 
 
 def epsilon_at(frame: int, cfg: DQNConfig) -> float:

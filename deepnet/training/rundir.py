@@ -23,6 +23,7 @@ import json
 import os
 from pathlib import Path
 
+from .. import io
 from ..errors import BadFile, InvalidValue, MissingFile, RunDirectoryError
 
 #: Every file a run of any command writes into its directory (checkpoints, settings, history, pictures and
@@ -66,8 +67,6 @@ class RunDirectory:
             return command
         last = self.path / "last.npz"
         if last.is_file():
-            from .. import io
-
             _, meta = io.read_index(last)
             return {"dcgan": "gan", "dqn": "dqn"}.get(meta.get("model"), "train")
         return None
@@ -124,8 +123,6 @@ class RunDirectory:
         cfg = self.path / "config.json"
         if cfg.is_file():
             return _read_json(cfg), str(cfg)
-        from .. import io
-
         last = self.path / "last.npz"
         _, meta = io.read_index(last)
         saved = meta.get("config")

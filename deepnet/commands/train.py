@@ -1,0 +1,166 @@
+"""`deepnet train`: train a model on a data set in a run directory, then report on the test set and draw."""
+from __future__ import annotations
+
+import argparse
+
+from .. import coco, plots
+from ..backends import current
+from ..datasets.detection import objects
+from ..datasets.scenes import describe_iou
+from ..errors import InvalidValue, MissingDependency
+from ..models.detection import match_counts
+from ..training import TrainConfig, Trainer
+from .arguments import given, names
+
+NAME = "train"
+HELP = "train a model (DeepConvNet on MNIST by default)"
+DESCRIPTION = ("Train a model. Defaults: the book's DeepConvNet on MNIST, Adam, lr 0.001, batch 100, 20 epochs, with "
+               "the default recipe (--recipe book for the book's exact settings). Set DEEPNET_BACKEND=gpu to train "
+               "on a CUDA GPU.")
+
+# options: (flag, TrainConfig field, argparse settings). Defaults come from TrainConfig;
+# an option left out is simply absent from the parsed arguments, so `--resume` and `--recipe` know
+# which settings the user gave.
+TRAIN_OPTIONS = (
+    ("--model", "model", dict(help="deepconvnet (default), simpleconvnet, alexnet, vgg, resnetN, plainnetN, "
+                                   "googlenet, binarynet, fcn or segnet (segmentation: with --dataset mnist-scenes), "
+                                   "nic (captioning: with --dataset mnist-captions), fasterrcnn (detection: with "
+                                   "--dataset mnist-boxes or mnist-clutter)")),
+    ("--dataset", "dataset", dict(help="mnist (default), fashion_mnist, mnist-scenes (segmentation scenes), "
+                                       "mnist-captions (captioned scenes), mnist-boxes and mnist-clutter (detection "
+                                       "scenes)")),
+    ("--recipe", "recipe", dict(help="default (cosine learning-rate decay and light augmentation: lands at the "
+                                     "end) or book (the book's exact settings); --schedule and --augment "
+                                     "override either")),
+    ("--epochs", "epochs", dict(type=int)),
+    ("--batch-size", "batch_size", dict(type=int)),
+    ("--optimizer", "optimizer", dict(help="sgd, momentum, nesterov, adagrad, rmsprop, adam (default)")),
+    ("--lr", "lr", dict(type=float)),
+    ("--schedule", "schedule", dict(help="learning-rate schedule: none, cosine, step:EPOCHS:FACTOR (default: the "
+                                         "recipe's)")),
+    ("--seed", "seed", dict(type=int)),
+    ("--validation", "validation", dict(type=int, metavar="N",
+                                        help="hold out the last N training samples for validation")),
+    ("--patience", "patience", dict(type=int, help="early stopping: epochs without val_loss improvement "
+                                                   "(needs --validation)")),
+    ("--limit", "limit", dict(type=int, metavar="N", help="train on the first N samples only")),
+    ("--dtype", "dtype", dict(help="float32 (default, or DEEPNET_DTYPE), float64, float16")),
+    ("--out", "out", dict(help="run directory (default runs/MODEL-DATASET); an existing run is refused: "
+                               "see --resume and --overwrite")),
+    ("--data-dir", "data_dir", dict(help="directory holding the dataset's four IDX .gz files")),
+    ("--augment", "augment", dict(metavar="SPEC", help="training-time augmentation, e.g. shift=2,rotate=10,"
+                                                       "scale=0.1 (also crop=N, flip, brightness=B, contrast=C); "
+                                                       "'' for none (default: the recipe's)")),
+    ("--init-from", "init_from", dict(metavar="RUN", help="start from the weights of a run or file "
+                                                          "(transfer learning)")),
+    ("--freeze", "freeze", dict(type=names, help="comma-separated layers the optimizer leaves alone, e.g. "
+                                                 "conv1,conv2")),
+    ("--reinit", "reinit", dict(type=names, help="comma-separated layers not copied by --init-from (a new head)")),
+    ("--distributed", "distributed", dict(action="store_true", help="data-parallel over MPI ranks: "
+                                                                    "mpiexec -n N deepnet train --distributed")),
+    ("--no-test-eval", "eval_test", dict(action="store_false", help="skip the test-set evaluation after each "
+                                                                    "epoch")),
+)
+
+
+def add_arguments(p) -> None:
+    """The options of TRAIN_OPTIONS (each help ending in TrainConfig's default), then the run directory's and the
+    report's."""
+    defaults = TrainConfig(dtype="float32")  # not DEEPNET_DTYPE's: a bad value there must not break --help
+    for flag, name, kwargs in TRAIN_OPTIONS:
+        kwargs = dict(kwargs)
+        if kwargs.get("action") is None and name != "dtype" and getattr(defaults, name) not in (None, [], ""):
+            kwargs["help"] = (kwargs.get("help", "") + f" (default {getattr(defaults, name)})").strip()
+        p.add_argument(flag, dest=name, default=argparse.SUPPRESS, **kwargs)
+    p.add_argument("--resume", default=None, metavar="DIR",
+                   help="continue the run in DIR from its last checkpoint (only --epochs, --patience, "
+                        "--data-dir and --no-test-eval may change)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its checkpoints and history are deleted)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG pictures at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (one log line per epoch only)")
+
+
+def run(args) -> int:
+    """Train (or with --resume, continue), then the test report and the pictures on the root rank."""
+    settings = given(args, TRAIN_OPTIONS)
+    progress = False if args.no_progress else None
+    if args.resume:
+        if args.overwrite:
+            raise InvalidValue("--resume continues a run and --overwrite replaces one: give only one of them")
+        trainer = Trainer.resume(args.resume, changes=settings, progress=progress)
+        print(f"Resuming {args.resume} after epoch {trainer.epoch}")
+    else:
+        trainer = Trainer.from_config(TrainConfig(**settings), progress=progress, overwrite=args.overwrite)
+    history = trainer.fit()
+    if not trainer.is_root:
+        return 0
+    if getattr(trainer.model, "is_detector", False):
+        return _detector_report(trainer, args)
+    acc = history[-1].get("test_acc") if history else None
+    if acc is None:
+        acc = trainer.test_accuracy()
+    captioner = getattr(trainer.model, "is_captioner", False)
+    per_pixel = trainer.data.test.y.ndim > 1 and not captioner
+    what = "captions exactly right (greedy decoding)" if captioner else "pixel accuracy" if per_pixel else "accuracy"
+    print(f"Test {what}: {100 * acc:.2f}% on {len(trainer.t_test)} test "
+          f"{'scenes' if per_pixel or captioner else 'images'}; run saved in {trainer.run_dir}")
+    if captioner:
+        print(f"Captions of test scenes, with beam search: deepnet caption {trainer.run_dir}")
+    pred = None
+    if per_pixel:  # pixel accuracy flatters a model that says "background" everywhere: IoU does not
+        pred = current().to_numpy(trainer.model.predict_labels(trainer.x_test, batch_size=100))
+        print("IoU per class on the test scenes: " + describe_iou(pred, trainer.data.test.y, trainer.data.classes))
+    if not args.no_plots:
+        _pictures(trainer, pred)
+    return 0
+
+
+def _detector_report(trainer, args) -> int:
+    """After a detector's training: its hit rate, COCO's AP where pycocotools is installed, and a picture, from
+    one detection pass over the test scenes."""
+    found = trainer.model.detect(trainer.x_test)
+    truth = objects(trainer.data.test.y)
+    hits, alarms = match_counts([d[d[:, 4] >= 0.5] for d in found], truth)
+    acc = hits / max(sum(len(g) for g in truth) + alarms, 1)
+    print(f"Test hit rate: {100 * acc:.2f}% (hits / (digits + false alarms), score >= 0.5, IoU >= 0.5) on "
+          f"{len(trainer.t_test)} test scenes; run saved in {trainer.run_dir}")
+    try:
+        print(coco.describe(coco.evaluate(found, trainer.data.test.y, trainer.model.input_shape[1:])))
+    except MissingDependency as exc:
+        print(f"(no COCO AP: {exc})")
+    print(f"Detections in test scenes, drawn: deepnet detect {trainer.run_dir}")
+    if not args.no_plots:
+        try:
+            plots.training_curves(trainer.history, trainer.run_dir / "curves.png",
+                                  title=f"{trainer.config.model} on {trainer.config.dataset}")
+            keep = [d[d[:, 4] >= 0.5] for d in found[:8]]
+            plots.detections(trainer.data.test.x[:8], objects(trainer.data.test.y[:8]), keep,
+                             trainer.run_dir / "detections.png", trainer.data.classes)
+            print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'detections.png'}")
+        except ImportError as exc:
+            print(f"(no pictures: {exc})")
+    return 0
+
+
+def _pictures(trainer, pred=None) -> None:
+    try:
+        plots.training_curves(trainer.history, trainer.run_dir / "curves.png",
+                              title=f"{trainer.config.model} on {trainer.config.dataset}")
+        if getattr(trainer.model, "is_captioner", False):
+            print(f"Pictures: {trainer.run_dir / 'curves.png'}")
+            return
+        if pred is None:
+            pred = current().to_numpy(trainer.model.predict_labels(trainer.x_test, batch_size=100))
+        if pred.ndim == 3:  # per-pixel labels: segmentation
+            plots.segmentation(trainer.data.test.x, trainer.data.test.y, pred, trainer.run_dir / "segmentation.png",
+                               trainer.data.classes)
+            print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'segmentation.png'}")
+            return
+        plots.misclassified(trainer.data.test.x, trainer.data.test.y, pred, trainer.run_dir / "misclassified.png",
+                            classes=trainer.data.classes if trainer.data.name != "mnist" else None)
+        print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'misclassified.png'}")
+    except ImportError as exc:
+        print(f"(no pictures: {exc})")
+
+
