@@ -16,7 +16,7 @@ import numpy as np
 class Timer:
     """Wall-clock timer for host work: `with backend.timer() as t: ...; t.seconds`."""
 
-    def __init__(self, backend: "Backend"):
+    def __init__(self, backend: Backend):
         self.backend = backend
         self.seconds = float("nan")
 
@@ -39,7 +39,7 @@ class Random:
     the CPU's masks.
     """
 
-    def __init__(self, backend: "Backend", seed: int | None = None):
+    def __init__(self, backend: Backend, seed: int | None = None):
         self.backend = backend
         self.seed(seed)
 

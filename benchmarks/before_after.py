@@ -125,7 +125,7 @@ def main(argv=None):
                               f"{1000 * res['train_step_s']:7.2f} ms, infer {1000 * res['infer_s']:7.2f} ms",
                               flush=True)
         finally:
-            for side, tree in trees.items():
+            for tree in trees.values():
                 if tree != ROOT:
                     subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
     rows = []
@@ -145,7 +145,8 @@ def main(argv=None):
               f"{b['infer_images_per_s']:,.0f} -> {a['infer_images_per_s']:,.0f} img/s "
               f"({a['infer_images_per_s'] / b['infer_images_per_s']:.3f}x)")
     payload = {"benchmark": "before_after", "before": args.before, "after": args.after or "working tree",
-               "model": args.model, "dataset": args.dataset, "command": " ".join(sys.argv), "steps": args.steps, "warmup": args.warmup,
+               "model": args.model, "dataset": args.dataset, "command": " ".join(sys.argv), "steps": args.steps,
+               "warmup": args.warmup,
                "rounds": args.rounds, "dtype": args.dtype, "timestamp": C.stamp(), "machine": C.machine(),
                "rows": rows, "method": __doc__.split("\n\n", 2)[2].strip()}
     C.write_results(Path(args.out), "before_after" + (f"_{args.tag}" if args.tag else ""), payload, None)

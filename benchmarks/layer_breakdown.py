@@ -56,7 +56,7 @@ def time_layers(bk, model_name, batch, repeats, warmup, train, dtype):
         for rep in range(warmup + repeats):
             keep = rep >= warmup
 
-            def timed(phase, layer, run, h):
+            def timed(phase, layer, run, h, keep=keep):
                 bk.synchronize()
                 with bk.timer() as tm:
                     out = run(h)

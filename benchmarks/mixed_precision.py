@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Mixed precision against float32 on the same seed and budget: does float16 training learn as well?
 
-    python benchmarks/mixed_precision.py                 # DeepConvNet, default recipe, seed 0, 3 epochs on 20,000 images
+    python benchmarks/mixed_precision.py          # DeepConvNet, default recipe, seed 0, 3 epochs on 20,000 images
     python benchmarks/mixed_precision.py --epochs 20 --limit 0
 
 Runs `deepnet train` twice in fresh processes, once with --dtype float32 and once with --dtype float16
@@ -51,7 +51,8 @@ def main(argv=None):
                      "float16_seconds": b["seconds"], "loss_scale": b.get("loss_scale"),
                      "skipped_steps": b.get("skipped_steps")})
     last = rows[-1]
-    lines = ["| epoch | float32 test acc | float16 (mixed) test acc | difference (points) | loss scale | skipped steps |",
+    lines = ["| epoch | float32 test acc | float16 (mixed) test acc | difference (points) | loss scale "
+             "| skipped steps |",
              "| --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['epoch']} | {100 * r['float32_test_acc']:.2f}% | {100 * r['float16_test_acc']:.2f}% | "
               f"{r['difference_points']:+.2f} | {r['loss_scale']:g} | {r['skipped_steps']} |" for r in rows]

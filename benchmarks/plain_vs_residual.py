@@ -49,10 +49,10 @@ def plot(results, path, title):
     plt = C.pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    depths = sorted({int(r["model"].lstrip("resnetplain")) for r in results})
+    depths = sorted({int(r["model"].removeprefix("resnet").removeprefix("plain")) for r in results})
     shades = dict(zip(depths, np.linspace(0.45, 1.0, len(depths))))
     for r in results:
-        d = int(r["model"].lstrip("resnetplain"))
+        d = int(r["model"].removeprefix("resnet").removeprefix("plain"))
         plain = r["model"].startswith("plain")
         color = plt.cm.Reds(shades[d]) if plain else plt.cm.Blues(shades[d])
         ax.plot([p["step"] for p in r["curve"]], [p["loss"] for p in r["curve"]], "--" if plain else "-",

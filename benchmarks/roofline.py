@@ -96,7 +96,7 @@ def measure(bk, model_name, batch, repeats, dtype):
                 times[names[id(group[0])]]["forward"].append(tm.seconds)
                 return y
 
-            def timed_backward(layer, run, d):
+            def timed_backward(layer, run, d, back=back):
                 bk.synchronize()
                 with bk.timer() as tm:
                     d = run(d)

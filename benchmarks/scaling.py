@@ -4,9 +4,9 @@
     python benchmarks/scaling.py                 # DeepConvNet, 100 images per rank, 1 and 2 ranks
     python benchmarks/scaling.py --ranks 1 2 4
 
-Each rank runs on one thread (DEEPNET_THREADS=1, one BLAS thread), so N ranks use N cores (on a 2-core machine, 2 ranks is the
-honest limit). Every configuration runs under `mpiexec -n N` as its own job. The model: a step at N
-ranks costs the measured compute plus a ring all-reduce of the gradient buffer,
+Each rank runs on one thread (DEEPNET_THREADS=1, one BLAS thread), so N ranks use N cores (on a 2-core
+machine, 2 ranks is the honest limit). Every configuration runs under `mpiexec -n N` as its own job. The
+model: a step at N ranks costs the measured compute plus a ring all-reduce of the gradient buffer,
     t_allreduce(N) = 2 (N - 1) / N * bytes / bandwidth + 2 (N - 1) * latency,
 with bandwidth and latency fitted from the all-reduces measured at 2 ranks (a large and a tiny
 buffer); speed-up(N) = N * t_compute / (t_compute + t_allreduce(N)) at a fixed per-rank batch.

@@ -35,7 +35,7 @@ class Augment:
                 raise InvalidValue(f"augmentation {k} must be >= 0; got {getattr(self, k)}")
 
     @classmethod
-    def parse(cls, spec: str | None) -> "Augment | None":
+    def parse(cls, spec: str | None) -> Augment | None:
         """'shift=2,rotate=10,flip' -> Augment; None or '' -> None."""
         if not spec:
             return None

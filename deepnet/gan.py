@@ -70,7 +70,8 @@ def discriminator(dtype=None, hidden: int = 0) -> Sequential:
         last = [("fc1", Affine(128 * 7 * 7, hidden, INIT_STD, dtype)), ("bn3", BatchNormalization(hidden, dtype=dtype)),
                 ("lrelu3", LeakyRelu(0.2)), ("fc", Affine(hidden, 1, INIT_STD, dtype))]
     return Sequential([
-        ("conv1", Convolution(1, 64, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)), ("lrelu1", LeakyRelu(0.2)),
+        ("conv1", Convolution(1, 64, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
+        ("lrelu1", LeakyRelu(0.2)),
         ("conv2", Convolution(64, 128, 4, stride=2, pad=1, weight_init=INIT_STD, dtype=dtype)),
         ("bn2", BatchNormalization(128, dtype=dtype)), ("lrelu2", LeakyRelu(0.2)),
     ] + last, loss=BinaryCrossEntropyWithLogits(), input_shape=(1, 28, 28))
@@ -266,7 +267,7 @@ class GanTrainer:
         io.write_json(self.out / "config.json", {"command": "gan", "dtype": dtype, **self.settings()})
 
     @classmethod
-    def resume(cls, out, epochs=None, progress=None, log=print, given: dict | None = None) -> "GanTrainer":
+    def resume(cls, out, epochs=None, progress=None, log=print, given: dict | None = None) -> GanTrainer:
         """Continue the run in `out` with its own settings. `given` are options the user gave again: only
         --epochs may differ. The checkpoint is checked (settings within bounds, every array's shape from
         the file's headers, the optimizers' state) before any network is built or data loaded."""
@@ -337,7 +338,7 @@ class GanTrainer:
         self.opt_g.update(self.G.trainable_params(), self.G.trainable_grads())
         return d_real + d_fake, g_loss
 
-    def fit(self, judge: "Judge | None" = None, judge_every: int = 0) -> list:
+    def fit(self, judge: Judge | None = None, judge_every: int = 0) -> list:
         """Train to self.epochs; with a `judge`, every `judge_every` epochs the fixed 10,000 samples are
         judged and the result kept in that epoch's history entry."""
         from tqdm.auto import tqdm

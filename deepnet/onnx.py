@@ -13,7 +13,8 @@ The encoder's layers as below, its tanh giving the LSTM's initial state; Embeddi
 TimeAffine -> MatMul + Add. `greedy_captions` writes captions with such a graph, one call a word.
 
 Layer by layer:
-    Convolution -> Conv;  Reshape (the DCGAN generator's) -> Reshape;  TransposedConvolution -> ConvTranspose;  Pooling -> MaxPool / AveragePool
+    Convolution -> Conv;  Reshape (the DCGAN generator's) -> Reshape;  TransposedConvolution -> ConvTranspose;
+    Pooling -> MaxPool / AveragePool
     (count_include_pad=1: deepnet's average counts the padding as zeros);  Affine -> Flatten + Gemm (B is W,
     (in, out), transB=0);  Relu, LeakyRelu, Sigmoid, Tanh -> themselves;  BatchNormalization -> its inference
     form (running statistics);  Dropout -> nothing (inference);  LRN -> LRN (the same convention: alpha divided

@@ -19,7 +19,7 @@ import numpy as np
 
 # What the CuPy backend passes for each parameter of each kernel: the ndim of every raw array.
 RAW_NDIM = {"img": 4, "col": 6, "dout": 4, "arg": 4, "g": 1, "xc": 3, "inv_std": 1, "gamma": 1, "beta": 1, "dy": 3,
-            "xhat": 3, "y": 4, "b": 1, "mean": 1, "var": 1, "running_mean": 1, "running_var": 1, "dbeta": 1,
+            "xhat": 3, "y": 4, "prod": 4, "b": 1, "mean": 1, "var": 1, "running_mean": 1, "running_var": 1, "dbeta": 1,
             "dgamma": 1,
             **{f"{a}{k}": 1 for a in "pgmv" for k in range(16)}}  # adam_multi's slots: flattened parameters
 ARG_KIND_NDARRAY, ARG_KIND_INDEXER, ARG_KIND_SCALAR = 1, 2, 3  # cupy/_core/_kernel.pxd's _ArgKind

@@ -50,7 +50,8 @@ def _im2col_loop(x, kh, kw, stride, pad):
     col = np.zeros((n, kh, kw, c, oh, ow), x.dtype)
     for y in range(oh):
         for x_ in range(ow):
-            col[:, :, :, :, y, x_] = xp[:, :, y * stride : y * stride + kh, x_ * stride : x_ * stride + kw].transpose(0, 2, 3, 1)
+            window = xp[:, :, y * stride : y * stride + kh, x_ * stride : x_ * stride + kw]
+            col[:, :, :, :, y, x_] = window.transpose(0, 2, 3, 1)
     return col
 
 

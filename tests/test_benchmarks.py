@@ -200,7 +200,8 @@ def test_roofline_smoke(tmp_path):
     data = rl.main(["--smoke", "--out", str(tmp_path)])
     conv = [r for r in data["rows"] if r["type"] == "Convolution+Relu"]  # each step as training runs it
     # conv1 of DeepConvNet on a batch of 4: 2 * 4 * 16 * 28 * 28 * 1 * 3 * 3 FLOPs forward, twice that backward
-    assert conv[0]["forward_flops"] == 2 * 4 * 16 * 28 * 28 * 9 and conv[0]["backward_flops"] == 2 * conv[0]["forward_flops"]
+    assert conv[0]["forward_flops"] == 2 * 4 * 16 * 28 * 28 * 9
+    assert conv[0]["backward_flops"] == 2 * conv[0]["forward_flops"]
     assert data["gemm_peak_gflops_s"] > 0 and all(r["forward_gflops_s"] > 0 for r in conv)
     assert (tmp_path / "roofline_deepconvnet_b4_smoke.md").read_text().count("| conv") == 6
 

@@ -68,7 +68,7 @@ def test_target_network_is_copied_every_target_update(cpu32, tmp_path):
         o = np.stack(obs[:32])
         batch = (o, np.zeros(32, np.int64), np.ones(32, np.float32), np.stack(obs[1:33]), np.zeros(32, bool))
         w0 = run.target.state_numpy()["affine2.W"].copy()
-        for i in range(49):
+        for _ in range(49):
             run.learn(*batch)
         assert (run.target.state_numpy()["affine2.W"] == w0).all()  # not yet
         assert not (run.online.state_numpy()["affine2.W"] == w0).all()

@@ -201,8 +201,8 @@ def test_detection_and_segnet_steps_match_numpy(gpu, model_name):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_adam_kernel_matches_the_reference_update(gpu, dtype):
-    """The CuPy backend's one-kernel Adam step (the adam kernel, kernels.ADAM) against Backend.adam_step on NumPy, three steps; the
-    GPU may fuse a multiply and an add (last-bit differences), so close, not equal."""
+    """The CuPy backend's one-kernel Adam step (the adam kernel, kernels.ADAM) against Backend.adam_step on NumPy,
+    three steps; the GPU may fuse a multiply and an add (last-bit differences), so close, not equal."""
     from deepnet.backends.base import Backend
 
     rng = np.random.default_rng(3)
@@ -262,8 +262,8 @@ def test_the_bias_relu_kernel_matches_the_reference_convolution(gpu, dtype):
 
 
 def test_the_uniform_kernel_draws_on_the_device(gpu):
-    """Dropout's numbers (the uniform kernel, kernels.UNIFORM: Philox4x32-10) are in [0, 1), reproducible from the seed, and the
-    draw's mean and spread are a uniform's."""
+    """Dropout's numbers (the uniform kernel, kernels.UNIFORM: Philox4x32-10) are in [0, 1), reproducible from the
+    seed, and the draw's mean and spread are a uniform's."""
     gpu.rng.seed(11)
     a = gpu.to_numpy(gpu.rng.device_uniform((1000, 100), "float32"))
     gpu.rng.seed(11)

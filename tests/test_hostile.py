@@ -224,7 +224,7 @@ def test_resume_accepts_the_same_settings_again(run, tmp_path, capsys):
                  "--no-progress", "--no-plots", "--no-test-eval"]) == 0
 
 
-# --- 8: divergence (the overflow warnings are the point) -------------------------------------------------------------------------------------------
+# --- 8: divergence (the overflow warnings are the point) --------------------------------------------------------------
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_a_diverged_first_epoch_writes_no_checkpoint(tmp_path, capsys):
     out = tmp_path / "r"

@@ -289,8 +289,8 @@ def test_float16_eval_of_weights_beyond_its_range(clf, tmp_path, capsys):
     arrays["model/affine1.W"] = arrays["model/affine1.W"].copy()
     arrays["model/affine1.W"][0, 0] = 1e6  # finite in float32, inf in float16
     io.save_arrays(tmp_path / "big.npz", arrays, meta)
-    err = one_line_error(capsys, main(["eval", str(tmp_path / "big.npz"), "--dtype", "float16"]),
-                         "parameter 'affine1.W' holds values beyond float16's range")
+    one_line_error(capsys, main(["eval", str(tmp_path / "big.npz"), "--dtype", "float16"]),
+                   "parameter 'affine1.W' holds values beyond float16's range")
     assert "accuracy" not in capsys.readouterr().out
 
 
@@ -338,21 +338,22 @@ def test_judge_and_binarize_under_a_float16_default(clf, binarynet):
         assert r["checked"] == 20 and r["equal"] == 20
 
 
-# --- 14: negative seeds ------------------------------------------------------------------------------------------------
+# --- 14: negative seeds -----------------------------------------------------------------------------------------------
 def test_negative_seeds_are_refused(clf, tmp_path, capsys):
     one_line_error(capsys, gan("--out", str(tmp_path / "g"), *GAN, "--seed", "-1"), "--seed must be an integer")
     one_line_error(capsys, main(["scan", str(clf), "--seed", "-3", "--out", str(tmp_path / "s.png")]),
                    "--seed must be 0 or more")
 
 
-# --- 15: describe with an input the model cannot take ------------------------------------------------------------------
+# --- 15: describe with an input the model cannot take -----------------------------------------------------------------
 @pytest.mark.parametrize("model, shape, expected", [
     ("fcn", "1x30x30", "multiples of 4"),
     ("binarynet", "1x8x8", "does not fit"),
     ("binarynet", "1x5x5", "does not fit"),
 ])
 def test_describe_an_input_too_small(capsys, model, shape, expected):
-    one_line_error(capsys, main(["describe", model, "--input-shape", shape]), f"{model} cannot be built with input {shape}")
+    one_line_error(capsys, main(["describe", model, "--input-shape", shape]),
+                   f"{model} cannot be built with input {shape}")
 
 
 def test_describe_fcn_is_the_model_training_builds(capsys):
@@ -361,7 +362,7 @@ def test_describe_fcn_is_the_model_training_builds(capsys):
     assert "144,017" in out and "(11, 64, 64)" in out
 
 
-# --- 16: the scenes' validation split ----------------------------------------------------------------------------------
+# --- 16: the scenes' validation split ---------------------------------------------------------------------------------
 def test_scenes_validation_is_range_checked(tmp_path, capsys):
     one_line_error(capsys, main(["train", "--model", "fcn", "--dataset", "mnist-scenes", "--validation", "8000",
                                  "--out", str(tmp_path / "f"), "--no-progress"]),
@@ -404,7 +405,7 @@ def test_a_directory_with_only_pictures_names_overwrite(tmp_path, capsys):
     assert main(["train", *CLF, "--out", str(run), "--overwrite"]) == 0
 
 
-# --- smaller findings --------------------------------------------------------------------------------------------------
+# --- smaller findings -------------------------------------------------------------------------------------------------
 def test_the_packed_file_loads_and_predicts_as_the_model(binarynet, tmp_path, cpu32):
     from deepnet import datasets
     from deepnet.binary_inference import load_packed

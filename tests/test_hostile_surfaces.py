@@ -376,7 +376,7 @@ def test_a_picture_above_the_pixel_bound_is_one_line(tmp_path, capsys):
     assert "DecompressionBomb" not in err
 
 
-# --- 11. a model saved by the library says what it holds ----------------------------------------------------------------
+# --- 11. a model saved by the library says what it holds --------------------------------------------------------------
 def test_a_nic_saved_with_model_save_captions(saved, capsys):
     capsys.readouterr()
     with backends.use("cpu", dtype="float32"):
@@ -441,7 +441,7 @@ def test_per_epoch_evaluation_runs_at_the_training_batch(tmp_path, monkeypatch):
     assert seen and set(seen) == {32}
 
 
-# --- the weak ones -------------------------------------------------------------------------------------------------------
+# --- the weak ones ----------------------------------------------------------------------------------------------------
 def test_export_of_a_foreign_onnx_graph_as_safetensors_says_why(tmp_path, capsys):
     (tmp_path / "f.onnx").write_bytes(digit_net().SerializeToString())
     one_line(capsys, main(["export", str(tmp_path / "f.onnx"), str(tmp_path / "w.safetensors")]),

@@ -265,7 +265,8 @@ def test_a_safetensors_file_for_another_model_names_the_mismatch(tmp_path):
     with backends.use("cpu", dtype="float32"):
         state = models.create("simpleconvnet").state_numpy()
     io.save_safetensors(tmp_path / "w.safetensors", state, {"model_name": "deepconvnet"})
-    with pytest.raises(ValueError, match=r"arrays of the wrong shape: affine1.W: \(4320, 100\) \(expected \(1024, 50\)\)"):
+    wrong = r"arrays of the wrong shape: affine1.W: \(4320, 100\) \(expected \(1024, 50\)\)"
+    with pytest.raises(ValueError, match=wrong):
         load_model(tmp_path / "w.safetensors")
     (tmp_path / "junk.safetensors").write_bytes(b"\xff" * 64)
     with pytest.raises(ValueError, match="not a readable safetensors file"):

@@ -33,7 +33,7 @@ ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 SYMBOLS = (("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"), ("cblas_sgemm64_", "cblas_dgemm64_"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def addresses() -> tuple[int, int] | None:
     """(sgemm, dgemm) addresses in NumPy's BLAS, or None where it is not a 64-bit-integer OpenBLAS."""
     try:

@@ -37,7 +37,7 @@ def default_chunk_bytes(threads: int, last_level_cache: int | None = None) -> in
     return int(min(tuning.MAX_CHUNK_BYTES, max(tuning.MIN_CHUNK_BYTES, llc // (2 * max(1, threads)))))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def last_level_cache_bytes() -> int | None:
     """The largest data cache Linux reports for CPU 0 (sysfs), or None where it says nothing."""
     import glob

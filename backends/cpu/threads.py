@@ -128,7 +128,7 @@ class Workers:
         finally:
             self._busy.release()
 
-    def _crew(self) -> "Crew | None":
+    def _crew(self) -> Crew | None:
         """The spinning threads (Crew), made on first use and again after a fork or a new thread count;
         None without Numba (or with DEEPNET_NUMBA=0, or DEEPNET_SPIN=0): then a plain thread pool."""
         crew = self._spin_crew

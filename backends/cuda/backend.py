@@ -39,7 +39,7 @@ def cupy_status() -> str:
     return f"cupy {cupy.__version__}"
 
 
-def _open(dtype=None, device=None, seed=None) -> "CupyBackend":
+def _open(dtype=None, device=None, seed=None) -> CupyBackend:
     from ..settings import device_ordinal
 
     return CupyBackend.open(device_ordinal() if device is None else device, dtype, seed)
@@ -95,7 +95,7 @@ class CupyBackend(Backend):
         self.total_memory = int(props.get("totalGlobalMem", 0))
 
     @classmethod
-    def open(cls, device: int = 0, dtype=None, seed=None) -> "CupyBackend":
+    def open(cls, device: int = 0, dtype=None, seed=None) -> CupyBackend:
         cupy = import_cupy()
         try:
             count = cupy.cuda.runtime.getDeviceCount()

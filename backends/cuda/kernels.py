@@ -66,16 +66,20 @@ COL2IM = dict(
     name="deepnet_col2im",
 )
 
-# out[n, c, y, x] = max over the window; arg = offset k*KW + j of the first maximum.
-MAX_POOL = dict(
-    in_params="raw T img, int32 C, int32 H, int32 W, int32 KH, int32 KW, int32 OH, int32 OW, int32 S, int32 P",
-    out_params="T out, int32 arg",
-    operation="""
+# The thread's output pixel (n, c, y, x) of an (N, C, OH, OW) array, from its index.
+_OUTPUT_PIXEL = """
     long long r = i;
     const int x = r % OW; r /= OW;
     const int y = r % OH; r /= OH;
     const int c = r % C;
     const long long n = r / C;
+"""
+
+# out[n, c, y, x] = max over the window; arg = offset k*KW + j of the first maximum.
+MAX_POOL = dict(
+    in_params="raw T img, int32 C, int32 H, int32 W, int32 KH, int32 KW, int32 OH, int32 OW, int32 S, int32 P",
+    out_params="T out, int32 arg",
+    operation=_OUTPUT_PIXEL + """
     bool found = false;
     ACC best = 0;
     int best_k = 0;
@@ -259,19 +263,14 @@ BIAS_RELU = dict(
 # thread per pooled output reads its four products, adds the bias, rectifies and keeps the largest, so the
 # rectified map is never written. A NaN is kept, as the reference's ReLU and pooling keep it.
 BIAS_RELU_POOL = dict(
-    in_params="raw T y, raw T b, int32 C, int32 H, int32 W, int32 OH, int32 OW",
+    in_params="raw T prod, raw T b, int32 C, int32 H, int32 W, int32 OH, int32 OW",
     out_params="T out",
-    operation="""
-    long long r = i;
-    const int x = r % OW; r /= OW;
-    const int v = r % OH; r /= OH;
-    const int c = r % C;
-    const long long n = r / C;
-    const long long corner = ((n * C + c) * H + 2 * v) * W + 2 * x;
+    operation=_OUTPUT_PIXEL + """
+    const long long corner = ((n * C + c) * H + 2 * y) * W + 2 * x;
     T best = (T)(ACC)0;
     for (int k = 0; k < 2; ++k) {
         for (int j = 0; j < 2; ++j) {
-            const T s = (T)((ACC)y[corner + k * W + j] + (ACC)b[c]);
+            const T s = (T)((ACC)prod[corner + k * W + j] + (ACC)b[c]);
             if ((ACC)s > (ACC)best || (ACC)s != (ACC)s) best = s;
             if ((ACC)best != (ACC)best) break;
         }

@@ -33,7 +33,8 @@ def report(weights, out=None, limit: int = 1000, data_dir=None, log=print) -> di
         f"simulation's; {result['packed_images_per_s']:,.0f} images/s against {result['float_images_per_s']:,.0f} "
         f"in float32 on this CPU")
     log(f"binary layers' weights: {result['weights_packed_bytes']:,} bytes packed, "
-        f"{result['weights_float32_bytes']:,} bytes as float32 ({result['weights_float32_bytes'] / result['weights_packed_bytes']:.0f}x)")
+        f"{result['weights_float32_bytes']:,} bytes as float32 "
+        f"({result['weights_float32_bytes'] / result['weights_packed_bytes']:.0f}x)")
     if out:
         size = PackedBinaryNet(model).save(out)
         log(f"wrote {out} ({size:,} bytes, compressed; deepnet.binary_inference.load_packed reads it)")

@@ -12,8 +12,8 @@ from .arguments import check_output
 def export(run, out, softmax: bool = False, log=print) -> Path:
     out = Path(out)
     if out.suffix not in (".onnx", ".safetensors"):
-        raise InvalidValue(f"deepnet export writes ONNX models (a name ending .onnx) or safetensors weights (.safetensors); "
-                           f"got {out}")
+        raise InvalidValue(f"deepnet export writes ONNX models (a name ending .onnx) or safetensors weights "
+                           f"(.safetensors); got {out}")
     check_output(out, run)
     model, meta = load_model(run)
     if out.suffix == ".safetensors":

@@ -5,4 +5,4 @@ from .loaders import (LOADERS, Dataset, DatasetError, Split, cache_dir, captione
 from .prepare import SCALE, to_model_input
 
 __all__ = ["Dataset", "DatasetError", "Split", "LOADERS", "load", "mnist", "fashion_mnist", "fetch_mnist",
-           "cache_dir", "to_model_input", "SCALE"]
+           "cache_dir", "captioned_test_scenes", "to_model_input", "SCALE"]

@@ -72,7 +72,7 @@ class Split:
     def __len__(self):
         return len(self.y)
 
-    def take(self, n: int | None) -> "Split":
+    def take(self, n: int | None) -> Split:
         return self if n is None else Split(self.x[:n], self.y[:n])
 
 

@@ -39,7 +39,8 @@ class BatchNormalization(Layer):
         if x.ndim not in (2, 4):
             raise ValueError(f"BatchNormalization expects (N, D) or (N, C, H, W) input; got shape {tuple(x.shape)}")
         if x.shape[1] != self.num_features:
-            raise ValueError(f"BatchNormalization has {self.num_features} features; got input of shape {tuple(x.shape)}")
+            raise ValueError(f"BatchNormalization has {self.num_features} features; got input of shape "
+                             f"{tuple(x.shape)}")
         return x.reshape(x.shape[0], x.shape[1], -1)
 
     def forward(self, x, train=False, relu=False):

@@ -11,5 +11,5 @@ from .segmentation import FCN, SegNet
 from .sequential import Sequential
 
 __all__ = ["Sequential", "SimpleConvNet", "DeepConvNet", "AlexNet", "VGG", "VGG16", "VGG_SMALL", "vgg16", "ResNet",
-           "GoogLeNetSmall", "FCN", "SegNet", "FasterRCNN", "BinaryNet", "NIC", "MODELS", "check_name", "create", "parse_name", "state_shapes",
-           "describe", "stacked_3x3_demo"]
+           "GoogLeNetSmall", "FCN", "SegNet", "FasterRCNN", "BinaryNet", "NIC", "MODELS", "check_name", "create",
+           "parse_name", "state_shapes", "describe", "stacked_3x3_demo", "limits"]

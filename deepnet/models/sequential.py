@@ -88,8 +88,8 @@ class Sequential:
                                 f"deepnet.datasets.to_model_input(x)")
             x = x.astype(dtype)
         if self.input_shape is not None and tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{type(self).__name__} expects input of shape (N, {', '.join(map(str, self.input_shape))}); "
-                             f"got {tuple(x.shape)}")
+            expected = ", ".join(map(str, self.input_shape))
+            raise ValueError(f"{type(self).__name__} expects input of shape (N, {expected}); got {tuple(x.shape)}")
         return x
 
     def loss(self, x, t, train: bool = True):

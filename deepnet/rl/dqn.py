@@ -78,7 +78,7 @@ class DQNConfig:
     RESUMABLE = ("frames",)
 
     @classmethod
-    def from_saved(cls, saved: dict) -> "DQNConfig":
+    def from_saved(cls, saved: dict) -> DQNConfig:
         """The settings a run saved (config.json, a checkpoint's meta), other keys ignored."""
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in saved.items() if k in fields})
@@ -206,7 +206,7 @@ def epsilon_at(frame: int, cfg: DQNConfig) -> float:
     return 1.0 + (cfg.epsilon_end - 1.0) * done
 
 
-def checked_checkpoint(path, index: dict, meta: dict, run: "DQNRun") -> dict:
+def checked_checkpoint(path, index: dict, meta: dict, run: DQNRun) -> dict:
     """{array name: shape} a DQN checkpoint must hold for `run`, after its metadata is checked: counters and
     records of the right types, an optimizer of the run's kind, a replay buffer that fits the run's, and every
     array one the run holds, of its shape (from the file's headers, before any array is read). Raises BadFile."""
@@ -237,7 +237,7 @@ def checked_checkpoint(path, index: dict, meta: dict, run: "DQNRun") -> dict:
     expect = {f"{tag}/{k}": tuple(a.shape) for tag, net in (("online", run.online), ("target", run.target))
               for k, a in net.state().items()}
     params = {k: tuple(a.shape) for k, a in run.online.params().items()}
-    for key, shape in index.items():
+    for key in index:
         slot, _, name = key[len("optim/"):].partition("/")
         if key.startswith("optim/") and name in params:
             expect[key] = params[name]
@@ -248,7 +248,8 @@ def checked_checkpoint(path, index: dict, meta: dict, run: "DQNRun") -> dict:
     else:
         ok = isinstance(replay, dict) and all(
             isinstance(replay.get(k), int) and not isinstance(replay.get(k), bool) for k in ("size", "position"))
-        if not ok or not 0 <= replay["size"] <= run.replay.capacity or not 0 <= replay["position"] < run.replay.capacity:
+        capacity = run.replay.capacity
+        if not ok or not 0 <= replay["size"] <= capacity or not 0 <= replay["position"] < capacity:
             raise bad(f"'replay' should give the size and position of a buffer of {run.replay.capacity:,} "
                       f"transitions; got {str(replay):.80}")
         for k in run.replay.FIELDS:
@@ -290,7 +291,7 @@ class DQNRun:
 
     # --- construction ---------------------------------------------------------------------------------
     @classmethod
-    def start(cls, cfg: DQNConfig, out, overwrite: bool = False, **kwargs) -> "DQNRun":
+    def start(cls, cfg: DQNConfig, out, overwrite: bool = False, **kwargs) -> DQNRun:
         cfg.validate()
         game = envs.make(cfg.game, cfg.seed)  # the network's size is refused before --overwrite deletes anything
         check_size(game.observation_shape, game.num_actions, cfg.hidden)
@@ -302,7 +303,7 @@ class DQNRun:
             raise
 
     @classmethod
-    def resume(cls, out, changes: dict | None = None, **kwargs) -> "DQNRun":
+    def resume(cls, out, changes: dict | None = None, **kwargs) -> DQNRun:
         directory = RunDirectory(out, "dqn")
         directory.require_run()
         saved, source = directory.read_config()

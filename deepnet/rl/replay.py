@@ -53,7 +53,8 @@ class Replay:
 
     def add(self, obs, action, reward, next_obs, done) -> None:
         i = self.position
-        self.obs[i], self.action[i], self.reward[i], self.next_obs[i], self.done[i] = obs, action, reward, next_obs, done
+        self.obs[i], self.action[i], self.reward[i] = obs, action, reward
+        self.next_obs[i], self.done[i] = next_obs, done
         self.position = (i + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
@@ -78,6 +79,7 @@ class Replay:
             a = arrays[f"replay/{k}"]
             target = getattr(self, k)
             if a.shape != (n, *target.shape[1:]):
-                raise InvalidValue(f"the checkpoint's replay {k} has shape {a.shape}; expected {(n, *target.shape[1:])}")
+                raise InvalidValue(f"the checkpoint's replay {k} has shape {a.shape}; "
+                                   f"expected {(n, *target.shape[1:])}")
             target[:n] = a
         self.size, self.position = n, pos

@@ -94,7 +94,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw, source: str = "config") -> "TrainConfig":
+    def from_dict(cls, raw, source: str = "config") -> TrainConfig:
         """A config from saved JSON, each value's type checked (a hand-edited file gets a clear error)."""
         if not isinstance(raw, dict):
             raise BadFile(f"{source}: expected a JSON object of settings; got {type(raw).__name__}")

@@ -89,7 +89,7 @@ class RunDirectory:
             raise RunDirectoryError(f"{self.path} holds a deepnet {kind} run, not a deepnet {self.command} one; "
                                     f"continue it with `{self.resume_hint(kind)}`, or choose another directory")
 
-    def open(self, resume: bool = False, overwrite: bool = False) -> "RunDirectory":
+    def open(self, resume: bool = False, overwrite: bool = False) -> RunDirectory:
         """Create and lock the directory; refuse a finished or started run unless resuming or overwriting."""
         if resume and overwrite:
             raise InvalidValue("--resume continues a run and --overwrite replaces one: give only one of them")

@@ -90,7 +90,7 @@ class Trainer:
     # --- construction ------------------------------------------------------------------
     @classmethod
     def from_config(cls, config: TrainConfig, overwrite: bool = False, resume: bool = False,
-                    **kwargs) -> "Trainer":
+                    **kwargs) -> Trainer:
         """A trainer for a new run in config.out (an existing run there is refused unless `overwrite`)."""
         config.validate()
         if config.distributed and "comm" not in kwargs:
@@ -127,7 +127,7 @@ class Trainer:
         return cls(model, optimizer, data, config, **kwargs)
 
     @classmethod
-    def resume(cls, run_dir, changes: dict | None = None, epochs: int | None = None, **kwargs) -> "Trainer":
+    def resume(cls, run_dir, changes: dict | None = None, epochs: int | None = None, **kwargs) -> Trainer:
         """Continue the run in `run_dir` from last.npz. `changes` are settings the user gave again: those
         in TrainConfig.RESUMABLE are applied, any other that differs from the saved run is refused."""
         directory = RunDirectory(run_dir, "train")
@@ -223,7 +223,9 @@ class Trainer:
             if self.augment is not None:
                 x = self.augment(x)
             share = len(idx) / len(global_idx)
-            reduce = None if self.comm is None else (lambda grads: self.comm.reduce_gradients(grads, share))
+            reduce = None
+            if self.comm is not None:
+                reduce = lambda grads, share=share: self.comm.reduce_gradients(grads, share)
             loss = self.model.train_step(x, t, self.optimizer, before_update=reduce, loss_scale=self.loss_scale)
             # the training pass's own softmax output gives the running accuracy: no extra forward pass
             right, labels = self.model.step_correct(t)  # a label per sample, pixel or caption word
@@ -240,7 +242,8 @@ class Trainer:
                     bar.set_postfix_str(f"loss {running:.4f} acc {right_so_far / labels_so_far:.4f}", refresh=False)
         if bar is not None:
             bar.close()
-        total_loss, total_correct, seen_labels = bk.items(loss_sum, correct, seen_labels)  # a caption's words: on device
+        # a caption's words counted on the device
+        total_loss, total_correct, seen_labels = bk.items(loss_sum, correct, seen_labels)
         total_correct, seen_labels = int(total_correct), int(seen_labels)
         if self.comm is not None:
             total_loss, total_correct, seen, seen_labels = self.comm.sum_scalars(
