@@ -43,7 +43,7 @@ def main(argv=None):
     from deepnet.commands.detect import load_detector
     from deepnet.datasets.detection import objects
     from deepnet.models import rcnn
-    from deepnet.models.detection import match_counts
+    from deepnet.boxes import match_counts
 
     model, meta = load_detector(args.faster)
     name = datasets.loaders.dataset_key(meta["dataset"])

@@ -68,6 +68,7 @@ def main(argv=None):
     import onnxruntime as ort
 
     from deepnet.commands.export import export
+    from deepnet import tasks
     from deepnet.loading import load_model
 
     results = {}
@@ -77,9 +78,10 @@ def main(argv=None):
             path = str(Path(tmp) / "model.onnx")
             export(run, path)
             session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-            if getattr(model, "is_detector", False):
+            task = tasks.of(model)
+            if task is tasks.DETECT:
                 result = detector(model, meta, session)
-            elif getattr(model, "is_captioner", False):
+            elif task is tasks.CAPTION:
                 result = captioner(model, meta, session)
             else:
                 p.error(f"{run} is neither a detector nor a captioner (benchmarks/onnx_export.py takes classifiers)")

@@ -116,3 +116,20 @@ def anchors(height: int, width: int, stride: int, sizes, ratios) -> np.ndarray:
     cy, cx = np.meshgrid((np.arange(height) + 0.5) * stride, (np.arange(width) + 0.5) * stride, indexing="ij")
     centres = np.stack([cx.ravel(), cy.ravel()], axis=1)[:, None]  # (HW, 1, 2)
     return np.concatenate([centres - hw / 2, centres + hw / 2], axis=2).reshape(-1, 4)
+
+
+def match_counts(detections, truth, iou_threshold: float = 0.5) -> tuple[int, int]:
+    """(hits, false alarms): detections taken best first, each matching the unmatched object of its class it
+    overlaps most at IoU >= iou_threshold."""
+    hits = alarms = 0
+    for found, gt in zip(detections, truth):
+        taken = np.zeros(len(gt), bool)
+        overlaps = iou(found[:, :4], gt[:, :4]) if len(found) and len(gt) else np.zeros((len(found), len(gt)))
+        for j in np.argsort(-found[:, 4], kind="stable") if len(found) else []:
+            ok = (~taken) & (gt[:, 4] == found[j, 5]) & (overlaps[j] >= iou_threshold) if len(gt) else np.zeros(0, bool)
+            if ok.any():
+                taken[np.flatnonzero(ok)[overlaps[j][ok].argmax()]] = True
+                hits += 1
+            else:
+                alarms += 1
+    return hits, alarms

@@ -2,7 +2,7 @@
 under `deepnet eval`, `predict`, `scan`, `binarize` and the GAN's judge."""
 from __future__ import annotations
 
-from . import io, models
+from . import io, models, tasks
 from .errors import BadFile, InvalidValue
 from .models import check_name, limits, state_shapes
 from .training import checkpoint
@@ -56,25 +56,13 @@ def _load_onnx(path, dtype):
     return model, {"path": str(path), "dataset": dataset, "model_name": props.get("model", "onnx"), "onnx": props}
 
 
-def output_kind(model) -> str:
-    """'classifier' (one score per class for a whole image), 'segmenter' (a score map: a class per pixel)
-    or 'other', from the layers' output shapes."""
-    from .layers.base import output_shape_of
-
-    try:
-        out = output_shape_of(model.layers.values(), model.input_shape)
-    except (ValueError, NotImplementedError, AttributeError, TypeError):
-        return "other"
-    return {1: "classifier", 3: "segmenter"}.get(len(out), "other")
-
-
 def load_classifier(run_or_file, purpose: str, dtype="float32", input_shape=None, classes=None):
     """load_model for a use that needs a classifier (one score per class for a whole image), of
     `input_shape` and `classes` where given; anything else is refused, saying what `purpose` needs."""
     model, meta = load_model(run_or_file, dtype)
-    kind = output_kind(model)
-    if kind != "classifier":
-        what = "scores every pixel (a segmentation model)" if kind == "segmenter" else "is not a classifier"
+    task = tasks.of(model)
+    if task is not tasks.CLASSIFY:
+        what = "scores every pixel (a segmentation model)" if task is tasks.SEGMENT else "is not a classifier"
         raise InvalidValue(f"{meta['path']} {what}; {purpose} needs a classifier such as a DeepConvNet run")
     if input_shape is not None and tuple(model.input_shape or ()) != tuple(input_shape):
         raise InvalidValue(f"{meta['path']} takes input {'x'.join(map(str, model.input_shape or ()))}; {purpose} "

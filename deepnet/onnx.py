@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import tasks
 from .errors import InvalidValue, MissingDependency
 
 OPSET = 17
@@ -169,14 +170,15 @@ def to_onnx(model, softmax: bool = False, metadata: dict | None = None, dtype="f
     g = _Graph(helper, numpy_helper, dtype)
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     inputs = [helper.make_tensor_value_info("input", elem, ["batch", *model.input_shape])]
-    if getattr(model, "is_detector", False):
+    task = tasks.of(model)
+    if task is tasks.DETECT:
         from .onnx_detector import detector_graph
 
         if softmax:
             raise InvalidValue("a detector's graph gives its detections; softmax=True is for classifiers")
         out, shape = detector_graph(g, model, _layers, **{**DETECTION, **(detection or {})})
         name = "detections"
-    elif getattr(model, "is_captioner", False):
+    elif task is tasks.CAPTION:
         if softmax:
             raise InvalidValue("the captioner's graph gives each step's word scores; softmax=True is for classifiers")
         out, name, shape = _captioner(g, model), "logits", ["steps", model.num_classes]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import datasets
+from .. import datasets, tasks
 from ..datasets import captions as words
 from ..errors import InvalidValue
 from ..loading import load_model
@@ -27,9 +27,7 @@ def caption(run, images=(), beam: int = 3, count: int = 16, out="captions.png", 
     if out:
         check_output(out, run, *images)
     model, meta = load_model(run)
-    if not getattr(model, "is_captioner", False):
-        raise InvalidValue(f"{meta['path']} is a {type(model).__name__}, not a captioner; train one with "
-                           f"deepnet train --model nic --dataset mnist-captions")
+    tasks.CAPTION.require(model, meta["path"])
     vocabulary = meta.get("vocabulary")
     if vocabulary is not None and vocabulary != list(words.WORDS):
         raise InvalidValue(f"{meta['path']} writes from the words {vocabulary!r:.80}; this deepnet's captions use "

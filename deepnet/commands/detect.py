@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import datasets
+from .. import datasets, tasks
 from ..errors import InvalidValue
 from ..images import load_scene
 from ..loading import load_model
@@ -25,9 +25,7 @@ def check_thresholds(score: float, nms: float) -> None:
 
 def load_detector(run):
     model, meta = load_model(run)
-    if not getattr(model, "is_detector", False):
-        raise InvalidValue(f"{meta['path']} is a {type(model).__name__}, not a detector; train one with deepnet "
-                           f"train --model fasterrcnn --dataset mnist-boxes")
+    tasks.DETECT.require(model, meta["path"])
     return model, meta
 
 
@@ -64,7 +62,7 @@ def detect(run, images=(), count: int = 8, score: float = 0.5, nms: float = 0.5,
                  for x1, y1, x2, y2, s, c in shown]
         line = f"{name}: " + ("; ".join(parts) if parts else "no digits found")
         if truth is not None:
-            from ..models.detection import match_counts
+            from ..boxes import match_counts
 
             got, _ = match_counts([det], [truth[i]])
             hits, objects = hits + got, objects + len(truth[i])

@@ -1,11 +1,11 @@
 """`deepnet eval`: test accuracy of trained runs, in float32 and a second dtype, and their ensemble."""
 from __future__ import annotations
 
-from .. import datasets
+from .. import datasets, tasks
 from ..backends import current
 from ..backends.settings import parse_dtype
 from ..errors import InvalidValue
-from ..loading import load_model, output_kind
+from ..loading import load_model
 
 
 BATCH, DETECTOR_BATCH = 500, 100  # --batch-size's defaults: a detector's pass holds its proposals' features too
@@ -41,16 +41,17 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=None, data_dir
     for run in runs:
         for dt in dtypes:
             model, meta = load_model(run, dt)
-            if getattr(model, "is_detector", False) or getattr(model, "is_captioner", False):
+            task = tasks.of(model)
+            if task is not None and not task.ensembles:
                 if len(runs) > 1:
                     raise InvalidValue(f"{meta['path']} is a {type(model).__name__}: an ensemble averages classifiers' "
                                        f"outputs; evaluate it alone")
-                if getattr(model, "is_captioner", False):
+                if task is tasks.CAPTION:
                     raise InvalidValue(f"{meta['path']} writes captions: score it with deepnet caption {run} (exact "
                                        f"match) or benchmarks/captioning.py (BLEU)")
                 _evaluate_detector(model, meta, dt, dataset, batch_size or DETECTOR_BATCH, data_dir, log)
                 continue
-            kinds.setdefault(output_kind(model), meta["path"])
+            kinds.setdefault(task.noun if task is not None else "model of another kind", meta["path"])
             if len(kinds) > 1:
                 (a, pa), (b, pb) = kinds.items()
                 raise InvalidValue(f"an ensemble averages outputs of one kind, but {pa} is a {a} and {pb} a {b}; "

@@ -3,12 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from .. import coco, plots
-from ..backends import current
-from ..datasets.detection import objects
-from ..datasets.scenes import describe_iou
-from ..errors import InvalidValue, MissingDependency
-from ..models.detection import match_counts
+from .. import tasks
+from ..errors import InvalidValue
 from ..training import TrainConfig, Trainer
 from .arguments import given, names
 
@@ -92,75 +88,7 @@ def run(args) -> int:
         print(f"Resuming {args.resume} after epoch {trainer.epoch}")
     else:
         trainer = Trainer.from_config(TrainConfig(**settings), progress=progress, overwrite=args.overwrite)
-    history = trainer.fit()
-    if not trainer.is_root:
-        return 0
-    if getattr(trainer.model, "is_detector", False):
-        return _detector_report(trainer, args)
-    acc = history[-1].get("test_acc") if history else None
-    if acc is None:
-        acc = trainer.test_accuracy()
-    captioner = getattr(trainer.model, "is_captioner", False)
-    per_pixel = trainer.data.test.y.ndim > 1 and not captioner
-    what = "captions exactly right (greedy decoding)" if captioner else "pixel accuracy" if per_pixel else "accuracy"
-    print(f"Test {what}: {100 * acc:.2f}% on {len(trainer.t_test)} test "
-          f"{'scenes' if per_pixel or captioner else 'images'}; run saved in {trainer.run_dir}")
-    if captioner:
-        print(f"Captions of test scenes, with beam search: deepnet caption {trainer.run_dir}")
-    pred = None
-    if per_pixel:  # pixel accuracy flatters a model that says "background" everywhere: IoU does not
-        pred = current().to_numpy(trainer.model.predict_labels(trainer.x_test, batch_size=100))
-        print("IoU per class on the test scenes: " + describe_iou(pred, trainer.data.test.y, trainer.data.classes))
-    if not args.no_plots:
-        _pictures(trainer, pred)
+    trainer.fit()
+    if trainer.is_root:  # the report and pictures belong to the model's task (deepnet/tasks.py)
+        (tasks.of(trainer.model) or tasks.CLASSIFY).report(trainer, pictures=not args.no_plots)
     return 0
-
-
-def _detector_report(trainer, args) -> int:
-    """After a detector's training: its hit rate, COCO's AP where pycocotools is installed, and a picture, from
-    one detection pass over the test scenes."""
-    found = trainer.model.detect(trainer.x_test)
-    truth = objects(trainer.data.test.y)
-    hits, alarms = match_counts([d[d[:, 4] >= 0.5] for d in found], truth)
-    acc = hits / max(sum(len(g) for g in truth) + alarms, 1)
-    print(f"Test hit rate: {100 * acc:.2f}% (hits / (digits + false alarms), score >= 0.5, IoU >= 0.5) on "
-          f"{len(trainer.t_test)} test scenes; run saved in {trainer.run_dir}")
-    try:
-        print(coco.describe(coco.evaluate(found, trainer.data.test.y, trainer.model.input_shape[1:])))
-    except MissingDependency as exc:
-        print(f"(no COCO AP: {exc})")
-    print(f"Detections in test scenes, drawn: deepnet detect {trainer.run_dir}")
-    if not args.no_plots:
-        try:
-            plots.training_curves(trainer.history, trainer.run_dir / "curves.png",
-                                  title=f"{trainer.config.model} on {trainer.config.dataset}")
-            keep = [d[d[:, 4] >= 0.5] for d in found[:8]]
-            plots.detections(trainer.data.test.x[:8], objects(trainer.data.test.y[:8]), keep,
-                             trainer.run_dir / "detections.png", trainer.data.classes)
-            print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'detections.png'}")
-        except ImportError as exc:
-            print(f"(no pictures: {exc})")
-    return 0
-
-
-def _pictures(trainer, pred=None) -> None:
-    try:
-        plots.training_curves(trainer.history, trainer.run_dir / "curves.png",
-                              title=f"{trainer.config.model} on {trainer.config.dataset}")
-        if getattr(trainer.model, "is_captioner", False):
-            print(f"Pictures: {trainer.run_dir / 'curves.png'}")
-            return
-        if pred is None:
-            pred = current().to_numpy(trainer.model.predict_labels(trainer.x_test, batch_size=100))
-        if pred.ndim == 3:  # per-pixel labels: segmentation
-            plots.segmentation(trainer.data.test.x, trainer.data.test.y, pred, trainer.run_dir / "segmentation.png",
-                               trainer.data.classes)
-            print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'segmentation.png'}")
-            return
-        plots.misclassified(trainer.data.test.x, trainer.data.test.y, pred, trainer.run_dir / "misclassified.png",
-                            classes=trainer.data.classes if trainer.data.name != "mnist" else None)
-        print(f"Pictures: {trainer.run_dir / 'curves.png'}, {trainer.run_dir / 'misclassified.png'}")
-    except ImportError as exc:
-        print(f"(no pictures: {exc})")
-
-

@@ -26,7 +26,7 @@ class NIC(Sequential):
     """An image captioner: `num_classes` is the vocabulary's size (datasets.captions.WORDS)."""
 
     #: the trainer and the commands tell a captioner by this (its labels are captions, not classes)
-    is_captioner = True
+    task = "caption"
 
     def __init__(self, input_shape=(1, 64, 64), num_classes: int = len(words.WORDS), hidden: int = 128,
                  embed: int = 32, widths=(16, 32, 64), clip: float = 5.0, dtype=None):

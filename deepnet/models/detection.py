@@ -54,7 +54,7 @@ class FasterRCNN(Sequential):
     """Faster R-CNN for `num_classes` classes counting the background (11 for the digits)."""
 
     #: the trainer and the commands tell a detector by this (its labels are boxes, its output detections)
-    is_detector = True
+    task = "detect"
 
     def __init__(self, input_shape=(1, 64, 64), num_classes: int = 11, width: int = 16,
                  anchor_sizes=(8, 16, 32, 64), anchor_ratios=(1.0, 2.0, 4.0), roi_size: int = 7, hidden: int = 256,
@@ -331,7 +331,7 @@ class FasterRCNN(Sequential):
             xb = x[i : i + batch_size]
             loss += current().item(self.loss(xb, t[i : i + batch_size], train=False)) * len(xb)
         found = self.detect(x, score_threshold=0.5, batch_size=batch_size)
-        hits, alarms = match_counts(found, truth)
+        hits, alarms = B.match_counts(found, truth)
         objects = sum(len(g) for g in truth)
         return loss / len(x), hits / max(objects + alarms, 1)
 
@@ -361,20 +361,3 @@ def _subsample(labels, value: int, limit: int, rng) -> None:
     where = np.flatnonzero(labels == value)
     if len(where) > limit:
         labels[rng.choice(where, len(where) - max(limit, 0), replace=False)] = -1
-
-
-def match_counts(detections, truth, iou_threshold: float = 0.5) -> tuple[int, int]:
-    """(hits, false alarms): detections taken best first, each matching the unmatched object of its class it
-    overlaps most at IoU >= iou_threshold."""
-    hits = alarms = 0
-    for found, gt in zip(detections, truth):
-        taken = np.zeros(len(gt), bool)
-        overlaps = B.iou(found[:, :4], gt[:, :4]) if len(found) and len(gt) else np.zeros((len(found), len(gt)))
-        for j in np.argsort(-found[:, 4], kind="stable") if len(found) else []:
-            ok = (~taken) & (gt[:, 4] == found[j, 5]) & (overlaps[j] >= iou_threshold) if len(gt) else np.zeros(0, bool)
-            if ok.any():
-                taken[np.flatnonzero(ok)[overlaps[j][ok].argmax()]] = True
-                hits += 1
-            else:
-                alarms += 1
-    return hits, alarms

@@ -21,6 +21,8 @@ class FCN(Sequential):
     put the boundaries back where the strokes are. Input sides must be multiples of 4.
     """
 
+    task = "segment"
+
     def __init__(self, input_shape=(1, 64, 64), num_classes: int = 11, width: int = 16, dtype=None):
         c, h, w = input_shape
         if h % 4 or w % 4:
@@ -47,6 +49,8 @@ class SegNet(Sequential):
     or skip connections carrying features (as FCN's do). With width 16 it has about FCN's parameter count.
     Input sides must be multiples of 8.
     """
+
+    task = "segment"
 
     def __init__(self, input_shape=(1, 64, 64), num_classes: int = 11, width: int = 16, dtype=None):
         c, h, w = input_shape

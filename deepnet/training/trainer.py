@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import datasets, io, models, optimizers
+from .. import datasets, io, models, optimizers, tasks
 from ..augment import Augment
 from ..backends import current
 from ..distributed import shard
@@ -391,17 +391,9 @@ def transfer(model, source, reinit=(), log=print) -> list[str]:
 
 
 def _check_labels_agree(model_class, config) -> None:
-    """A captioner trains on captions and a detector on boxes, and nothing else does; checked before the data or
-    the model is made."""
-    key = datasets.loaders.dataset_key(config.dataset)
-    captioner, detector = getattr(model_class, "is_captioner", False), getattr(model_class, "is_detector", False)
-    if captioner != (key == "mnist_captions"):
-        raise InvalidValue(f"--model {config.model} writes captions and trains on --dataset mnist-captions" if captioner
-                           else f"--dataset {config.dataset} labels each scene with a caption: train --model nic")
-    if detector != (key in datasets.loaders.DETECTION):
-        raise InvalidValue(f"--model {config.model} finds objects and trains on --dataset mnist-boxes or mnist-clutter"
-                           if detector else f"--dataset {config.dataset} labels each scene with boxes: train --model "
-                                            f"fasterrcnn")
+    """A captioner trains on captions and a detector on boxes, and nothing else does (tasks.check_dataset);
+    checked before the data or the model is made."""
+    tasks.check_dataset(tasks.named(model_class.task), config.model, config.dataset)
 
 
 def _check_model_fits_labels(model, config, data) -> None:
@@ -409,8 +401,8 @@ def _check_model_fits_labels(model, config, data) -> None:
     a captioner captions."""
     from ..layers.base import output_shape_of
 
-    if getattr(model, "is_captioner", False) or getattr(model, "is_detector", False):
-        return  # checked before it was built (_check_labels_agree)
+    if tasks.named(model.task) is not None and tasks.named(model.task).datasets is not None:
+        return  # its data sets are its own, checked before it was built (_check_labels_agree)
 
     try:
         out = output_shape_of(model.layers.values(), model.input_shape)
