@@ -4,8 +4,7 @@ The chunked convolution (conv.py) does three things per chunk: im2col, a matrix 
 pass. Called one by one from Python, each gives up the GIL and takes it back; two threads doing so
 wake each other up several times per chunk, and on a virtual machine each wake-up costs 40-100
 microseconds. With the product called from inside the compiled kernel, a chunk is one call: one hand-off
-instead of three. Measured on the 2-core machine (DeepConvNet inference, batch 10): 2.94 -> 2.54-2.78 ms
-(benchmarks/README.md, "Threads that spin").
+instead of three (measured: benchmarks/results/cpu_tuning.md; benchmarks/README.md, "Threads that spin").
 
 The product is the very routine np.matmul runs: the cblas_?gemm of the OpenBLAS that NumPy's wheels bundle
 (64-bit integers, symbols scipy_cblas_sgemm64_ / dgemm64_), found through threadpoolctl. Any other BLAS

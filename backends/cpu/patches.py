@@ -12,8 +12,8 @@ import numba
 # Given the images as a (C, N, H, W) view instead, the same loops produce the reference layout
 # (N, KH, KW, C, OH, OW) of base.Backend.im2col. The images are first copied into a padded scratch
 # array `xpad` (N, C, H + 2P, W + 2P), so that every patch row is a plain strided copy with no bounds
-# test: measured 1.7-2x faster than testing each element against the image's edges (DeepConvNet's
-# layers, one cache-sized chunk each), and col2im likewise adds into a padded scratch and crops it.
+# test, faster than testing each element against the image's edges (benchmarks/results/cpu_tuning.md),
+# and col2im likewise adds into a padded scratch and crops it.
 
 @numba.njit(cache=True, nogil=True)
 def _pad_into(x, pad, fill, xpad):

@@ -6,8 +6,8 @@ import numba
 
 # --- max-pooling -----------------------------------------------------------------------------------------
 # The NumPy path makes KH*KW passes over strided views (a max, then the arg-max by comparison). A general
-# one-pass kernel with bounds tests was no faster than that (3.45 against 3.21 ms, DeepConvNet's first
-# pooling at batch 100, 2 threads); the 2x2/stride-2 kernel below, unrolled, is 1.8x faster (1.91 ms).
+# one-pass kernel with bounds tests was no faster than that; the 2x2/stride-2 kernel below, unrolled, is
+# faster (benchmarks/results/cpu_tuning.md).
 # Ties keep the first maximum; a NaN counts as the maximum (the first one), as np.argmax does.
 
 # The same nest over (image, channel, output pixel) as col2im_rows (patches.py), which the duplicates tool
@@ -32,10 +32,9 @@ def max_pool_backward(dout, arg, kh, kw, stride, pad, dx):
 def max_pool_2x2(x, y, arg, with_arg):
     """max_pool for the common 2x2 window, stride 2, no padding: the four reads unrolled, no bounds tests.
 
-    Each window is reduced pairwise with selects, not branches, so that LLVM vectorizes the row: measured
-    4x faster than a branch per read (3.9 to 0.96 ms for a (100, 16, 28, 28) input on one thread, arg-max
-    included). The order of the comparisons keeps the reference's choice: the first maximum on ties, and
-    the first NaN if any (x != x), so NaN propagates as np.max does."""
+    Each window is reduced pairwise with selects, not branches, so that LLVM vectorizes the row (faster than
+    a branch per read: benchmarks/results/cpu_tuning.md). The order of the comparisons keeps the reference's
+    choice: the first maximum on ties, and the first NaN if any (x != x), so NaN propagates as np.max does."""
     n, c = x.shape[0], x.shape[1]
     oh, ow = y.shape[2], y.shape[3]
     for b in range(n):
@@ -60,7 +59,7 @@ def max_pool_2x2(x, y, arg, with_arg):
 @numba.njit(cache=True, nogil=True)
 def max_pool_2x2_backward(dout, arg, dx):
     """dx for max_pool_2x2: each of a window's four cells gets dout where it held the maximum, else 0,
-    written once (no zeroing pass, no scatter; 2.4x faster than the general kernel on one thread). A last
+    written once (no zeroing pass, no scatter: faster than the general kernel, results/cpu_tuning.md). A last
     row or column that no window covered (odd sizes) is zeroed."""
     n, c, h, w = dx.shape
     oh, ow = dout.shape[2], dout.shape[3]

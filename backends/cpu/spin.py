@@ -1,8 +1,8 @@
 """Waiting without sleeping, for the backend's threads (threads.Crew), compiled (Numba).
 
 On a virtual machine a sleeping thread is slow to wake (the host must reschedule its virtual core): a thread
-pool whose threads sleep between tasks lost about 90 microseconds on every hand-off here, more than many of
-a small batch's layers take (benchmarks/README.md, "Threads that spin"). The crew's threads spin on a flag in
+pool whose threads sleep between tasks lost more on every hand-off than many of a small batch's layers take
+(benchmarks/results/cpu_tuning.md; benchmarks/README.md, "Threads that spin"). The crew's threads spin on a flag in
 memory instead, for a few milliseconds after each task, and hold no GIL while they do."""
 from __future__ import annotations
 

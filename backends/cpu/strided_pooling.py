@@ -2,9 +2,8 @@
 (padded) image, so the max and the first arg-max are KH*KW element-wise passes over the output, with no
 patch array. The CPU backend runs this for any window without Numba, and with Numba for the windows its
 compiled kernels (pooling.py: the 2x2/2 window both ways, any window backward) do not cover: a general
-compiled forward measured no faster than these passes (3.45 against 3.21 ms, DeepConvNet's first pooling
-at batch 100), while the compiled any-window backward is 4-6x faster than the strided one on AlexNet's
-3x3/2 pooling (2.2 against 12.6 ms at batch 8, 96x55x55)."""
+compiled forward measured no faster than these passes, while the compiled any-window backward is several
+times faster than the strided one (benchmarks/results/cpu_tuning.md)."""
 from __future__ import annotations
 
 import numpy as np

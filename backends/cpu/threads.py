@@ -2,10 +2,9 @@
 
 NumPy's element-wise code runs on one core, and OpenBLAS threads each product on its own. On a
 2-core machine that left a core idle through every im2col, col2im and bias add, and OpenBLAS's
-threads, spinning for their next job, fought deepnet's for the two cores (a DeepConvNet step went
-from 82 to 120 ms with them on; benchmarks/README.md). So once deepnet runs work on several
-threads, it sets BLAS to one thread for the whole process (threadpoolctl) and splits the large
-products itself. DEEPNET_THREADS=1 keeps everything on the calling thread and leaves BLAS alone.
+threads, spinning for their next job, fought deepnet's for the two cores (benchmarks/results/
+cpu_tuning.md). So once deepnet runs work on several threads, it sets BLAS to one thread for the whole
+process (threadpoolctl) and splits the large products itself. DEEPNET_THREADS=1 keeps everything on the calling thread and leaves BLAS alone.
 
 NumPy, BLAS and the Numba kernels release the GIL, so the threads run in parallel. Each chunk is
 given to a fixed thread (round-robin), so results do not depend on timing: a given shape and
@@ -180,10 +179,9 @@ class Crew:
     latest task; flags[8 * k] is the last task worker k finished. The spin (kernels.spin_while_equal)
     holds no GIL. Every worker answers every task, those with no chunks at once, so a task number is
     never skipped; a worker that spun tuning.SPINS times without news sleeps on a condition until the next.
-    Measured on the 2-core machine, a task of no work split in two: 90 microseconds with a thread pool,
-    55 with the crew (what is left is the worker waiting, asleep, for the GIL, which the calling thread
-    holds until its own share reaches compiled code); DeepConvNet inference at batch 10, 3.8 to 3.2 ms
-    (benchmarks/README.md, "Threads that spin")."""
+    A hand-off costs less than a thread pool's; what is left is the worker waiting, asleep, for the GIL,
+    which the calling thread holds until its own share reaches compiled code (benchmarks/results/
+    cpu_tuning.md; benchmarks/README.md, "Threads that spin")."""
 
     def __init__(self, size: int, spin):
         self.size, self.spin, self.pid = size, spin, os.getpid()
