@@ -1,4 +1,4 @@
-"""ONNX export (deepnet/onnx.py): every exportable model checked with onnx.checker (full_check) and its outputs
+"""ONNX export (deepnet/onnx/): every exportable model checked with onnx.checker (full_check) and its outputs
 compared with ONNX's own reference evaluator (and ONNX Runtime where it is installed) within 1e-5 in float32;
 the graph's names, symbolic batch and metadata; a layer without an ONNX form refused with its name."""
 import numpy as np

@@ -4,7 +4,8 @@ NumPy's element-wise code runs on one core, and OpenBLAS threads each product on
 2-core machine that left a core idle through every im2col, col2im and bias add, and OpenBLAS's
 threads, spinning for their next job, fought deepnet's for the two cores (benchmarks/results/
 cpu_tuning.md). So once deepnet runs work on several threads, it sets BLAS to one thread for the whole
-process (threadpoolctl) and splits the large products itself. DEEPNET_THREADS=1 keeps everything on the calling thread and leaves BLAS alone.
+process (threadpoolctl) and splits the large products itself. DEEPNET_THREADS=1 keeps everything on the
+calling thread and leaves BLAS alone.
 
 NumPy, BLAS and the Numba kernels release the GIL, so the threads run in parallel. Each chunk is
 given to a fixed thread (round-robin), so results do not depend on timing: a given shape and

@@ -15,6 +15,9 @@ class Pooling(Layer):
     Max-pooling pads with -inf, so padding never wins the max.
     """
 
+    #: set by the MaxUnpooling that reads this pooling's arg-max (SegNet): it must keep them
+    keep_indices = False
+
     def __init__(self, pool_size=2, stride=None, pad: int = 0, mode: str = "max"):
         self.kh, self.kw = _pair(pool_size)
         self.stride = whole(stride, "Pooling stride") if stride is not None else self.kh

@@ -88,4 +88,4 @@ def conv_relu_pool(layers) -> bool:
     p = layers[2]
     # a pooling whose indices an unpooling reads (SegNet) runs on its own: the fused pass keeps none
     return (type(p) is Pooling and p.mode == "max" and p.kh == p.kw == p.stride == 2 and p.pad == 0
-            and not getattr(p, "keep_indices", False))
+            and not p.keep_indices)

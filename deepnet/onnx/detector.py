@@ -1,4 +1,4 @@
-"""Faster R-CNN as one ONNX graph (deepnet/onnx.py's exporter calls it): the whole `FasterRCNN.detect`, from
+"""Faster R-CNN as one ONNX graph (the exporter, export.py, calls it): the whole `FasterRCNN.detect`, from
 the image to the detections, with standard operators at opset 17.
 
     input   "input"       float32 (batch, C, H, W)
@@ -27,14 +27,14 @@ import functools
 
 import numpy as np
 
-from . import boxes as B
-from .models.detection import HEAD_WEIGHTS
+from .. import boxes as B
+from ..models.detection import HEAD_WEIGHTS
 
 FLOAT_MIN = float(np.finfo(np.float32).min)  # NonMaxSuppression's score threshold: only -inf scores are below
 
 
 def detector_graph(g, model, layers, score_threshold: float, nms: float, max_detections: int):
-    """Add Faster R-CNN's nodes to the graph `g` (onnx._Graph) reading "input"; `layers(g, list, x, prefix)`
+    """Add Faster R-CNN's nodes to the graph `g` (graph.Graph) reading "input"; `layers(g, list, x, prefix)`
     is the chain exporter. Returns the detections' tensor name and its shape after the batch."""
     h, w = model.input_shape[1:]
     num_classes, a = model.num_classes, model.num_anchors
