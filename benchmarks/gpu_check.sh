@@ -66,7 +66,7 @@ if [ $dry = 1 ]; then
   # mechanics run, on tiny sizes; nothing here is a GPU measurement, and the log says so
   export DEEPNET_STRICT_STANDIN=1 PYTHONPATH=$PWD/tests/standin_site${PYTHONPATH:+:$PYTHONPATH}
   log "DRY RUN on the strict CuPy stand-in (NumPy): mechanics only, no GPU result"
-  LIMIT=64 STEPS=2 WARMUP=1 ROUNDS=1 REPEATS=1 FRAMES=300 GPU_TESTS="tests/test_gpu.py -k kernel"
+  LIMIT=64 STEPS=2 WARMUP=1 ROUNDS=1 REPEATS=1 FRAMES=300 GPU_TESTS="tests/backends/test_gpu.py -k kernel"
   BATCHES=2 ALEX=2 SMOKE=--smoke HALF="--model simpleconvnet --dtype float16"
 elif [ -n "${GPU_CHECK_NO_INSTALL:-}" ]; then
   log "stage $stage; installs skipped (GPU_CHECK_NO_INSTALL)"
@@ -103,7 +103,7 @@ correctness)  # caps 20 + 180 + 30 s, and the installs' 80 and the probe's 30
     log "GPU tests skipped for want of a GPU, or none passed: correctness FAILS"
     failed=1
   fi
-  run 30 every_backend python -m pytest -q -ra -p no:cacheprovider tests/test_every_backend.py
+  run 30 every_backend python -m pytest -q -ra -p no:cacheprovider tests/backends/test_every_backend.py
   ;;
 figures)  # caps 50 + 30 + 120 + 40 s, and the installs' 80 and the probe's 30
   run 50 fig814 python benchmarks/layer_breakdown.py --backend cpu gpu --batch "$ALEX" --repeats "$REPEATS" \

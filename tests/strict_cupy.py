@@ -354,7 +354,7 @@ class _Kernel:
     NumPy buffers; one call a launch."""
 
     def __init__(self, in_params, out_params, operation, name="kernel", preamble="", **kwargs):
-        from .test_cupy_launch_standin import StandInKernel
+        from .backends.test_cupy_launch_standin import StandInKernel
 
         self.kernel = StandInKernel(in_params, out_params, operation, name, preamble)
 
@@ -455,7 +455,7 @@ TRAIN_SHAPES = {"deepconvnet": (1, 28, 28), "alexnet": (3, 227, 227), "resnet20"
 def train_step_counts(name: str, batch: int = 2) -> Counts:
     """The stand-in's counts for one training step (forward, backward, Adam) of model `name` on the GPU backend,
     as the trainer runs it (its labels checked once, up front), after a first step that allocates Adam's state;
-    call inside installed() with the GPU backend active. (tests/test_strict_standin.py asserts budgets on them,
+    call inside installed() with the GPU backend active. (tests/backends/test_strict_standin.py asserts budgets on them,
     benchmarks/standin_counts.py records them.)"""
     import contextlib
 

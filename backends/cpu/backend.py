@@ -316,8 +316,8 @@ class NumpyReferenceBackend(NumpyBackend):
     """The CPU backend with the base backend's whole-batch convolution: im2col of the whole batch and one
     product per layer, OpenBLAS threading it (no cache-sized chunks, no Numba kernels in the convolution),
     and the base backend's transposed convolution, batch norm and Adam step. It is the yardstick the chunked
-    path is measured against (benchmarks/cpu_paths.py) and checked against (tests/test_every_backend.py,
-    tests/test_fused.py, tests/test_optimizers.py)."""
+    path is measured against (benchmarks/cpu_paths.py) and checked against (tests/backends/test_every_backend.py,
+    tests/backends/test_fused.py, tests/training/test_optimizers.py)."""
 
     name = "cpu-reference"
     conv2d = Backend.conv2d

@@ -4,7 +4,7 @@ the reference: tests compare the two on a GPU.
 
 A graph per (kind, shapes, stride, pad, dtype): `fprop` (y = conv(x, W)), `dgrad` (dx from dy and W) and
 `wgrad` (dW from x and dy), built once and kept. Building the graph and inferring its shapes needs no GPU
-(tests/test_cudnn_conv.py does it on the CPU machine); validating, planning and executing need the driver.
+(tests/backends/test_cudnn_conv.py does it on the CPU machine); validating, planning and executing need the driver.
 Arrays are passed to cuDNN as CuPy arrays (DLPack), C-contiguous NCHW. The bias is added and summed by
 CuPy.
 """

@@ -4,8 +4,8 @@ Each kernel runs one thread per output element and gathers what it needs, so res
 deterministic (no atomics) and match the base backend's plain array code, which stays the
 reference they are tested against. Sums are accumulated in `ACC` (float for float16/float32,
 double for float64). Without a GPU, CI compiles the exact source CuPy generates from these strings with
-NVIDIA's compiler (tests/test_cuda_compile.py), and runs each kernel body once per index on the CPU
-against that reference (tests/test_cuda_kernels_on_cpu.py): gathers only, so that loop is exact. Keep it
+NVIDIA's compiler (tests/backends/test_cuda_compile.py), and runs each kernel body once per index on the CPU
+against that reference (tests/backends/test_cuda_kernels_on_cpu.py): gathers only, so that loop is exact. Keep it
 so: a kernel that used shared memory, barriers or atomics would need a GPU to be tested.
 """
 from __future__ import annotations
@@ -169,7 +169,7 @@ ADAM_MULTI = _adam_multi()
 # (Salmon et al., 2011; cuRAND's and NumPy's counter-based generator) at counter (i, 0) under a 64-bit key the
 # host's seeded generator draws for each call, so a run is reproducible and resumes exactly with no state on the
 # device; its top 24 bits give the number (exact in float32). The CPU executor runs it against a NumPy Philox
-# that reproduces Random123's known answers (tests/test_cuda_kernels_on_cpu.py).
+# that reproduces Random123's known answers (tests/backends/test_cuda_kernels_on_cpu.py).
 UNIFORM = dict(
     in_params="uint32 key0, uint32 key1",
     out_params="T u",

@@ -38,7 +38,7 @@ class Sequential:
     """
 
     #: Run a Convolution and the Relu right after it as one pass (a backend's conv2d_relu). Set False on a
-    #: model (or the class) to run every layer on its own: the results agree (tests/test_fused.py).
+    #: model (or the class) to run every layer on its own: the results agree (tests/backends/test_fused.py).
     fuse = True
     #: What the model is for, by name (deepnet/tasks.py): None for a plain chain, which classifies or segments as
     #: its output says; a model class that does something else names it ("detect", "caption").
