@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from . import settings
 
 
 class Timer:
@@ -89,8 +90,6 @@ class Backend:
     is_gpu = False
 
     def __init__(self, dtype=None, seed: int | None = None):
-        from . import settings
-
         self.dtype = settings.parse_dtype(dtype) if dtype is not None else settings.default_dtype()
         self.rng = Random(self, seed)
 

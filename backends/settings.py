@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from .errors import ConfigError
+from .registry import names
 
 DTYPES = ("float32", "float64", "float16")
 
@@ -22,8 +23,6 @@ def _read(name: str, default: str) -> str:
 
 
 def backend_name() -> str:
-    from .registry import names
-
     value = _read("DEEPNET_BACKEND", "cpu")
     if value not in names():
         raise ConfigError(

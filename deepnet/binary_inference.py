@@ -19,6 +19,8 @@ from .layers.binary import BinaryAffine, BinaryConvolution
 
 
 from .training.checkpoint import PACKED_FORMAT  # the "format" PackedBinaryNet.save writes in its metadata
+from .loading import load_model_meta
+from .models import create
 
 
 def pack_bits(signs) -> np.ndarray:
@@ -101,9 +103,6 @@ class PackedBinaryNet:
 def load_packed(path) -> PackedBinaryNet:
     """A PackedBinaryNet from a file written by PackedBinaryNet.save (`deepnet binarize --out`): names,
     shapes and finiteness checked from the headers and against the network its metadata names."""
-    from .loading import load_model_meta
-    from .models import create
-
     index, meta = io.read_index(path)
     if meta.get("format") != PACKED_FORMAT:
         raise BadFile(f"{path} is not a packed BinaryNet (written by deepnet binarize --out)")

@@ -8,6 +8,7 @@ import numpy as np
 
 from .errors import BadFile, InvalidValue, MissingFile
 from .safe_pickle import loads
+from .models import DeepConvNet
 
 # The book's DeepConvNet numbers its weight layers 1..8: six convolutions, then two affine layers.
 BOOK_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "affine1", "affine2")
@@ -54,8 +55,6 @@ def fold_test_time_dropout(weights: dict, ratio: float = 0.5) -> dict:
 def import_book_weights(pickle_path, out_path) -> Path:
     """Convert the book's pickle to a deepnet weights file, checking every shape against DeepConvNet and
     folding the book's test-time dropout scaling into the last layer (fold_test_time_dropout)."""
-    from .models import DeepConvNet
-
     pickle_path, out_path = Path(pickle_path), Path(out_path)
     if out_path.is_dir():
         raise InvalidValue(f"{out_path} is a directory; give the weights file to write, e.g. {out_path / 'book.npz'}")

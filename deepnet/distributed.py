@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from .backends import current
+from .errors import InvalidValue
 
 INSTALL = "pip install 'deepnet[distributed]' (mpi4py and the MPICH wheel)"
 
@@ -153,8 +154,6 @@ def prepare_device() -> None:
 def refuse_undeclared_launch() -> None:
     """`mpiexec -n 2 deepnet train` without --distributed would run the same training twice into one
     directory: refuse it."""
-    from .errors import InvalidValue
-
     size = launched_size()
     if size > 1:
         raise InvalidValue(f"started as {size} MPI ranks without --distributed: each rank would train the same run "

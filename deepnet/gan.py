@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets, io
+from . import datasets, io, plots
 from .backends import current
 from .errors import BadFile, InvalidValue, MissingFile
 from .layers import (Affine, BatchNormalization, BinaryCrossEntropyWithLogits, Convolution, LeakyRelu, Relu,
@@ -38,6 +38,8 @@ from .layers import runner
 from .models import Sequential
 from .optimizers import Adam
 from .training.rundir import RunDirectory
+from .initializers import shapes_only
+from .loading import load_classifier
 
 NOISE = 100
 INIT_STD = 0.02
@@ -142,8 +144,6 @@ def check_settings(settings: dict) -> dict:
 def network_shapes(settings: dict, what: str = "state") -> dict:
     """{'G/name' or 'D/name': shape} of both networks' `what` ('state': parameters and buffers, or
     'params') for these settings, without allocating weights."""
-    from .initializers import shapes_only
-
     with shapes_only():
         nets = {"G/": generator(width=settings["width"], hidden=settings["g_hidden"]),
                 "D/": discriminator(hidden=settings["d_hidden"])}
@@ -395,10 +395,6 @@ class GanTrainer:
 
     def _pictures(self) -> None:
         try:
-            from . import plots
-        except ImportError:
-            return
-        try:
             plt = plots.pyplot()
         except ImportError:
             return
@@ -437,8 +433,6 @@ class Judge:
     digits as the yardstick). The real digits' features are computed once."""
 
     def __init__(self, classifier_weights, count_real: int = 10000):
-        from .loading import load_classifier
-
         self.model, meta = load_classifier(classifier_weights, "judging generated digits (--judge-with)",
                                            input_shape=(1, 28, 28), classes=10)
         self.layers = list(self.model.layers.values())

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadFile, MissingFile
+from .errors import BadFile, MissingDependency, MissingFile
 
 META_KEY = "__meta__"
 
@@ -137,8 +137,6 @@ def save_safetensors(path, arrays: dict, meta: dict | None = None) -> None:
     try:
         from safetensors.numpy import save
     except ImportError:
-        from .errors import MissingDependency
-
         raise MissingDependency("writing safetensors files needs the safetensors package: pip install "
                                 "'deepnet[onnx]'") from None
     blob = save({k: np.ascontiguousarray(a) for k, a in arrays.items()},
@@ -211,8 +209,6 @@ def load_arrays(path, expect: dict | None = None, max_bytes: int = MAX_ARRAY_BYT
         try:
             from safetensors import safe_open
         except ImportError:
-            from .errors import MissingDependency
-
             raise MissingDependency("reading safetensors files needs the safetensors package: pip install "
                                     "'deepnet[onnx]'") from None
         try:

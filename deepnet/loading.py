@@ -6,6 +6,7 @@ from . import io, models, tasks
 from .errors import BadFile, InvalidValue
 from .models import check_name, limits, state_shapes
 from .training import checkpoint
+from . import onnx as donnx
 
 
 def load_model_meta(path, meta: dict) -> tuple[str, tuple, int, dict]:
@@ -43,8 +44,6 @@ def load_model(run_or_file, dtype="float32"):
 
 
 def _load_onnx(path, dtype):
-    from . import onnx as donnx
-
     model = donnx.load(path, dtype)
     try:
         import onnx

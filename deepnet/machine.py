@@ -5,6 +5,7 @@ import os
 import platform
 
 from .backends import usable_cores
+from .backends import current
 
 
 def blas() -> list:
@@ -22,8 +23,6 @@ def machine(backends_used=None) -> dict:
     (threads and kernels on the CPU, memory and CUDA versions on a GPU), Python, NumPy, the BLAS kernel,
     the cores and the platform. Defaults to the active backend."""
     import numpy as np
-
-    from .backends import current
 
     used = [current()] if backends_used is None else list(backends_used)
     return {**(used[0].describe() if used else {}), "backends": [bk.describe() for bk in used],

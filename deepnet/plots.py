@@ -5,6 +5,7 @@ import numpy as np
 
 from . import io
 from .errors import MissingDependency
+from .boxes import iou
 
 
 def pyplot():
@@ -123,8 +124,6 @@ def segmentation(images, truth, pred, path, classes, count: int = 6) -> None:
 def detections(images, truth, found, path, classes, titles=None, cols: int = 4) -> None:
     """Scenes with their detections (red: class and score) and true boxes (green, dashed), one panel each;
     a true box no detection found (IoU >= 0.5, its class) is drawn in orange: a miss."""
-    from .boxes import iou
-
     plt = pyplot()
     n = len(images)
     cols = min(cols, n)

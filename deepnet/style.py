@@ -30,6 +30,11 @@ import numpy as np
 from .backends import current
 from .errors import BadFile, InvalidValue, MissingDependency
 from .layers import Convolution, Pooling, Relu, runner
+from .errors import MissingFile
+from .layers import Affine
+from .layers.base import output_shape_of
+from .loading import load_classifier
+from .optimizers import Adam
 
 #: torchvision's vgg19().features: convolutions (output channels) and max poolings ("M"), module by module
 VGG19 = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
@@ -53,8 +58,6 @@ class FeatureNet:
 
     def smallest_side(self, largest: int = 4096) -> int:
         """The smallest square picture's side the layers up to the deepest one used (content and style) take."""
-        from .layers.base import output_shape_of
-
         used = self.layers[: max(self.index(n) for n in (self.content, *self.style) if n) + 1]
         for side in range(1, largest + 1):
             try:
@@ -130,8 +133,6 @@ def vgg19_from_safetensors(path, dtype="float32") -> FeatureNet:
 
     path = Path(path)
     if not path.is_file():
-        from .errors import MissingFile
-
         raise MissingFile(f"no such weights file: {path}")
     try:
         tensors = load_file(str(path))
@@ -180,9 +181,6 @@ def random_multiscale(channels: int = 1, seed: int = 0, widths=(32, 64, 128), dt
 def from_run(run, dtype="float32") -> FeatureNet:
     """The convolutional part (up to the first fully connected layer) of a trained deepnet classifier; content
     from its second-to-last ReLU, style from every ReLU before."""
-    from .layers import Affine
-    from .loading import load_classifier
-
     model, meta = load_classifier(run, "a style-transfer feature network", dtype)
     named = []
     for name, layer in model.layers.items():
@@ -265,8 +263,6 @@ class StyleTransfer:
         if method == "lbfgs":
             x = self._lbfgs(x, steps)
         elif method == "adam":
-            from .optimizers import Adam
-
             opt = Adam(lr=lr)
             for i in range(steps):
                 _, _, dx = self.losses(x)

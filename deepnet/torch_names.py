@@ -20,13 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import BadFile, InvalidValue
+from .layers import Affine, BatchNormalization, Convolution, TransposedConvolution
+from .layers.base import Layer
 
 
 def _mapping(model) -> list[tuple[str, str, str, bool]]:
     """(deepnet name, PyTorch name, ..., transpose) for every array of a chain model."""
-    from .layers import Affine, BatchNormalization, Convolution, TransposedConvolution
-    from .layers.base import Layer
-
     out, index, images = [], 0, len(model.input_shape or ()) == 3
     for name, layer in model.layers.items():
         if hasattr(layer, "children"):

@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import tuning
+from ..settings import ConfigError
+from ..settings import switch
 
 
 
@@ -32,8 +34,6 @@ def default_threads() -> int:
         except ValueError:
             value = 0
         if value < 1:
-            from ..settings import ConfigError
-
             raise ConfigError(f"DEEPNET_THREADS={raw!r} is not a thread count; expected 1, 2, 3, ...")
         return value
     return usable_cores()
@@ -52,8 +52,6 @@ _BLAS_LIMITED = []
 
 
 def _spin_enabled() -> bool:
-    from ..settings import switch
-
     return switch("DEEPNET_SPIN", default=True)
 
 

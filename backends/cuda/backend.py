@@ -12,6 +12,10 @@ from ..base import Backend, ConvReluContext, NormContext, Random, Timer, _fits
 from ..errors import BackendUnavailable
 from ..registry import register
 from . import kernels as cupy_kernels
+from .. import settings
+from ..settings import device_ordinal
+from .cudnn import CudnnConv
+from .nccl import NcclReducer
 
 
 INSTALL_HINT = (
@@ -40,8 +44,6 @@ def cupy_status() -> str:
 
 
 def _open(dtype=None, device=None, seed=None) -> CupyBackend:
-    from ..settings import device_ordinal
-
     return CupyBackend.open(device_ordinal() if device is None else device, dtype, seed)
 
 
@@ -151,12 +153,8 @@ class CupyBackend(Backend):
     def cudnn(self):
         """The cuDNN convolution (backends/cuda/cudnn.py) when DEEPNET_CONV asks for it, else None."""
         if "_cudnn" not in self.__dict__:
-            from .. import settings
-
             choice, conv = settings.conv_implementation(), None
             if choice != "im2col":
-                from .cudnn import CudnnConv
-
                 try:
                     conv = CudnnConv(self.xp)
                 except Exception as exc:  # not installed, or no cuDNN runtime/driver: auto falls back to im2col
@@ -201,8 +199,6 @@ class CupyBackend(Backend):
         return self.cudnn.backward(dy, context.x, w, stride, pad, need_dx)
 
     def gradient_reducer(self, mpi_comm):
-        from .nccl import NcclReducer
-
         return NcclReducer(self.xp, mpi_comm)
 
     # --- kernels: one thread per output element, gathers only (deterministic) -------------

@@ -10,6 +10,8 @@ from ..datasets import captions as words
 from ..errors import InvalidValue
 from ..loading import load_model
 from .arguments import check_output, scenes_or_images
+from .. import plots
+from ..images import load_digit
 
 
 MAX_BEAM = 100  # hypotheses kept a scene; the vocabulary has 14 words, so wider beams find nothing more
@@ -37,8 +39,6 @@ def caption(run, images=(), beam: int = 3, count: int = 16, out="captions.png", 
                            f"have {len(words.WORDS)} ({', '.join(words.WORDS)})")
     size = model.input_shape[1]
     if images:
-        from ..images import load_digit
-
         x = np.stack([load_digit(p, size) for p in images])
         truth, names = [None] * len(x), [str(p) for p in images]
     else:
@@ -66,8 +66,6 @@ def caption(run, images=(), beam: int = 3, count: int = 16, out="captions.png", 
 
 def _grid(x, texts, truths, path) -> None:
     """Scenes in a grid, each titled with its caption (red where it differs from the truth)."""
-    from .. import plots
-
     plt = plots.pyplot()
     n = len(x)
     cols = min(4, n)

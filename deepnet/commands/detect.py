@@ -11,6 +11,8 @@ from ..errors import InvalidValue
 from ..images import load_scene
 from ..loading import load_model
 from .arguments import check_output, scenes_or_images
+from .. import plots
+from ..boxes import match_counts
 
 
 SHOWN = 64  # scenes drawn in the picture; every detection is printed
@@ -62,8 +64,6 @@ def detect(run, images=(), count: int = 8, score: float = 0.5, nms: float = 0.5,
                  for x1, y1, x2, y2, s, c in shown]
         line = f"{name}: " + ("; ".join(parts) if parts else "no digits found")
         if truth is not None:
-            from ..boxes import match_counts
-
             got, _ = match_counts([det], [truth[i]])
             hits, objects = hits + got, objects + len(truth[i])
             line += f"   (truth: {' '.join(classes[int(c)] for c in truth[i][:, 4]) or 'none'}; {got} found)"
@@ -71,8 +71,6 @@ def detect(run, images=(), count: int = 8, score: float = 0.5, nms: float = 0.5,
     if truth is not None:
         log(f"{hits} of {objects} digits found (IoU >= 0.5, right class, score >= {score:g})")
     if out:
-        from .. import plots
-
         plots.detections(x[:SHOWN], None if truth is None else truth[:SHOWN], found[:SHOWN], Path(out), classes,
                          titles=names[:SHOWN])
         log(f"Picture: {out}" + (f" (the first {SHOWN} of {len(x)})" if len(x) > SHOWN else ""))

@@ -6,6 +6,9 @@ from ..backends import current
 from ..backends.settings import parse_dtype
 from ..errors import InvalidValue
 from ..loading import load_model
+from .. import coco
+from ..datasets import loaders
+from ..datasets.scenes import describe_iou
 
 
 BATCH, DETECTOR_BATCH = 500, 100  # --batch-size's defaults: a detector's pass holds its proposals' features too
@@ -84,9 +87,6 @@ def evaluate_runs(runs, dtype="float32", dataset=None, batch_size=None, data_dir
 
 def _evaluate_detector(model, meta, dt, dataset, batch_size, data_dir, log) -> None:
     """A detector's COCO metrics on its data set's 1,000 test scenes, and its images per second."""
-    from .. import coco
-    from ..datasets import loaders
-
     name = dataset or meta["dataset"]
     if loaders.dataset_key(name) not in loaders.DETECTION:
         raise InvalidValue(f"{meta['path']} is a detector; --dataset must be one of: {', '.join(loaders.DETECTION)}; "
@@ -109,8 +109,6 @@ def _iou_note(p, t, data) -> str:
     """For per-pixel labels: each class's intersection over union and their mean."""
     if t.ndim != 3:
         return ""
-    from ..datasets.scenes import describe_iou
-
     bk = current()
     return "; IoU " + describe_iou(bk.to_numpy(p.argmax(axis=1)), bk.to_numpy(t), data.classes)
 

@@ -8,6 +8,9 @@ from .. import tasks
 from ..errors import InvalidValue
 from ..loading import load_model
 from .arguments import check_output
+from .. import __version__, io
+from .. import onnx as donnx
+from ..models import registry
 
 
 def export(run, out, softmax: bool = False, log=print) -> Path:
@@ -19,8 +22,6 @@ def export(run, out, softmax: bool = False, log=print) -> Path:
     model, meta = load_model(run)
     if out.suffix == ".safetensors":
         return _weights(model, meta, out, log)
-    from .. import onnx as donnx
-
     history = meta.get("history") if isinstance(meta.get("history"), list) else []
     info = {"dataset": meta["dataset"], "epochs": meta.get("epoch", "")}
     accuracy = history[-1].get("test_acc") if history and isinstance(history[-1], dict) else None
@@ -45,9 +46,6 @@ def export(run, out, softmax: bool = False, log=print) -> Path:
 
 def _weights(model, meta, out: Path, log) -> Path:
     """The parameters and buffers under deepnet's names, with what load_model needs to rebuild the model."""
-    from .. import __version__, io
-    from ..models import registry
-
     cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     name = cfg.get("model") or meta.get("model_name") or type(model).__name__.lower()
     if meta.get("onnx") is not None and name not in registry.MODELS:  # a graph from another exporter

@@ -6,12 +6,11 @@ import platform
 import sys
 
 from ..machine import blas, usable_cores
+from ..backends import current, statuses
 
 
 def report() -> str:
     import numpy as np
-
-    from ..backends import current, statuses
 
     bk = current()
     lines = [

@@ -7,11 +7,10 @@ from .. import datasets
 from ..backends import current
 from ..images import load_digit
 from ..layers import softmax
+from ..loading import load_classifier
 
 
 def predict_images(images, weights, log=print) -> int:
-    from ..loading import load_classifier
-
     model, _ = load_classifier(weights, "deepnet predict", input_shape=(1, 28, 28))
     x = datasets.to_model_input(np.stack([load_digit(p) for p in images]), model.dtype)
     probs = current().to_numpy(softmax(model.forward(x, train=False)))

@@ -10,6 +10,9 @@ from ..backends import current
 from ..errors import InvalidValue
 from ..layers import softmax
 from .arguments import check_output
+from .. import plots
+from ..loading import load_classifier
+from ..models.fully_convolutional import fully_convolutional, window_stride
 
 
 def digit_strip(count: int, seed: int, source_dir=None):
@@ -21,9 +24,6 @@ def digit_strip(count: int, seed: int, source_dir=None):
 
 
 def scan(weights, count: int = 5, seed: int = 0, out="scan.png", data_dir=None, log=print) -> dict:
-    from ..loading import load_classifier
-    from ..models.fully_convolutional import fully_convolutional, window_stride
-
     if not 1 <= count <= 100:
         raise InvalidValue(f"--digits must be from 1 to 100; got {count}")
     if not 0 <= seed < 2**63:
@@ -50,8 +50,6 @@ def scan(weights, count: int = 5, seed: int = 0, out="scan.png", data_dir=None, 
     log(f"read at each digit:  {' '.join(map(str, read))}")
     result = {"labels": [int(v) for v in labels], "read": read, "probabilities": probs.tolist(), "stride": stride}
     if out:
-        from .. import plots
-
         plots.score_map(strip, probs, stride, labels, Path(out))
         log(f"Picture: {out}")
     return result

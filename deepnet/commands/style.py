@@ -10,6 +10,7 @@ from ..backends import current
 from ..errors import InvalidValue
 from ..images import load_picture
 from .arguments import check_output
+from ..io import atomic_open
 
 MAX_SIDE = 512
 
@@ -68,8 +69,6 @@ def picture_format(path) -> str:
 def save_picture(img: np.ndarray, path) -> None:
     """Pixels (C, H, W) in [0, 1] written to `path` in the format its suffix names."""
     from PIL import Image
-
-    from ..io import atomic_open
 
     a = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
     pic = Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0))

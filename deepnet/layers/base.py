@@ -9,6 +9,7 @@ Models walk these names; nothing refers to a layer by its position.
 from __future__ import annotations
 
 from ..backends import current
+from ..backends.settings import parse_dtype
 
 
 class Layer:
@@ -75,8 +76,6 @@ def output_shape_of(layers, input_shape) -> tuple:
 
 def resolve_dtype(dtype):
     """The dtype a new layer allocates in: `dtype` if given, else the backend's default."""
-    from ..backends.settings import parse_dtype
-
     return parse_dtype(dtype) if dtype is not None else current().dtype
 
 

@@ -20,6 +20,7 @@ from ..layers import (LSTM, Affine, Convolution, Embedding, Pooling, Relu, Tanh,
                       runner)
 from ..optimizers import clip_grads
 from .sequential import Sequential
+from ..layers import log_softmax
 
 
 class NIC(Sequential):
@@ -98,8 +99,6 @@ class NIC(Sequential):
 
     def _step(self, tokens, h, c):
         """Log-probabilities of the next word for each row, and the new state."""
-        from ..layers import log_softmax
-
         xp = current().xp
         hs = self.lstm.forward(self.embed.forward(tokens[:, None]), h0=h, c0=c)
         scores = self.words.forward(hs)[:, 0]

@@ -30,6 +30,8 @@ from .. import boxes as B
 from ..backends import current
 from ..layers import Affine, Convolution, Pooling, Relu, RoIAlign, runner, softmax
 from .sequential import Sequential
+from ..layers.base import output_shape_of
+from .describe import describe
 
 #: weights of the head's box deltas (Fast R-CNN's): the targets have about unit variance
 HEAD_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
@@ -100,8 +102,6 @@ class FasterRCNN(Sequential):
     def branch_inputs(self) -> dict:
         """{layer: the shape of one input} for the layers that do not read the previous layer's output: the
         RPN's two outputs read its trunk, the head reads one region's RoI Align features (`describe` uses it)."""
-        from ..layers.base import output_shape_of
-
         feat = output_shape_of(self.backbone, self.input_shape)
         trunk = output_shape_of(self.rpn, feat)
         hidden = (self.layers["fc2"].W.shape[1],)
@@ -109,8 +109,6 @@ class FasterRCNN(Sequential):
                 "fc1": (feat[0] * self.roi_size ** 2,), "cls": hidden, "box": hidden}
 
     def summary(self) -> str:
-        from .describe import describe
-
         return describe(self)
 
     # --- the shared pass ----------------------------------------------------------------------------------

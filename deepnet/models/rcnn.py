@@ -20,6 +20,7 @@ from ..backends import current
 from ..datasets.scenes import INK
 from ..layers import Pooling, runner, softmax
 from .convnets import DeepConvNet
+from .. import optimizers
 
 CONTEXT = 1.4          # a 28x28 MNIST image frames its 20-pixel digit with 4 pixels a side: side x 1.4
 CROP = 28
@@ -203,8 +204,6 @@ def train(model: RCNN, images, boxes, epochs: int = 3, batch_size: int = 100, lr
     """R-CNN's training on scenes (uint8 images (N, 1, H, W), boxes (N, M, 5)): the classifier on every region's
     warped crop (Adam, the learning rate a tenth in the last epoch), then the box regressors on its features.
     Returns counts and the classifier's last-epoch accuracy on the regions."""
-    from .. import optimizers
-
     bk = current()
     bk.rng.seed(seed)
     regions, classes, ious, matched = model.region_set(images, boxes, jitter=jitter, seed=seed)

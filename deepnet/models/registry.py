@@ -13,6 +13,7 @@ from .limits import MAX_DEPTH, MAX_PARAMETERS
 from .detection import FasterRCNN
 from .segmentation import FCN, SegNet
 from .sequential import Sequential
+from .. import initializers
 
 MODELS = {"deepconvnet": DeepConvNet, "simpleconvnet": SimpleConvNet, "alexnet": AlexNet, "vgg": VGG,
           "resnet": ResNet, "plainnet": lambda **kw: ResNet(plain=True, **kw), "googlenet": GoogLeNetSmall,
@@ -53,8 +54,6 @@ def create(name: str, **kwargs) -> Sequential:
 
 def state_shapes(name: str, **kwargs) -> dict:
     """{parameter or buffer name: shape} of the model `name` would build, without allocating its weights."""
-    from .. import initializers
-
     with initializers.shapes_only():
         model = create(name, **kwargs)
     shapes = {k: tuple(a.shape) for k, a in model.state().items()}

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, optimizers
+from .. import io, optimizers, plots
 from ..backends import current
 from ..errors import BadFile, InvalidValue
 from ..layers import Affine, Convolution, HuberQLoss, Relu
@@ -38,6 +38,7 @@ from ..models.sequential import Sequential
 from ..training.rundir import RunDirectory
 from . import envs
 from .replay import Replay
+from ..initializers import shapes_only
 
 OPTIMIZERS = ("rmsprop", "adam")
 MAX_SEED = 2**32 - 1 - 10_000  # the evaluation game is seeded with seed + 10,000; NumPy's legacy seeds are 32-bit
@@ -152,8 +153,6 @@ def q_network(observation_shape, num_actions: int, dtype=None, hidden=None) -> l
 
 def check_size(observation_shape, num_actions: int, hidden) -> None:
     """Refuse a Q-network of more than MAX_PARAMETERS parameters before any weight is allocated."""
-    from ..initializers import shapes_only
-
     with shapes_only():
         layers = q_network(observation_shape, num_actions, hidden=hidden)
     total = sum(int(np.prod(a.shape)) for layer in layers for a in layer.params().values())
@@ -482,8 +481,6 @@ class DQNRun:
 
     def pictures(self) -> None:
         try:
-            from .. import plots
-
             plots.returns_curve(self.episodes, self.evaluations, self.out / "curve.png",
                                 title=f"DQN on {self.cfg.game}")
             if len(self.game.observation_shape) == 3:

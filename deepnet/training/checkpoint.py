@@ -5,12 +5,11 @@ from pathlib import Path
 
 from .. import io
 from ..errors import BadFile, MissingFile
+from ..backends import current
 
 
 def save(path, model, optimizer, meta: dict) -> None:
     """Write everything needed to resume to `path`, atomically (see deepnet.io)."""
-    from ..backends import current
-
     bk = current()
     arrays = {f"model/{k}": a for k, a in model.state_numpy().items()}
     opt = optimizer.state_dict()

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 from ..errors import BadFile, InvalidValue
 from . import recipes, schedules
+from ..augment import Augment
+from ..backends.settings import default_dtype
+from ..backends.settings import parse_dtype
 
 
 @dataclass
@@ -52,8 +55,6 @@ class TrainConfig:
         if self.out is None:
             self.out = f"runs/{self.model}-{self.dataset}"
         if self.dtype is None:
-            from ..backends.settings import default_dtype
-
             self.dtype = default_dtype().name
 
     def validate(self) -> None:
@@ -79,15 +80,11 @@ class TrainConfig:
         if self.reinit and not self.init_from:
             raise InvalidValue(f"--reinit {','.join(self.reinit)} names layers not to copy from --init-from, "
                                f"but no --init-from was given")
-        from ..backends.settings import parse_dtype
-
         try:
             parse_dtype(self.dtype)
         except ValueError as exc:
             raise InvalidValue(str(exc)) from None
         schedules.parse(self.schedule, self.lr, self.epochs)
-        from ..augment import Augment
-
         Augment.parse(self.augment)
 
     def to_dict(self) -> dict:

@@ -21,6 +21,9 @@ from . import checkpoint, schedules
 from .loss_scale import DynamicLossScale
 from .config import TrainConfig
 from .rundir import RunDirectory
+from .. import distributed
+from ..layers.base import output_shape_of
+from ..machine import machine
 
 
 class TrainingDiverged(UserError, RuntimeError):
@@ -94,8 +97,6 @@ class Trainer:
         """A trainer for a new run in config.out (an existing run there is refused unless `overwrite`)."""
         config.validate()
         if config.distributed and "comm" not in kwargs:
-            from .. import distributed
-
             kwargs["comm"] = distributed.init()  # first: a later failure on any rank then stops them all
         comm = kwargs.get("comm")
         if comm is None or comm.is_root:
@@ -399,8 +400,6 @@ def _check_labels_agree(model_class, config) -> None:
 def _check_model_fits_labels(model, config, data) -> None:
     """A classifier (a score per class) needs a label per image; a segmenter (a score map) a label per pixel;
     a captioner captions."""
-    from ..layers.base import output_shape_of
-
     if tasks.named(model.task) is not None and tasks.named(model.task).datasets is not None:
         return  # its data sets are its own, checked before it was built (_check_labels_agree)
 
@@ -419,6 +418,4 @@ def _check_model_fits_labels(model, config, data) -> None:
 
 def machine_info() -> dict:
     """The machine stamp saved with each checkpoint and history (deepnet.machine)."""
-    from ..machine import machine
-
     return machine()
