@@ -8,8 +8,9 @@ from .binary import BinaryNet
 from .captioning import NIC
 from .detection import FasterRCNN
 from .segmentation import FCN, SegNet
+from .model import Model
 from .sequential import Sequential
 
-__all__ = ["Sequential", "SimpleConvNet", "DeepConvNet", "AlexNet", "VGG", "VGG16", "VGG_SMALL", "vgg16", "ResNet",
-           "GoogLeNetSmall", "FCN", "SegNet", "FasterRCNN", "BinaryNet", "NIC", "MODELS", "check_name", "create",
-           "parse_name", "state_shapes", "describe", "stacked_3x3_demo", "limits"]
+__all__ = ["Model", "Sequential", "SimpleConvNet", "DeepConvNet", "AlexNet", "VGG", "VGG16", "VGG_SMALL", "vgg16",
+           "ResNet", "GoogLeNetSmall", "FCN", "SegNet", "FasterRCNN", "BinaryNet", "NIC", "MODELS", "check_name",
+           "create", "parse_name", "state_shapes", "describe", "stacked_3x3_demo", "limits"]

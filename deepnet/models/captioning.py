@@ -19,11 +19,11 @@ from ..datasets import captions as words
 from ..layers import (LSTM, Affine, Convolution, Embedding, Pooling, Relu, Tanh, TimeAffine, TimeSoftmaxWithLoss,
                       runner)
 from ..optimizers import clip_grads
-from .sequential import Sequential
+from .model import Model
 from ..layers import log_softmax
 
 
-class NIC(Sequential):
+class NIC(Model):
     """An image captioner: `num_classes` is the vocabulary's size (datasets.captions.WORDS)."""
 
     #: the trainer and the commands tell a captioner by this (its labels are captions, not classes)
@@ -69,7 +69,7 @@ class NIC(Sequential):
         return runner.backward(self.encoder, self.lstm.dh0, input_grad)
 
     def train_step(self, x, t, optimizer, before_update=None, loss_scale=None):
-        """Sequential's step, the gradients clipped to a global norm of `clip` before the update (in float16
+        """Model's step, the gradients clipped to a global norm of `clip` before the update (in float16
         the gradients are still scaled by the loss scale there, so the clip waits for float32)."""
         def clipped(grads):
             if before_update is not None:

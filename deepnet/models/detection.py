@@ -29,7 +29,7 @@ import numpy as np
 from .. import boxes as B
 from ..backends import current
 from ..layers import Affine, Convolution, Pooling, Relu, RoIAlign, runner, softmax
-from .sequential import Sequential
+from .model import Model
 from ..layers.base import output_shape_of
 from .describe import describe
 
@@ -52,7 +52,7 @@ def _bce(logits, labels):
     return loss, 0.5 * (xp.tanh(0.5 * logits) + 1) - labels  # sigmoid without exp's overflow
 
 
-class FasterRCNN(Sequential):
+class FasterRCNN(Model):
     """Faster R-CNN for `num_classes` classes counting the background (11 for the digits)."""
 
     #: the trainer and the commands tell a detector by this (its labels are boxes, its output detections)

@@ -57,3 +57,16 @@ def test_no_model_flags_remain():
                if 'getattr(model, "is_' in p.read_text() or "is_detector" in p.read_text()
                or "is_captioner" in p.read_text()]
     assert not flagged, flagged
+
+
+def test_a_model_that_is_not_a_chain_is_not_a_sequential(cpu32):
+    import numpy as np
+
+    from deepnet.models import Model, Sequential
+
+    for name, what in (("fasterrcnn", "detect"), ("nic", "caption")):
+        model = models.create(name)
+        assert isinstance(model, Model) and not isinstance(model, Sequential)
+        with pytest.raises(TypeError, match=f"use model.{what}"):
+            model.forward(np.zeros((1, *model.input_shape), np.float32))
+    assert isinstance(models.create("deepconvnet"), Sequential)

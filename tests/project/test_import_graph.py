@@ -105,3 +105,29 @@ def test_the_graph_sees_imports_inside_functions_and_relative_ones():
     assert "deepnet.backends.cuda.kernels" in g["deepnet.backends.cuda.backend"]  # `from . import kernels as ...`
     assert "deepnet.loading" in g["deepnet.commands.predict"]  # inside predict_images
     assert len(g) > 100
+
+
+# deepnet's modules that import an optional dependency at their top (Numba: the `fast` extra), which another
+# module may therefore import only inside the function that needs them
+OPTIONAL = {f"deepnet.backends.cpu.{m}" for m in ("blas", "kernels", "normalization", "outputs", "patches", "pooling",
+                                                   "popcount", "spin", "updates")}
+
+
+def test_imports_inside_functions_are_only_of_optional_modules():
+    known = modules()
+    inside = []
+    for name, path in known.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for fn in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and node.level:
+                    base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+                    targets = {f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names}
+                    if not targets <= OPTIONAL:
+                        inside.append(f"{name}.{fn.name}: {ast.unparse(node)}")
+    assert not inside, inside
+    top = {m for m in OPTIONAL if any(line.startswith(("import numba", "from numba"))
+                                      for line in known[m].read_text().splitlines())}
+    assert top == OPTIONAL  # each one does import Numba at its top, or it belongs at the top of its importers
