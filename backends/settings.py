@@ -1,10 +1,19 @@
-"""The environment variables that configure deepnet, read once at import.
+"""Every environment variable that configures deepnet, each read by one function here, which checks it and says
+what it expected (a ConfigError); nothing else in deepnet reads os.environ for them. Each is read when the value
+is needed (the backend's when it opens, a data directory when data is loaded), so a process can change one
+before that.
 
-DEEPNET_BACKEND  cpu (default, also when unset or empty) | gpu | auto | any registered backend (registry.py)
-DEEPNET_DEVICE   CUDA device ordinal for the gpu backend (default 0)
-DEEPNET_DTYPE    float32 (default) | float64 | float16
-DEEPNET_NUMBA    on (default) | off: the CPU backend's compiled kernels (1/0, true/false, yes/no also)
-DEEPNET_CONV     im2col (default) | cudnn | auto: the GPU backend's convolution (auto: cuDNN where it imports)
+DEEPNET_BACKEND    cpu (default, also when unset or empty) | gpu | auto | any registered backend (registry.py)
+DEEPNET_DEVICE     CUDA device ordinal for the gpu backend (default 0)
+DEEPNET_DTYPE      float32 (default) | float64 | float16
+DEEPNET_NUMBA      on (default) | off: the CPU backend's compiled kernels (1/0, true/false, yes/no also)
+DEEPNET_SPIN       on (default) | off: the CPU backend's threads spin between tasks, or sleep
+DEEPNET_THREADS    the CPU backend's thread count (default: the usable cores)
+DEEPNET_CONV       im2col (default) | cudnn | auto: the GPU backend's convolution (auto: cuDNN where it imports)
+DEEPNET_DATA       where data sets are cached (default: the platform's user cache directory)
+DEEPNET_MNIST_DIR  a directory holding MNIST's four IDX .gz files, tried first
+DEEPNET_MNIST_MIRRORS  the MNIST mirrors to try, separated by spaces (`none`: none)
+DEEPNET_FASHION_MNIST_DIR  a directory holding Fashion-MNIST's IDX files
 """
 from __future__ import annotations
 
@@ -88,3 +97,39 @@ def parse_dtype(value, source: str = "dtype") -> np.dtype:
 def default_dtype() -> np.dtype:
     raw = _read("DEEPNET_DTYPE", "float32")
     return parse_dtype(raw, source="DEEPNET_DTYPE")
+
+
+def given(name: str) -> str:
+    """The variable's value as given (stripped), or '' when unset: for reports such as `deepnet info`."""
+    return (os.environ.get(name) or "").strip()
+
+
+def threads() -> int | None:
+    """DEEPNET_THREADS as a thread count, or None when unset (the backend then takes the usable cores)."""
+    raw = given("DEEPNET_THREADS")
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"DEEPNET_THREADS={raw!r} is not a thread count; expected 1, 2, 3, ...")
+    return value
+
+
+def spin() -> bool:
+    return switch("DEEPNET_SPIN", default=True)
+
+
+def directory(name: str) -> str | None:
+    """A directory variable (DEEPNET_DATA, DEEPNET_MNIST_DIR, DEEPNET_FASHION_MNIST_DIR), or None when unset."""
+    return given(name) or None
+
+
+def mnist_mirrors(default) -> list[str]:
+    """DEEPNET_MNIST_MIRRORS split on spaces; `none` or empty for none; `default` when unset."""
+    raw = os.environ.get("DEEPNET_MNIST_MIRRORS")
+    if raw is None:
+        return list(default)
+    return [] if raw.strip().lower() in ("", "none") else raw.split()

@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from .backends import current
+from .backends import current, settings
 from .errors import InvalidValue
 
 INSTALL = "pip install 'deepnet[distributed]' (mpi4py and the MPICH wheel)"
@@ -147,7 +147,7 @@ def launched_size() -> int:
 
 def prepare_device() -> None:
     """One GPU per rank on a multi-GPU machine: DEEPNET_DEVICE from the local rank, before the backend opens."""
-    if not os.environ.get("DEEPNET_DEVICE") and local_rank() is not None:
+    if not settings.given("DEEPNET_DEVICE") and local_rank() is not None:
         os.environ["DEEPNET_DEVICE"] = str(local_rank())
 
 
@@ -189,7 +189,7 @@ def init() -> Communicator:
 def _share_cores(comm: Communicator) -> None:
     """Ranks on one machine split its cores: each rank's backend gets cores // (ranks here) threads,
     unless DEEPNET_THREADS says otherwise (two ranks of two threads on two cores ran slower)."""
-    if (os.environ.get("DEEPNET_THREADS") or "").strip():
+    if settings.threads() is not None:
         return
     bk = current()
     threads = bk.describe().get("threads")

@@ -11,7 +11,7 @@ from . import strided_pooling, tuning
 from .conv import ChunkedConv
 from .threads import Workers, default_threads, usable_cores
 from ..registry import register
-from ..settings import switch
+from ..settings import spin, switch
 
 
 
@@ -27,7 +27,7 @@ class NumpyBackend(Backend):
         # bad DEEPNET_THREADS, DEEPNET_NUMBA or DEEPNET_SPIN values stop here, when the backend is made
         threads = default_threads()
         switch("DEEPNET_NUMBA", default=True)
-        switch("DEEPNET_SPIN", default=True)
+        spin()
         cores = usable_cores()
         if threads > 2 * cores:
             print(f"deepnet: warning: DEEPNET_THREADS={threads} is far above the {cores} usable cores; "

@@ -20,23 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import tuning
-from ..settings import ConfigError
-from ..settings import switch
-
+from .. import settings
 
 
 def default_threads() -> int:
     """DEEPNET_THREADS, else the cores this process may run on."""
-    raw = (os.environ.get("DEEPNET_THREADS") or "").strip()
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise ConfigError(f"DEEPNET_THREADS={raw!r} is not a thread count; expected 1, 2, 3, ...")
-        return value
-    return usable_cores()
+    return settings.threads() or usable_cores()
 
 
 def usable_cores() -> int:
@@ -50,9 +39,8 @@ def usable_cores() -> int:
 _BLAS_LIMITED = []
 
 
-
 def _spin_enabled() -> bool:
-    return switch("DEEPNET_SPIN", default=True)
+    return settings.spin()
 
 
 def _blas_on_one_thread() -> None:

@@ -141,7 +141,7 @@ ADAM_SLOTS = 16
 def _adam_multi() -> dict:
     k = range(ADAM_SLOTS)
     step = """
-    #define DEEPNET_ADAM_AT(P, G, M, V, J) { \\
+    #define ADAM_UPDATE_AT(P, G, M, V, J) { \\
         const ACC gi = (ACC)G[J]; \\
         const ACC mi = (ACC)M[J] + (ACC)one_minus_b1 * (gi - (ACC)M[J]); \\
         const ACC vi = (ACC)V[J] + (ACC)one_minus_b2 * (gi * gi - (ACC)V[J]); \\
@@ -150,9 +150,9 @@ def _adam_multi() -> dict:
         P[J] = (T)((ACC)P[J] - (ACC)lr_t * mi / (sqrt(vi) + (ACC)eps)); \\
     }
     long long j = i;
-    if (j < n0) DEEPNET_ADAM_AT(p0, g0, m0, v0, j)
-""" + "".join(f"    else if ((j -= n{s - 1}) < n{s}) DEEPNET_ADAM_AT(p{s}, g{s}, m{s}, v{s}, j)\n"
-              for s in k if s) + "    #undef DEEPNET_ADAM_AT\n"
+    if (j < n0) ADAM_UPDATE_AT(p0, g0, m0, v0, j)
+""" + "".join(f"    else if ((j -= n{s - 1}) < n{s}) ADAM_UPDATE_AT(p{s}, g{s}, m{s}, v{s}, j)\n"
+              for s in k if s) + "    #undef ADAM_UPDATE_AT\n"
     return dict(
         in_params=", ".join(f"raw T g{s}" for s in k) + ", T lr_t, T one_minus_b1, T one_minus_b2, T eps, "
         + ", ".join(f"int64 n{s}" for s in k),

@@ -6,7 +6,7 @@ import platform
 import sys
 
 from ..machine import blas, usable_cores
-from ..backends import current, statuses
+from ..backends import current, settings, statuses
 
 
 def report() -> str:
@@ -15,9 +15,9 @@ def report() -> str:
     bk = current()
     lines = [
         f"deepnet      {__import__('deepnet').__version__}",
-        f"backend      {bk.name} (DEEPNET_BACKEND={os.environ.get('DEEPNET_BACKEND', '') or 'unset'})",
+        f"backend      {bk.name} (DEEPNET_BACKEND={settings.given('DEEPNET_BACKEND') or 'unset'})",
         f"device       {bk.device_name}",
-        f"dtype        {bk.dtype.name} (DEEPNET_DTYPE={os.environ.get('DEEPNET_DTYPE', '') or 'unset'})",
+        f"dtype        {bk.dtype.name} (DEEPNET_DTYPE={settings.given('DEEPNET_DTYPE') or 'unset'})",
         f"python       {platform.python_version()} ({sys.executable})",
         f"numpy        {np.__version__}",
     ]
@@ -27,7 +27,7 @@ def report() -> str:
     about = bk.describe()
     if "threads" in about:
         threads = about["threads"]
-        lines.append(f"threads      {threads} (DEEPNET_THREADS={os.environ.get('DEEPNET_THREADS', '') or 'unset'})"
+        lines.append(f"threads      {threads} (DEEPNET_THREADS={settings.given('DEEPNET_THREADS') or 'unset'})"
                      + ("; BLAS runs on one thread inside them once work is split" if threads > 1 else ""))
     if "kernels" in about:
         lines.append("kernels      " + about["kernels"] + (" (pip install 'deepnet[fast]' for the compiled ones)"

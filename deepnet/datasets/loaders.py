@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import io as dio
+from ..backends import settings
 from ..errors import InvalidValue, UserError
 from ..safe_pickle import loads as safe_loads
 from . import captions, detection, idx, scenes
@@ -90,7 +90,7 @@ class Dataset:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("DEEPNET_DATA")
+    env = settings.directory("DEEPNET_DATA")
     if env:
         return Path(env).expanduser()
     import platformdirs
@@ -160,10 +160,7 @@ def arrays_from_classic_pickle(data: bytes, source: str) -> dict:
 
 
 def _mirrors() -> list[str]:
-    env = os.environ.get("DEEPNET_MNIST_MIRRORS")
-    if env is None:
-        return list(MIRRORS)
-    return [] if env.strip().lower() in ("", "none") else env.split()
+    return settings.mnist_mirrors(MIRRORS)
 
 
 def fetch_mnist(source_dir=None, cache: Path | None = None, verbose: bool = True) -> tuple[dict, str]:
@@ -178,7 +175,7 @@ def fetch_mnist(source_dir=None, cache: Path | None = None, verbose: bool = True
         except (ValueError, DatasetError) as exc:
             print(f"deepnet: cached MNIST is unusable, fetching again: {exc}", file=sys.stderr)
 
-    source_dir = source_dir or os.environ.get("DEEPNET_MNIST_DIR")
+    source_dir = source_dir or settings.directory("DEEPNET_MNIST_DIR")
     routes = []
     if source_dir:
         routes.append((f"directory {source_dir}", lambda: _from_directory(source_dir)))
@@ -238,7 +235,7 @@ def mnist(validation: int = 0, source_dir=None) -> Dataset:
 
 def fashion_mnist(validation: int = 0, source_dir=None) -> Dataset:
     """Fashion-MNIST from IDX files: `source_dir`, DEEPNET_FASHION_MNIST_DIR, or Debian's dataset-fashion-mnist."""
-    candidates = [d for d in (source_dir, os.environ.get("DEEPNET_FASHION_MNIST_DIR"), *FASHION_DIRS) if d]
+    candidates = [d for d in (source_dir, settings.directory("DEEPNET_FASHION_MNIST_DIR"), *FASHION_DIRS) if d]
     failures = []
     for d in candidates:
         try:
