@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .. import tasks
 from ..errors import InvalidValue
@@ -68,9 +69,9 @@ def add_arguments(p) -> None:
         if kwargs.get("action") is None and name != "dtype" and getattr(defaults, name) not in (None, [], ""):
             kwargs["help"] = (kwargs.get("help", "") + f" (default {getattr(defaults, name)})").strip()
         p.add_argument(flag, dest=name, default=argparse.SUPPRESS, **kwargs)
-    p.add_argument("--resume", default=None, metavar="DIR",
-                   help="continue the run in DIR from its last checkpoint (only --epochs, --patience, "
-                        "--data-dir and --no-test-eval may change)")
+    p.add_argument("--resume", nargs="?", const=True, default=None, metavar="DIR",
+                   help="continue the run in --out from its last checkpoint (only --epochs, --patience, --data-dir "
+                        "and --no-test-eval may change); --resume DIR is the same as --out DIR --resume")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the run already in --out (its checkpoints and history are deleted)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG pictures at the end")
@@ -84,11 +85,27 @@ def run(args) -> int:
     if args.resume:
         if args.overwrite:
             raise InvalidValue("--resume continues a run and --overwrite replaces one: give only one of them")
-        trainer = Trainer.resume(args.resume, changes=settings, progress=progress)
-        print(f"Resuming {args.resume} after epoch {trainer.epoch}")
+        run_dir = _resumed(args.resume, settings)
+        trainer = Trainer.resume(run_dir, changes=settings, progress=progress)
+        print(f"Resuming {run_dir} after epoch {trainer.epoch}")
     else:
         trainer = Trainer.from_config(TrainConfig(**settings), progress=progress, overwrite=args.overwrite)
     trainer.fit()
     if trainer.is_root:  # the report and pictures belong to the model's task (deepnet/tasks.py)
         (tasks.of(trainer.model) or tasks.CLASSIFY).report(trainer, pictures=not args.no_plots)
     return 0
+
+
+def _resumed(resume, settings: dict) -> str:
+    """The run directory --resume continues: --out's (as every command that trains spells it), --resume DIR's (the
+    same, kept as an alias), or with neither the default run directory of --model and --dataset. --out leaves the
+    settings, as it is not one the run may change."""
+    out = settings.pop("out", None)
+    if resume is not True:
+        if out is not None and Path(out) != Path(resume):
+            raise InvalidValue(f"--out {out} and --resume {resume} name two runs: give --out DIR --resume")
+        return resume
+    if out is not None:
+        return out
+    named = {k: settings[k] for k in ("model", "dataset") if k in settings}
+    return TrainConfig(dtype="float32", **named).out

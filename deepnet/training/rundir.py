@@ -5,7 +5,7 @@ Every command that writes a run directory (`deepnet train`, `deepnet gan`) opens
 are the same for all of them:
 
 - `--out R` into a directory holding any of RUN_FILES stops and names the command that continues it
-  (`deepnet train --resume R`, `deepnet gan --out R --resume`) and `--overwrite`; `--overwrite`
+  (`deepnet train --out R --resume`, `deepnet gan --out R --resume`) and `--overwrite`; `--overwrite`
   deletes those files first, every command's pictures and reports included.
 - While a run writes, the directory itself is locked (flock on the directory, released when the process
   ends however it ends), so a second run into it fails at once instead of mixing two runs' files.
@@ -33,7 +33,7 @@ RUN_FILES = ("config.json", "history.json", "last.npz", "best.npz", "curves.png"
              "frames.png")
 
 #: How each command continues a run in `{path}`.
-RESUME_HINTS = {"train": "deepnet train --resume {path}", "gan": "deepnet gan --out {path} --resume",
+RESUME_HINTS = {"train": "deepnet train --out {path} --resume", "gan": "deepnet gan --out {path} --resume",
                 "dqn": "deepnet dqn --out {path} --resume"}
 
 try:

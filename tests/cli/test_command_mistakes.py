@@ -372,9 +372,9 @@ def test_scenes_validation_is_range_checked(tmp_path, capsys):
 # --- 17: every next step named works --------------------------------------------------------------------------------
 def test_gan_into_a_classifier_run_names_deepnet_train(clf, capsys):
     err = one_line_error(capsys, gan("--out", str(clf), *GAN), "already holds a deepnet train run")
-    assert f"deepnet train --resume {clf}" in err
+    assert f"deepnet train --out {clf} --resume" in err
     err = one_line_error(capsys, gan("--out", str(clf), "--resume"), "holds a deepnet train run, not a deepnet gan")
-    assert f"deepnet train --resume {clf}" in err
+    assert f"deepnet train --out {clf} --resume" in err
 
 
 def test_train_resume_of_a_gan_run_names_deepnet_gan(gan_run, capsys):
@@ -491,3 +491,16 @@ def test_predict_on_an_empty_batch_says_so(cpu32):
 
     with pytest.raises(ValueError, match="got an empty batch"):
         SimpleConvNet().predict(np.zeros((0, 1, 28, 28), np.float32))
+
+
+# --- every command that trains resumes with --out DIR --resume -------------------------------------------------
+def test_train_resumes_with_out_and_resume_as_gan_and_dqn_do(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--model", "simpleconvnet", "--limit", "200", "--batch-size", "50", "--no-progress", "--no-plots",
+            "--no-test-eval"]
+    assert main(["train", "--out", str(run), "--epochs", "1", *args]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "2", "--no-progress", "--no-plots"]) == 0
+    assert f"Resuming {run} after epoch 1" in capsys.readouterr().out
+    assert [h["epoch"] for h in json.loads((run / "history.json").read_text())["history"]] == [1, 2]
+    one_line_error(capsys, main(["train", "--out", str(run), "--resume", str(tmp_path / "other")]),
+                   "name two runs: give --out DIR --resume")
