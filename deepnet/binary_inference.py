@@ -63,8 +63,8 @@ class PackedBinaryNet:
         arrays = {f"packed/{k}": a for k, a in self.packed.items()}
         arrays.update({f"model/{k}": bk.to_numpy(a) for k, a in self.model.state().items()
                        if k.split(".", 1)[0] not in self.packed or not k.endswith(".W")})
-        info = {"format": PACKED_FORMAT, "model_name": "binarynet", "input_shape": list(self.model.input_shape),
-                "num_classes": self.model.num_classes, **(meta or {})}
+        info = {"model_name": "binarynet", "input_shape": list(self.model.input_shape),
+                "num_classes": self.model.num_classes, **(meta or {}), **io.stamp(PACKED_FORMAT)}
         io.save_arrays(path, arrays, info, compress=True)
         return Path(path).stat().st_size
 
@@ -106,6 +106,7 @@ def load_packed(path) -> PackedBinaryNet:
     index, meta = io.read_index(path)
     if meta.get("format") != PACKED_FORMAT:
         raise BadFile(f"{path} is not a packed BinaryNet (written by deepnet binarize --out)")
+    io.check_version(path, meta)
     name, shape, classes, shapes = load_model_meta(path, meta)
     model = create(name, input_shape=shape, num_classes=classes)
     net = PackedBinaryNet(model)  # the packed shapes and the binary layers this network has

@@ -157,7 +157,8 @@ def checked_checkpoint(path, index: dict, meta: dict) -> tuple[dict, dict]:
     def bad(what):
         return BadFile(f"{path}: {what}")
 
-    if meta.get("model") != "dcgan":
+    io.check_version(path, meta)
+    if meta.get("model") != "dcgan" or meta.get("format", "deepnet-gan") != "deepnet-gan":
         raise bad("not a deepnet gan checkpoint (its metadata names no DCGAN)")
     # a checkpoint from before a setting existed ran with that setting's old value
     saved = {"width": 128, "real_label": 1.0, "g_hidden": 0, "d_hidden": 0}
@@ -260,7 +261,8 @@ class GanTrainer:
         dtype = self.G.dtype.name
         meta = {"epoch": self.epoch, "history": self.history, "rng": current().rng.get_state(),
                 "optG": self.opt_g.state_dict()["hyper"], "optD": self.opt_d.state_dict()["hyper"],
-                "model": "dcgan", "first_grid_epoch": self.first_grid_epoch, "dtype": dtype, **self.settings()}
+                "model": "dcgan", "first_grid_epoch": self.first_grid_epoch, "dtype": dtype, **self.settings(),
+                **io.stamp("deepnet-gan")}
         io.save_arrays(self.out / "last.npz", self._state(), meta)
         io.write_json(self.out / "history.json", {"history": self.history})
         # after the first checkpoint, as deepnet train's: a directory with a config.json has a run to resume

@@ -61,6 +61,38 @@ def write_json(path, obj) -> None:
         f.write("\n")
 
 
+#: What each file deepnet writes holds, named in its metadata as "format", beside the "version" of that
+#: format's layout (FORMAT_VERSION when written). A reader names another format for what it is
+#: (training/checkpoint.refuse_other_formats) and refuses a version newer than it knows; a file written before
+#: formats were named is told by its other keys.
+FORMATS = {
+    "deepnet-checkpoint": "a training checkpoint (deepnet train)",
+    "deepnet-weights": "a model's weights (model.save)",
+    "deepnet-gan": "a deepnet gan checkpoint (a generator and a discriminator)",
+    "deepnet-dqn": "a deepnet dqn checkpoint (Q-networks, their optimizer and replay buffer)",
+    "deepnet-dqn-weights": "a deepnet dqn run's best Q-network",
+    "deepnet-packed-binarynet": "a packed BinaryNet (deepnet binarize --out)",
+}
+FORMAT_VERSION = 1
+
+
+def stamp(fmt: str) -> dict:
+    """The metadata that names a file's format and version."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown file format {fmt!r}")
+    return {"format": fmt, "version": FORMAT_VERSION}
+
+
+def check_version(path, meta: dict) -> None:
+    """Refuse a file whose format version is newer than this deepnet reads, or not a version at all."""
+    version = meta.get("version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BadFile(f"{path}: 'version' should be a format version (1, 2, ...); got {version!r}")
+    if version > FORMAT_VERSION:
+        raise BadFile(f"{path} was written by a newer deepnet (its format version {version}; this one reads up to "
+                      f"{FORMAT_VERSION}): upgrade deepnet to read it")
+
+
 def save_arrays(path, arrays: dict, meta: dict | None = None, compress: bool = False) -> None:
     """Write host arrays (name -> np.ndarray) and JSON-able `meta` to `path` atomically."""
     out = {}

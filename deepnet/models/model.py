@@ -187,7 +187,7 @@ class Model:
     def save(self, path, meta: dict | None = None) -> None:
         """Write parameters and buffers to `path` (.npz, atomic), with file_meta() and `meta`. The model stays
         on its device."""
-        io.save_arrays(path, self.state_numpy(), {**self.file_meta(), **(meta or {})})
+        io.save_arrays(path, self.state_numpy(), {**self.file_meta(), **(meta or {}), **io.stamp("deepnet-weights")})
 
     def load_state(self, arrays: dict, source: str = "state", strict: bool = True) -> None:
         """Copy host arrays (name -> array) into the model's arrays in place, checking names, shapes and

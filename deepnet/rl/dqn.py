@@ -212,7 +212,8 @@ def checked_checkpoint(path, index: dict, meta: dict, run: DQNRun) -> dict:
     def bad(what):
         return BadFile(f"{path}: {what}")
 
-    if meta.get("model") != "dqn":
+    io.check_version(path, meta)
+    if meta.get("model") != "dqn" or meta.get("format", "deepnet-dqn") != "deepnet-dqn":
         raise bad("not a deepnet dqn checkpoint (its metadata names no DQN)")
     for key in ("frame", "updates"):
         v = meta.get(key)
@@ -424,7 +425,7 @@ class DQNRun:
         if record["eval_mean"] > best:
             io.save_arrays(self.out / "best.npz", self.online.state_numpy(),
                            {"model": "dqn", "frame": self.frame, "eval_mean": record["eval_mean"],
-                            "config": dataclasses.asdict(self.cfg)})
+                            "config": dataclasses.asdict(self.cfg), **io.stamp("deepnet-dqn-weights")})
         self.log(f"frame {self.frame:,}: last-100 training return {record['train_last100']:.2f}, evaluation "
                  f"(epsilon {cfg.eval_epsilon}) {record['eval_mean']:.2f} over {cfg.eval_episodes} episodes, "
                  f"{record['frames_per_second']:.0f} frames/s")
@@ -445,7 +446,7 @@ class DQNRun:
                 "episodes": self.episodes, "evaluations": self.evaluations, "seconds": self.seconds,
                 "optimizer": opt["hyper"], "replay": replay_meta, "rng": self.rng.bit_generator.state,
                 "backend_rng": bk.rng.get_state(), "game_rng": self.game.random_state(),
-                "eval_game_rng": self.eval_game.random_state()}
+                "eval_game_rng": self.eval_game.random_state(), **io.stamp("deepnet-dqn")}
         io.save_arrays(self.out / "last.npz", arrays, meta, compress=True)
         io.write_json(self.out / "history.json", {"config": config, "episodes": self.episodes,
                                                   "evaluations": self.evaluations})

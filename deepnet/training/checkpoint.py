@@ -14,7 +14,8 @@ def save(path, model, optimizer, meta: dict) -> None:
     arrays = {f"model/{k}": a for k, a in model.state_numpy().items()}
     opt = optimizer.state_dict()
     arrays.update({f"optim/{k}": bk.to_numpy(a) for k, a in opt["arrays"].items()})
-    io.save_arrays(path, arrays, {**meta, "model": type(model).__name__, "optimizer": opt["hyper"]})
+    io.save_arrays(path, arrays, {**meta, "model": type(model).__name__, "optimizer": opt["hyper"],
+                                  **io.stamp("deepnet-checkpoint")})
 
 
 def read(path, shapes: dict | None = None, index: dict | None = None) -> tuple[dict, dict, dict]:
@@ -59,19 +60,28 @@ def load(path, model, optimizer=None, contents=None) -> dict:
 
 #: The metadata's "format" of a packed BinaryNet file (binary_inference.PackedBinaryNet.save).
 PACKED_FORMAT = "deepnet-packed-binarynet"
+#: The formats that hold a model's weights: a checkpoint's and a weights file's.
+MODEL_FORMATS = ("deepnet-checkpoint", "deepnet-weights")
 
 
 def refuse_other_formats(path, meta: dict) -> None:
-    """A file deepnet wrote for something else than a model's weights is named for what it is."""
-    if meta.get("format") == PACKED_FORMAT:
+    """A file deepnet wrote for something else than a model's weights is named for what it is (by its format,
+    or in a file written before formats were named, by its other keys); a newer format version is refused."""
+    io.check_version(path, meta)
+    fmt = meta.get("format")
+    if fmt is not None and fmt not in io.FORMATS:
+        raise BadFile(f"{path}: 'format' {fmt!r} is none of deepnet's ({', '.join(io.FORMATS)})")
+    if fmt == "deepnet-dqn-weights":
+        fmt = "deepnet-dqn"  # refused below as the run's checkpoint is, with the same advice
+    if fmt == PACKED_FORMAT:
         raise BadFile(f"{path} is a packed BinaryNet written by deepnet binarize --out: its binary weights are "
                       f"bits for XNOR-popcount inference, not a model's weights; "
                       f"deepnet.binary_inference.load_packed reads it")
-    if meta.get("model") == "dqn":
+    if fmt == "deepnet-dqn" or (fmt is None and meta.get("model") == "dqn"):
         raise BadFile(f"{path} is a deepnet dqn checkpoint (Q-networks, their optimizer and replay buffer), not a "
                       f"trained model's weights; deepnet dqn --out RUN --resume continues it, and "
                       f"deepnet.rl.play_saved(path) plays its network")
-    if meta.get("model") == "dcgan":
+    if fmt == "deepnet-gan" or (fmt is None and meta.get("model") == "dcgan"):
         raise BadFile(f"{path} is a deepnet gan checkpoint (a generator and a discriminator), not a classifier's "
                       f"weights; deepnet gan --out RUN --resume continues it")
 

@@ -118,6 +118,7 @@ def test_resume_continues_the_same_run(tmp_path, capsys):
     a, ma = io.load_arrays(whole / "last.npz")
     b, mb = io.load_arrays(parts / "last.npz")
     assert ma["frame"] == mb["frame"] >= 600 and ma["episodes"] == mb["episodes"]
+    assert ma["format"] == "deepnet-dqn" and ma["version"] == io.FORMAT_VERSION
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert (whole / "curve.png").stat().st_size > 1000 and (whole / "frames.png").stat().st_size > 1000

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deepnet import backends
+from deepnet import backends, io
 from deepnet.cli import main
 from deepnet.gan import BinaryCrossEntropyWithLogits, discriminator, frechet_distance, generator
 
@@ -52,6 +52,7 @@ def test_a_few_gan_steps_checkpoint_and_resume(tmp_path, capsys):
         assert main(["gan", "--out", str(out), "--epochs", "1", "--limit", "64", "--batch-size", "32",
                      "--no-progress"]) == 0
         assert (out / "last.npz").is_file() and (out / "progress.png").stat().st_size > 1000
+        assert io.read_index(out / "last.npz")[1]["format"] == "deepnet-gan"
         assert main(["gan", "--out", str(out), "--epochs", "1", "--limit", "64"]) == 2  # a run is there already
         assert main(["gan", "--out", str(out), "--epochs", "2", "--resume", "--no-progress"]) == 0
     text = capsys.readouterr().out
