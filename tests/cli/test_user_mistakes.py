@@ -147,7 +147,7 @@ def test_training_into_a_finished_run_is_refused(run, capsys):
     before = (run / "last.npz").read_bytes()
     code = main(["train", *TINY, "--out", str(run)])
     err = one_line_error(capsys, code, "already holds a deepnet train run")
-    assert f"--resume {run}" in err and "--overwrite" in err
+    assert f"deepnet train --out {run} --resume" in err and "--overwrite" in err
     assert (run / "last.npz").read_bytes() == before
 
 
