@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import tasks
 from ..errors import InvalidValue
 from ..loading import load_model
 from .arguments import check_output
@@ -28,19 +27,7 @@ def export(run, out, softmax: bool = False, log=print) -> Path:
     if accuracy is not None:
         info["test_accuracy"] = f"{accuracy:.6f}"
     donnx.export(model, out, softmax=softmax, metadata=info)
-    shape = ", ".join(map(str, model.input_shape))
-    task = tasks.of(model)
-    if task is tasks.DETECT:
-        log(f"Wrote {out}: {type(model).__name__}, input 'input' (batch, {shape}), output 'detections' (batch, "
-            f"{donnx.DETECTION['max_detections']}, 6): rows (x1, y1, x2, y2, score, class), zeros past the last; "
-            f"ONNX opset {donnx.OPSET}")
-    elif task is tasks.CAPTION:
-        log(f"Wrote {out}: {type(model).__name__}, inputs 'input' (batch, {shape}) and 'words' (batch, steps), "
-            f"output 'logits' (batch, steps, {model.num_classes}), ONNX opset {donnx.OPSET}; "
-            f"deepnet.onnx.greedy_captions writes captions with it")
-    else:
-        log(f"Wrote {out}: {type(model).__name__}, input 'input' (batch, {shape}), output "
-            f"'{'probabilities' if softmax else 'logits'}', ONNX opset {donnx.OPSET}")
+    log(f"Wrote {out}: {donnx.describe(model, softmax)}")
     return out
 
 

@@ -6,9 +6,9 @@
     importer.py  load / from_proto: a file read back into a Sequential (IMPORTERS: one entry per operator)
     graph.py     the onnx package and the graph being built
 """
-from .export import DETECTION, EXPORTERS, export, greedy_captions, to_onnx
+from .export import DETECTION, EXPORTERS, GRAPHS, describe, export, greedy_captions, to_onnx
 from .graph import IR_VERSION, OPSET
 from .importer import IMPORTERS, MAX_FILE_BYTES, from_proto, load
 
-__all__ = ["DETECTION", "EXPORTERS", "IMPORTERS", "IR_VERSION", "MAX_FILE_BYTES", "OPSET", "export", "from_proto",
-           "greedy_captions", "load", "to_onnx"]
+__all__ = ["DETECTION", "EXPORTERS", "GRAPHS", "IMPORTERS", "IR_VERSION", "MAX_FILE_BYTES", "OPSET", "describe",
+           "export", "from_proto", "greedy_captions", "load", "to_onnx"]

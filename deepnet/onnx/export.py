@@ -157,6 +157,83 @@ EXPORTERS = {
 DETECTION = {"score_threshold": 0.05, "nms": 0.5, "max_detections": 100}  # FasterRCNN.detect's defaults
 
 
+class _Chain:
+    """A chain's graph: its layers, a Softmax with softmax=True."""
+
+    note = ""  # what a user should know of the graph, after its line
+
+    @staticmethod
+    def build(g, model, softmax, detection):
+        """(output tensor, its name, its shape after the batch, extra int64 inputs as (name, shape))."""
+        out = _layers(g, list(model.layers.values()), "input", "")
+        shape = list(output_shape_of(model.layers.values(), model.input_shape))
+        if softmax:
+            out = g.node("Softmax", [out], "softmax", axis=1)
+        return out, _chain_output(model, softmax), shape, []
+
+    @staticmethod
+    def describe(model, softmax) -> str:
+        shape = ", ".join(map(str, model.input_shape))
+        return f"input 'input' (batch, {shape}), output '{_chain_output(model, softmax)}'"
+
+
+def _chain_output(model, softmax) -> str:
+    return "probabilities" if softmax else "images" if len(model.input_shape) == 1 else "logits"
+
+
+class _Detector:
+    """Faster R-CNN whole, from the image to the detections (detector.py)."""
+
+    note = ""
+
+    @staticmethod
+    def build(g, model, softmax, detection):
+        if softmax:
+            raise InvalidValue("a detector's graph gives its detections; softmax=True is for classifiers")
+        out, shape = detector_graph(g, model, _layers, **{**DETECTION, **(detection or {})})
+        return out, "detections", shape, []
+
+    @staticmethod
+    def describe(model, softmax) -> str:
+        shape = ", ".join(map(str, model.input_shape))
+        return (f"input 'input' (batch, {shape}), output 'detections' (batch, {DETECTION['max_detections']}, 6): rows "
+                f"(x1, y1, x2, y2, score, class), zeros past the last")
+
+
+class _Captioner:
+    """NIC's teacher-forced pass (_captioner)."""
+
+    note = "deepnet.onnx.greedy_captions writes captions with it"
+
+    @staticmethod
+    def build(g, model, softmax, detection):
+        if softmax:
+            raise InvalidValue("the captioner's graph gives each step's word scores; softmax=True is for classifiers")
+        return _captioner(g, model), "logits", ["steps", model.num_classes], [("words", ["batch", "steps"])]
+
+    @staticmethod
+    def describe(model, softmax) -> str:
+        shape = ", ".join(map(str, model.input_shape))
+        return f"inputs 'input' (batch, {shape}) and 'words' (batch, steps), output 'logits' (batch, steps, " \
+               f"{model.num_classes})"
+
+
+# The export hook of each task whose graph is not its layers in a chain (deepnet/tasks.py), by task name.
+GRAPHS = {"detect": _Detector, "caption": _Captioner}
+
+
+def _graph_of(model):
+    task = tasks.of(model)
+    return GRAPHS.get(task.name if task is not None else None, _Chain)
+
+
+def describe(model, softmax: bool = False) -> str:
+    """What the model's ONNX graph takes and gives, in a line."""
+    graph = _graph_of(model)
+    line = f"{type(model).__name__}, {graph.describe(model, softmax)}, ONNX opset {OPSET}"
+    return f"{line}; {graph.note}" if graph.note else line
+
+
 def to_onnx(model, softmax: bool = False, metadata: dict | None = None, dtype="float32", detection: dict | None = None):
     """The model as an onnx.ModelProto (checked with onnx.checker, full_check). `detection` sets a detector's
     score_threshold, nms and max_detections (DETECTION's defaults), which the graph holds as constants."""
@@ -166,23 +243,8 @@ def to_onnx(model, softmax: bool = False, metadata: dict | None = None, dtype="f
     g = Graph(helper, numpy_helper, dtype)
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     inputs = [helper.make_tensor_value_info("input", elem, ["batch", *model.input_shape])]
-    task = tasks.of(model)
-    if task is tasks.DETECT:
-        if softmax:
-            raise InvalidValue("a detector's graph gives its detections; softmax=True is for classifiers")
-        out, shape = detector_graph(g, model, _layers, **{**DETECTION, **(detection or {})})
-        name = "detections"
-    elif task is tasks.CAPTION:
-        if softmax:
-            raise InvalidValue("the captioner's graph gives each step's word scores; softmax=True is for classifiers")
-        out, name, shape = _captioner(g, model), "logits", ["steps", model.num_classes]
-        inputs.append(helper.make_tensor_value_info("words", onnx.TensorProto.INT64, ["batch", "steps"]))
-    else:
-        out = _layers(g, list(model.layers.values()), "input", "")
-        shape = list(output_shape_of(model.layers.values(), model.input_shape))
-        if softmax:
-            out = g.node("Softmax", [out], "softmax", axis=1)
-        name = "probabilities" if softmax else "images" if len(model.input_shape) == 1 else "logits"
+    out, name, shape, more = _graph_of(model).build(g, model, softmax, detection)
+    inputs += [helper.make_tensor_value_info(n, onnx.TensorProto.INT64, s) for n, s in more]
     g.nodes.append(helper.make_node("Identity", [out], [name], name="output"))
     graph = helper.make_graph(g.nodes, type(model).__name__, inputs,
                               [helper.make_tensor_value_info(name, elem, ["batch", *shape])], g.inits)

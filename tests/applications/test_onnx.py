@@ -406,3 +406,12 @@ def test_deepconvnet_and_its_pytorch_twin_agree(cpu32):
     back = models.create("deepconvnet")
     torch_names.from_torch(back, {k: v.numpy() for k, v in twin.state_dict().items()})
     np.testing.assert_array_equal(back.predict(x), model.predict(x))
+
+
+def test_each_task_with_a_graph_of_its_own_has_an_export_hook(cpu32):
+    from deepnet import models, tasks
+
+    assert set(donnx.GRAPHS) <= set(tasks.TASKS) and set(donnx.GRAPHS) == {"detect", "caption"}
+    assert "output 'detections' (batch, 100, 6)" in donnx.describe(models.create("fasterrcnn"))
+    assert "greedy_captions" in donnx.describe(models.create("nic"))
+    assert donnx.describe(models.create("deepconvnet"), softmax=True).endswith("output 'probabilities', ONNX opset 17")
