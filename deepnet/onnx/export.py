@@ -158,64 +158,61 @@ DETECTION = {"score_threshold": 0.05, "nms": 0.5, "max_detections": 100}  # Fast
 
 
 class _Chain:
-    """A chain's graph: its layers, a Softmax with softmax=True."""
+    """A chain's graph: its layers, then a Softmax with softmax=True. The other graphs (GRAPHS) derive from it."""
 
-    note = ""  # what a user should know of the graph, after its line
+    note = ""        # what a user should know of the graph, after its line
+    no_softmax = ""  # why softmax=True is refused, where it is
+    words = False    # whether the graph also takes the words so far, "words" int64 (batch, steps)
 
     @staticmethod
     def build(g, model, softmax, detection):
-        """(output tensor, its name, its shape after the batch, extra int64 inputs as (name, shape))."""
+        """(output tensor, its name, its shape after the batch)."""
         out = _layers(g, list(model.layers.values()), "input", "")
         shape = list(output_shape_of(model.layers.values(), model.input_shape))
         if softmax:
             out = g.node("Softmax", [out], "softmax", axis=1)
-        return out, _chain_output(model, softmax), shape, []
+        return out, _Chain.output_name(model, softmax), shape
 
     @staticmethod
-    def describe(model, softmax) -> str:
-        shape = ", ".join(map(str, model.input_shape))
-        return f"input 'input' (batch, {shape}), output '{_chain_output(model, softmax)}'"
+    def output_name(model, softmax) -> str:
+        return "probabilities" if softmax else "images" if len(model.input_shape) == 1 else "logits"
+
+    @staticmethod
+    def output(model, softmax) -> str:
+        """The output as `describe` names it."""
+        return f"'{_Chain.output_name(model, softmax)}'"
 
 
-def _chain_output(model, softmax) -> str:
-    return "probabilities" if softmax else "images" if len(model.input_shape) == 1 else "logits"
-
-
-class _Detector:
+class _Detector(_Chain):
     """Faster R-CNN whole, from the image to the detections (detector.py)."""
 
-    note = ""
+    no_softmax = "a detector's graph gives its detections; softmax=True is for classifiers"
 
     @staticmethod
     def build(g, model, softmax, detection):
-        if softmax:
-            raise InvalidValue("a detector's graph gives its detections; softmax=True is for classifiers")
         out, shape = detector_graph(g, model, _layers, **{**DETECTION, **(detection or {})})
-        return out, "detections", shape, []
+        return out, "detections", shape
 
     @staticmethod
-    def describe(model, softmax) -> str:
-        shape = ", ".join(map(str, model.input_shape))
-        return (f"input 'input' (batch, {shape}), output 'detections' (batch, {DETECTION['max_detections']}, 6): rows "
-                f"(x1, y1, x2, y2, score, class), zeros past the last")
+    def output(model, softmax) -> str:
+        return (f"'detections' (batch, {DETECTION['max_detections']}, 6): rows (x1, y1, x2, y2, score, class), zeros "
+                f"past the last")
 
 
-class _Captioner:
+class _Captioner(_Chain):
     """NIC's teacher-forced pass (_captioner)."""
 
     note = "deepnet.onnx.greedy_captions writes captions with it"
+    no_softmax = "the captioner's graph gives each step's word scores; softmax=True is for classifiers"
+    words = True
 
     @staticmethod
     def build(g, model, softmax, detection):
-        if softmax:
-            raise InvalidValue("the captioner's graph gives each step's word scores; softmax=True is for classifiers")
-        return _captioner(g, model), "logits", ["steps", model.num_classes], [("words", ["batch", "steps"])]
+        return _captioner(g, model), "logits", ["steps", model.num_classes]
 
     @staticmethod
-    def describe(model, softmax) -> str:
-        shape = ", ".join(map(str, model.input_shape))
-        return f"inputs 'input' (batch, {shape}) and 'words' (batch, steps), output 'logits' (batch, steps, " \
-               f"{model.num_classes})"
+    def output(model, softmax) -> str:
+        return f"'logits' (batch, steps, {model.num_classes})"
 
 
 # The export hook of each task whose graph is not its layers in a chain (deepnet/tasks.py), by task name.
@@ -230,7 +227,10 @@ def _graph_of(model):
 def describe(model, softmax: bool = False) -> str:
     """What the model's ONNX graph takes and gives, in a line."""
     graph = _graph_of(model)
-    line = f"{type(model).__name__}, {graph.describe(model, softmax)}, ONNX opset {OPSET}"
+    shape = ", ".join(map(str, model.input_shape))
+    inputs = f"inputs 'input' (batch, {shape}) and 'words' (batch, steps)" if graph.words else \
+        f"input 'input' (batch, {shape})"
+    line = f"{type(model).__name__}, {inputs}, output {graph.output(model, softmax)}, ONNX opset {OPSET}"
     return f"{line}; {graph.note}" if graph.note else line
 
 
@@ -243,8 +243,12 @@ def to_onnx(model, softmax: bool = False, metadata: dict | None = None, dtype="f
     g = Graph(helper, numpy_helper, dtype)
     elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     inputs = [helper.make_tensor_value_info("input", elem, ["batch", *model.input_shape])]
-    out, name, shape, more = _graph_of(model).build(g, model, softmax, detection)
-    inputs += [helper.make_tensor_value_info(n, onnx.TensorProto.INT64, s) for n, s in more]
+    graph = _graph_of(model)
+    if softmax and graph.no_softmax:
+        raise InvalidValue(graph.no_softmax)
+    out, name, shape = graph.build(g, model, softmax, detection)
+    if graph.words:
+        inputs.append(helper.make_tensor_value_info("words", onnx.TensorProto.INT64, ["batch", "steps"]))
     g.nodes.append(helper.make_node("Identity", [out], [name], name="output"))
     graph = helper.make_graph(g.nodes, type(model).__name__, inputs,
                               [helper.make_tensor_value_info(name, elem, ["batch", *shape])], g.inits)
