@@ -16,11 +16,9 @@ from .backends import current
 from .errors import BadFile
 from .layers import runner
 from .layers.binary import BinaryAffine, BinaryConvolution
-
-
-from .training.checkpoint import PACKED_FORMAT  # the "format" PackedBinaryNet.save writes in its metadata
 from .loading import load_model_meta
 from .models import create
+from .training.checkpoint import PACKED_FORMAT  # the "format" PackedBinaryNet.save writes in its metadata
 
 
 def pack_bits(signs) -> np.ndarray:

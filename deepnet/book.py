@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import BadFile, InvalidValue, MissingFile
-from .safe_pickle import loads
 from .models import DeepConvNet
+from .safe_pickle import loads
 
 # The book's DeepConvNet numbers its weight layers 1..8: six convolutions, then two affine layers.
 BOOK_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "affine1", "affine2")

@@ -32,14 +32,13 @@ import numpy as np
 from . import datasets, io, plots
 from .backends import current
 from .errors import BadFile, InvalidValue, MissingFile
-from .layers import (Affine, BatchNormalization, BinaryCrossEntropyWithLogits, Convolution, LeakyRelu, Relu,
-                     Reshape, Tanh, TransposedConvolution, softmax)
-from .layers import runner
+from .initializers import shapes_only
+from .layers import (Affine, BatchNormalization, BinaryCrossEntropyWithLogits, Convolution, LeakyRelu, Relu, Reshape,
+                     Tanh, TransposedConvolution, runner, softmax)
+from .loading import load_classifier
 from .models import Sequential
 from .optimizers import Adam
 from .training.rundir import RunDirectory
-from .initializers import shapes_only
-from .loading import load_classifier
 
 NOISE = 100
 INIT_STD = 0.02

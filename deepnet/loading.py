@@ -3,10 +3,10 @@ under `deepnet eval`, `predict`, `scan`, `binarize` and the GAN's judge."""
 from __future__ import annotations
 
 from . import io, models, tasks
+from . import onnx as donnx
 from .errors import BadFile, InvalidValue
 from .models import check_name, limits, state_shapes
 from .training import checkpoint
-from . import onnx as donnx
 
 
 def load_model_meta(path, meta: dict) -> tuple[str, tuple, int, dict]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 import os
 import platform
 
-from .backends import usable_cores
-from .backends import current
+from .backends import current, usable_cores
 
 
 def blas() -> list:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import io
-from .errors import MissingDependency
 from .boxes import iou
+from .errors import MissingDependency
 
 
 def pyplot():

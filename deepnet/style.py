@@ -28,10 +28,8 @@ import time
 import numpy as np
 
 from .backends import current
-from .errors import BadFile, InvalidValue, MissingDependency
-from .layers import Convolution, Pooling, Relu, runner
-from .errors import MissingFile
-from .layers import Affine
+from .errors import BadFile, InvalidValue, MissingDependency, MissingFile
+from .layers import Affine, Convolution, Pooling, Relu, runner
 from .layers.base import output_shape_of
 from .loading import load_classifier
 from .optimizers import Adam

@@ -25,6 +25,10 @@ class Task:
     datasets: tuple | None = None  # the data sets (keys) whose labels are this task's; None: image or pixel labels
     ensembles = True    # deepnet eval may average several runs' outputs
     picture = ""        # the picture drawn after training, beside curves.png
+    measure = "accuracy"  # what the test score measures
+    verb = ""             # what a model of a task with its own data sets does, and
+    label = ""            # what those data sets label each scene with
+    model_option = ""     # the option that trains such a model
 
     def require(self, model, source) -> None:
         """Refuse a model of another task, naming what `source` holds and how to train the right one."""
@@ -42,11 +46,6 @@ class Task:
         pred = self.after_score(trainer, log)
         if pictures:
             self._pictures(trainer, pred, log)
-
-    measure = "accuracy"  # what the test score measures
-    verb = ""             # what a model of a task with its own data sets does, and
-    label = ""            # what those data sets label each scene with
-    model_option = ""     # the option that trains such a model
 
     def after_score(self, trainer, log):
         """What the report says after the score; returns the test predictions when it made them."""

@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import tuning
 from .. import settings
+from . import tuning
 
 
 def default_threads() -> int:

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import settings
 from ..base import Backend, ConvReluContext, NormContext, Random, Timer, _fits
 from ..errors import BackendUnavailable
 from ..registry import register
 from . import kernels as cupy_kernels
-from .. import settings
-from ..settings import device_ordinal
 from .cudnn import CudnnConv
 from .nccl import NcclReducer
-
 
 INSTALL_HINT = (
     "install the GPU extra: pip install 'deepnet[gpu]' (CuPy for CUDA 12) "
@@ -44,7 +42,7 @@ def cupy_status() -> str:
 
 
 def _open(dtype=None, device=None, seed=None) -> CupyBackend:
-    return CupyBackend.open(device_ordinal() if device is None else device, dtype, seed)
+    return CupyBackend.open(settings.device_ordinal() if device is None else device, dtype, seed)
 
 
 register("gpu", _open, status=cupy_status)

@@ -5,14 +5,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import datasets, tasks
+from .. import datasets, plots, tasks
 from ..datasets import captions as words
 from ..errors import InvalidValue
+from ..images import load_digit
 from ..loading import load_model
 from .arguments import check_output, scenes_or_images
-from .. import plots
-from ..images import load_digit
-
 
 MAX_BEAM = 100  # hypotheses kept a scene; the vocabulary has 14 words, so wider beams find nothing more
 SHOWN = 64      # scenes drawn in the picture; every caption is printed

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import datasets, tasks
+from .. import datasets, plots, tasks
+from ..boxes import match_counts
 from ..errors import InvalidValue
 from ..images import load_scene
 from ..loading import load_model
 from .arguments import check_output, scenes_or_images
-from .. import plots
-from ..boxes import match_counts
-
 
 SHOWN = 64  # scenes drawn in the picture; every detection is printed
 

@@ -1,15 +1,13 @@
 """`deepnet eval`: test accuracy of trained runs, in float32 and a second dtype, and their ensemble."""
 from __future__ import annotations
 
-from .. import datasets, tasks
+from .. import coco, datasets, tasks
 from ..backends import current
 from ..backends.settings import parse_dtype
-from ..errors import InvalidValue
-from ..loading import load_model
-from .. import coco
 from ..datasets import loaders
 from ..datasets.scenes import describe_iou
-
+from ..errors import InvalidValue
+from ..loading import load_model
 
 BATCH, DETECTOR_BATCH = 500, 100  # --batch-size's defaults: a detector's pass holds its proposals' features too
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import InvalidValue
-from ..loading import load_model
-from .arguments import check_output
 from .. import __version__, io
 from .. import onnx as donnx
+from ..errors import InvalidValue
+from ..loading import load_model
 from ..models import registry
+from .arguments import check_output
 
 
 def export(run, out, softmax: bool = False, log=print) -> Path:

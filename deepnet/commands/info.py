@@ -5,8 +5,8 @@ import os
 import platform
 import sys
 
-from ..machine import blas, usable_cores
 from ..backends import current, settings, statuses
+from ..machine import blas, usable_cores
 
 
 def report() -> str:

@@ -5,14 +5,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import datasets
+from .. import datasets, plots
 from ..backends import current
 from ..errors import InvalidValue
 from ..layers import softmax
-from .arguments import check_output
-from .. import plots
 from ..loading import load_classifier
 from ..models.fully_convolutional import fully_convolutional, window_stride
+from .arguments import check_output
 
 
 def digit_strip(count: int, seed: int, source_dir=None):

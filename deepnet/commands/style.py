@@ -9,8 +9,8 @@ from .. import style as st
 from ..backends import current
 from ..errors import InvalidValue
 from ..images import load_picture
-from .arguments import check_output
 from ..io import atomic_open
+from .arguments import check_output
 
 MAX_SIDE = 512
 

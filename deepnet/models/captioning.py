@@ -17,10 +17,9 @@ import numpy as np
 from ..backends import current
 from ..datasets import captions as words
 from ..layers import (LSTM, Affine, Convolution, Embedding, Pooling, Relu, Tanh, TimeAffine, TimeSoftmaxWithLoss,
-                      runner)
+                      log_softmax, runner)
 from ..optimizers import clip_grads
 from .model import Model
-from ..layers import log_softmax
 
 
 class NIC(Model):

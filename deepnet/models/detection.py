@@ -29,9 +29,9 @@ import numpy as np
 from .. import boxes as B
 from ..backends import current
 from ..layers import Affine, Convolution, Pooling, Relu, RoIAlign, runner, softmax
-from .model import Model
 from ..layers.base import output_shape_of
 from .describe import describe
+from .model import Model
 
 #: weights of the head's box deltas (Fast R-CNN's): the targets have about unit variance
 HEAD_WEIGHTS = (10.0, 10.0, 5.0, 5.0)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import boxes as B
+from .. import optimizers
 from ..backends import current
 from ..datasets.scenes import INK
 from ..layers import Pooling, runner, softmax
 from .convnets import DeepConvNet
-from .. import optimizers
 
 CONTEXT = 1.4          # a 28x28 MNIST image frames its 20-pixel digit with 4 pixels a side: side x 1.4
 CROP = 28

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 
+from .. import initializers
 from ..errors import InvalidValue
 from .binary import BinaryNet
 from .captioning import NIC
 from .convnets import AlexNet, DeepConvNet, SimpleConvNet
 from .deeper import VGG, GoogLeNetSmall, ResNet
-from .limits import MAX_DEPTH, MAX_PARAMETERS
 from .detection import FasterRCNN
+from .limits import MAX_DEPTH, MAX_PARAMETERS
 from .segmentation import FCN, SegNet
 from .sequential import Sequential
-from .. import initializers
 
 MODELS = {"deepconvnet": DeepConvNet, "simpleconvnet": SimpleConvNet, "alexnet": AlexNet, "vgg": VGG,
           "resnet": ResNet, "plainnet": lambda **kw: ResNet(plain=True, **kw), "googlenet": GoogLeNetSmall,

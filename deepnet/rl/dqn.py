@@ -33,12 +33,12 @@ import numpy as np
 from .. import io, optimizers, plots
 from ..backends import current
 from ..errors import BadFile, InvalidValue
+from ..initializers import shapes_only
 from ..layers import Affine, Convolution, HuberQLoss, Relu
 from ..models.sequential import Sequential
 from ..training.rundir import RunDirectory
 from . import envs
 from .replay import Replay
-from ..initializers import shapes_only
 
 OPTIMIZERS = ("rmsprop", "adam")
 MAX_SEED = 2**32 - 1 - 10_000  # the evaluation game is seeded with seed + 10,000; NumPy's legacy seeds are 32-bit

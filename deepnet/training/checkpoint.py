@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import io
-from ..errors import BadFile, MissingFile
 from ..backends import current
+from ..errors import BadFile, MissingFile
 
 
 def save(path, model, optimizer, meta: dict) -> None:

@@ -6,11 +6,10 @@ import math
 import typing
 from dataclasses import dataclass, field
 
+from ..augment import Augment
+from ..backends.settings import default_dtype, parse_dtype
 from ..errors import BadFile, InvalidValue
 from . import recipes, schedules
-from ..augment import Augment
-from ..backends.settings import default_dtype
-from ..backends.settings import parse_dtype
 
 
 @dataclass

@@ -10,20 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import datasets, io, models, optimizers, tasks
+from .. import datasets, distributed, io, models, optimizers, tasks
 from ..augment import Augment
 from ..backends import current
 from ..distributed import shard
 from ..errors import InvalidValue, UserError
+from ..layers.base import output_shape_of
 from ..layers.loss import SoftmaxWithLoss, check_classes, labels_checked
 from ..layers.recurrent import TimeSoftmaxWithLoss
-from . import checkpoint, schedules
-from .loss_scale import DynamicLossScale
-from .config import TrainConfig
-from .rundir import RunDirectory
-from .. import distributed
-from ..layers.base import output_shape_of
 from ..machine import machine
+from . import checkpoint, schedules
+from .config import TrainConfig
+from .loss_scale import DynamicLossScale
+from .rundir import RunDirectory
 
 
 class TrainingDiverged(UserError, RuntimeError):
