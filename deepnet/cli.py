@@ -25,8 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         p = sub.add_parser(command.NAME, help=command.HELP, description=getattr(command, "DESCRIPTION", None))
         command.add_arguments(p)
-        p.set_defaults(func=command.run)
+        p.set_defaults(func=command.run, flags=_flags(p))
     return parser
+
+
+def _flags(parser) -> dict:
+    """{parameter: the flag that sets it}: how this command spells the parameters a library error names."""
+    return {a.dest: max(a.option_strings, key=len) for a in parser._actions if a.option_strings}
 
 
 def main(argv=None) -> int:
@@ -52,7 +57,8 @@ def main(argv=None) -> int:
         if not is_user_error(exc):
             _abort_ranks(exc)
             raise
-        return _stop(f"error: {describe_error(exc)}", 2)
+        flags = args.flags  # a parameter the command has no flag for keeps its library name
+        return _stop(f"error: {describe_error(exc, lambda name: flags.get(name, f'`{name}`'))}", 2)
 
 
 def _stop(message: str, code: int) -> int:

@@ -156,8 +156,9 @@ def refuse_undeclared_launch() -> None:
     directory: refuse it."""
     size = launched_size()
     if size > 1:
-        raise InvalidValue(f"started as {size} MPI ranks without --distributed: each rank would train the same run "
-                           f"into the same directory. Add --distributed, or run one process")
+        raise InvalidValue(f"started as {size} MPI ranks without `distributed`: each rank would train the same run "
+                           f"into the same directory. Add `distributed`, or run one process",
+                           parameters=("distributed",))
 
 
 def running() -> bool:

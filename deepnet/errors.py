@@ -14,9 +14,25 @@ import errno
 
 
 class UserError(Exception):
-    """Something the user can fix; the message says what was expected and what came."""
+    """Something the user can fix; the message says what was expected and what came.
+
+    A library message names the parameters it is about, each written `name`, and lists them in `parameters`:
+    `render` spells them as the caller knows them (a command as its flags, a file's checker as its keys)."""
 
     deepnet_user_error = True
+    parameters: tuple = ()
+
+    def __init__(self, *args, parameters=()):
+        super().__init__(*args)
+        if parameters:
+            self.parameters = tuple(parameters)
+
+    def render(self, spell) -> str:
+        """The message with each `name` of `parameters` written spell(name)."""
+        text = str(self)
+        for name in self.parameters:
+            text = text.replace(f"`{name}`", spell(name))
+        return text
 
 
 class InvalidValue(UserError, ValueError):
@@ -52,9 +68,11 @@ def is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in ENVIRONMENT_ERRNOS and exc.filename is not None
 
 
-def describe(exc: BaseException) -> str:
-    """The one line printed for a user error."""
+def describe(exc: BaseException, spell=None) -> str:
+    """The one line printed for a user error; `spell(name)` writes a parameter as the command's flag."""
     if isinstance(exc, OSError) and not getattr(type(exc), "deepnet_user_error", False):
         target = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
         return f"cannot use {target}: {exc.strerror}"
+    if spell is not None and isinstance(exc, UserError):
+        return exc.render(spell)
     return str(exc)

@@ -39,6 +39,7 @@ from .loading import load_classifier
 from .models import Sequential
 from .optimizers import Adam
 from .training.rundir import RunDirectory
+from .validation import check, real, whole
 
 NOISE = 100
 INIT_STD = 0.02
@@ -99,44 +100,32 @@ MAX_HIDDEN = 65536
 MAX_PARAMETERS = 1 << 28  # both networks together: 1 GiB of float32 weights, 4 GiB with Adam and gradients
 
 
-def _integer(value, name: str, low: int, high: int | None = None) -> int:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high)
-    if not ok:
-        span = f"from {low:,} to {high:,}" if high is not None else f"at least {low:,}"
-        raise InvalidValue(f"--{name.replace('_', '-')} must be an integer {span}; got {value!r}")
-    return value
+#: What each setting must be (deepnet.validation).
+FIELDS = {"epochs": whole(1, MAX_EPOCHS), "batch_size": whole(2, 60000), "seed": whole(0, 2**32 - 4),
+          "limit": whole(2, 60000) | None, "width": whole(2, MAX_WIDTH), "real_label": real(0.5, 1, above=True),
+          "g_hidden": whole(0, MAX_HIDDEN), "d_hidden": whole(0, MAX_HIDDEN)}
+# seed + 3 seeds the judged samples: the seed's bound keeps it a 32-bit seed
 
 
 def check_settings(settings: dict) -> dict:
-    """Every setting of a GAN run checked against sane bounds, from the command line or from a checkpoint,
-    before any network is built or data loaded; returns them complete (defaults filled in)."""
+    """Every setting of a GAN run checked (FIELDS, then how they combine), from the command line or from a
+    checkpoint, before any network is built or data loaded; returns them complete (defaults filled in)."""
     unknown = set(settings) - set(SETTINGS)
     if unknown:
         raise InvalidValue(f"unknown GAN settings {sorted(unknown)}")
-    s = {**SETTINGS, **settings}
-    _integer(s["epochs"], "epochs", 1, MAX_EPOCHS)
-    _integer(s["batch_size"], "batch_size", 2, 60000)
-    _integer(s["seed"], "seed", 0, 2**32 - 4)  # seed + 3 seeds the judged samples
-    if s["limit"] is not None:
-        _integer(s["limit"], "limit", 2, 60000)
-        if s["batch_size"] > s["limit"]:
-            raise InvalidValue(f"--batch-size {s['batch_size']} is more than the {s['limit']} digits of --limit: "
-                               f"no batch can be drawn")
-    _integer(s["width"], "width", 2, MAX_WIDTH)
+    s = check({**SETTINGS, **settings}, FIELDS)
+    if s["limit"] is not None and s["batch_size"] > s["limit"]:
+        raise InvalidValue(f"`batch_size` {s['batch_size']} is more than the {s['limit']} digits of `limit`: "
+                           f"no batch can be drawn", parameters=("batch_size", "limit"))
     if s["width"] % 2:
-        raise InvalidValue(f"--width must be an even number of channels, at least 2; got {s['width']}")
-    for name in ("g_hidden", "d_hidden"):
-        if not (isinstance(s[name], int) and not isinstance(s[name], bool) and 0 <= s[name] <= MAX_HIDDEN):
-            raise InvalidValue(f"--g-hidden and --d-hidden are numbers of units, 0 for none, at most {MAX_HIDDEN:,}; "
-                               f"got {s['g_hidden']!r}, {s['d_hidden']!r}")
-    real = s["real_label"]
-    if isinstance(real, bool) or not isinstance(real, (int, float)) or not 0.5 < real <= 1:
-        raise InvalidValue(f"--real-label must be in (0.5, 1]; got {real!r}")
-    s["real_label"] = float(real)
+        raise InvalidValue(f"`width` must be an even number of channels, at least 2; got {s['width']}",
+                           parameters=("width",))
+    s["real_label"] = float(s["real_label"])
     total = sum(math.prod(shape) for shape in network_shapes(s, "params").values())
     if total > MAX_PARAMETERS:
-        raise InvalidValue(f"--width {s['width']}, --g-hidden {s['g_hidden']} and --d-hidden {s['d_hidden']} make "
-                           f"{total:,} parameters; at most {MAX_PARAMETERS:,} are built")
+        raise InvalidValue(f"`width` {s['width']}, `g_hidden` {s['g_hidden']} and `d_hidden` {s['d_hidden']} make "
+                           f"{total:,} parameters; at most {MAX_PARAMETERS:,} are built",
+                           parameters=("width", "g_hidden", "d_hidden"))
     return s
 
 
@@ -168,7 +157,7 @@ def checked_checkpoint(path, index: dict, meta: dict) -> tuple[dict, dict]:
     try:
         settings = check_settings(saved)
     except InvalidValue as exc:
-        raise bad(f"its settings are out of bounds: {exc}") from None
+        raise bad(f"its settings are out of bounds: {exc.render(repr)}") from None
     epoch = meta.get("epoch")
     if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= MAX_EPOCHS:
         raise bad(f"'epoch' should be an integer from 0 to {MAX_EPOCHS:,}; got {epoch!r}")
@@ -287,8 +276,8 @@ class GanTrainer:
         settings.update({k: v for k, v in given.items() if k in RESUMABLE})
         settings = check_settings(settings)
         if meta["epoch"] > settings["epochs"]:
-            raise InvalidValue(f"{out} has trained {meta['epoch']} epochs already; --epochs {settings['epochs']} "
-                               f"would end before that (give more epochs, or start a new run)")
+            raise InvalidValue(f"{out} has trained {meta['epoch']} epochs already; `epochs` {settings['epochs']} "
+                               f"would end before that (give more epochs, or start a new run)", parameters=("epochs",))
         dtype = current().dtype.name
         if meta.get("dtype", dtype) != dtype:
             raise InvalidValue(f"{out} trained in {meta['dtype']}, but this process computes in {dtype} "

@@ -20,7 +20,8 @@ def load_model_meta(path, meta: dict) -> tuple[str, tuple, int, dict]:
         classes = limits.check_classes(meta.get("num_classes", 10), "num_classes")
         shapes = state_shapes(name, input_shape=shape, num_classes=classes)
     except (InvalidValue, ValueError) as exc:  # ValueError: a model's constructor refusing the input shape
-        raise BadFile(f"{path}: its metadata does not describe a model deepnet builds: {exc}") from None
+        detail = exc.render(repr) if isinstance(exc, InvalidValue) else str(exc)
+        raise BadFile(f"{path}: its metadata does not describe a model deepnet builds: {detail}") from None
     return name, shape, classes, shapes
 
 

@@ -254,7 +254,7 @@ class StyleTransfer:
         bk = current()
         xp = bk.xp
         if steps < 1:
-            raise InvalidValue(f"--steps must be at least 1; got {steps}")
+            raise InvalidValue(f"`steps` must be at least 1; got {steps}", parameters=("steps",))
         x = xp.asarray(x0).copy()
         c0, s0, _ = self.losses(x, grad=False)
         start = time.perf_counter()
@@ -269,7 +269,7 @@ class StyleTransfer:
                 if log is not None and (i + 1) % 50 == 0:
                     log(f"step {i + 1}: total loss {self.total(x):.4g}")
         else:
-            raise InvalidValue(f"--method must be lbfgs or adam; got {method!r}")
+            raise InvalidValue(f"`method` must be lbfgs or adam; got {method!r}", parameters=("method",))
         bk.synchronize()
         seconds = time.perf_counter() - start
         c1, s1, _ = self.losses(x, grad=False)
@@ -281,7 +281,8 @@ class StyleTransfer:
         try:
             from scipy.optimize import minimize
         except ImportError:
-            raise MissingDependency("L-BFGS needs SciPy: pip install 'deepnet[style]', or --method adam") from None
+            raise MissingDependency("L-BFGS needs SciPy: pip install 'deepnet[style]', or `method` adam",
+                                    parameters=("method",)) from None
         bk = current()
         shape, dtype = x.shape, x.dtype
 

@@ -28,7 +28,7 @@ class Task:
     measure = "accuracy"  # what the test score measures
     verb = ""             # what a model of a task with its own data sets does, and
     label = ""            # what those data sets label each scene with
-    model_option = ""     # the option that trains such a model
+    model_option = ""     # the setting that trains such a model
 
     def require(self, model, source) -> None:
         """Refuse a model of another task, naming what `source` holds and how to train the right one."""
@@ -103,7 +103,7 @@ class Detect(Task):
     name, noun, samples, picture = "detect", "detector", "scenes", "detections.png"
     train_hint = "deepnet train --model fasterrcnn --dataset mnist-boxes"
     datasets, ensembles = loaders.DETECTION, False
-    verb, label, model_option = "finds objects", "boxes", "--model fasterrcnn"
+    verb, label, model_option = "finds objects", "boxes", "`model` fasterrcnn"
 
     def report(self, trainer, pictures: bool = True, log=print) -> None:
         """Its hit rate, COCO's AP where pycocotools is installed, and a picture, from one detection pass over
@@ -132,7 +132,7 @@ class Caption(Task):
     measure = "captions exactly right (greedy decoding)"
     train_hint = "deepnet train --model nic --dataset mnist-captions"
     datasets, ensembles = ("mnist_captions",), False
-    verb, label, model_option = "writes captions", "a caption", "--model nic"
+    verb, label, model_option = "writes captions", "a caption", "`model` nic"
 
     def after_score(self, trainer, log):
         log(f"Captions of test scenes, with beam search: deepnet caption {trainer.run_dir}")
@@ -172,7 +172,9 @@ def check_dataset(task: Task | None, model_name: str, dataset: str) -> None:
     for owner in (CAPTION, DETECT):
         mine, theirs = task is owner, key in owner.datasets
         if mine and not theirs:
-            raise InvalidValue(f"--model {model_name} {owner.verb} and trains on --dataset "
-                               f"{' or '.join(d.replace('_', '-') for d in owner.datasets)}")
+            raise InvalidValue(f"`model` {model_name} {owner.verb} and trains on `dataset` "
+                               f"{' or '.join(d.replace('_', '-') for d in owner.datasets)}",
+                               parameters=("model", "dataset"))
         if theirs and not mine:
-            raise InvalidValue(f"--dataset {dataset} labels each scene with {owner.label}: train {owner.model_option}")
+            raise InvalidValue(f"`dataset` {dataset} labels each scene with {owner.label}: train "
+                               f"{owner.model_option}", parameters=("model", "dataset"))

@@ -20,9 +20,9 @@ def run(args) -> int:
     name = check_name(args.model, "model")
     given = {}  # what is not given is the model's own (FCN: 1x64x64 scenes and 11 classes)
     if args.input_shape is not None:
-        given["input_shape"] = limits.parse_input_shape(args.input_shape, "--input-shape")
+        given["input_shape"] = limits.parse_input_shape(args.input_shape, "input_shape")
     if args.classes is not None:
-        given["num_classes"] = limits.check_classes(args.classes, "--classes")
+        given["num_classes"] = limits.check_classes(args.classes, "classes")
     try:
         state_shapes(name, **given)  # refuses a model too large to list, before anything is built
         with shapes_only():  # shapes and counts only: no weight is allocated, whatever the input size

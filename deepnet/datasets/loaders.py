@@ -205,7 +205,7 @@ def fetch_mnist(source_dir=None, cache: Path | None = None, verbose: bool = True
         "could not get MNIST. Tried:\n" + "\n".join(failures) +
         "\nTo place the files by hand, download train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
         "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz into a directory and pass it with "
-        "--data-dir DIR (or DEEPNET_MNIST_DIR=DIR)."
+        "`data_dir` DIR (or DEEPNET_MNIST_DIR=DIR).", parameters=("data_dir",)
     )
 
 
@@ -244,7 +244,7 @@ def fashion_mnist(validation: int = 0, source_dir=None) -> Dataset:
             failures.append(f"  - {exc}")
     raise DatasetError("could not find Fashion-MNIST. Tried:\n" + "\n".join(failures) +
                        "\nInstall Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or pass the "
-                       "directory holding the four IDX .gz files with --data-dir.")
+                       "directory holding the four IDX .gz files with `data_dir`.", parameters=("data_dir",))
 
 
 def mnist_scenes(validation: int = 0, source_dir=None, train_count: int = 8000, test_count: int = 1000,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from ..errors import InvalidValue
+from ..validation import whole
 
 MAX_CHANNELS = 4096
 MAX_SIDE = 4096
@@ -20,32 +21,32 @@ MAX_DEPTH = 1202  # ResNet-1202, the deepest in He et al. (2015)
 MAX_PARAMETERS = 1 << 31  # 8 GiB of float32
 
 
-def check_input_shape(shape, source: str = "input shape") -> tuple:
-    """A (C, H, W) tuple of positive ints within the bounds, or a clear InvalidValue."""
+def check_input_shape(shape, source: str = "input_shape") -> tuple:
+    """A (C, H, W) tuple of positive ints within the bounds, or a clear InvalidValue naming the parameter `source`."""
     try:
         shape = tuple(shape)
         ok = len(shape) == 3 and all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in shape)
     except TypeError:
         ok = False
     if not ok:
-        raise InvalidValue(f"{source} must be three positive integers C, H, W; got {shape!r}")
+        raise InvalidValue(f"`{source}` must be three positive integers C, H, W; got {shape!r}", parameters=(source,))
     c, h, w = shape
     if c > MAX_CHANNELS or h > MAX_SIDE or w > MAX_SIDE or math.prod(shape) > MAX_PIXELS:
-        raise InvalidValue(f"{source} {c}x{h}x{w} is beyond what deepnet builds (at most {MAX_CHANNELS} channels, "
-                           f"{MAX_SIDE} pixels a side and {MAX_PIXELS:,} values per sample)")
+        raise InvalidValue(f"`{source}` {c}x{h}x{w} is beyond what deepnet builds (at most {MAX_CHANNELS} channels, "
+                           f"{MAX_SIDE} pixels a side and {MAX_PIXELS:,} values per sample)", parameters=(source,))
     return shape
 
 
-def parse_input_shape(text: str, source: str = "--input-shape") -> tuple:
+def parse_input_shape(text: str, source: str = "input_shape") -> tuple:
     """'1x28x28' -> (1, 28, 28), checked."""
     try:
         shape = tuple(int(v) for v in str(text).lower().split("x"))
     except ValueError:
-        raise InvalidValue(f"{source} must look like CxHxW, e.g. 1x28x28; got {text!r}") from None
-    return check_input_shape(shape, f"{source} {text!r}" if len(shape) != 3 else source)
+        shape = None
+    if shape is None or len(shape) != 3:
+        raise InvalidValue(f"`{source}` must look like CxHxW, e.g. 1x28x28; got {text!r}", parameters=(source,))
+    return check_input_shape(shape, source)
 
 
-def check_classes(n, source: str = "number of classes") -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CLASSES:
-        raise InvalidValue(f"{source} must be an integer from 1 to {MAX_CLASSES:,}; got {n!r}")
-    return n
+def check_classes(n, source: str = "num_classes") -> int:
+    return whole(1, MAX_CLASSES).check(source, n)

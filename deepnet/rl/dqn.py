@@ -37,6 +37,7 @@ from ..initializers import shapes_only
 from ..layers import Affine, Convolution, HuberQLoss, Relu
 from ..models.sequential import Sequential
 from ..training.rundir import RunDirectory
+from ..validation import check, choice, flag, real, whole, widths
 from . import envs
 from .replay import Replay
 
@@ -44,14 +45,6 @@ OPTIMIZERS = ("rmsprop", "adam")
 MAX_SEED = 2**32 - 1 - 10_000  # the evaluation game is seeded with seed + 10,000; NumPy's legacy seeds are 32-bit
 MAX_HIDDEN = 65_536            # units in one hidden layer
 MAX_PARAMETERS = 1 << 26       # in the Q-network: 256 MiB of float32, about 1 GiB with its target and optimizer
-#: the command-line flag of each setting whose flag is not its name with dashes
-FLAGS = {"replay": "--replay-size"}
-
-
-def flag(name: str) -> str:
-    return FLAGS.get(name, "--" + name.replace("_", "-"))
-
-
 @dataclasses.dataclass
 class DQNConfig:
     game: str = "breakout"
@@ -75,7 +68,7 @@ class DQNConfig:
     eval_episodes: int = 10
     eval_epsilon: float = 0.01
 
-    #: may change on --resume
+    #: may change on resume
     RESUMABLE = ("frames",)
 
     @classmethod
@@ -85,53 +78,35 @@ class DQNConfig:
         return cls(**{k: v for k, v in saved.items() if k in fields})
 
     def validate(self) -> None:
-        """Every setting's type and bounds, from the command line or a run's files, before anything is built."""
-        if not isinstance(self.game, str) or self.game.lower().replace("-", "_") not in envs.GAMES:
-            raise InvalidValue(f"unknown game {self.game!r}; choose one of: {', '.join(envs.GAMES)}")
-        for name in ("frames", "batch_size", "target_update", "eval_every", "eval_episodes", "train_every",
-                     "gradient_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidValue(f"{flag(name)} must be a whole number of at least 1; got {v!r}")
-        for name in ("replay", "replay_start", "epsilon_frames"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise InvalidValue(f"{flag(name)} must be a whole number of at least 0; got {v!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise InvalidValue(f"--seed must be a whole number from 0 to {MAX_SEED:,}; got {self.seed!r}")
+        """Every setting's type and bounds (FIELDS), from the command line or a run's files, then how they
+        combine, before anything is built."""
+        if isinstance(self.game, str):
+            self.game = self.game.lower().replace("-", "_")
+        check(dataclasses.asdict(self), FIELDS)
         if self.replay and self.replay < self.batch_size:
-            raise InvalidValue(f"--replay-size {self.replay} holds fewer transitions than a batch ({self.batch_size})")
-        for name in ("epsilon_end", "gamma", "eval_epsilon", "lr", "max_grad_norm"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-                raise InvalidValue(f"{flag(name)} must be a finite number; got {v!r}")
-        for name in ("epsilon_end", "gamma", "eval_epsilon"):
-            v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
-                raise InvalidValue(f"{flag(name)} must lie in [0, 1]; got {v}")
-        if not self.lr > 0:
-            raise InvalidValue(f"--lr must be positive; got {self.lr}")
-        if not isinstance(self.double, bool):
-            raise InvalidValue(f"--double is on or off (true or false); got {self.double!r}")
+            raise InvalidValue(f"`replay` {self.replay} holds fewer transitions than a batch ({self.batch_size})",
+                               parameters=("replay",))
         if self.hidden is not None:
-            if (not isinstance(self.hidden, (list, tuple)) or not self.hidden or len(self.hidden) > 64
-                    or any(isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= MAX_HIDDEN
-                           for w in self.hidden)):
-                raise InvalidValue(f"--hidden must be 1 to 64 widths, each from 1 to {MAX_HIDDEN:,}; got "
-                                   f"{self.hidden!r:.80}")
             self.hidden = list(self.hidden)
-        if self.optimizer not in OPTIMIZERS:
-            raise InvalidValue(f"unknown --optimizer {self.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
-        if not self.max_grad_norm >= 0:
-            raise InvalidValue(f"--max-grad-norm must be at least 0 (0: no clipping); got {self.max_grad_norm}")
         if not self.replay and (self.train_every, self.gradient_steps) != (1, 1):
-            raise InvalidValue("without replay each transition is learnt once, as it happens: --train-every and "
-                               "--gradient-steps must stay 1")
+            raise InvalidValue("without replay each transition is learnt once, as it happens: `train_every` and "
+                               "`gradient_steps` must stay 1", parameters=("train_every", "gradient_steps"))
 
     def make_optimizer(self) -> optimizers.Optimizer:
         if self.optimizer == "adam":
             return optimizers.Adam(lr=self.lr)
         return optimizers.RMSprop(lr=self.lr, decay_rate=0.95, eps=0.01, centered=True, momentum=0.95)
+
+
+#: What each setting must be (deepnet.validation).
+FIELDS = {
+    "game": choice(*envs.GAMES), "frames": whole(1), "seed": whole(0, MAX_SEED), "replay": whole(0),
+    "batch_size": whole(1), "replay_start": whole(0), "target_update": whole(1), "epsilon_frames": whole(0),
+    "epsilon_end": real(0, 1), "gamma": real(0, 1), "lr": real(0, above=True), "double": flag(),
+    "train_every": whole(1), "gradient_steps": whole(1), "hidden": widths(64, MAX_HIDDEN) | None,
+    "optimizer": choice(*OPTIMIZERS), "max_grad_norm": real(0), "eval_every": whole(1), "eval_episodes": whole(1),
+    "eval_epsilon": real(0, 1),
+}
 
 
 def q_network(observation_shape, num_actions: int, dtype=None, hidden=None) -> list:
@@ -157,8 +132,8 @@ def check_size(observation_shape, num_actions: int, hidden) -> None:
         layers = q_network(observation_shape, num_actions, hidden=hidden)
     total = sum(int(np.prod(a.shape)) for layer in layers for a in layer.params().values())
     if total > MAX_PARAMETERS:
-        raise InvalidValue(f"--hidden {','.join(map(str, hidden or []))} makes a Q-network of {total:,} parameters "
-                           f"on this game; at most {MAX_PARAMETERS:,} are built")
+        raise InvalidValue(f"`hidden` {','.join(map(str, hidden or []))} makes a Q-network of {total:,} parameters "
+                           f"on this game; at most {MAX_PARAMETERS:,} are built", parameters=("hidden",))
 
 
 def play_saved(path, episodes: int = 100, seed: int = 10_000, epsilon: float = 0.0) -> list[float]:
@@ -307,12 +282,12 @@ class DQNRun:
         directory = RunDirectory(out, "dqn")
         directory.require_run()
         saved, source = directory.read_config()
-        directory.check_changes(saved, dict(changes or {}), DQNConfig.RESUMABLE, flag)
+        directory.check_changes(saved, dict(changes or {}), DQNConfig.RESUMABLE)
         cfg = DQNConfig.from_saved(saved)
         try:
             cfg.validate()
         except InvalidValue as exc:
-            raise BadFile(f"{source}: its settings are not a DQN run's: {exc}") from None
+            raise BadFile(f"{source}: its settings are not a DQN run's: {exc.render(repr)}") from None
         for k, v in (changes or {}).items():
             if k in DQNConfig.RESUMABLE:
                 setattr(cfg, k, v)
@@ -325,8 +300,8 @@ class DQNRun:
             raise
         if run.frame > cfg.frames and cfg.frames < int(saved.get("frames", 0)):  # fewer than it was asked for
             directory.close()
-            raise InvalidValue(f"{out} has played {run.frame:,} frames already; --frames {cfg.frames:,} would end "
-                               f"before that")
+            raise InvalidValue(f"{out} has played {run.frame:,} frames already; `frames` {cfg.frames:,} would end "
+                               f"before that", parameters=("frames",))
         return run
 
     # --- the loop ---------------------------------------------------------------------------------------

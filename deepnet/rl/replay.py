@@ -37,7 +37,8 @@ class Replay:
         free = available_memory()
         if free is not None and need > 0.8 * free:  # refused before anything is allocated
             raise InvalidValue(f"a replay buffer of {capacity:,} transitions needs {need / 2**30:.1f} GiB, but only "
-                               f"{free / 2**30:.1f} GiB of memory is available; give a smaller --replay-size")
+                               f"{free / 2**30:.1f} GiB of memory is available; give a smaller `replay`",
+                               parameters=("replay",))
         self.capacity = capacity
         self.obs = np.zeros((capacity, *shape), dtype)
         self.next_obs = np.zeros((capacity, *shape), dtype)

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from dataclasses import dataclass, field
 
 from ..augment import Augment
 from ..backends.settings import default_dtype, parse_dtype
 from ..errors import BadFile, InvalidValue
+from ..validation import check, check_file, flag, names, real, text, whole
 from . import recipes, schedules
+
+
+MAX_EPOCHS = 100_000
 
 
 @dataclass
@@ -42,11 +45,6 @@ class TrainConfig:
     #: what `--resume` may change; every other setting must match the saved run
     RESUMABLE: typing.ClassVar[tuple] = ("epochs", "patience", "data_dir", "eval_test")
 
-    @staticmethod
-    def flag(name: str) -> str:
-        """The `deepnet train` option that sets the field `name`."""
-        return "--no-test-eval" if name == "eval_test" else "--" + name.replace("_", "-")
-
     def __post_init__(self):
         self.recipe = str(self.recipe).strip().lower()
         for k, v in recipes.resolve(self.recipe, schedule=self.schedule, augment=self.augment).items():
@@ -57,28 +55,16 @@ class TrainConfig:
             self.dtype = default_dtype().name
 
     def validate(self) -> None:
-        """Every setting checked together, before anything is loaded or written."""
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise InvalidValue(f"{name} must be at least 1; got {getattr(self, name)}")
-        if self.limit is not None and self.limit < 1:
-            raise InvalidValue(f"limit must be at least 1; got {self.limit}")
-        if self.validation < 0:
-            raise InvalidValue(f"validation must be 0 or more samples; got {self.validation}")
-        if self.patience is not None:
-            if self.patience < 1:
-                raise InvalidValue(f"patience must be at least 1; got {self.patience}")
-            if not self.validation:
-                raise InvalidValue("--patience stops on the validation loss: it needs --validation N as well")
-        if self.seed < 0:
-            raise InvalidValue(f"seed must be 0 or more; got {self.seed}")
-        if not math.isfinite(self.lr) or self.lr <= 0:
-            raise InvalidValue(f"lr must be a positive finite number; got {self.lr}")
+        """Every setting checked together (FIELDS, then how they combine), before anything is loaded or written."""
+        check(dataclasses.asdict(self), FIELDS)
+        if self.patience is not None and not self.validation:
+            raise InvalidValue("`patience` stops on the validation loss: it needs `validation` as well",
+                               parameters=("patience", "validation"))
         if not str(self.out).strip():
-            raise InvalidValue("--out must name a directory; got an empty string")
+            raise InvalidValue("`out` must name a directory; got an empty string", parameters=("out",))
         if self.reinit and not self.init_from:
-            raise InvalidValue(f"--reinit {','.join(self.reinit)} names layers not to copy from --init-from, "
-                               f"but no --init-from was given")
+            raise InvalidValue(f"`reinit` {','.join(self.reinit)} names layers not to copy from `init_from`, but "
+                               f"no `init_from` was given", parameters=("reinit", "init_from"))
         try:
             parse_dtype(self.dtype)
         except ValueError as exc:
@@ -91,44 +77,22 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, raw, source: str = "config") -> TrainConfig:
-        """A config from saved JSON, each value's type checked (a hand-edited file gets a clear error)."""
+        """A config from saved JSON, each value checked against FIELDS (a hand-edited file gets a clear error)."""
         if not isinstance(raw, dict):
             raise BadFile(f"{source}: expected a JSON object of settings; got {type(raw).__name__}")
-        hints = typing.get_type_hints(cls)
-        values = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in raw:
-                continue
-            value = raw[f.name]
-            if not _is(value, hints[f.name]):
-                raise BadFile(f"{source}: setting {f.name!r} should be {_type_name(hints[f.name])}; "
-                              f"got {value!r}")
-            values[f.name] = value
+        values = {f.name: raw[f.name] for f in dataclasses.fields(cls) if f.name in raw}
+        check_file(source, values, {k: v for k, v in FIELDS.items() if k in values})
         try:
             return cls(**values)
         except InvalidValue as exc:
-            raise BadFile(f"{source}: {exc}") from None
+            raise BadFile(f"{source}: {exc.render(repr)}") from None
 
 
-def _is(value, hint) -> bool:
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        return any(_is(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is list:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, hint)
-
-
-def _type_name(hint) -> str:
-    args = typing.get_args(hint)
-    if args:
-        return " or ".join(_type_name(a) for a in args)
-    return {type(None): "null", list: "a list of names"}.get(hint, getattr(hint, "__name__", str(hint)))
+#: What each setting must be (deepnet.validation): checked on the command line's values and a saved run's alike.
+FIELDS = {
+    "model": text(), "dataset": text(), "epochs": whole(1, MAX_EPOCHS), "batch_size": whole(1),
+    "optimizer": text(), "lr": real(0, above=True), "recipe": text(), "schedule": text() | None, "seed": whole(0),
+    "validation": whole(0), "limit": whole(1) | None, "patience": whole(1) | None, "dtype": text(),
+    "out": text(), "data_dir": text() | None, "eval_test": flag(), "augment": text() | None,
+    "init_from": text() | None, "freeze": names(), "reinit": names(), "distributed": flag(),
+}

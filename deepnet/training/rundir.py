@@ -46,7 +46,7 @@ class RunDirectory:
     def __init__(self, path, command: str = "train"):
         self._fd = None
         if not str(path).strip():
-            raise InvalidValue("--out must name a directory; got an empty string")
+            raise InvalidValue("`out` must name a directory; got an empty string", parameters=("out",))
         if command not in RESUME_HINTS:
             raise ValueError(f"unknown command {command!r}")
         self.path = Path(path)
@@ -92,9 +92,10 @@ class RunDirectory:
     def open(self, resume: bool = False, overwrite: bool = False) -> RunDirectory:
         """Create and lock the directory; refuse a finished or started run unless resuming or overwriting."""
         if resume and overwrite:
-            raise InvalidValue("--resume continues a run and --overwrite replaces one: give only one of them")
+            raise InvalidValue("`resume` continues a run and `overwrite` replaces one: give only one of them",
+                               parameters=("resume", "overwrite"))
         if self.path.exists() and not self.path.is_dir():
-            raise RunDirectoryError(f"--out {self.path} is a file, not a directory")
+            raise RunDirectoryError(f"`out` {self.path} is a file, not a directory", parameters=("out",))
         if resume:
             self.require_run()
         self.path.mkdir(parents=True, exist_ok=True)
@@ -106,8 +107,8 @@ class RunDirectory:
                     kind = self.kind()
                     what = (f"a deepnet {kind} run" if kind else "files of an earlier run") + f" ({', '.join(found)})"
                     cont = f"Continue it with `{self.resume_hint(kind)}`, replace" if kind else "Replace"
-                    raise RunDirectoryError(f"{self.path} already holds {what}. {cont} it with --overwrite, "
-                                            f"or choose another --out")
+                    raise RunDirectoryError(f"{self.path} already holds {what}. {cont} it with `overwrite`, "
+                                            f"or choose another `out`", parameters=("overwrite", "out"))
                 for name in found:
                     (self.path / name).unlink()
             for stale in self.path.glob(".*.tmp"):  # a write killed half-way (deepnet.io.atomic_open)
@@ -130,18 +131,20 @@ class RunDirectory:
             raise BadFile(f"{last}: no settings in its metadata, and no config.json beside it")
         return saved, str(last)
 
-    def check_changes(self, saved: dict, given: dict, resumable, flag=lambda k: "--" + k.replace("_", "-")) -> None:
-        """Options given again on --resume: those in `resumable` may differ, any other must equal the
-        saved value; every difference is listed in one error."""
-        conflicts = [f"{flag(k)} {v!r} (the run has {saved.get(k)!r})" for k, v in given.items()
-                     if k not in resumable and k != "out" and v != saved.get(k)]
+    def check_changes(self, saved: dict, given: dict, resumable) -> None:
+        """Settings given again on resume: those in `resumable` may differ, any other must equal the
+        saved value; every difference is listed in one error, naming the parameters."""
+        differ = [k for k, v in given.items() if k not in resumable and k != "out" and v != saved.get(k)]
+        conflicts = [f"`{k}` {given[k]!r} (the run has {saved.get(k)!r})" for k in differ]
         if "out" in given and Path(given["out"]) != self.path:
-            conflicts.append(f"--out {given['out']!r} (resuming writes to {self.path})")
+            differ.append("out")
+            conflicts.append(f"`out` {given['out']!r} (resuming writes to {self.path})")
         if conflicts:
             raise InvalidValue(
-                f"--resume continues {self.path} with its saved settings, but these options differ: "
-                f"{'; '.join(conflicts)}. Only {', '.join(map(flag, resumable))} may change on resume; for "
-                f"other settings start a new run with another --out")
+                f"`resume` continues {self.path} with its saved settings, but these settings differ: "
+                f"{'; '.join(conflicts)}. Only {', '.join(f'`{k}`' for k in resumable)} may change on resume; "
+                f"for other settings start a new run in another `out`",
+                parameters=("resume", "out", *differ, *resumable))
 
     def _lock(self) -> None:
         if fcntl is None:
@@ -152,7 +155,7 @@ class RunDirectory:
         except BlockingIOError:
             os.close(fd)
             raise RunDirectoryError(f"another deepnet run is writing to {self.path}; wait for it to finish or "
-                                    f"choose another --out") from None
+                                    f"choose another `out`", parameters=("out",)) from None
         self._fd = fd
 
     def __enter__(self):

@@ -113,8 +113,8 @@ class Trainer:
             model = models.create(config.model, input_shape=(c, h, w), num_classes=len(data.classes),
                                   dtype=config.dtype)
         except ValueError as exc:  # a model that cannot take this data set's images
-            raise InvalidValue(f"--model {config.model} cannot train on --dataset {config.dataset} "
-                               f"({c}x{h}x{w} images): {exc}") from None
+            raise InvalidValue(f"`model` {config.model} cannot train on `dataset` {config.dataset} "
+                               f"({c}x{h}x{w} images): {exc}", parameters=("model", "dataset")) from None
         _check_model_fits_labels(model, config, data)
         if config.init_from and not resume:  # a resumed run's weights come from its own checkpoint
             transfer(model, config.init_from, reinit=config.reinit,
@@ -137,7 +137,7 @@ class Trainer:
         changes = dict(changes or {})
         if epochs is not None:
             changes["epochs"] = epochs
-        directory.check_changes(dataclasses.asdict(config), changes, TrainConfig.RESUMABLE, TrainConfig.flag)
+        directory.check_changes(dataclasses.asdict(config), changes, TrainConfig.RESUMABLE)
         for k, v in changes.items():
             if k in TrainConfig.RESUMABLE:
                 setattr(config, k, v)
@@ -152,8 +152,8 @@ class Trainer:
                 trainer.loss_scale.load_state(meta["loss_scale"])
             current().rng.set_state(meta["rng"])
         if trainer.epoch > config.epochs:
-            raise InvalidValue(f"{run_dir} has trained {trainer.epoch} epochs already; --epochs {config.epochs} "
-                               f"would end before that (give more epochs, or start a new run)")
+            raise InvalidValue(f"{run_dir} has trained {trainer.epoch} epochs already; `epochs` {config.epochs} "
+                               f"would end before that (give more epochs, or start a new run)", parameters=("epochs",))
         return trainer
 
     # --- the loop ----------------------------------------------------------------------------
@@ -327,8 +327,8 @@ class Trainer:
             kept = f"the last good checkpoint ({last}, epoch {self.epoch}) is kept"
         else:
             kept = "no checkpoint was written"
-        return TrainingDiverged(f"{what}; training stopped and {kept}. Try a smaller --lr "
-                                f"(now {self.optimizer.lr:g}) or --dtype float32")
+        return TrainingDiverged(f"{what}; training stopped and {kept}. Try a smaller `lr` "
+                                f"(now {self.optimizer.lr:g}) or `dtype` float32", parameters=("lr", "dtype"))
 
     def _checkpoint(self, record: dict) -> None:
         if not self.is_root:
@@ -375,17 +375,18 @@ def transfer(model, source, reinit=(), log=print) -> list[str]:
     arrays, _, _ = checkpoint.read(path)
     unknown = [r for r in reinit if r not in model.layers]
     if unknown:
-        raise InvalidValue(f"--reinit names no layer of the model: {unknown}; layers: {', '.join(model.layers)}")
+        raise InvalidValue(f"`reinit` names no layer of the model: {unknown}; layers: {', '.join(model.layers)}",
+                           parameters=("reinit",))
     mine = model.state()
     keep = {k: a for k, a in arrays.items() if k.split(".", 1)[0] not in set(reinit) and k in mine}
     if not keep:
-        raise InvalidValue(f"--init-from {source}: {path} shares no parameter with the model (its arrays: "
+        raise InvalidValue(f"`init_from` {source}: {path} shares no parameter with the model (its arrays: "
                            f"{', '.join(list(arrays)[:4]) or 'none'}; the model's: {', '.join(list(mine)[:4])}"
-                           f"{', ...' if len(mine) > 4 else ''})")
+                           f"{', ...' if len(mine) > 4 else ''})", parameters=("init_from",))
     model.load_state(keep, source=str(path), strict=False)
     left = [k for k in mine if k not in keep]
     if left:
-        log(f"--init-from {path}: copied {len(keep)} of the model's {len(mine)} arrays; not copied (fresh): "
+        log(f"{path}: copied {len(keep)} of the model's {len(mine)} arrays; not copied (fresh): "
             f"{', '.join(left[:8])}{', ...' if len(left) > 8 else ''}")
     return sorted(keep)
 
@@ -408,11 +409,13 @@ def _check_model_fits_labels(model, config, data) -> None:
         return  # a model whose layers cannot say their shapes: the loss layer will check the batch
     per_pixel = data.train.y.ndim > 1
     if per_pixel and len(out) != 3:
-        raise InvalidValue(f"--dataset {config.dataset} labels every pixel, but --model {config.model} gives one score "
-                           f"per class for a whole image; use a segmentation model (--model fcn)")
+        raise InvalidValue(f"`dataset` {config.dataset} labels every pixel, but `model` {config.model} gives one score "
+                           f"per class for a whole image; use a segmentation model (`model` fcn)",
+                           parameters=("dataset", "model"))
     if not per_pixel and len(out) == 3:
-        raise InvalidValue(f"--model {config.model} gives a score map (a class per pixel), but --dataset "
-                           f"{config.dataset} has one label per image; use --dataset mnist-scenes, or a classifier")
+        raise InvalidValue(f"`model` {config.model} gives a score map (a class per pixel), but `dataset` "
+                           f"{config.dataset} has one label per image; use `dataset` mnist-scenes, or a classifier",
+                           parameters=("dataset", "model"))
 
 
 def machine_info() -> dict:

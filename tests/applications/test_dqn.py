@@ -130,7 +130,7 @@ def test_resume_continues_the_same_run(tmp_path, capsys):
 
 def test_bad_dqn_requests(tmp_path, capsys):
     one_line(capsys, main(["dqn", "--game", "pong", "--out", str(tmp_path / "a")]),
-             "unknown game 'pong'; choose one of: asterix, breakout")
+             "--game must be one of asterix, breakout, freeway")
     one_line(capsys, main(["dqn", "--frames", "0", "--out", str(tmp_path / "b")]), "--frames must be a whole number")
     one_line(capsys, main(["dqn", "--replay-size", str(10**12), "--out", str(tmp_path / "c")]),
              "of memory is available")
@@ -241,7 +241,7 @@ def test_bad_recipe_options(tmp_path, capsys):
         main(["dqn", "--hidden", "256,0", "--out", str(tmp_path / "b")])
     one_line(capsys, stop.value.code, "expected widths of at least 1 separated by commas, like 256,256; got '256,0'")
     one_line(capsys, main(["dqn", "--max-grad-norm", "-1", "--out", str(tmp_path / "c")]),
-             "--max-grad-norm must be at least 0")
+             "--max-grad-norm must be a finite number at least 0")
 
 
 def test_best_npz_keeps_the_best_evaluation(cpu32, tmp_path, monkeypatch):

@@ -80,7 +80,7 @@ def test_width_and_label_smoothing_are_kept_through_resume(tmp_path, capsys):
         assert main(["gan", "--out", str(out), "--epochs", "2", "--resume", "--no-progress"]) == 0
         resumed = GanTrainer.resume(out)
     err = capsys.readouterr().err
-    assert "--width must be an even number" in err and "--real-label must be in (0.5, 1]" in err
+    assert "--width must be an even number" in err and "--real-label must be a number in (0.5, 1]" in err
     assert resumed.epoch == 2 and resumed.width == 32 and resumed.real_label == 0.9
     assert resumed.G.params()["fc.W"].shape == (1024, 32 * 7 * 7)  # after the default hidden layer
     assert resumed.G.params()["up1.W"].shape[:2] == (32, 16)
@@ -124,7 +124,7 @@ def test_hidden_layers_are_kept_through_resume(tmp_path, capsys):
         assert main(args + ["--epochs", "1", "--g-hidden", "24", "--d-hidden", "16"]) == 0
         assert main(["gan", "--out", str(out), "--epochs", "2", "--resume", "--no-progress"]) == 0
         resumed = GanTrainer.resume(out)
-    assert "--g-hidden and --d-hidden are numbers of units" in capsys.readouterr().err
+    assert "--d-hidden must be a whole number from 0 to 65,536; got -1" in capsys.readouterr().err
     assert resumed.epoch == 2 and (resumed.g_hidden, resumed.d_hidden) == (24, 16)
     g, d = resumed.G.params(), resumed.D.params()
     assert g["fc0.W"].shape == (100, 24) and g["fc.W"].shape == (24, 8 * 7 * 7)

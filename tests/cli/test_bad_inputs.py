@@ -289,8 +289,8 @@ def damaged(run, tmp_path, meta=None, drop_meta=(), config=None):
     (dict(meta={"rng": {"bit_generator": "PCG64", "state": "x"}}), "random generators' states are not ones"),
     (dict(meta={"frame": -3}), "'frame' should be a whole number"),
     (dict(meta={"replay": {"size": 10**9, "position": 0}}), "'replay' should give the size"),
-    (dict(config={"gamma": "0.99"}), "--gamma must be a finite number"),
-    (dict(config={"hidden": [1000000000]}), "--hidden must be 1 to 64 widths"),
+    (dict(config={"gamma": "0.99"}), "'gamma' must be a number in [0, 1]; got '0.99'"),
+    (dict(config={"hidden": [1000000000]}), "'hidden' must be 1 to 64 widths"),
 ])
 def test_a_damaged_dqn_run_is_refused_before_it_is_built(dqn_run, tmp_path, capsys, change, expected):
     run = damaged(dqn_run, tmp_path, **change)

@@ -114,7 +114,7 @@ def test_gan_resume_keeps_the_runs_epochs(gan_run, tmp_path, capsys):
 def test_gan_resume_refuses_changed_settings_and_lists_them(gan_run, capsys):
     before = (gan_run / "last.npz").read_bytes()
     err = one_line_error(capsys, gan("--out", str(gan_run), "--resume", "--width", "64", "--seed", "5",
-                                     "--batch-size", "7", "--g-hidden", "0"), "these options differ")
+                                     "--batch-size", "7", "--g-hidden", "0"), "these settings differ")
     for part in ("--width 64 (the run has 4)", "--seed 5 (the run has 0)", "--batch-size 7 (the run has 32)",
                  "--g-hidden 0 (the run has 8)", "Only --epochs may change"):
         assert part in err
@@ -197,13 +197,13 @@ def test_init_from_a_partial_match_says_what_was_copied(clf, tmp_path, capsys):
 
 # --- 5: GAN checkpoints checked before use -----------------------------------------------------------------------
 @pytest.mark.parametrize("change, expected", [
-    (dict(meta_changes={"g_hidden": 200_000_000}), "--g-hidden and --d-hidden are numbers of units"),
+    (dict(meta_changes={"g_hidden": 200_000_000}), "'g_hidden' must be a whole number from 0 to 65,536"),
     (dict(meta_drop=["optG"]), "'optG' should be an Adam optimizer's settings"),
     (dict(drop=["optG/m/fc.W"]), "optimizer array 'optG/m/fc.W' is missing"),
     (dict(arrays_changes={"optD/v/fc.W": np.zeros((3, 3), np.float32)}), "arrays of the wrong shape: optD/v/fc.W"),
     (dict(meta_changes={"history": 5}), "'history' should be a list of 2 epoch records"),
     (dict(meta_changes={"rng": [1, 2]}), "'rng' should be a random generator's state"),
-    (dict(meta_changes={"limit": -1}), "--limit must be an integer from 2 to 60,000"),
+    (dict(meta_changes={"limit": -1}), "'limit' must be a whole number from 2 to 60,000"),
     (dict(meta_changes={"epoch": "2"}), "'epoch' should be an integer"),
     (dict(arrays_changes={"G/extra": np.zeros(3, np.float32)}), "arrays that belong to no part of this DCGAN: G/extra"),
 ])
@@ -242,7 +242,7 @@ def test_describe_a_huge_input_allocates_nothing(capsys):
 # --- 7: negative limits ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("limit", ["-1", "-59900", "0"])
 def test_gan_refuses_a_limit_below_one(tmp_path, capsys, limit):
-    one_line_error(capsys, gan("--out", str(tmp_path / "g"), *GAN, "--limit", limit), "--limit must be an integer")
+    one_line_error(capsys, gan("--out", str(tmp_path / "g"), *GAN, "--limit", limit), "--limit must be a whole number")
     assert not (tmp_path / "g").exists()
 
 
@@ -340,7 +340,7 @@ def test_judge_and_binarize_under_a_float16_default(clf, binarynet):
 
 # --- 14: negative seeds -----------------------------------------------------------------------------------------------
 def test_negative_seeds_are_refused(clf, tmp_path, capsys):
-    one_line_error(capsys, gan("--out", str(tmp_path / "g"), *GAN, "--seed", "-1"), "--seed must be an integer")
+    one_line_error(capsys, gan("--out", str(tmp_path / "g"), *GAN, "--seed", "-1"), "--seed must be a whole number")
     one_line_error(capsys, main(["scan", str(clf), "--seed", "-3", "--out", str(tmp_path / "s.png")]),
                    "--seed must be 0 or more")
 
@@ -450,8 +450,8 @@ def test_gan_removes_temporary_files_of_a_killed_write(gan_run, tmp_path):
 
 @pytest.mark.parametrize("args, expected", [
     (["--out", ""], "--out must name a directory"),
-    (["--width", "100000"], "--width must be an integer from 2 to 4,096"),
-    (["--g-hidden", "100000"], "at most 65,536"),
+    (["--width", "100000"], "--width must be a whole number from 2 to 4,096"),
+    (["--g-hidden", "100000"], "--g-hidden must be a whole number from 0 to 65,536"),
     (["--width", "4096", "--g-hidden", "60000"], "parameters; at most"),
     (["--judge-every", "2"], "--judge-every judges with the classifier of --judge-with"),
 ])

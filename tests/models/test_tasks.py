@@ -23,11 +23,11 @@ def test_a_plain_chain_classifies_or_segments_as_its_output_says(cpu32):
 
 
 @pytest.mark.parametrize("task,dataset,message", [
-    (tasks.CAPTION, "mnist", "--model m writes captions and trains on --dataset mnist-captions"),
-    (tasks.DETECT, "mnist-scenes", "--model m finds objects and trains on --dataset mnist-boxes or mnist-clutter"),
-    (None, "mnist-captions", "--dataset mnist-captions labels each scene with a caption: train --model nic"),
-    (tasks.SEGMENT, "mnist-boxes", "--dataset mnist-boxes labels each scene with boxes: train --model fasterrcnn"),
-    (tasks.CAPTION, "mnist-boxes", "--model m writes captions"),
+    (tasks.CAPTION, "mnist", "`model` m writes captions and trains on `dataset` mnist-captions"),
+    (tasks.DETECT, "mnist-scenes", "`model` m finds objects and trains on `dataset` mnist-boxes or mnist-clutter"),
+    (None, "mnist-captions", "`dataset` mnist-captions labels each scene with a caption: train `model` nic"),
+    (tasks.SEGMENT, "mnist-boxes", "`dataset` mnist-boxes labels each scene with boxes: train `model` fasterrcnn"),
+    (tasks.CAPTION, "mnist-boxes", "`model` m writes captions"),
 ])
 def test_a_task_refuses_data_sets_that_are_not_its_own(task, dataset, message):
     with pytest.raises(InvalidValue, match=message.replace("(", r"\(")):

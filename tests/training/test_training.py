@@ -96,7 +96,7 @@ def test_early_stopping_rule(cpu32, tmp_path):
 
 
 def test_bad_config_is_a_clear_error():
-    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+    with pytest.raises(ValueError, match="`batch_size` must be a whole number at least 1"):
         TrainConfig(batch_size=0).validate()
     with pytest.raises(ValueError, match="step:EPOCHS:FACTOR"):
         TrainConfig(schedule="step:x").validate()
