@@ -23,7 +23,6 @@ a checkpoint of both networks and both optimizers; --resume continues a run with
 from __future__ import annotations
 
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -38,8 +37,10 @@ from .layers import (Affine, BatchNormalization, BinaryCrossEntropyWithLogits, C
 from .loading import load_classifier
 from .models import Sequential
 from .optimizers import Adam
+from .training import state
+from .training.engine import Engine, Extension, Updater
 from .training.rundir import RunDirectory
-from .validation import check, real, whole
+from .validation import Field, check, check_file, generator_state, is_whole, real, records, whole
 
 NOISE = 100
 INIT_STD = 0.02
@@ -138,75 +139,52 @@ def network_shapes(settings: dict, what: str = "state") -> dict:
     return {tag + k: tuple(a.shape) for tag, net in nets.items() for k, a in getattr(net, what)().items()}
 
 
-def checked_checkpoint(path, index: dict, meta: dict) -> tuple[dict, dict]:
-    """(settings, {array name: shape}) of a GAN checkpoint, from its metadata and array headers alone:
-    the settings within bounds, every array one the networks or optimizers hold and of their shape, the
-    optimizers' state complete, the history and counters of the right types. Raises BadFile."""
-    def bad(what):
-        return BadFile(f"{path}: {what}")
+#: An Adam optimizer's settings in a checkpoint's metadata.
+ADAM = Field("an Adam optimizer's settings (its type and step count)",
+             lambda v: isinstance(v, dict) and v.get("type") == "adam" and is_whole(v.get("t")) and v["t"] >= 0)
+#: A GAN checkpoint: its kind, and the metadata that does not depend on the rest (the settings are checked by
+#: check_settings, the history's length and the pictures' first epoch against the epoch).
+KIND = state.Declared("deepnet-gan", "DCGAN", legacy_model="dcgan", fields={
+    "epoch": whole(0, MAX_EPOCHS), "rng": generator_state(dict), "optG": ADAM, "optD": ADAM})
 
-    io.check_version(path, meta)
-    if meta.get("model") != "dcgan" or meta.get("format", "deepnet-gan") != "deepnet-gan":
-        raise bad("not a deepnet gan checkpoint (its metadata names no DCGAN)")
+
+def checked_checkpoint(path, index: dict, meta: dict) -> tuple[dict, dict]:
+    """(settings, {array name: shape}) of a GAN checkpoint, from its metadata and array headers alone
+    (training/state.py): the settings within bounds, the history and counters of their types, every array one
+    the networks or optimizers hold and of their shape, the optimizers' state complete. Raises BadFile."""
+    state.check_kind(path, meta, KIND)
+    check_file(path, meta, KIND.fields)
     # a checkpoint from before a setting existed ran with that setting's old value
     saved = {"width": 128, "real_label": 1.0, "g_hidden": 0, "d_hidden": 0}
     saved.update({k: meta[k] for k in SETTINGS if k in meta})
     missing = [k for k in SETTINGS if k not in saved]
     if missing:
-        raise bad(f"settings missing from its metadata: {', '.join(missing)}")
+        raise BadFile(f"{path}: settings missing from its metadata: {', '.join(missing)}")
     try:
         settings = check_settings(saved)
     except InvalidValue as exc:
-        raise bad(f"its settings are out of bounds: {exc.render(repr)}") from None
-    epoch = meta.get("epoch")
-    if not isinstance(epoch, int) or isinstance(epoch, bool) or not 0 <= epoch <= MAX_EPOCHS:
-        raise bad(f"'epoch' should be an integer from 0 to {MAX_EPOCHS:,}; got {epoch!r}")
-    history = meta.get("history")
-    if not isinstance(history, list) or len(history) != epoch or not all(isinstance(h, dict) for h in history):
-        raise bad(f"'history' should be a list of {epoch} epoch records; got {str(history)[:80]}")
-    if not isinstance(meta.get("rng"), dict):
-        raise bad(f"'rng' should be a random generator's state (an object); got {str(meta.get('rng'))[:80]}")
-    first = meta.get("first_grid_epoch", 1)
-    if not isinstance(first, int) or isinstance(first, bool) or not 1 <= first <= epoch + 1:
-        raise bad(f"'first_grid_epoch' should be an integer from 1 to {epoch + 1}; got {first!r}")
-    expect = network_shapes(settings)
+        raise BadFile(f"{path}: its settings are out of bounds: {exc.render(repr)}") from None
+    epoch = meta["epoch"]
+    fields = {**KIND.fields, "history": records(epoch, "epoch records"), "first_grid_epoch": whole(1, epoch + 1) | None}
+    check_file(path, meta, fields)
+    first = meta.get("first_grid_epoch") or 1
     trainable = network_shapes(settings, "params")
+    arrays, optional = network_shapes(settings), {"progress/grids": (epoch - first + 1, 10, 28, 28)}
     for tag, net in (("optG", "G/"), ("optD", "D/")):
-        hyper = meta.get(tag)
-        if not isinstance(hyper, dict) or hyper.get("type") != "adam":
-            raise bad(f"'{tag}' should be an Adam optimizer's settings; got {str(hyper)[:80]}")
-        t = hyper.get("t")
-        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
-            raise bad(f"'{tag}' has a bad step count t={t!r}")
-        params = {k[len(net):]: v for k, v in trainable.items() if k.startswith(net)}
+        slots = arrays if meta[tag]["t"] > 0 else optional  # an optimizer that has stepped has every slot
         for slot in Adam.slot_names:
-            for name, shape in params.items():
-                key = f"{tag}/{slot}/{name}"
-                if t > 0 and key not in index:
-                    raise bad(f"optimizer array {key!r} is missing (its optimizer has taken {t} steps)")
-                expect[key] = shape
-    grids = index.get("progress/grids")
-    if grids is not None:
-        if len(grids[0]) != 4 or grids[0][1:] != (10, 28, 28) or grids[0][0] != epoch - first + 1:
-            raise bad(f"'progress/grids' should have shape ({epoch - first + 1}, 10, 28, 28); got {grids[0]}")
-        expect["progress/grids"] = grids[0]
-    unknown = [k for k in index if k not in expect]
-    if unknown:
-        raise bad(f"arrays that belong to no part of this DCGAN: {', '.join(unknown[:4])}")
-    absent = [k for k in expect if k[:2] in ("G/", "D/") and k not in index]
-    if absent:
-        raise bad(f"weights missing: {', '.join(absent[:4])}")
-    wrong = [f"{k} {index[k][0]} (expected {expect[k]})" for k in expect
-             if k in index and index[k][0] != tuple(expect[k])]
-    if wrong:
-        raise bad(f"arrays of the wrong shape: {'; '.join(wrong[:4])}")
-    return settings, expect
+            slots.update({f"{tag}/{slot}/{k[len(net):]}": v for k, v in trainable.items() if k.startswith(net)})
+    return settings, state.check(path, index, meta, state.Declared(
+        KIND.format, KIND.what, KIND.legacy_model, fields, arrays, optional))
 
 
-class GanTrainer:
-    """Trains the generator against the discriminator into a run directory (training/rundir.py):
-    config.json (the settings), history.json, last.npz (both networks, both optimizers, the RNG and the
-    fixed noise's samples of every epoch), samples.png, progress.png and, when judged, judge.json."""
+class GanTrainer(Updater):
+    """Trains the generator against the discriminator into a run directory (training/rundir.py), as the GAN's
+    updater on the run engine (training/engine.py): config.json (the settings), history.json, last.npz (both
+    networks, both optimizers, the RNG and the fixed noise's samples of every epoch), samples.png, progress.png
+    and, when judged, judge.json."""
+
+    command, format = "gan", "deepnet-gan"
 
     def __init__(self, out, epochs: int = 5, batch_size: int = 64, seed: int = 0, limit: int | None = None,
                  progress: bool | None = None, log=print, width: int = 128, real_label: float = 0.9,
@@ -245,16 +223,22 @@ class GanTrainer:
             arrays["progress/grids"] = np.stack(self.grids)
         return arrays
 
-    def save(self) -> None:
-        dtype = self.G.dtype.name
+    def state(self) -> tuple[dict, dict]:
         meta = {"epoch": self.epoch, "history": self.history, "rng": current().rng.get_state(),
                 "optG": self.opt_g.state_dict()["hyper"], "optD": self.opt_d.state_dict()["hyper"],
-                "model": "dcgan", "first_grid_epoch": self.first_grid_epoch, "dtype": dtype, **self.settings(),
-                **io.stamp("deepnet-gan")}
-        io.save_arrays(self.out / "last.npz", self._state(), meta)
-        io.write_json(self.out / "history.json", {"history": self.history})
-        # after the first checkpoint, as deepnet train's: a directory with a config.json has a run to resume
-        io.write_json(self.out / "config.json", {"command": "gan", "dtype": dtype, **self.settings()})
+                "model": "dcgan", "first_grid_epoch": self.first_grid_epoch, "dtype": self.G.dtype.name,
+                **self.settings()}
+        return self._state(), meta
+
+    def run_config(self) -> dict:
+        return {"dtype": self.G.dtype.name, **self.settings()}
+
+    def history_file(self) -> dict:
+        return {"history": self.history}
+
+    def save(self) -> None:
+        """The checkpoint, history.json and config.json, as after each epoch."""
+        Engine(self, self.out).save()
 
     @classmethod
     def resume(cls, out, epochs=None, progress=None, log=print, given: dict | None = None) -> GanTrainer:
@@ -331,46 +315,69 @@ class GanTrainer:
     def fit(self, judge: Judge | None = None, judge_every: int = 0) -> list:
         """Train to self.epochs; with a `judge`, every `judge_every` epochs the fixed 10,000 samples are
         judged and the result kept in that epoch's history entry."""
-        from tqdm.auto import tqdm
-
-        bk = current()
-        if self.epoch >= self.epochs:
-            self.log(f"{self.out}: already trained for {self.epoch} of {self.epochs} epochs; nothing to do")
-            return self.history
-        self.out.mkdir(parents=True, exist_ok=True)
-        steps = len(self.x) // self.batch
-        if steps < 1:
+        if len(self.x) // self.batch < 1:
             raise InvalidValue(f"{len(self.x)} images make no batch of {self.batch}")
-        for epoch in range(self.epoch, self.epochs):
-            order = bk.rng.permutation(len(self.x))
-            start, d_sum, g_sum = time.perf_counter(), 0.0, 0.0
-            bar = tqdm(total=steps, desc=f"Epoch {epoch + 1}/{self.epochs}", unit="step", leave=False,
-                       disable=None if self.progress is None else not self.progress, file=sys.stderr)
-            for s in range(steps):
-                d, g = self.step(self.x[order[s * self.batch : (s + 1) * self.batch]])
-                if s % 20 == 19 or s == steps - 1:
-                    d_now, g_now = bk.items(d, g)  # one read
-                    if not (math.isfinite(d_now) and math.isfinite(g_now)):
-                        raise InvalidValue(f"the GAN's losses became {d_now}, {g_now} at epoch {epoch + 1}; "
-                                           f"the last good checkpoint is kept")
-                    d_sum, g_sum = d_sum + d_now, g_sum + g_now
-                    bar.set_postfix_str(f"D {d_now:.3f} G {g_now:.3f}", refresh=False)
-                bar.update(1)
-            bar.close()
-            samples = ((bk.to_numpy(self.G.forward(self.fixed_noise, train=False)) + 1) * 127.5).clip(0, 255)
-            self.grids.append(samples.astype(np.uint8).reshape(-1, 28, 28))
-            checks = max(1, steps // 20 + (steps % 20 > 0))
-            self.epoch = epoch + 1
-            self.history.append({"epoch": self.epoch, "d_loss": d_sum / checks, "g_loss": g_sum / checks,
-                                 "seconds": time.perf_counter() - start})
-            self.log(f"Epoch {self.epoch}/{self.epochs} - {self.history[-1]['seconds']:.0f}s - "
-                     f"D loss {self.history[-1]['d_loss']:.3f} - G loss {self.history[-1]['g_loss']:.3f}")
-            if judge is not None and judge_every and self.epoch % judge_every == 0:
-                self.history[-1]["judge"] = judge(self.judged_samples())
-                self.log(f"  judged: {describe_judgment(self.history[-1]['judge'])}")
-            self.save()
-            self._pictures()
+        self.out.mkdir(parents=True, exist_ok=True)
+        extensions = [Pictures()]
+        if judge is not None and judge_every:
+            extensions.insert(0, Judging(judge, judge_every))
+        Engine(self, self.out, extensions, progress=self.progress, log=self.log).run()
         return self.history
+
+    # --- the updater's steps (training/engine.py) -------------------------------------------------------------
+    def done(self) -> bool:
+        return self.epoch >= self.epochs
+
+    def nothing_to_do(self) -> str:
+        return f"{self.out}: already trained for {self.epoch} of {self.epochs} epochs; nothing to do"
+
+    def start_line(self) -> str:
+        return (f"DCGAN on MNIST: {len(self.x):,} digits, {self.epochs} epochs of batch {self.batch}, width "
+                f"{self.width}, backend {current().name}")
+
+    def begin_round(self) -> None:
+        self._steps = len(self.x) // self.batch
+        self._order = current().rng.permutation(len(self.x))
+        self._start, self._sums, self._step = time.perf_counter(), [0.0, 0.0], 0
+
+    def bar(self) -> tuple[str, int, int]:
+        return f"Epoch {self.epoch + 1}/{self.epochs}", self._steps, 0
+
+    def update(self) -> int:
+        s, self._step = self._step, self._step + 1
+        self._losses = self.step(self.x[self._order[s * self.batch : (s + 1) * self.batch]])
+        return 1
+
+    def status(self, shown: bool) -> str | None:
+        """Every 20 steps the losses are read (one read) and summed: the epoch's figures are their means."""
+        s = self._step - 1
+        if not (s % 20 == 19 or s == self._steps - 1):
+            return None
+        d_now, g_now = current().items(*self._losses)
+        if not (math.isfinite(d_now) and math.isfinite(g_now)):
+            raise InvalidValue(f"the GAN's losses became {d_now}, {g_now} at epoch {self.epoch + 1}; "
+                               f"the last good checkpoint is kept")
+        self._sums[0] += d_now
+        self._sums[1] += g_now
+        return f"D {d_now:.3f} G {g_now:.3f}"
+
+    def round_over(self) -> bool:
+        return self._step >= self._steps
+
+    def end_round(self) -> dict:
+        bk = current()
+        samples = ((bk.to_numpy(self.G.forward(self.fixed_noise, train=False)) + 1) * 127.5).clip(0, 255)
+        self.grids.append(samples.astype(np.uint8).reshape(-1, 28, 28))
+        checks = max(1, self._steps // 20 + (self._steps % 20 > 0))
+        self.epoch += 1
+        self.history.append({"epoch": self.epoch, "d_loss": self._sums[0] / checks,
+                             "g_loss": self._sums[1] / checks, "seconds": time.perf_counter() - self._start})
+        return self.history[-1]
+
+    def round_line(self, record: dict) -> str:
+        line = (f"Epoch {record['epoch']}/{self.epochs} - {record['seconds']:.0f}s - D loss {record['d_loss']:.3f} "
+                f"- G loss {record['g_loss']:.3f}")
+        return line + (f"\n  judged: {describe_judgment(record['judge'])}" if "judge" in record else "")
 
     def samples(self, count: int, seed: int = 0):
         """`count` generated digits as uint8 (count, 28, 28), from noise seeded by `seed`."""
@@ -402,6 +409,27 @@ class GanTrainer:
         ax.set_xticks([])
         ax.set_title("The same ten noise vectors, epoch by epoch", fontsize=10)
         plots.save(fig, self.out / "progress.png")
+
+
+class Judging(Extension):
+    """Every `every` epochs, before the checkpoint: the judge's verdict on the run's fixed 10,000 samples, kept in
+    the epoch's record."""
+
+    before_checkpoint = True
+
+    def __init__(self, judge: Judge, every: int):
+        self.judge, self.every = judge, every
+
+    def __call__(self, engine, record: dict) -> None:
+        if record["epoch"] % self.every == 0:
+            record["judge"] = self.judge(engine.updater.judged_samples())
+
+
+class Pictures(Extension):
+    """After each epoch's checkpoint: samples.png and progress.png."""
+
+    def __call__(self, engine, record: dict) -> None:
+        engine.updater._pictures()
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -86,16 +86,21 @@ def widths(count: int, high: int) -> Field:
                  and all(is_whole(w) and 1 <= w <= high for w in v))
 
 
-def records() -> Field:
-    return Field("a list of records", lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v))
+def records(count: int | None = None, what: str = "records") -> Field:
+    """A list of dicts (`count` of them, when given)."""
+    return Field(f"a list of {'' if count is None else f'{count} '}{what}",
+                 lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v)
+                 and (count is None or len(v) == count))
 
 
 def obj() -> Field:
     return Field("an object", lambda v: isinstance(v, dict))
 
 
-def generator_state() -> Field:
-    return Field("a random generator's state", lambda v: isinstance(v, (dict, list)))
+def generator_state(*types) -> Field:
+    """A random generator's saved state: a dict (NumPy's), or what `types` admit (a game's own)."""
+    types = types or (dict,)
+    return Field("a random generator's state", lambda v: isinstance(v, types))
 
 
 def check(values: dict, fields: dict) -> dict:

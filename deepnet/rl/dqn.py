@@ -24,7 +24,6 @@ the same run from there.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from pathlib import Path
 
@@ -36,8 +35,11 @@ from ..errors import BadFile, InvalidValue
 from ..initializers import shapes_only
 from ..layers import Affine, Convolution, HuberQLoss, Relu
 from ..models.sequential import Sequential
+from ..training import state
+from ..training.engine import Engine, Extension, Updater
 from ..training.rundir import RunDirectory
-from ..validation import check, choice, flag, real, whole, widths
+from ..validation import (Field, check, check_file, choice, flag, generator_state, is_real, is_whole, real, records,
+                          whole, widths)
 from . import envs
 from .replay import Replay
 
@@ -180,69 +182,55 @@ def epsilon_at(frame: int, cfg: DQNConfig) -> float:
     return 1.0 + (cfg.epsilon_end - 1.0) * done
 
 
+#: A DQN checkpoint: its kind and the metadata every run's holds (training/state.py); the optimizer's type and the
+#: replay buffer's size depend on the run's settings (checked_checkpoint).
+KIND = state.Declared("deepnet-dqn", "DQN", legacy_model="dqn", fields={
+    "frame": whole(0), "updates": whole(0), "seconds": real(0),
+    "episodes": Field("a list of [frame, return] pairs", lambda v: isinstance(v, list) and all(
+        isinstance(e, list) and len(e) == 2 and all(is_real(x) for x in e) for e in v)),
+    "evaluations": records(), "rng": generator_state(dict), "backend_rng": generator_state(dict, list),
+    "game_rng": generator_state(dict, list), "eval_game_rng": generator_state(dict, list)})
+
+
 def checked_checkpoint(path, index: dict, meta: dict, run: DQNRun) -> dict:
-    """{array name: shape} a DQN checkpoint must hold for `run`, after its metadata is checked: counters and
-    records of the right types, an optimizer of the run's kind, a replay buffer that fits the run's, and every
-    array one the run holds, of its shape (from the file's headers, before any array is read). Raises BadFile."""
-    def bad(what):
-        return BadFile(f"{path}: {what}")
-
-    io.check_version(path, meta)
-    if meta.get("model") != "dqn" or meta.get("format", "deepnet-dqn") != "deepnet-dqn":
-        raise bad("not a deepnet dqn checkpoint (its metadata names no DQN)")
-    for key in ("frame", "updates"):
-        v = meta.get(key)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise bad(f"{key!r} should be a whole number of at least 0; got {v!r:.80}")
-    seconds = meta.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds >= 0:
-        raise bad(f"'seconds' should be a number of at least 0; got {seconds!r:.80}")
-    episodes = meta.get("episodes")
-    if not isinstance(episodes, list) or not all(
-            isinstance(e, list) and len(e) == 2 and all(isinstance(v, (int, float)) for v in e) for e in episodes):
-        raise bad(f"'episodes' should be a list of [frame, return] pairs; got {str(episodes):.80}")
-    if not isinstance(meta.get("evaluations"), list) or not all(isinstance(e, dict) for e in meta["evaluations"]):
-        raise bad(f"'evaluations' should be a list of records; got {str(meta.get('evaluations')):.80}")
-    for key in ("rng", "backend_rng", "game_rng", "eval_game_rng"):
-        if not isinstance(meta.get(key), (dict, list)):
-            raise bad(f"{key!r} should be a random generator's state; got {str(meta.get(key)):.80}")
-    hyper = meta.get("optimizer")
-    if not isinstance(hyper, dict) or hyper.get("type") != type(run.optimizer).__name__.lower():
-        raise bad(f"'optimizer' should be the settings of the run's {run.cfg.optimizer}; got {str(hyper):.80}")
-    expect = {f"{tag}/{k}": tuple(a.shape) for tag, net in (("online", run.online), ("target", run.target))
-              for k, a in net.state().items()}
-    params = {k: tuple(a.shape) for k, a in run.online.params().items()}
-    for key in index:
-        slot, _, name = key[len("optim/"):].partition("/")
-        if key.startswith("optim/") and name in params:
-            expect[key] = params[name]
-    replay = meta.get("replay")
+    """{array name: shape} a DQN checkpoint must hold for `run`, after its metadata is checked (training/state.py):
+    counters and records of their types, an optimizer of the run's kind, a replay buffer that fits the run's, and
+    every array one the run holds, of its shape (from the file's headers, before any array is read). Raises
+    BadFile."""
+    kind = type(run.optimizer).__name__.lower()
+    fields = {**KIND.fields, "optimizer": Field(f"the settings of the run's {run.cfg.optimizer}",
+                                                lambda v: isinstance(v, dict) and v.get("type") == kind)}
     if run.replay is None:
-        if replay is not None:
-            raise bad("it holds a replay buffer, but the run's settings have none (replay 0)")
+        fields["replay"] = Field("none: the run's settings have no replay buffer (replay 0)", lambda v: v is None)
     else:
-        ok = isinstance(replay, dict) and all(
-            isinstance(replay.get(k), int) and not isinstance(replay.get(k), bool) for k in ("size", "position"))
         capacity = run.replay.capacity
-        if not ok or not 0 <= replay["size"] <= capacity or not 0 <= replay["position"] < capacity:
-            raise bad(f"'replay' should give the size and position of a buffer of {run.replay.capacity:,} "
-                      f"transitions; got {str(replay):.80}")
-        for k in run.replay.FIELDS:
-            expect[f"replay/{k}"] = (replay["size"], *getattr(run.replay, k).shape[1:])
-    absent = [k for k in expect if not k.startswith("optim/") and k not in index]
-    if absent:
-        raise bad(f"arrays missing: {', '.join(absent[:4])}")
-    unknown = [k for k in index if k not in expect]
-    if unknown:
-        raise bad(f"arrays that belong to no part of this DQN: {', '.join(unknown[:4])}")
-    wrong = [f"{k} {index[k][0]} (expected {expect[k]})" for k in expect if k in index and index[k][0] != expect[k]]
-    if wrong:
-        raise bad(f"arrays of the wrong shape: {'; '.join(wrong[:4])}")
-    return expect
+        fields["replay"] = Field(
+            f"the size and position of a buffer of {capacity:,} transitions",
+            lambda v: isinstance(v, dict) and is_whole(v.get("size")) and is_whole(v.get("position"))
+            and 0 <= v["size"] <= capacity and 0 <= v["position"] < capacity)
+    state.check_kind(path, meta, KIND)
+    check_file(path, meta, fields)
+    arrays = {f"{tag}/{k}": tuple(a.shape) for tag, net in (("online", run.online), ("target", run.target))
+              for k, a in net.state().items()}
+    if run.replay is not None:
+        arrays.update({f"replay/{k}": (meta["replay"]["size"], *getattr(run.replay, k).shape[1:])
+                       for k in run.replay.FIELDS})
+    # the optimizer's slots are there once it has stepped; their names are the online network's parameters
+    params = {k: tuple(a.shape) for k, a in run.online.params().items()}
+    optional = {key: params[key.split("/", 2)[2]] for key in index
+                if key.startswith("optim/") and key.count("/") == 2 and key.split("/", 2)[2] in params}
+    return state.check(path, index, meta, state.Declared(KIND.format, KIND.what, KIND.legacy_model, fields, arrays,
+                                                         optional))
 
 
-class DQNRun:
-    """A DQN run in a directory: `DQNRun.start(cfg, out)` or `DQNRun.resume(out, frames)`, then `train()`."""
+class DQNRun(Updater):
+    """A DQN run in a directory: `DQNRun.start(cfg, out)` or `DQNRun.resume(out, frames)`, then `train()`. It is
+    the DQN's updater on the run engine (training/engine.py): a step plays one episode, learning as it goes; a
+    round ends at the first episode's end after every eval_every frames (and at the end), with an evaluation and
+    a checkpoint; the pictures come at the end."""
+
+    command, format, compress = "dqn", "deepnet-dqn", True
+    unit, bar_per_round = "frame", False
 
     def __init__(self, cfg: DQNConfig, out, directory: RunDirectory, log=print, progress=None):
         cfg.validate()
@@ -333,36 +321,58 @@ class DQNRun:
     def train(self) -> dict:
         """Play and learn until cfg.frames frames (the last episode played to its end), evaluating and
         checkpointing at the end of the episode after every eval_every frames and at the end; then the pictures."""
-        cfg = self.cfg
         try:
-            if self.frame >= cfg.frames:
-                self.log(f"{self.out}: already played {self.frame:,} of {cfg.frames:,} frames; nothing to do")
-                return self.summary()
-            self.log(f"DQN on {cfg.game}: {cfg.frames:,} frames, replay {cfg.replay:,}, "
-                     f"{'Double DQN, ' if cfg.double else ''}seed {cfg.seed}, backend {current().name}")
-            bar = self._bar()
-            start = time.perf_counter()
-            next_eval = (self.frame // cfg.eval_every + 1) * cfg.eval_every
-            while self.frame < cfg.frames:
-                ret, frames = self._episode()
-                self.episodes.append([self.frame, ret])
-                if bar is not None:
-                    bar.update(frames)
-                    recent = [r for _, r in self.episodes[-100:]]
-                    bar.set_postfix_str(f"episodes {len(self.episodes)}, last-100 return {np.mean(recent):.2f}",
-                                        refresh=False)
-                if self.frame >= next_eval or self.frame >= cfg.frames:
-                    self.seconds += time.perf_counter() - start
-                    start = time.perf_counter()
-                    self._evaluate()
-                    self._checkpoint()
-                    next_eval = (self.frame // cfg.eval_every + 1) * cfg.eval_every
-            if bar is not None:
-                bar.close()
-            self.pictures()
+            Engine(self, self.out, [Pictures()], progress=self.progress, log=self.log).run()
             return self.summary()
         finally:
             self.directory.close()
+
+    # --- the updater's steps (training/engine.py) -------------------------------------------------------------
+    @property
+    def history(self) -> list:
+        return self.evaluations
+
+    def done(self) -> bool:
+        return self.frame >= self.cfg.frames
+
+    def nothing_to_do(self) -> str:
+        return f"{self.out}: already played {self.frame:,} of {self.cfg.frames:,} frames; nothing to do"
+
+    def start_line(self) -> str:
+        cfg = self.cfg
+        return (f"DQN on {cfg.game}: {cfg.frames:,} frames, replay {cfg.replay:,}, "
+                f"{'Double DQN, ' if cfg.double else ''}seed {cfg.seed}, backend {current().name}")
+
+    def begin_round(self) -> None:
+        self._start = time.perf_counter()
+        self._next_eval = (self.frame // self.cfg.eval_every + 1) * self.cfg.eval_every
+
+    def bar(self) -> tuple[str, int, int]:
+        return f"DQN {self.cfg.game}", self.cfg.frames, self.frame
+
+    def update(self) -> int:
+        """One episode, played to its end."""
+        ret, frames = self._episode()
+        self.episodes.append([self.frame, ret])
+        return frames
+
+    def status(self, shown: bool) -> str | None:
+        if not shown:
+            return None
+        recent = [r for _, r in self.episodes[-100:]]
+        return f"episodes {len(self.episodes)}, last-100 return {np.mean(recent):.2f}"
+
+    def round_over(self) -> bool:
+        return self.frame >= self._next_eval or self.frame >= self.cfg.frames
+
+    def end_round(self) -> dict:
+        self.seconds += time.perf_counter() - self._start
+        return self._evaluate()
+
+    def round_line(self, record: dict) -> str:
+        return (f"frame {record['frame']:,}: last-100 training return {record['train_last100']:.2f}, evaluation "
+                f"(epsilon {self.cfg.eval_epsilon}) {record['eval_mean']:.2f} over {self.cfg.eval_episodes} "
+                f"episodes, {record['frames_per_second']:.0f} frames/s")
 
     def _episode(self) -> tuple[float, int]:
         cfg = self.cfg
@@ -387,7 +397,8 @@ class DQNRun:
             obs = nxt
         return total, frames
 
-    def _evaluate(self) -> None:
+    def _evaluate(self) -> dict:
+        """An evaluation's record, kept in `evaluations`; best.npz when it is the best so far."""
         cfg = self.cfg
         returns = [play_episode(self.eval_game, self.online, cfg.eval_epsilon, self.rng)
                    for _ in range(cfg.eval_episodes)]
@@ -401,12 +412,10 @@ class DQNRun:
             io.save_arrays(self.out / "best.npz", self.online.state_numpy(),
                            {"model": "dqn", "frame": self.frame, "eval_mean": record["eval_mean"],
                             "config": dataclasses.asdict(self.cfg), **io.stamp("deepnet-dqn-weights")})
-        self.log(f"frame {self.frame:,}: last-100 training return {record['train_last100']:.2f}, evaluation "
-                 f"(epsilon {cfg.eval_epsilon}) {record['eval_mean']:.2f} over {cfg.eval_episodes} episodes, "
-                 f"{record['frames_per_second']:.0f} frames/s")
+        return record
 
     # --- files ------------------------------------------------------------------------------------------
-    def _checkpoint(self) -> None:
+    def state(self) -> tuple[dict, dict]:
         bk = current()
         arrays = {f"online/{k}": a for k, a in self.online.state_numpy().items()}
         arrays.update({f"target/{k}": a for k, a in self.target.state_numpy().items()})
@@ -416,16 +425,22 @@ class DQNRun:
         if self.replay is not None:
             replay_arrays, replay_meta = self.replay.state()
             arrays.update(replay_arrays)
-        config = dataclasses.asdict(self.cfg)
-        meta = {"model": "dqn", "config": config, "frame": self.frame, "updates": self.updates,
+        meta = {"model": "dqn", "config": self.run_config(), "frame": self.frame, "updates": self.updates,
                 "episodes": self.episodes, "evaluations": self.evaluations, "seconds": self.seconds,
                 "optimizer": opt["hyper"], "replay": replay_meta, "rng": self.rng.bit_generator.state,
                 "backend_rng": bk.rng.get_state(), "game_rng": self.game.random_state(),
-                "eval_game_rng": self.eval_game.random_state(), **io.stamp("deepnet-dqn")}
-        io.save_arrays(self.out / "last.npz", arrays, meta, compress=True)
-        io.write_json(self.out / "history.json", {"config": config, "episodes": self.episodes,
-                                                  "evaluations": self.evaluations})
-        io.write_json(self.out / "config.json", {"command": "dqn", **config})
+                "eval_game_rng": self.eval_game.random_state()}
+        return arrays, meta
+
+    def run_config(self) -> dict:
+        return dataclasses.asdict(self.cfg)
+
+    def history_file(self) -> dict:
+        return {"config": self.run_config(), "episodes": self.episodes, "evaluations": self.evaluations}
+
+    def save(self) -> None:
+        """The checkpoint, history.json and config.json, as after each evaluation."""
+        Engine(self, self.out).save()
 
     def _load(self, path) -> None:
         index, meta = io.read_index(path)
@@ -475,10 +490,9 @@ class DQNRun:
             steps += 1
         return frames
 
-    def _bar(self):
-        if self.progress is False:
-            return None
-        from tqdm.auto import tqdm
 
-        return tqdm(total=self.cfg.frames, initial=self.frame, desc=f"DQN {self.cfg.game}", unit="frame",
-                    disable=None if self.progress is None else not self.progress, file=sys.stderr, mininterval=1.0)
+class Pictures(Extension):
+    """At the end of the run: curve.png (the returns) and frames.png (an evaluation episode's frames)."""
+
+    def finish(self, engine) -> None:
+        engine.updater.pictures()

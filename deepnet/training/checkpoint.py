@@ -8,14 +8,19 @@ from ..backends import current
 from ..errors import BadFile, MissingFile
 
 
-def save(path, model, optimizer, meta: dict) -> None:
-    """Write everything needed to resume to `path`, atomically (see deepnet.io)."""
+def contents(model, optimizer, meta: dict) -> tuple[dict, dict]:
+    """(arrays, metadata) of a checkpoint: the model's state as model/NAME, the optimizer's as optim/SLOT/NAME."""
     bk = current()
     arrays = {f"model/{k}": a for k, a in model.state_numpy().items()}
     opt = optimizer.state_dict()
     arrays.update({f"optim/{k}": bk.to_numpy(a) for k, a in opt["arrays"].items()})
-    io.save_arrays(path, arrays, {**meta, "model": type(model).__name__, "optimizer": opt["hyper"],
-                                  **io.stamp("deepnet-checkpoint")})
+    return arrays, {**meta, "model": type(model).__name__, "optimizer": opt["hyper"]}
+
+
+def save(path, model, optimizer, meta: dict) -> None:
+    """Write everything needed to resume to `path`, atomically (see deepnet.io)."""
+    arrays, meta = contents(model, optimizer, meta)
+    io.save_arrays(path, arrays, {**meta, **io.stamp("deepnet-checkpoint")})
 
 
 def read(path, shapes: dict | None = None, index: dict | None = None) -> tuple[dict, dict, dict]:

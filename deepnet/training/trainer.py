@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ..layers.recurrent import TimeSoftmaxWithLoss
 from ..machine import machine
 from . import checkpoint, schedules
 from .config import TrainConfig
+from .engine import BestCheckpoint, EarlyStopping, Engine, Extension, Updater
 from .loss_scale import DynamicLossScale
 from .rundir import RunDirectory
 
@@ -47,7 +47,7 @@ def _device_data(split, dtype):
     return datasets.to_model_input(split.x, dtype), current().to_device(split.y)
 
 
-class Trainer:
+class Trainer(Updater):
     """Trains `model` on `data` with `optimizer`, writing a run directory:
 
         config.json   the TrainConfig
@@ -156,116 +156,120 @@ class Trainer:
                                f"would end before that (give more epochs, or start a new run)", parameters=("epochs",))
         return trainer
 
-    # --- the loop ----------------------------------------------------------------------------
+    # --- the run: the trainer is supervised training's updater on the run engine (training/engine.py) ----------
     def fit(self) -> list[dict]:
         if self.is_root and self.directory is None:
             self.directory = RunDirectory(self.run_dir, "train").open(resume=self.epoch > 0)
+        extensions = [Evaluate(self), BestCheckpoint("val_acc")]
+        if self.config.patience:
+            extensions.append(EarlyStopping("val_loss", self.config.patience))
         try:
-            return self._fit()
+            with self._trusted_labels():
+                Engine(self, self.run_dir, extensions, progress=self.progress, log=self.log,
+                       writes=self.is_root).run()
+            return self.history
         finally:
             if self.directory is not None:
                 self.directory.close()
                 self.directory = None
 
-    def _fit(self) -> list[dict]:
-        cfg = self.config
-        if self.epoch >= cfg.epochs:
-            self.log(f"{self.run_dir}: already trained for {self.epoch} of {cfg.epochs} epochs; nothing to do")
-            return self.history
-        bk = current()
-        ranks = f", {self.comm.size} ranks (global batch {cfg.batch_size * self.comm.size})" if self.comm else ""
-        self.log(f"Training {type(self.model).__name__} ({self.model.num_params():,} parameters) on "
-                 f"{self.data.name}: {len(self.t_train)} training samples, backend {bk.name} on {bk.device_name}, "
-                 f"dtype {cfg.dtype}, {cfg.epochs} epochs of batch {cfg.batch_size}{ranks}")
-        while self.epoch < cfg.epochs:
-            record = self._train_epoch(self.epoch)
-            self._check_model(record)
-            self.history.append(record)
-            self.epoch += 1
-            self._checkpoint(record)
-            self.log(self._format(record))
-            if self._should_stop():
-                self.log(f"Early stopping: val_loss has not improved for {cfg.patience} epochs")
-                break
-        return self.history
-
-    def _train_epoch(self, epoch: int) -> dict:
-        with self._trusted_labels():
-            return self._train_epoch_steps(epoch)
-
     def _trusted_labels(self):
         """The loss's per-batch label check off when the whole label set was checked at the start."""
         return labels_checked() if self.labels_checked else contextlib.nullcontext()
 
-    def _train_epoch_steps(self, epoch: int) -> dict:
-        cfg, bk, xp = self.config, current(), current().xp
-        self.optimizer.lr = lr = self.schedule(epoch)
+    def done(self) -> bool:
+        return self.epoch >= self.config.epochs
+
+    def nothing_to_do(self) -> str:
+        return f"{self.run_dir}: already trained for {self.epoch} of {self.config.epochs} epochs; nothing to do"
+
+    def start_line(self) -> str:
+        cfg, bk = self.config, current()
+        ranks = f", {self.comm.size} ranks (global batch {cfg.batch_size * self.comm.size})" if self.comm else ""
+        return (f"Training {type(self.model).__name__} ({self.model.num_params():,} parameters) on "
+                f"{self.data.name}: {len(self.t_train)} training samples, backend {bk.name} on {bk.device_name}, "
+                f"dtype {cfg.dtype}, {cfg.epochs} epochs of batch {cfg.batch_size}{ranks}")
+
+    def begin_round(self) -> None:
+        """An epoch: its learning rate, its permutation, its running sums on the device."""
+        cfg, xp = self.config, current().xp
+        self.optimizer.lr = self._lr = self.schedule(self.epoch)
         n = len(self.t_train)
+        self._global_batch = cfg.batch_size * (self.comm.size if self.comm else 1)
+        self._steps = math.ceil(n / self._global_batch)  # every sample once; the last batch may be smaller
+        self._order = self._epoch_order(self.epoch, n)
+        self._loss_sum = xp.zeros((), dtype=xp.float32)
+        self._correct = xp.zeros((), dtype=xp.int64)
+        self._seen = self._seen_labels = self._step = 0
+        self._start = time.perf_counter()
+
+    def bar(self) -> tuple[str, int, int]:
+        return f"Epoch {self.epoch + 1}/{self.config.epochs}", self._steps, 0
+
+    def update(self) -> int:
+        """One training step on the epoch's next batch."""
+        step, self._step = self._step, self._step + 1
         size, rank = (self.comm.size, self.comm.rank) if self.comm else (1, 0)
-        global_batch = cfg.batch_size * size
-        steps = math.ceil(n / global_batch)  # every sample once; the last batch may be smaller
-        order = self._epoch_order(epoch, n)
-        loss_sum = xp.zeros((), dtype=xp.float32)
-        correct = xp.zeros((), dtype=xp.int64)
-        start = time.perf_counter()
-        bar = self._bar(steps, epoch)
-        seen = seen_labels = 0
-        for step in range(steps):
-            global_idx = order[step * global_batch : (step + 1) * global_batch]
-            idx = global_idx if self.comm is None else shard(global_idx, rank, size)
-            if len(idx) == 0:  # a last global batch smaller than the ranks: this rank adds nothing
-                grads = self.model.trainable_grads()
-                self.comm.reduce_gradients(grads, 0.0)
-                self.model.apply_update(self.optimizer, grads, self.loss_scale)  # as the other ranks do
-                continue
-            x, t = self.x_train[idx], self.t_train[idx]
-            self._last_batch = (x, t)
-            if self.augment is not None:
-                x = self.augment(x)
-            share = len(idx) / len(global_idx)
-            reduce = None
-            if self.comm is not None:
-                reduce = lambda grads, share=share: self.comm.reduce_gradients(grads, share)
-            loss = self.model.train_step(x, t, self.optimizer, before_update=reduce, loss_scale=self.loss_scale)
-            # the training pass's own softmax output gives the running accuracy: no extra forward pass
-            right, labels = self.model.step_correct(t)  # a label per sample, pixel or caption word
-            loss_sum += loss.astype(xp.float32) * len(t)
-            correct += right
-            seen += len(t)
-            seen_labels += labels
-            if bar is not None:
-                bar.update(1)
-                if step % 20 == 19 or step == steps - 1:  # the only host syncs in the loop: one read each
-                    running, right_so_far, labels_so_far = bk.items(loss_sum, correct, seen_labels)
-                    running /= seen
-                    self._check_finite(running, epoch, step)
-                    bar.set_postfix_str(f"loss {running:.4f} acc {right_so_far / labels_so_far:.4f}", refresh=False)
-        if bar is not None:
-            bar.close()
+        global_idx = self._order[step * self._global_batch : (step + 1) * self._global_batch]
+        idx = global_idx if self.comm is None else shard(global_idx, rank, size)
+        if len(idx) == 0:  # a last global batch smaller than the ranks: this rank adds nothing
+            grads = self.model.trainable_grads()
+            self.comm.reduce_gradients(grads, 0.0)
+            self.model.apply_update(self.optimizer, grads, self.loss_scale)  # as the other ranks do
+            return 1
+        x, t = self.x_train[idx], self.t_train[idx]
+        self._last_batch = (x, t)
+        if self.augment is not None:
+            x = self.augment(x)
+        share = len(idx) / len(global_idx)
+        reduce = None
+        if self.comm is not None:
+            reduce = lambda grads, share=share: self.comm.reduce_gradients(grads, share)
+        loss = self.model.train_step(x, t, self.optimizer, before_update=reduce, loss_scale=self.loss_scale)
+        # the training pass's own softmax output gives the running accuracy: no extra forward pass
+        right, labels = self.model.step_correct(t)  # a label per sample, pixel or caption word
+        self._loss_sum += loss.astype(current().xp.float32) * len(t)
+        self._correct += right
+        self._seen += len(t)
+        self._seen_labels += labels
+        return 1
+
+    def status(self, shown: bool) -> str | None:
+        step = self._step - 1
+        if not shown or not (step % 20 == 19 or step == self._steps - 1) or not self._seen:
+            return None
+        # the only host syncs in the loop, one read each, and only while a progress bar shows them
+        running, right, labels = current().items(self._loss_sum, self._correct, self._seen_labels)
+        running /= self._seen
+        self._check_finite(running, self.epoch, step)
+        return f"loss {running:.4f} acc {right / labels:.4f}"
+
+    def round_over(self) -> bool:
+        return self._step >= self._steps
+
+    def end_round(self) -> dict:
+        """The epoch's record; the weights checked finite before any checkpoint of them is written."""
+        bk = current()
         # a caption's words counted on the device
-        total_loss, total_correct, seen_labels = bk.items(loss_sum, correct, seen_labels)
-        total_correct, seen_labels = int(total_correct), int(seen_labels)
+        total_loss, total_correct, seen_labels = bk.items(self._loss_sum, self._correct, self._seen_labels)
+        total_correct, seen_labels, seen = int(total_correct), int(seen_labels), self._seen
         if self.comm is not None:
             total_loss, total_correct, seen, seen_labels = self.comm.sum_scalars(
                 [total_loss, total_correct, seen, seen_labels])
         train_loss = total_loss / seen
-        self._check_finite(train_loss, epoch, steps - 1)
-        record = {"epoch": epoch + 1, "lr": lr, "loss": train_loss, "acc": total_correct / seen_labels}
+        self._check_finite(train_loss, self.epoch, self._steps - 1)
+        record = {"epoch": self.epoch + 1, "lr": self._lr, "loss": train_loss, "acc": total_correct / seen_labels}
         if self.loss_scale is not None:
             record["loss_scale"], record["skipped_steps"] = self.loss_scale.scale, self.loss_scale.skipped
             if self.loss_scale.skipped:
-                self.log(f"epoch {epoch + 1}: {self.loss_scale.skipped} of {steps} steps skipped (float16 gradients "
-                         f"overflowed); loss scale now {self.loss_scale.scale:g}")
+                self.log(f"epoch {self.epoch + 1}: {self.loss_scale.skipped} of {self._steps} steps skipped "
+                         f"(float16 gradients overflowed); loss scale now {self.loss_scale.scale:g}")
             self.loss_scale.skipped = 0
-        if self.is_root:
-            if self.x_val is not None:
-                record["val_loss"], record["val_acc"] = self.evaluate(self.x_val, self.t_val)
-            if cfg.eval_test:
-                record["test_loss"], record["test_acc"] = self.evaluate(self.x_test, self.t_test)
         bk.synchronize()
-        record["seconds"] = time.perf_counter() - start
-        if self.comm is not None:
-            record = self.comm.bcast_object(record)  # every rank keeps the same history (early stopping agrees)
+        record["seconds"] = time.perf_counter() - self._start
+        self._check_model(record)
+        self.history.append(record)
+        self.epoch += 1
         return record
 
     def _epoch_order(self, epoch: int, n: int):
@@ -289,14 +293,6 @@ class Trainer:
         return self.evaluate(self.x_test, self.t_test)[1]
 
     # --- helpers --------------------------------------------------------------------------------
-    def _bar(self, steps: int, epoch: int):
-        if self.progress is False:
-            return None
-        from tqdm.auto import tqdm
-
-        return tqdm(total=steps, desc=f"Epoch {epoch + 1}/{self.config.epochs}", unit="step", leave=False,
-                    disable=None if self.progress is None else not self.progress, file=sys.stderr, mininterval=0.5)
-
     def _check_finite(self, value: float, epoch: int, step: int) -> None:
         if not math.isfinite(value):
             raise self._diverged(f"the training loss became {value} at epoch {epoch + 1}, step {step + 1}")
@@ -312,47 +308,39 @@ class Trainer:
             raise self._diverged(f"weights became non-finite in epoch {record['epoch']} ({', '.join(bad[:4])})")
         if getattr(self, "_last_batch", None) is not None:
             x, t = self._last_batch
-            with self._trusted_labels():
-                loss = current().item(self.model.loss(x, t, train=False))
+            loss = current().item(self.model.loss(x, t, train=False))
             if not math.isfinite(loss):
                 raise self._diverged(f"after epoch {record['epoch']} the weights give a loss of {loss} on the "
                                      f"last training batch")
-        for k in ("val_loss", "test_loss"):
-            if k in record and not math.isfinite(record[k]):
-                raise self._diverged(f"after epoch {record['epoch']} the {k.split('_')[0]} loss is {record[k]}")
 
-    def _diverged(self, what: str) -> TrainingDiverged:
+    def _diverged(self, what: str, saved: int | None = None) -> TrainingDiverged:
+        """`saved`: the epoch of the last checkpoint written (by default the epochs completed)."""
+        saved = self.epoch if saved is None else saved
         last = self.run_dir / "last.npz"
-        if self.epoch > 0 and last.is_file():
-            kept = f"the last good checkpoint ({last}, epoch {self.epoch}) is kept"
+        if saved > 0 and last.is_file():
+            kept = f"the last good checkpoint ({last}, epoch {saved}) is kept"
         else:
             kept = "no checkpoint was written"
         return TrainingDiverged(f"{what}; training stopped and {kept}. Try a smaller `lr` "
                                 f"(now {self.optimizer.lr:g}) or `dtype` float32", parameters=("lr", "dtype"))
 
-    def _checkpoint(self, record: dict) -> None:
-        if not self.is_root:
-            return
-        config, machine = dataclasses.asdict(self.config), machine_info()
+    # --- files: what the engine writes after each epoch --------------------------------------------------
+    def state(self) -> tuple[dict, dict]:
         meta = {"epoch": self.epoch, "history": self.history, "rng": current().rng.get_state(),
                 "input_shape": list(self.model.input_shape or ()), "num_classes": len(self.data.classes),
-                "config": config, "machine": machine}
+                "config": self.run_config(), "machine": machine_info()}
         if self.loss_scale is not None:
             meta["loss_scale"] = self.loss_scale.state()
-        checkpoint.save(self.run_dir / "last.npz", self.model, self.optimizer, meta)
-        key = "val_acc" if "val_acc" in record else None
-        if key is None or record[key] >= max(r[key] for r in self.history):
-            checkpoint.save(self.run_dir / "best.npz", self.model, self.optimizer, meta)
-        io.write_json(self.run_dir / "history.json", {"config": config, "machine": machine, "history": self.history})
-        # written with the first checkpoint, not before: a directory with a config.json has a run to resume
-        io.write_json(self.run_dir / "config.json", {"command": "train", **config})
+        return checkpoint.contents(self.model, self.optimizer, meta)
 
-    def _should_stop(self) -> bool:
-        p = self.config.patience
-        if not p or "val_loss" not in self.history[-1] or len(self.history) <= p:
-            return False
-        best_before = min(r["val_loss"] for r in self.history[:-p])
-        return min(r["val_loss"] for r in self.history[-p:]) >= best_before
+    def run_config(self) -> dict:
+        return dataclasses.asdict(self.config)
+
+    def history_file(self) -> dict:
+        return {"config": self.run_config(), "machine": machine_info(), "history": self.history}
+
+    def round_line(self, record: dict) -> str:
+        return self._format(record)
 
     def _format(self, r: dict) -> str:
         # the training figures are the training passes' own: with dropout on (and augmentation), so a book
@@ -364,6 +352,36 @@ class Trainer:
             if k in r:
                 parts.append(f"{k}: {r[k]:.4f}")
         return " - ".join(parts)
+
+
+class Evaluate(Extension):
+    """After each epoch, before its checkpoint: the loss and accuracy on the validation set (when held out) and
+    on the test set (unless eval_test is off), added to the epoch's record; a non-finite one stops the run before
+    the checkpoint. The epoch's seconds include it. Distributed, rank 0 evaluates and every rank keeps its record
+    (so early stopping agrees)."""
+
+    before_checkpoint = True
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+
+    def __call__(self, engine, record: dict) -> None:
+        tr = self.trainer
+        start = time.perf_counter()
+        if tr.is_root:
+            if tr.x_val is not None:
+                record["val_loss"], record["val_acc"] = tr.evaluate(tr.x_val, tr.t_val)
+            if tr.config.eval_test:
+                record["test_loss"], record["test_acc"] = tr.evaluate(tr.x_test, tr.t_test)
+            for k in ("val_loss", "test_loss"):
+                if k in record and not math.isfinite(record[k]):
+                    raise tr._diverged(f"after epoch {record['epoch']} the {k.split('_')[0]} loss is {record[k]}",
+                                       saved=tr.epoch - 1)
+        record["seconds"] += time.perf_counter() - start
+        if tr.comm is not None:
+            shared = tr.comm.bcast_object(record)
+            record.clear()
+            record.update(shared)
 
 
 def transfer(model, source, reinit=(), log=print) -> list[str]:

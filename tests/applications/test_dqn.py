@@ -271,7 +271,7 @@ def test_a_saved_agent_plays_apart_from_its_run(cpu32, tmp_path, monkeypatch):
     run = corridor_run(monkeypatch, tmp_path, eval_episodes=1)
     try:
         run._evaluate()
-        run._checkpoint()
+        run.save()
     finally:
         run.directory.close()
     for name in ("best.npz", "last.npz"):

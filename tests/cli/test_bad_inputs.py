@@ -284,11 +284,11 @@ def damaged(run, tmp_path, meta=None, drop_meta=(), config=None):
 
 
 @pytest.mark.parametrize("change, expected", [
-    (dict(drop_meta=("optimizer",)), "'optimizer' should be the settings of the run's rmsprop"),
-    (dict(meta={"rng": "garbage"}), "'rng' should be a random generator's state"),
+    (dict(drop_meta=("optimizer",)), "'optimizer' must be the settings of the run's rmsprop"),
+    (dict(meta={"rng": "garbage"}), "'rng' must be a random generator's state"),
     (dict(meta={"rng": {"bit_generator": "PCG64", "state": "x"}}), "random generators' states are not ones"),
-    (dict(meta={"frame": -3}), "'frame' should be a whole number"),
-    (dict(meta={"replay": {"size": 10**9, "position": 0}}), "'replay' should give the size"),
+    (dict(meta={"frame": -3}), "'frame' must be a whole number"),
+    (dict(meta={"replay": {"size": 10**9, "position": 0}}), "'replay' must be the size and position of a buffer"),
     (dict(config={"gamma": "0.99"}), "'gamma' must be a number in [0, 1]; got '0.99'"),
     (dict(config={"hidden": [1000000000]}), "'hidden' must be 1 to 64 widths"),
 ])

@@ -198,13 +198,13 @@ def test_init_from_a_partial_match_says_what_was_copied(clf, tmp_path, capsys):
 # --- 5: GAN checkpoints checked before use -----------------------------------------------------------------------
 @pytest.mark.parametrize("change, expected", [
     (dict(meta_changes={"g_hidden": 200_000_000}), "'g_hidden' must be a whole number from 0 to 65,536"),
-    (dict(meta_drop=["optG"]), "'optG' should be an Adam optimizer's settings"),
-    (dict(drop=["optG/m/fc.W"]), "optimizer array 'optG/m/fc.W' is missing"),
+    (dict(meta_drop=["optG"]), "'optG' must be an Adam optimizer's settings"),
+    (dict(drop=["optG/m/fc.W"]), "arrays missing: optG/m/fc.W"),
     (dict(arrays_changes={"optD/v/fc.W": np.zeros((3, 3), np.float32)}), "arrays of the wrong shape: optD/v/fc.W"),
-    (dict(meta_changes={"history": 5}), "'history' should be a list of 2 epoch records"),
-    (dict(meta_changes={"rng": [1, 2]}), "'rng' should be a random generator's state"),
+    (dict(meta_changes={"history": 5}), "'history' must be a list of 2 epoch records"),
+    (dict(meta_changes={"rng": [1, 2]}), "'rng' must be a random generator's state"),
     (dict(meta_changes={"limit": -1}), "'limit' must be a whole number from 2 to 60,000"),
-    (dict(meta_changes={"epoch": "2"}), "'epoch' should be an integer"),
+    (dict(meta_changes={"epoch": "2"}), "'epoch' must be a whole number from 0 to 100,000; got '2'"),
     (dict(arrays_changes={"G/extra": np.zeros(3, np.float32)}), "arrays that belong to no part of this DCGAN: G/extra"),
 ])
 def test_a_damaged_gan_checkpoint_is_refused_before_building(gan_run, tmp_path, capsys, change, expected):

@@ -86,15 +86,6 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(cpu32, tmp
     assert (tmp_path / "run" / "last.npz").read_bytes() == before
 
 
-def test_early_stopping_rule(cpu32, tmp_path):
-    t = Trainer.__new__(Trainer)
-    t.config = TrainConfig(patience=2)
-    t.history = [{"val_loss": v} for v in (1.0, 0.5, 0.6, 0.7)]
-    assert t._should_stop()
-    t.history = [{"val_loss": v} for v in (1.0, 0.5, 0.6, 0.4)]
-    assert not t._should_stop()
-
-
 def test_bad_config_is_a_clear_error():
     with pytest.raises(ValueError, match="`batch_size` must be a whole number at least 1"):
         TrainConfig(batch_size=0).validate()
