@@ -66,11 +66,13 @@ def output_options(parser, smoke: str | None = None, worker: int = 0) -> None:
         parser.add_argument("--worker", nargs=worker, help=argparse.SUPPRESS)
 
 
-def torch_importable() -> str | None:
-    """None if PyTorch imports (checked in a child process: the caller never imports it), else why not."""
+def torch_importable(cuda: bool = False) -> str | None:
+    """None if PyTorch imports (checked in a child process: the caller never imports it) and, with cuda=True,
+    sees a CUDA device; else why not."""
     import subprocess
 
-    r = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True)
+    code = "import torch" + ("; assert torch.cuda.is_available(), 'PyTorch sees no CUDA device'" if cuda else "")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     return None if r.returncode == 0 else (r.stderr.strip().splitlines() or ["import failed"])[-1]
 
 
@@ -149,6 +151,20 @@ def open_backends(names, dtype):
 
 def median(xs) -> float:
     return float(statistics.median(xs))
+
+
+def quartiles(xs) -> list:
+    """[first quartile, median, third quartile]: the spread a median is quoted with."""
+    q = statistics.quantiles(xs, n=4, method="inclusive") if len(xs) > 1 else [xs[0]] * 3
+    return [float(v) for v in q]
+
+
+def blas() -> list:
+    """The BLAS libraries this process loaded: library, version, threads and the kernel it runs."""
+    from threadpoolctl import threadpool_info
+
+    return [{"library": q.get("internal_api"), "version": q.get("version"), "threads": q.get("num_threads"),
+             "kernel": q.get("architecture")} for q in threadpool_info() if q.get("user_api") == "blas"]
 
 
 def write_json(path, payload) -> Path:

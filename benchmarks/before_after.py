@@ -4,6 +4,11 @@
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/before_after.py --before 8d9f7b8
     ... benchmarks/before_after.py --before REV --model resnet20 --batch 64 --tag resnet20
     ... benchmarks/before_after.py --before REV --model fcn --dataset mnist-scenes --batch 32 --tag fcn
+    ... benchmarks/before_after.py --before REV --epoch 20000 --rounds 8 --tag engine
+
+With --epoch N each side instead runs the user's command, `deepnet train --recipe book --epochs 1 --limit N
+--no-progress --no-plots` (DeepConvNet on MNIST, the test set scored after the epoch), and the epoch's own
+seconds from its history are compared: what the training loop around the steps costs.
 
 Each side is a git revision checked out into a temporary worktree (--after defaults to the working tree
 this script sits in). Every measurement runs in a fresh process that imports that side's deepnet
@@ -43,6 +48,25 @@ def measure(tree: Path, model: str, dataset: str, batch: int, steps: int, warmup
                             warmup, dtype, seed], env=env, timeout=1800)
     return C.run_fresh([__file__, "--worker", model, dataset, batch, steps, warmup, dtype, seed], env=env,
                        timeout=1800)
+
+
+def epoch_worker(limit: int, seed: int) -> dict:
+    """One `deepnet train` epoch of this process's deepnet (PYTHONPATH), in a scratch run directory."""
+    import json
+    import time
+
+    from deepnet.cli import main as deepnet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        code = deepnet(["train", "--recipe", "book", "--epochs", "1", "--limit", str(limit), "--seed", str(seed),
+                        "--no-progress", "--no-plots", "--out", str(Path(tmp) / "run")])
+        wall = time.perf_counter() - start
+        if code:
+            raise SystemExit(code)
+        history = json.loads((Path(tmp) / "run" / "history.json").read_text())["history"]
+    return {"epoch_s": history[-1]["seconds"], "wall_s": wall, "blas": C.blas(),
+            "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
 
 
 def worker(model_name, dataset, batch, steps, warmup, dtype, seed) -> dict:
@@ -101,14 +125,21 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--dtype", default="float32")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epoch", type=int, metavar="N", help="compare one `deepnet train` epoch on N images instead")
+    p.add_argument("--epoch-worker", nargs=2, help=argparse.SUPPRESS)
     C.output_options(p, worker=7)
     args = p.parse_args(argv)
+    if args.epoch_worker:
+        C.emit(epoch_worker(int(args.epoch_worker[0]), int(args.epoch_worker[1])))
+        return None
     if args.worker:
         model, dataset, batch, steps, warmup, dtype, seed = args.worker
         C.emit(worker(model, dataset, int(batch), int(steps), int(warmup), dtype, int(seed)))
         return None
     if not args.before:
         p.error("--before REV is required")
+    if args.epoch:
+        return compare_epochs(args)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"before": checkout(args.before, Path(tmp) / "before")}
         trees["after"] = checkout(args.after, Path(tmp) / "after") if args.after else ROOT
@@ -150,6 +181,40 @@ def main(argv=None):
                "rounds": args.rounds, "dtype": args.dtype, "timestamp": C.stamp(), "machine": C.machine(),
                "rows": rows, "method": __doc__.split("\n\n", 2)[2].strip()}
     C.write_results(Path(args.out), "before_after" + (f"_{args.tag}" if args.tag else ""), payload, None)
+    return payload
+
+
+def compare_epochs(args) -> dict:
+    """--epoch: the two sides' `deepnet train` epochs, alternating, each in a fresh process."""
+    runs = {"before": [], "after": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"before": checkout(args.before, Path(tmp) / "before")}
+        trees["after"] = checkout(args.after, Path(tmp) / "after") if args.after else ROOT
+        try:
+            for r in range(args.rounds):
+                for side in (["before", "after"] if r % 2 == 0 else ["after", "before"]):
+                    res = C.run_fresh([__file__, "--epoch-worker", args.epoch, args.seed],
+                                      env={"PYTHONPATH": str(trees[side])}, timeout=3600)
+                    runs[side].append(res)
+                    print(f"round {r + 1}/{args.rounds} {side:<6}: epoch {res['epoch_s']:6.2f} s, command "
+                          f"{res['wall_s']:6.2f} s", flush=True)
+        finally:
+            for tree in trees.values():
+                if tree != ROOT:
+                    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    rows = []
+    for side, results in runs.items():
+        ep, wall = [r["epoch_s"] for r in results], [r["wall_s"] for r in results]
+        rows.append({"side": side, "epoch_s": [min(ep), C.median(ep), max(ep)],
+                     "quartiles_epoch_s": C.quartiles(ep), "command_s": [min(wall), C.median(wall), max(wall)],
+                     "blas": results[0]["blas"], "openblas_env": results[0]["openblas_env"]})
+    b, a = rows
+    print(f"\none epoch on {args.epoch:,} images: {b['epoch_s'][1]:.2f} s -> {a['epoch_s'][1]:.2f} s "
+          f"({b['epoch_s'][1] / a['epoch_s'][1]:.3f}x speed)")
+    payload = {"benchmark": "before_after_epoch", "before": args.before, "after": args.after or "working tree",
+               "command": " ".join(sys.argv), "limit": args.epoch, "rounds": args.rounds, "timestamp": C.stamp(),
+               "machine": C.machine(), "rows": rows, "method": __doc__.split("\n\n", 2)[2].strip()}
+    C.write_results(Path(args.out), "before_after_epoch" + (f"_{args.tag}" if args.tag else ""), payload, None)
     return payload
 
 

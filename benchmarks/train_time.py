@@ -19,7 +19,10 @@ The method, the same on both sides:
   and batch), with every usable core (deepnet's threads, torch.set_num_threads); the libraries take
   turns, and the order flips each round, so a slow spell of the machine hits both.
 - the figures: per process, the median of --steps steps after --warmup (the device synchronised
-  around each step); across rounds, the median of those medians, with the smallest and largest.
+  around each step); across rounds (8 by default: on a shared machine a ratio from three rounds does not
+  survive a rerun), the median of those medians, with the smallest and largest and the quartiles; the
+  ratio of deepnet to PyTorch is also given per round (the two measured in the same round) as a median
+  with its quartiles.
   Peak memory is the process's resident high-water mark (VmHWM) on the CPU, data included.
 - OpenBLAS: some machines pin it to older kernels through OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE; a
   user's NumPy runs the CPU's own. Run the benchmark with both unset (the first command above); each
@@ -224,7 +227,8 @@ def measure(args, libraries, configs, on_result=None) -> dict:
     results = {}
     for r in range(args.rounds):
         for device, model_name, batch in configs:
-            order = libraries if r % 2 == 0 else libraries[::-1]
+            here = [lib for lib in libraries if not (lib == "pytorch" and device == "gpu" and args.torch_gpu_why)]
+            order = here if r % 2 == 0 else here[::-1]
             for library in order:
                 res = C.run_fresh([__file__, "--worker", library, device, model_name, batch, args.steps, args.warmup,
                                    args.dtype, args.seed], timeout=1800)
@@ -249,6 +253,7 @@ def summarise(results) -> list:
             "library": library, "device": device, "label": device.upper(), "model": model_name, "batch": batch,
             "train_step_s": t, "train_step_s_min": min(train), "train_step_s_max": max(train),
             "infer_s": i, "infer_s_min": min(infer), "infer_s_max": max(infer),
+            "train_step_s_quartiles": C.quartiles(train), "infer_s_quartiles": C.quartiles(infer),
             "images_per_s": batch / t, "infer_images_per_s": batch / i,
             "epoch_s": t * math.ceil(MNIST_TRAIN / batch) if model_name == "deepconvnet" else None,
             "peak_rss_bytes": C.median(peaks) if device == "cpu" and peaks else None,
@@ -269,6 +274,11 @@ def ratios(rows) -> list:
             out.append({"device": r["device"], "model": r["model"], "batch": r["batch"],
                         "train_throughput_ratio": r["images_per_s"] / q["images_per_s"],
                         "infer_throughput_ratio": r["infer_images_per_s"] / q["infer_images_per_s"],
+                        # per round, deepnet against the PyTorch process of the same round: quartiles
+                        "train_ratio_quartiles": C.quartiles([b / a for a, b in zip(r["rounds_train_s"],
+                                                                                    q["rounds_train_s"])]),
+                        "infer_ratio_quartiles": C.quartiles([b / a for a, b in zip(r["rounds_infer_s"],
+                                                                                    q["rounds_infer_s"])]),
                         "peak_memory_ratio": (r["peak_rss_bytes"] / q["peak_rss_bytes"]
                                               if r["peak_rss_bytes"] and q["peak_rss_bytes"] else None)})
     return out
@@ -324,7 +334,7 @@ def main(argv=None):
     p.add_argument("--dtype", default="float32", choices=["float32", "float64", "float16"])
     p.add_argument("--steps", type=int, default=30, help="timed steps per process (the median is kept)")
     p.add_argument("--warmup", type=int, default=10)
-    p.add_argument("--rounds", type=int, default=5, help="fresh processes per library and configuration")
+    p.add_argument("--rounds", type=int, default=8, help="fresh processes per library and configuration")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     C.output_options(p, smoke="CI mode: batch 2, one round, two steps, no AlexNet", worker=8)
@@ -354,6 +364,9 @@ def main(argv=None):
     libraries = ["deepnet"] if why else ["deepnet", "pytorch"]
     if why:
         print(f"PyTorch comparison skipped: {why}")
+    args.torch_gpu_why = None if why or "gpu" not in args.device else C.torch_importable(cuda=True)
+    if args.torch_gpu_why:
+        print(f"PyTorch compared on the CPU only: {args.torch_gpu_why}")
     configs = [(d, "deepconvnet", b) for d in args.device for b in args.batch] + \
               [(d, "alexnet", b) for d in args.device for b in args.alexnet_batch] + \
               [(d, "resnet20", b) for d in args.device for b in args.resnet_batch]
@@ -374,8 +387,10 @@ def main(argv=None):
               f"ms a step over rounds), inference {r['infer_images_per_s']:8,.0f} img/s"
               + (f", peak memory {r['peak_rss_bytes'] / 2**20:.0f} MiB" if r["peak_rss_bytes"] else ""))
     for q in rel:
+        tq, iq = q["train_ratio_quartiles"], q["infer_ratio_quartiles"]
         print(f"deepnet / PyTorch on {q['device']}, {q['model']} batch {q['batch']}: training throughput "
-              f"{q['train_throughput_ratio']:.2f}x, inference {q['infer_throughput_ratio']:.2f}x"
+              f"{q['train_throughput_ratio']:.2f}x (rounds {tq[0]:.2f}-{tq[2]:.2f}), inference "
+              f"{q['infer_throughput_ratio']:.2f}x (rounds {iq[0]:.2f}-{iq[2]:.2f})"
               + (f", peak memory {q['peak_memory_ratio']:.2f}x" if q["peak_memory_ratio"] else ""))
     for s in speed:
         print(f"GPU over CPU, {s['library']} {s['model']} batch {s['batch']}: {s['gpu_over_cpu']:.1f}x (book: ~7x)")

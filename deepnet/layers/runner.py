@@ -11,6 +11,8 @@ feature pass, the packed binary network and the per-layer benchmarks all run the
 - in inference with pool=True (predict, evaluate), a Convolution, its Relu and a 2x2/2 max Pooling run
   as one pass (the backend's conv2d_relu_pool), which keeps nothing for backward: those layers are then
   left as if they had not run, so a backward says "before forward" rather than give a stale gradient.
+  Likewise a Convolution and the BatchNormalization after it (and its Relu) run as one convolution whose
+  weights and bias have the normalisation folded in (Convolution.forward_folded): no pass of its own.
 
 `step`, when given, runs each step instead: step(layers, run, x) with `layers` the one, two or three
 layers of the step and run(x) the step itself; it returns the step's output (a timer wraps run, the
@@ -55,6 +57,8 @@ def _group(layers, i, fuse: bool, pool: bool) -> list:
     norm, ReLU) or one."""
     if fuse and pool and conv_relu_pool(layers[i : i + 3]):
         return layers[i : i + 3]
+    if fuse and pool and conv_batch_norm(layers[i : i + 2]):
+        return layers[i : i + 3] if i + 2 < len(layers) and type(layers[i + 2]) is Relu else layers[i : i + 2]
     if fuse and type(layers[i]) in (Convolution, BatchNormalization) and i + 1 < len(layers) \
             and type(layers[i + 1]) is Relu:
         return layers[i : i + 2]
@@ -63,7 +67,13 @@ def _group(layers, i, fuse: bool, pool: bool) -> list:
 
 def _runner(group, train: bool, fuse: bool, pool: bool):
     layer = group[0]
-    if len(group) == 3:
+    if len(group) > 1 and type(group[1]) is BatchNormalization:
+        def run(x):
+            y = layer.forward_folded(x, group[1], relu=len(group) == 3)
+            for skipped in group[1:]:
+                skipped.out_shape = None  # backward now says "before forward", not a stale gradient
+            return y
+    elif len(group) == 3:
         def run(x):
             y = layer.forward_relu_pool(x)
             for skipped in group[1:]:
@@ -79,6 +89,12 @@ def _runner(group, train: bool, fuse: bool, pool: bool):
         def run(x):
             return layer.forward(x, train=train)
     return run
+
+
+def conv_batch_norm(layers) -> bool:
+    """Whether these two layers are a Convolution and a BatchNormalization of its output channels."""
+    return (len(layers) == 2 and type(layers[0]) is Convolution and type(layers[1]) is BatchNormalization
+            and layers[1].num_features == layers[0].out_channels)
 
 
 def conv_relu_pool(layers) -> bool:

@@ -6,8 +6,8 @@ from deepnet import backends
 from deepnet.backends.base import Backend
 from deepnet.backends.cpu.conv import ChunkedConv
 from deepnet.backends.cpu.threads import Workers
-from deepnet.layers import Convolution, Pooling, Relu
-from deepnet.models import DeepConvNet, Sequential
+from deepnet.layers import Convolution, Pooling, Relu, runner
+from deepnet.models import DeepConvNet, ResNet, Sequential
 
 from .test_cpu_parallel import SHAPES, conv_paths, split_small_work  # noqa: F401 (an autouse fixture)
 
@@ -239,7 +239,8 @@ def test_batch_norm_and_relu_fuse_inside_residual_blocks(cpu32):
     for k, a in model.buffers().items():
         a[...] = start[k]
     model.fuse = False
-    np.testing.assert_array_equal(probs_fused, model.predict(x, probabilities=True))
+    # inference folds each batch norm into its convolution's weights: the same within float32's rounding
+    np.testing.assert_allclose(probs_fused, model.predict(x, probabilities=True), rtol=1e-5, atol=1e-7)
     plain = _run(model, x, t)
     assert not any(r.fused for r in inner)
     assert fused[0] == plain[0]
@@ -259,3 +260,32 @@ def test_batch_norm_with_its_relu_on_the_gpu_agrees_with_numpy(gpu):
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-10)
     for k, g in results[1][1].items():
         np.testing.assert_allclose(results[0][1][k], g, rtol=1e-8, atol=1e-10, err_msg=k)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "cpu-reference"])
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 3e-5)])
+def test_batch_norm_folded_into_its_convolution_predicts_what_the_layers_do(backend, dtype, tol, monkeypatch):
+    """Inference runs a Convolution and its BatchNormalization (and Relu) as one convolution with the statistics
+    folded into its weights: the same logits as the layers one by one, within the dtype's rounding."""
+    folded = []
+    real = Convolution.forward_folded
+    monkeypatch.setattr(Convolution, "forward_folded", lambda self, *a, **k: folded.append(1) or real(self, *a, **k))
+    rng = np.random.default_rng(0)
+    with backends.use(backend, dtype=dtype) as bk:
+        bk.rng.seed(0)
+        model = ResNet(8, input_shape=(3, 12, 12), num_classes=5)
+        state = model.state_numpy()
+        for k, a in state.items():  # statistics and scales far from the identity, as after training
+            stats = {"running_mean": rng.normal(0, 0.5, a.shape), "running_var": rng.uniform(0.3, 3.0, a.shape),
+                     "gamma": rng.uniform(0.5, 1.5, a.shape), "beta": rng.normal(0, 0.3, a.shape)}
+            state[k] = stats.get(k.rsplit(".", 1)[-1], a).astype(a.dtype)
+        model.load_state(state)
+        x = bk.to_device(rng.standard_normal((6, 3, 12, 12)))
+        fused = bk.to_numpy(model.predict(x))
+        assert len(folded) == 9  # the stem, the six convolutions of the three blocks, the two projections
+        with pytest.raises(RuntimeError, match="before BatchNormalization.forward"):
+            runner.backward(list(model.layers.values()), bk.xp.ones((6, 5)))  # the folded pass kept nothing
+        model.fuse = False
+        plain = bk.to_numpy(model.predict(x))
+    assert len(folded) == 9
+    np.testing.assert_allclose(fused, plain, rtol=tol, atol=tol * np.abs(plain).max())
