@@ -151,8 +151,8 @@ def test_a_trained_deepnet_classifier_as_the_feature_network(tmp_path, cpu32):
 
 
 def test_vgg19_refuses_pictures_smaller_than_its_four_poolings_take(tmp_path, capsys):
-    """#37: with VGG-19, --size 8 (or 12, or a 640x8 strip) was a traceback from the pooling; now one line naming
-    the smallest side relu5_1 is reached from (four 2x2 poolings: 16)."""
+    """With VGG-19, --size 8 (or 12, or a 640x8 strip) is refused in one line naming the smallest side relu5_1
+    is reached from (four 2x2 poolings: 16), not a traceback from the pooling."""
     pytest.importorskip("safetensors")
     from PIL import Image
 
