@@ -50,6 +50,17 @@ def test_layer_breakdown_smoke(tmp_path, capsys):
     assert "convolution's share on the CPU" in capsys.readouterr().out
 
 
+def test_conv_split_smoke(tmp_path, capsys):
+    cs = load("conv_split")
+    cs.main(["--smoke", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "conv_split_resnet20.json").read_text())
+    # ResNet-20: the stem, the three stages' 3x3 shapes (two of them strided) and the two 1x1 projections
+    assert len(data["rows"]) == 8 and sum(r["count"] for r in data["rows"]) == 21
+    assert all(r["im2col_ms"] > 0 and r["gemm_ms"] > 0 and r["gemm_gflops"] > 0 for r in data["rows"])
+    assert data["total_gemm_ms"] == pytest.approx(sum(r["gemm_ms"] * r["count"] for r in data["rows"]))
+    assert "% im2col" in capsys.readouterr().out
+
+
 def test_train_time_smoke(tmp_path, capsys):
     tt = load("train_time")
     tt.main(["--smoke", "--out", str(tmp_path)])
