@@ -79,14 +79,15 @@ def timed(repeats: int, fn) -> float:
     return C.median(times)
 
 
-def split(shapes, repeats: int) -> list:
+def split(shapes, repeats: int, chunk_bytes: int | None = None) -> list:
     import numpy as np
 
     from deepnet import backends
     from deepnet.backends.cpu import blas
 
     address = blas.addresses()[0]
-    chunk_bytes = backends.current().describe()["conv_chunk_bytes"]  # the chunks of a run on every core
+    if not chunk_bytes:
+        chunk_bytes = backends.current().describe()["conv_chunk_bytes"]  # the chunks of a run on every core
     rng = np.random.default_rng(0)
     rows = []
     for x_shape, w_shape, stride, pad, count in shapes:
@@ -121,6 +122,7 @@ def main(argv=None):
     p.add_argument("--input", default="3x32x32", help="CxHxW (default 3x32x32, CIFAR-10's shape)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--chunk-bytes", type=int, default=0, help="patch bytes a chunk (default: the backend's)")
     C.output_options(p, smoke="CI: batch 2, two repeats")
     args = p.parse_args(argv)
     if args.smoke:
@@ -129,12 +131,13 @@ def main(argv=None):
 
     input_shape = tuple(int(v) for v in args.input.lower().split("x"))
     with threadpool_limits(1, user_api="blas"):
-        rows = split(conv_shapes(args.model, input_shape, args.batch), args.repeats)
+        rows = split(conv_shapes(args.model, input_shape, args.batch), args.repeats, args.chunk_bytes)
     im2col = sum(r["im2col_ms"] * r["count"] for r in rows)
     gemm = sum(r["gemm_ms"] * r["count"] for r in rows)
     print(f"\n{args.model} batch {args.batch}, one thread: im2col {im2col:.1f} ms, sgemm {gemm:.1f} ms "
           f"({100 * im2col / (im2col + gemm):.0f}% im2col)")
-    payload = {"benchmark": "conv_split", "model": args.model, "input": list(input_shape), "batch": args.batch,
+    payload = {"benchmark": "conv_split", "chunk_bytes": args.chunk_bytes or None,
+               "model": args.model, "input": list(input_shape), "batch": args.batch,
                "repeats": args.repeats, "command": " ".join(sys.argv), "timestamp": C.stamp(), "machine": C.machine(),
                "rows": rows, "total_im2col_ms": im2col, "total_gemm_ms": gemm,
                "method": __doc__.split("\n\n", 2)[2].strip()}
