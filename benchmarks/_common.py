@@ -38,8 +38,7 @@ def machine(backends_used=()) -> dict:
     info = deepnet_machine(list(backends_used) or [backends.create("cpu")])
     info["cpu"] = cpu_model()
     info["cpu_cores"], info["cpu_cores_usable"] = info["cpu_count"], info["affinity"]
-    # set on some machines to pin old OpenBLAS builds to safe kernels; benchmarks run with both unset
-    info["openblas_env"] = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    info["openblas_env"] = kernels()["openblas_env"]
     torch = try_torch()
     if torch is not None:
         info["torch"] = torch.__version__
@@ -159,12 +158,13 @@ def quartiles(xs) -> list:
     return [float(v) for v in q]
 
 
-def blas() -> list:
-    """The BLAS libraries this process loaded: library, version, threads and the kernel it runs."""
-    from threadpoolctl import threadpool_info
+def kernels() -> dict:
+    """What a measuring process records of its BLAS: each library with the kernel it runs (deepnet.machine.blas)
+    and the OpenBLAS pinning variables it saw (set on some machines to pin old builds to safe kernels;
+    benchmarks run with both unset)."""
+    from deepnet.machine import blas
 
-    return [{"library": q.get("internal_api"), "version": q.get("version"), "threads": q.get("num_threads"),
-             "kernel": q.get("architecture")} for q in threadpool_info() if q.get("user_api") == "blas"]
+    return {"blas": blas(), "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
 
 
 def write_json(path, payload) -> Path:

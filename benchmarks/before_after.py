@@ -23,7 +23,6 @@ median, smallest and largest. Results: results/before_after[_TAG].json.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -65,8 +64,7 @@ def epoch_worker(limit: int, seed: int) -> dict:
         if code:
             raise SystemExit(code)
         history = json.loads((Path(tmp) / "run" / "history.json").read_text())["history"]
-    return {"epoch_s": history[-1]["seconds"], "wall_s": wall, "blas": C.blas(),
-            "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
+    return {"epoch_s": history[-1]["seconds"], "wall_s": wall, **C.kernels()}
 
 
 def worker(model_name, dataset, batch, steps, warmup, dtype, seed) -> dict:
@@ -105,12 +103,7 @@ def worker(model_name, dataset, batch, steps, warmup, dtype, seed) -> dict:
     def infer(i):
         model.predict(x_test[(i % 4) * batch : (i % 4 + 1) * batch], batch)
 
-    from threadpoolctl import threadpool_info
-
-    blas = [{"library": q.get("internal_api"), "version": q.get("version"), "threads": q.get("num_threads"),
-             "kernel": q.get("architecture")} for q in threadpool_info() if q.get("user_api") == "blas"]
-    return {"train_step_s": timed(train, warmup + steps), "infer_s": timed(infer, warmup + steps), "blas": blas,
-            "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
+    return {"train_step_s": timed(train, warmup + steps), "infer_s": timed(infer, warmup + steps), **C.kernels()}
 
 
 def main(argv=None):

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -209,15 +208,13 @@ def peak_rss() -> int | None:
 
 
 def worker(library, device, model_name, batch, steps, warmup, dtype, seed) -> dict:
-    from deepnet.machine import blas
-
     data = load_data(model_name, seed)
     job = deepnet_job if library == "deepnet" else torch_job
     step, infer, sync, about = job(device, model_name, batch, dtype, seed, data)
     train_s = median_time(step, steps, warmup, sync)
     infer_s = median_time(infer, steps, warmup, sync)
     return {"train_step_s": train_s, "infer_s": infer_s, "peak_rss_bytes": peak_rss(), "about": about,
-            "blas": blas(), "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}}
+            **C.kernels()}
 
 
 # --- the driver ---------------------------------------------------------------------------------------------
