@@ -152,8 +152,7 @@ def checked_checkpoint(path, index: dict, meta: dict) -> tuple[dict, dict]:
     """(settings, {array name: shape}) of a GAN checkpoint, from its metadata and array headers alone
     (training/state.py): the settings within bounds, the history and counters of their types, every array one
     the networks or optimizers hold and of their shape, the optimizers' state complete. Raises BadFile."""
-    state.check_kind(path, meta, KIND)
-    check_file(path, meta, KIND.fields)
+    state.check_meta(path, meta, KIND)
     # a checkpoint from before a setting existed ran with that setting's old value
     saved = {"width": 128, "real_label": 1.0, "g_hidden": 0, "d_hidden": 0}
     saved.update({k: meta[k] for k in SETTINGS if k in meta})
@@ -165,8 +164,7 @@ def checked_checkpoint(path, index: dict, meta: dict) -> tuple[dict, dict]:
     except InvalidValue as exc:
         raise BadFile(f"{path}: its settings are out of bounds: {exc.render(repr)}") from None
     epoch = meta["epoch"]
-    fields = {**KIND.fields, "history": records(epoch, "epoch records"), "first_grid_epoch": whole(1, epoch + 1) | None}
-    check_file(path, meta, fields)
+    check_file(path, meta, {"history": records(epoch, "epoch records"), "first_grid_epoch": whole(1, epoch + 1) | None})
     first = meta.get("first_grid_epoch") or 1
     trainable = network_shapes(settings, "params")
     arrays, optional = network_shapes(settings), {"progress/grids": (epoch - first + 1, 10, 28, 28)}
@@ -174,8 +172,8 @@ def checked_checkpoint(path, index: dict, meta: dict) -> tuple[dict, dict]:
         slots = arrays if meta[tag]["t"] > 0 else optional  # an optimizer that has stepped has every slot
         for slot in Adam.slot_names:
             slots.update({f"{tag}/{slot}/{k[len(net):]}": v for k, v in trainable.items() if k.startswith(net)})
-    return settings, state.check(path, index, meta, state.Declared(
-        KIND.format, KIND.what, KIND.legacy_model, fields, arrays, optional))
+    return settings, state.check_arrays(path, index, state.Declared(KIND.format, KIND.what, arrays=arrays,
+                                                                     optional=optional))
 
 
 class GanTrainer(Updater):

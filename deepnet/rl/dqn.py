@@ -38,7 +38,7 @@ from ..models.sequential import Sequential
 from ..training import state
 from ..training.engine import Engine, Extension, Updater
 from ..training.rundir import RunDirectory
-from ..validation import (Field, check, check_file, choice, flag, generator_state, is_real, is_whole, real, records,
+from ..validation import (Field, check, choice, flag, generator_state, is_real, is_whole, real, records,
                           whole, widths)
 from . import envs
 from .replay import Replay
@@ -208,8 +208,7 @@ def checked_checkpoint(path, index: dict, meta: dict, run: DQNRun) -> dict:
             f"the size and position of a buffer of {capacity:,} transitions",
             lambda v: isinstance(v, dict) and is_whole(v.get("size")) and is_whole(v.get("position"))
             and 0 <= v["size"] <= capacity and 0 <= v["position"] < capacity)
-    state.check_kind(path, meta, KIND)
-    check_file(path, meta, fields)
+    state.check_meta(path, meta, state.Declared(KIND.format, KIND.what, KIND.legacy_model, fields))
     arrays = {f"{tag}/{k}": tuple(a.shape) for tag, net in (("online", run.online), ("target", run.target))
               for k, a in net.state().items()}
     if run.replay is not None:
@@ -219,8 +218,7 @@ def checked_checkpoint(path, index: dict, meta: dict, run: DQNRun) -> dict:
     params = {k: tuple(a.shape) for k, a in run.online.params().items()}
     optional = {key: params[key.split("/", 2)[2]] for key in index
                 if key.startswith("optim/") and key.count("/") == 2 and key.split("/", 2)[2] in params}
-    return state.check(path, index, meta, state.Declared(KIND.format, KIND.what, KIND.legacy_model, fields, arrays,
-                                                         optional))
+    return state.check_arrays(path, index, state.Declared(KIND.format, KIND.what, arrays=arrays, optional=optional))
 
 
 class DQNRun(Updater):

@@ -2,7 +2,7 @@
 
     Engine(updater, path, extensions, progress=..., log=...).run()
 
-An updater holds one algorithm (supervised.SupervisedUpdater, gan.GanUpdater, rl.dqn.DQNUpdater). One
+An updater holds one algorithm (training.Trainer, gan.GanTrainer, rl.DQNRun). One
 `update()` is one step of it (a batch; for the DQN, an episode), `round_over()` says when a round ends (an
 epoch; the DQN's evaluation interval), and `end_round()` gives the round's record. The engine owns what every
 kind shares: the loop, the progress bar, the files written atomically after each round into the run directory
@@ -102,6 +102,7 @@ class Engine:
         self.updater, self.path, self.extensions = updater, Path(path), list(extensions)
         self.progress, self.log, self.writes = progress, log, writes
         self.stop = False  # set by an extension (early stopping)
+        self._state = None  # within a round, its checkpoint's contents (run sets them, save writes them)
 
     def run(self) -> None:
         up = self.updater
@@ -130,11 +131,14 @@ class Engine:
             for ext in self.extensions:
                 if ext.before_checkpoint:
                     ext(self, record)
+            if self.writes:
+                self._state = up.state()  # read from the device once, for last.npz and any best.npz
             self.save()
             self.log(up.round_line(record))
             for ext in self.extensions:
                 if not ext.before_checkpoint:
                     ext(self, record)
+            self._state = None
         if bar is not None:
             bar.close()
         for ext in self.extensions:
@@ -146,7 +150,7 @@ class Engine:
         if not self.writes:
             return
         up = self.updater
-        arrays, meta = up.state()
+        arrays, meta = up.state() if self._state is None else self._state
         io.save_arrays(self.path / name, arrays, {**meta, **io.stamp(up.format)}, compress=up.compress)
         if name == "last.npz":
             io.write_json(self.path / "history.json", up.history_file())

@@ -25,21 +25,28 @@ class Declared:
     optional: dict = dataclasses.field(default_factory=dict)  # may be absent: name -> shape
 
 
-def check_kind(path, meta: dict, declared: Declared) -> None:
+def check_meta(path, meta: dict, declared: Declared) -> None:
     """The file is a checkpoint of this kind (by its format, or an older file's model), of a version this
-    deepnet reads."""
+    deepnet reads, whose metadata holds the declared fields. A kind whose arrays depend on its metadata checks
+    this first, then declares the arrays from the values (check_arrays)."""
     io.check_version(path, meta)
     fmt = meta.get("format")
     ok = fmt == declared.format if fmt is not None else meta.get("model") == declared.legacy_model
     if not ok:
         raise BadFile(f"{path}: not a {declared.what} (its metadata names {fmt or meta.get('model')!r})")
+    check_file(path, meta, declared.fields)
 
 
 def check(path, index: dict, meta: dict, declared: Declared) -> dict:
     """{array name: shape} of a checkpoint that holds what `declared` says; raises BadFile naming what differs.
     `index` is io.read_index(path)[0]."""
-    check_kind(path, meta, declared)
-    check_file(path, meta, declared.fields)
+    check_meta(path, meta, declared)
+    return check_arrays(path, index, declared)
+
+
+def check_arrays(path, index: dict, declared: Declared) -> dict:
+    """{array name: shape}: every required array there, none unknown, each of its declared shape (from the
+    headers in `index`)."""
     expect = {**declared.optional, **declared.arrays}
     absent = [k for k in declared.arrays if k not in index]
     if absent:
