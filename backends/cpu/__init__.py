@@ -7,6 +7,7 @@ batch on one thread per core and, with the `fast` extra, compiled (Numba) kernel
     tuning.py           when work is split among the threads, chunk sizes, the spin count
     strided_pooling.py  max-pooling in plain NumPy (strided views)
     blas.py             NumPy's own BLAS product, called from compiled code (one call a chunk)
+    winograd.py         Winograd's F(2x2, 3x3) for the wide 3x3 stride-1 convolutions (forward and dx)
     kernels.py          the compiled kernels (Numba), gathered from the modules of their jobs:
     patches.py, pooling.py, outputs.py, popcount.py, spin.py
 """

@@ -59,8 +59,12 @@ def last_level_cache_bytes() -> int | None:
 class ChunkedConv:
     """The chunked forward and backward, run on `workers` (backends/cpu/threads.py)."""
 
-    def __init__(self, workers: Workers, chunk_bytes: int | None = None, kernels=None, blas=None):
+    def __init__(self, workers: Workers, chunk_bytes: int | None = None, kernels=None, blas=None,
+                 winograd: bool = True):
         self.workers = workers
+        # Winograd's F(2x2, 3x3) for the 3x3 stride-1 layers wide enough to gain (winograd.py; one-call chunks
+        # only): DEEPNET_WINOGRAD
+        self.winograd = winograd
         self.chunk_bytes = None if chunk_bytes is None else int(chunk_bytes)  # None: see chunk_size()
         self.kernels = kernels  # the compiled kernels (kernels.py), or None for the plain NumPy loops
         # (sgemm, dgemm) addresses of NumPy's BLAS (blas.addresses()): with the kernels, each chunk is one
@@ -79,6 +83,12 @@ class ChunkedConv:
         if self.blas is None or not all(self.kernels.usable(a) and a.dtype == arrays[0].dtype for a in arrays):
             return None
         return self.blas[0] if arrays[0].dtype == np.float32 else self.blas[1]
+
+    def _uses_winograd(self, c_in: int, c_out: int, kh: int, kw: int, stride: int, address) -> bool:
+        """Whether a 3x3 stride-1 convolution from c_in to c_out channels runs as Winograd's F(2x2, 3x3):
+        with the one-call chunks, and from tuning.WINOGRAD_MIN_CHANNELS (C_in C_out) up."""
+        return (self.winograd and address is not None and kh == kw == 3 and stride == 1
+                and c_in * c_out >= tuning.WINOGRAD_MIN_CHANNELS)
 
     def _run(self, work, n: int, per_image: int, macs: int) -> list:
         """work(k, chunks) over cache-sized chunks of the batch: split among the threads when the pass has
@@ -149,6 +159,10 @@ class ChunkedConv:
         address = self._blas_address(x, wmat, b)
         if pool and address is None:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
+        if self._uses_winograd(c, o, kh, kw, stride, address):
+            from .winograd import weights
+
+            return self._winograd(address, x, None, weights(w, x.dtype), b, pad, relu, pool, y)
         # the chunk routine, chosen once for the pass: one compiled call a chunk, or the steps from Python
         if address is not None:
             from .blas import conv_forward_chunk, conv_relu_pool_chunk
@@ -181,6 +195,35 @@ class ChunkedConv:
         self._run(work, n, c * kh * kw * p * x.itemsize, o * c * kh * kw * n * p)
         return y
 
+    def _winograd(self, address, x, mask, u, bias, pad, relu, pool, y):
+        """y = the 3x3 stride-1 convolution of x (n, C, H, W) by Winograd's F(2x2, 3x3) with u (winograd.weights),
+        plus bias, rectified with relu, pooled with pool; x zeroed where mask is not positive unless mask is
+        None. Chunks of tuning.WINOGRAD_CHUNK_BYTES of transformed data, at least WINOGRAD_MIN_TILES tiles."""
+        from . import winograd
+
+        n, c, h, wd = x.shape
+        o = y.shape[1]
+        oh, ow = h + 2 * pad - 2, wd + 2 * pad - 2
+        th, tw = winograd.tiles(oh, ow)
+        bias_row = np.tile(bias, tw)
+        masked = mask is not None
+        mask = x if mask is None else mask
+        per_image = 16 * (c + o) * th * tw * x.itemsize
+        images = max(tuning.WINOGRAD_CHUNK_BYTES // per_image, -(-tuning.WINOGRAD_MIN_TILES // (th * tw)), 1)
+
+        def work(_, chunks):
+            for s, e in chunks:
+                scratch = winograd.scratch(self.workers.buffer, e - s, c, o, oh, ow, pool, x.dtype)
+                winograd.conv_chunk(address, x[s:e], mask[s:e], masked, u, bias_row, pad, relu, pool, *scratch,
+                                    y[s:e])
+
+        macs = o * c * 9 * n * oh * ow
+        if macs < tuning.SPLIT_WORK or self.workers.threads == 1:
+            work(0, self.workers.chunks(n, images))
+        else:
+            self.workers.run(work, self.workers.balanced_chunks(n, images))
+        return y
+
     def backward(self, dy, x, w, stride, pad, need_dx=True, relu_out=None):
         """(dx, dW, db) for the forward above, rebuilding each chunk's patches from x (dx None if not needed).
         With relu_out, the output of a forward with a fused ReLU, dy is first masked where it was not positive."""
@@ -191,9 +234,14 @@ class ChunkedConv:
         wmat_t = np.ascontiguousarray(w.reshape(o, -1).T)
         dy3 = dy.reshape(n, o, p)
         y3 = None if relu_out is None else relu_out.reshape(n, o, p)
-        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
         address = self._blas_address(x, wmat_t, dy, *(() if relu_out is None else (relu_out,)))
         h, wd = x.shape[2:]
+        # dx by Winograd's F(2x2, 3x3) where it pays: the convolution of dy with the filters turned and
+        # transposed, a pass of its own after the weight gradient's (winograd.py)
+        winograd_dx = need_dx and pad <= 2 and self._uses_winograd(o, c, kh, kw, stride, address)
+        dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+        if winograd_dx:
+            need_dx = False
         # the chunk routine, chosen once for the pass; each adds its chunk's dW^T and db into the thread's own
         # dw_t and db. dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
         if address is not None:
@@ -238,6 +286,11 @@ class ChunkedConv:
         for part_w, part_b in parts[1:]:
             dw_t += part_w
             db += part_b
+        if winograd_dx:
+            from .winograd import gradient_weights
+
+            self._winograd(address, dy, relu_out, gradient_weights(w, x.dtype), np.zeros(c, x.dtype), 2 - pad, False,
+                           False, dx)
         return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
     def transposed(self, x, w, b, stride, pad, oh, ow):

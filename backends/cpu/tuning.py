@@ -35,3 +35,14 @@ SPINS = 200_000
 #: compiled loop is not; above it NumPy's temporaries no longer fit in cache (benchmarks/adam_step.py,
 #: results/adam_step.json and cpu_tuning.md).
 ADAM_COMPILED_MIN = 1 << 19
+
+#: Winograd's F(2x2, 3x3) (winograd.py) runs a 3x3 stride-1 convolution from this many input times output
+#: channels: its product is 2.25x smaller than im2col's, but its transforms cost about as much as the product
+#: saves at 16 channels in and out. One thread, DeepConvNet's layers at batch 100: 16->16 and 16->32 channels
+#: ran 0.86-1.03x as fast as im2col, 32->32 1.28x, 64->64 1.58x (benchmarks/conv_split.py --winograd).
+WINOGRAD_MIN_CHANNELS = 4096
+#: Images per Winograd chunk: this many bytes of transformed input and product (V and M), and at least
+#: WINOGRAD_MIN_TILES tiles, so that each of the chunk's 16 products has rows enough to run near the BLAS's
+#: rate (AlexNet's 13x13 layers have 36 tiles an image: one image a chunk ran 1.4x slower than four).
+WINOGRAD_CHUNK_BYTES = 2 << 20
+WINOGRAD_MIN_TILES = 128

@@ -247,3 +247,21 @@ def test_adam_step_smoke(tmp_path, monkeypatch):
     assert [r["elements"] for r in data["rows"]] == [1000, 3000]
     assert all(r[k] > 0 for r in data["rows"] for k in ("compiled_ms", "compiled_one_thread_ms", "numpy_ms"))
     assert (tmp_path / "adam_step.json").is_file() and data["machine"]["cpu"]
+
+
+def test_winograd_smoke(tmp_path, capsys):
+    pytest.importorskip("numba")
+    from deepnet.backends.cpu import blas, tuning
+
+    if blas.addresses() is None:
+        pytest.skip("Winograd runs with the one-call chunks only (NumPy's OpenBLAS called from Numba)")
+    wg = load("winograd")
+    before = tuning.WINOGRAD_MIN_CHANNELS
+    wg.main(["--smoke", "--out", str(tmp_path)])
+    assert tuning.WINOGRAD_MIN_CHANNELS == before  # the forced setting does not outlive the run
+    data = json.loads((tmp_path / "winograd_deepconvnet.json").read_text())
+    assert len(data["rows"]) == 6  # DeepConvNet's six 3x3 stride-1 convolutions
+    for row in data["rows"]:
+        assert all(row[f"{m}_{p}_ms"] > 0 for m in ("im2col", "winograd") for p in ("forward", "backward"))
+        assert row["forward_speedup"] == pytest.approx(row["im2col_forward_ms"] / row["winograd_forward_ms"])
+    assert "backward" in capsys.readouterr().out

@@ -1,0 +1,173 @@
+"""Winograd's F(2x2, 3x3) on the CPU (backends/cpu/winograd.py) against the direct convolution: forward, the
+fused ReLU and pooling, the input gradient, float32's error, and the switch that turns it off."""
+import numpy as np
+import pytest
+
+from deepnet import backends
+from deepnet.backends.base import Backend
+
+pytest.importorskip("numba")
+from deepnet.backends.cpu import blas, tuning, winograd  # noqa: E402
+from deepnet.backends.cpu import kernels as numba_kernels  # noqa: E402
+from deepnet.backends.cpu.conv import ChunkedConv  # noqa: E402
+from deepnet.backends.cpu.threads import Workers  # noqa: E402
+
+pytestmark = pytest.mark.skipif(blas.addresses() is None, reason="Winograd runs with the one-call chunks only")
+
+SHAPES = [  # (x shape, out channels, pad): odd and even sizes, a last half tile, pads 0-3
+    ((3, 5, 7, 9), 4, 1),
+    ((2, 6, 8, 8), 7, 0),
+    ((4, 3, 6, 5), 5, 2),
+    ((2, 4, 5, 5), 3, 3),  # pad 3: forward by Winograd, dx by im2col (its pad would be -1)
+    ((5, 2, 3, 4), 3, 1),
+    ((1, 8, 13, 13), 8, 1),
+]
+
+
+@pytest.fixture(autouse=True)
+def winograd_everywhere(monkeypatch):
+    """Small shapes, run as the wide layers run: Winograd from one channel, several chunks, split threads."""
+    monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD_MIN_TILES", 1)
+    monkeypatch.setattr(tuning, "SPLIT_WORK", 0)
+
+
+def chunked(threads=2, on=True):
+    return ChunkedConv(Workers(threads), kernels=numba_kernels, blas=blas.addresses(), winograd=on)
+
+
+def direct(x, w, b, pad, dy, relu=False):
+    """The reference backend's convolution and its gradients in float64 (a fused ReLU's mask applied to dy)."""
+    bk = backends.create("cpu", dtype="float64")
+    f64 = [a.astype(np.float64) for a in (x, w, b, dy)]
+    y, context = Backend.conv2d(bk, *f64[:3], 1, pad)
+    dy = f64[3] * (y > 0) if relu else f64[3]
+    dx, dw, db = Backend.conv2d_backward(bk, dy, f64[1], context, 1, pad)
+    return (np.maximum(y, 0) if relu else y), dx, dw, db
+
+
+def data(shape, o, pad, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = (rng.standard_normal((o, shape[1], 3, 3)) / np.sqrt(9 * shape[1])).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    oh, ow = shape[2] + 2 * pad - 2, shape[3] + 2 * pad - 2
+    return x, w, b, rng.standard_normal((shape[0], o, oh, ow)).astype(dtype)
+
+
+@pytest.mark.parametrize("shape,o,pad", SHAPES)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_winograd_matches_the_direct_convolution(shape, o, pad, threads, relu, dtype):
+    x, w, b, dy = data(shape, o, pad, dtype)
+    y_ref, dx_ref, dw_ref, db_ref = direct(x, w, b, pad, dy, relu)
+    conv = chunked(threads)
+    y = conv.forward(x, w, b, 1, pad, relu=relu)
+    dx, dw, db = conv.backward(dy, x, w, 1, pad, relu_out=y if relu else None)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)):
+        assert got.shape == want.shape and got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("shape,o,pad", SHAPES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_pooled_inference_pass_is_the_pooling_of_the_rectified_convolution(shape, o, pad, dtype):
+    x, w, b, dy = data(shape, o, pad, dtype)
+    y_ref = direct(x, w, b, pad, dy, relu=True)[0]
+    oh, ow = y_ref.shape[2] // 2, y_ref.shape[3] // 2
+    want = y_ref[:, :, : 2 * oh, : 2 * ow].reshape(shape[0], o, oh, 2, ow, 2).max(axis=(3, 5))
+    got = chunked().forward(x, w, b, 1, pad, relu=True, pool=True)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+
+
+def test_the_wide_layers_take_the_winograd_path_and_the_switch_turns_it_off(monkeypatch):
+    calls = []
+    real = winograd.conv_chunk
+    monkeypatch.setattr(winograd, "conv_chunk", lambda *a: calls.append(a[1].shape) or real(*a))
+    x, w, b, dy = data((4, 3, 6, 6), 5, 1, "float32")
+    chunked().backward(dy, x, w, 1, 1)
+    assert calls, "dx did not run by Winograd"
+    calls.clear()
+    chunked().forward(x, w, b, 1, 1)
+    assert sum(shape[0] for shape in calls) == 4  # every image, in several chunks
+    calls.clear()
+    off = chunked(on=False)
+    off.forward(x, w, b, 1, 1)
+    off.backward(dy, x, w, 1, 1)
+    chunked().forward(x, w, b, 2, 1)  # stride 2: im2col
+    assert calls == []
+    monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 16)
+    chunked().forward(x, w, b, 1, 1)  # 3 x 5 channels: too narrow to gain
+    assert calls == []
+
+
+def test_deepnet_winograd_reaches_the_cpu_backend(monkeypatch):
+    monkeypatch.setenv("DEEPNET_WINOGRAD", "off")
+    assert backends.create("cpu").chunked_conv.winograd is False
+    monkeypatch.setenv("DEEPNET_WINOGRAD", "on")
+    bk = backends.create("cpu")
+    assert bk.chunked_conv.winograd is True and "Winograd" in bk.describe()["kernels"]
+    monkeypatch.setenv("DEEPNET_WINOGRAD", "sometimes")
+    with pytest.raises(backends.ConfigError, match="DEEPNET_WINOGRAD='sometimes' is not on or off"):
+        backends.create("cpu")
+
+
+def test_float32_error_stays_near_the_direct_products():
+    """Against the float64 result, Winograd's float32 error (relative to the largest value) stays within twice
+    the im2col product's, on layers shaped like AlexNet's and DeepConvNet's, forward and dx."""
+    for shape, o, pad in (((2, 96, 12, 12), 128, 1), ((4, 64, 8, 8), 64, 1), ((4, 32, 14, 14), 32, 2)):
+        x, w, b, dy = data(shape, o, pad, "float32", seed=3)
+        y_ref, dx_ref, _, _ = direct(x, w, b, pad, dy)
+        errors = {}
+        for on in (False, True):
+            conv = chunked(on=on)
+            y = conv.forward(x, w, b, 1, pad)
+            dx = conv.backward(dy, x, w, 1, pad)[0]
+            errors[on] = [np.abs(got - want).max() / np.abs(want).max() for got, want in ((y, y_ref), (dx, dx_ref))]
+        for wino, direct_error in zip(errors[True], errors[False]):
+            assert wino <= 2 * direct_error + 1e-7 and wino < 2e-6, (shape, errors)
+
+
+def test_dx_against_numerical_gradients_in_float64():
+    """dx by Winograd against central differences of sum(relu(conv(x)) * dy), at every input element."""
+    x, w, b, dy = data((2, 3, 5, 6), 4, 1, "float64", seed=4)
+    conv = chunked()
+
+    def loss(x):
+        return float((conv.forward(x, w, b, 1, 1, relu=True) * dy).sum())
+
+    y = conv.forward(x, w, b, 1, 1, relu=True)
+    dx = conv.backward(dy, x, w, 1, 1, relu_out=y)[0]
+    numeric = np.zeros_like(x)
+    eps = 1e-6
+    for i in np.ndindex(x.shape):
+        step = np.zeros_like(x)
+        step[i] = eps
+        numeric[i] = (loss(x + step) - loss(x - step)) / (2 * eps)
+    np.testing.assert_allclose(dx, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_winograd_is_bitwise_repeatable():
+    x, w, b, dy = data((9, 6, 10, 10), 7, 1, "float32", seed=5)
+    conv = chunked()
+    first = conv.forward(x, w, b, 1, 1), *conv.backward(dy, x, w, 1, 1)
+    for _ in range(2):
+        again = conv.forward(x, w, b, 1, 1), *conv.backward(dy, x, w, 1, 1)
+        for a, b_ in zip(first, again):
+            np.testing.assert_array_equal(a, b_)
+
+
+def test_the_weight_transform_is_g_g_gt():
+    rng = np.random.default_rng(6)
+    w = rng.standard_normal((5, 3, 3, 3))
+    u = winograd.weights(w, np.float64)
+    ks = u.size // 16
+    want = np.einsum("ai,ocij,bj->aboc", winograd.G, w, winograd.G).reshape(16, 5 * 3)
+    for k in range(16):
+        np.testing.assert_allclose(u[k * ks : k * ks + 15], want[k], rtol=1e-15, atol=1e-15)
+    assert winograd.skewed(1024) * 4 % 4096 == 64  # the blocks fall 64 bytes apart in the cache's sets
