@@ -36,11 +36,14 @@ SPINS = 200_000
 #: results/adam_step.json and cpu_tuning.md).
 ADAM_COMPILED_MIN = 1 << 19
 
-#: Winograd's F(2x2, 3x3) (winograd.py) runs a 3x3 stride-1 convolution from this many input times output
-#: channels: its product is 2.25x smaller than im2col's, but its transforms cost about as much as the product
-#: saves at 16 channels in and out. One thread, DeepConvNet's layers at batch 100: 16->16 and 16->32 channels
-#: ran 0.86-1.03x as fast as im2col, 32->32 1.28x, 64->64 1.58x (benchmarks/conv_split.py --winograd).
-WINOGRAD_MIN_CHANNELS = 4096
+#: Winograd's F(2x2, 3x3) (winograd.py) runs a 3x3 stride-1 convolution's forward from this many input times
+#: output channels, and its input gradient from WINOGRAD_DX_MIN_CHANNELS: its products are 2.25x smaller than
+#: im2col's, but its transforms cost about what that saves on narrow layers. Two threads, each layer both ways,
+#: 20 alternating rounds (benchmarks/winograd.py, results/winograd_*.json): forward 0.72-0.98x as fast as
+#: im2col below 64 x 64 channels, 1.15-1.19x at 64 x 64 (DeepConvNet, ResNet-20), 1.29-1.34x at AlexNet's
+#: 256-384; the input gradient 0.78-0.94x up to 64 x 64, 1.04-1.17x at AlexNet's.
+WINOGRAD_MIN_CHANNELS = 64 * 64
+WINOGRAD_DX_MIN_CHANNELS = 256 * 256
 #: Images per Winograd chunk: this many bytes of transformed input and product (V and M), and at least
 #: WINOGRAD_MIN_TILES tiles, so that each of the chunk's 16 products has rows enough to run near the BLAS's
 #: rate (AlexNet's 13x13 layers have 36 tiles an image: one image a chunk ran 1.4x slower than four).

@@ -28,6 +28,7 @@ SHAPES = [  # (x shape, out channels, pad): odd and even sizes, a last half tile
 def winograd_everywhere(monkeypatch):
     """Small shapes, run as the wide layers run: Winograd from one channel, several chunks, split threads."""
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD_DX_MIN_CHANNELS", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_TILES", 1)
     monkeypatch.setattr(tuning, "SPLIT_WORK", 0)
@@ -103,6 +104,10 @@ def test_the_wide_layers_take_the_winograd_path_and_the_switch_turns_it_off(monk
     assert calls == []
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 16)
     chunked().forward(x, w, b, 1, 1)  # 3 x 5 channels: too narrow to gain
+    assert calls == []
+    monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD_DX_MIN_CHANNELS", 16)
+    chunked().backward(dy, x, w, 1, 1)  # the input gradient has a threshold of its own
     assert calls == []
 
 
