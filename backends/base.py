@@ -278,6 +278,30 @@ class Backend:
         dx = self.matmul(w.transpose(0, 2, 3, 1).reshape(cin, -1), dcol).reshape(x.shape)
         return dx, dw, dy.sum(axis=(0, 2, 3))
 
+    # --- local response normalisation (AlexNet) --------------------------------------------------------------
+    def lrn(self, x, size: int, alpha: float, beta: float, k: float):
+        """(y, context) for x (N, C, H, W): y = x s^(-beta), s = k + (alpha / size) times the sum of x^2 over the
+        `size` channels centred on each channel (zero beyond the edges); context (x, s, s^(-beta)) for
+        lrn_backward."""
+        scale = k + (alpha / size) * self._channel_window_sum(x * x, size)
+        factor = scale ** (-beta)
+        return x * factor, (x, scale, factor)
+
+    def lrn_backward(self, dout, context, size: int, alpha: float, beta: float):
+        """dx = dout s^(-beta) - (2 alpha beta / size) x (the window sum of dout x s^(-beta-1))."""
+        x, scale, factor = context
+        g = self._channel_window_sum(dout * x * factor / scale, size)
+        return dout * factor - (2 * alpha * beta / size) * x * g
+
+    def _channel_window_sum(self, a, size: int):
+        """The sum over the `size` channels centred on each channel of a (N, C, H, W), zero beyond the edges."""
+        half = size // 2
+        padded = self.xp.pad(a, ((0, 0), (half, half), (0, 0), (0, 0)))
+        out = padded[:, 0 : a.shape[1]].copy()
+        for i in range(1, size):
+            out += padded[:, i : i + a.shape[1]]
+        return out
+
     def batch_norm(self, x, gamma, beta, eps: float, relu: bool = False, mean=None, var=None, running=None):
         """(y, context): batch normalisation of x (N, C, P) per channel (P pixels; 1 for dense input).
         Without mean and var, the batch's own (the variance biased), which context.mean and context.var

@@ -1,7 +1,7 @@
 """The compiled CPU kernels (Numba, the `fast` extra), gathered for the backend under one name.
 
 Each kernel lives in the module of its job: patches.py (im2col, col2im), pooling.py, outputs.py (ReLU and
-the convolution's output pass), normalization.py (batch norm, with a fused ReLU), updates.py (Adam's step),
+the convolution's output pass), normalization.py (batch norm, with a fused ReLU; LRN), updates.py (Adam's step),
 popcount.py (XNOR-popcount), spin.py (the threads' spin-wait). The plain NumPy code stays the reference and
 the fallback; these run only when Numba imports (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not off.
 Each kernel is single-threaded and releases the GIL (nogil): the backend's own threads (threads.py) call them
@@ -14,7 +14,7 @@ import numba  # noqa: F401  (the version `deepnet info` reports; importing this 
 import numpy as np
 
 from ..settings import switch
-from .normalization import batch_norm, batch_norm_backward  # noqa: F401
+from .normalization import batch_norm, batch_norm_backward, lrn, lrn_backward  # noqa: F401
 from .outputs import bias_out, bias_relu_pool_out, dout_rows, relu, relu_backward  # noqa: F401
 from .patches import col2im_rows, im2col_rows  # noqa: F401
 from .pooling import max_pool_2x2, max_pool_2x2_backward, max_pool_backward  # noqa: F401

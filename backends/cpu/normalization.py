@@ -1,13 +1,19 @@
-"""Batch normalisation, compiled (Numba): each channel's statistics, normalisation, scale and shift (and the
-ReLU after it, when the layer runner fuses one) in passes over that channel alone, and the mirror in
-backward. Arrays are (N, C, P): P the pixels of a channel (1 for dense input). A thread takes a range of
-channels, so every sum is one thread's, in one order: the results are deterministic. Sums are taken in
-float64. Single-threaded and GIL-free, like the other kernels."""
+"""Batch normalisation and local response normalisation (LRN), compiled (Numba).
+
+Batch normalisation: each channel's statistics, normalisation, scale and shift (and the ReLU after it, when
+the layer runner fuses one) in passes over that channel alone, and the mirror in backward. Arrays are (N, C,
+P): P the pixels of a channel (1 for dense input). A thread takes a range of channels, so every sum is one
+thread's, in one order: the results are deterministic. Sums are taken in float64.
+
+LRN: a range of images per call, each image's passes over its channels' rows, in float64 inside.
+
+Single-threaded and GIL-free, like the other kernels."""
 from __future__ import annotations
 
 import math
 
 import numba
+import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
@@ -70,3 +76,66 @@ def batch_norm_backward(dy, xhat, relu_out, relu, gamma, inv_std, batch_stats, c
                 if relu and not relu_out[i, c, k] > 0:
                     d = 0.0
                 dx[i, c, k] = scale * (d - mean_d - xhat[i, c, k] * mean_dx)
+
+
+# --- local response normalisation (AlexNet): a range of images per call, in float64 inside ----------------------
+@numba.njit(cache=True, nogil=True)
+def _window_sums(a, size, acc, ch):
+    """acc (P) = the sum of a[c] (C, P) over the `size` channels centred on channel ch, in float64."""
+    half = size // 2
+    acc[:] = 0.0
+    for c in range(max(0, ch - half), min(a.shape[0], ch + half + 1)):
+        row = a[c]
+        for q in range(acc.size):
+            acc[q] += row[q]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lrn(x, size, alpha, beta, k, i0, i1, scale, factor, y):
+    """Images i0..i1-1 of x (N, C, P): scale = k + (alpha / size) (window sum of x^2), factor = scale^(-beta),
+    y = x factor; in float64 inside, stored in x's dtype. AlexNet's beta = 0.75 is 1 / sqrt(s sqrt(s)), which
+    vectorises; a power does not (NumPy's float32 power was most of the reference layer's time)."""
+    _, c, p = x.shape
+    sq = np.empty((c, p))
+    acc = np.empty(p)
+    coef = alpha / size
+    for i in range(i0, i1):
+        for ch in range(c):
+            src, dst = x[i, ch], sq[ch]
+            for q in range(p):
+                v = np.float64(src[q])
+                dst[q] = v * v
+        for ch in range(c):
+            _window_sums(sq, size, acc, ch)
+            xs, sc, fa, out = x[i, ch], scale[i, ch], factor[i, ch], y[i, ch]
+            if beta == 0.75:
+                for q in range(p):
+                    s = k + coef * acc[q]
+                    f = 1.0 / math.sqrt(s * math.sqrt(s))
+                    sc[q] = s
+                    fa[q] = f
+                    out[q] = xs[q] * f
+            else:
+                for q in range(p):
+                    s = k + coef * acc[q]
+                    f = s ** -beta
+                    sc[q] = s
+                    fa[q] = f
+                    out[q] = xs[q] * f
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def lrn_backward(dout, x, scale, factor, size, alpha, beta, i0, i1, dx):
+    """Images i0..i1-1: dx = dout factor - (2 alpha beta / size) x (window sum of dout x factor / scale)."""
+    _, c, p = x.shape
+    t = np.empty((c, p))
+    acc = np.empty(p)
+    coef = 2.0 * alpha * beta / size
+    for i in range(i0, i1):
+        for ch in range(c):
+            for q in range(p):
+                t[ch, q] = np.float64(dout[i, ch, q]) * x[i, ch, q] * factor[i, ch, q] / scale[i, ch, q]
+        for ch in range(c):
+            _window_sums(t, size, acc, ch)
+            for q in range(p):
+                dx[i, ch, q] = dout[i, ch, q] * np.float64(factor[i, ch, q]) - coef * x[i, ch, q] * acc[q]

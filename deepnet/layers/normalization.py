@@ -85,28 +85,15 @@ class LRN(Layer):
             raise ValueError(f"LRN size must be a positive odd number; got {size}")
         self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
 
-    def _window_sum(self, a):
-        """sum over the `size` channels centred on each channel, zero beyond the edges."""
-        xp = current().xp
-        half = self.size // 2
-        padded = xp.pad(a, ((0, 0), (half, half), (0, 0), (0, 0)))
-        out = padded[:, 0 : a.shape[1]].copy()
-        for i in range(1, self.size):
-            out += padded[:, i : i + a.shape[1]]
-        return out
-
     def forward(self, x, train=False):
         if x.ndim != 4:
             raise ValueError(f"LRN expects (N, C, H, W) input; got shape {tuple(x.shape)}")
-        self.x = x
-        self.scale = self.k + (self.alpha / self.size) * self._window_sum(x * x)
-        self.factor = self.scale ** (-self.beta)
-        return self._forwarded(x * self.factor)
+        y, self.context = current().lrn(x, self.size, self.alpha, self.beta, self.k)
+        return self._forwarded(y)
 
     def backward(self, dout):
         self._check_dout(dout)
-        g = self._window_sum(dout * self.x * self.factor / self.scale)
-        return dout * self.factor - (2 * self.alpha * self.beta / self.size) * self.x * g
+        return current().lrn_backward(dout, self.context, self.size, self.alpha, self.beta)
 
     def __repr__(self):
         return f"LRN(size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k})"

@@ -231,6 +231,27 @@ def test_relu_passes_match_the_reference(shape):
     np.testing.assert_array_equal(cpu.relu_backward(dout, ctx), ref.relu_backward(dout, rctx))
 
 
+@pytest.mark.parametrize("size,channels,beta", [(5, 12, 0.75), (3, 2, 0.75), (1, 4, 0.6), (5, 7, 0.5)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lrn_passes_match_the_reference(size, channels, beta, threads, dtype):
+    """The compiled LRN (AlexNet's 0.75 by two square roots, any other beta by a power), window sums clipped
+    at the edges, against the base backend's NumPy expressions."""
+    rng = np.random.default_rng(6)
+    x = (3 * rng.standard_normal((5, channels, 4, 3))).astype(dtype)
+    dout = rng.standard_normal(x.shape).astype(dtype)
+    cpu, ref = backends.create("cpu", dtype=dtype), Backend(dtype=dtype)
+    cpu.set_threads(threads)
+    tol = 1e-13 if dtype == "float64" else 2e-6
+    y, ctx = cpu.lrn(x, size, 0.3, beta, 1.5)
+    ry, rctx = ref.lrn(x, size, 0.3, beta, 1.5)
+    for got, want in zip((y, *ctx[1:]), (ry, *rctx[1:])):
+        assert got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(cpu.lrn_backward(dout, ctx, size, 0.3, beta),
+                               ref.lrn_backward(dout, rctx, size, 0.3, beta), rtol=tol * 10, atol=tol * 10)
+
+
 def test_the_first_layer_skips_its_input_gradient():
     from deepnet.models import SimpleConvNet
 
