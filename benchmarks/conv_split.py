@@ -3,14 +3,16 @@
 multiplying them (sgemm), layer shape by layer shape.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/conv_split.py               # ResNet-20, b64
-    ... benchmarks/conv_split.py --model deepconvnet --input 1x28x28 --batch 100
+    ... benchmarks/conv_split.py --model deepconvnet --input 1x28x28 --batch 100 --backward
 
 The convolutions are read from one `predict` of the model (each distinct shape once, with how often it
 occurs). Each is then run as the CPU backend's one-call chunks run it, on one thread (OpenBLAS on one thread,
 as each of the backend's threads calls it), over the whole batch cut into the chunks the backend cuts: the
 patch kernel alone (`im2col_rows`), then the product alone (`blas.gemm`, the same call the chunk makes), the
 median of --repeats each. The product's rate (GFLOP/s) says how near the BLAS runs to the core's peak on
-that shape; the totals weigh each shape by how often the network runs it. Results:
+that shape; the totals weigh each shape by how often the network runs it. With --backward, backward's other
+steps too (the weight gradient's product col dy^T, the input gradient's W^T dy, col2im; backward also rebuilds
+the patches, im2col's time again). Results:
 results/conv_split_MODEL.json.
 """
 from __future__ import annotations
@@ -79,7 +81,31 @@ def timed(repeats: int, fn) -> float:
     return C.median(times)
 
 
-def split(shapes, repeats: int, chunk_bytes: int | None = None) -> list:
+def backward_parts(address, x, m, starts, kh, kw, stride, pad, o, col, xpad, repeats: int) -> dict:
+    """Seconds of backward's three other steps over the batch, chunk by chunk as conv_backward_chunk runs them:
+    the weight gradient's product (col dy^T), the input gradient's (W^T dy) and col2im."""
+    import numpy as np
+
+    from deepnet.backends.cpu import blas
+    from deepnet.backends.cpu.patches import col2im_rows
+
+    k = col.size // col.shape[3] // col.shape[4] // col.shape[5]
+    cols = col.reshape(k, -1)
+    rng = np.random.default_rng(1)
+    dy = rng.standard_normal((o, cols.shape[1])).astype(np.float32)
+    w_t = rng.standard_normal((k, o)).astype(np.float32)
+    dw_t, dcol = np.zeros((k, o), np.float32), np.empty_like(col)
+    dx = np.empty((m, *x.shape[1:]), np.float32)
+
+    def each(fn):
+        return lambda: [fn() for _ in starts]
+
+    return {"dw_gemm": timed(repeats, each(lambda: blas.gemm(address, cols, dy, dw_t, 1.0, True))),
+            "dx_gemm": timed(repeats, each(lambda: blas.gemm(address, w_t, dy, dcol.reshape(k, -1)))),
+            "col2im": timed(repeats, each(lambda: col2im_rows(dcol, stride, pad, dx, xpad)))}
+
+
+def split(shapes, repeats: int, chunk_bytes: int | None = None, backward: bool = False) -> list:
     import numpy as np
 
     from deepnet import backends
@@ -113,6 +139,12 @@ def split(shapes, repeats: int, chunk_bytes: int | None = None) -> list:
         print(f"x {'x'.join(map(str, x_shape))}, W {'x'.join(map(str, w_shape))}/{stride} (x{count}): chunks of {m}, "
               f"im2col {1000 * im2col_s:7.2f} ms, sgemm {1000 * gemm_s:7.2f} ms ({flops / gemm_s / 1e9:5.1f} GFLOP/s; "
               f"M={o} N={m * p} K={c * kh * kw})", flush=True)
+        if backward:
+            parts = backward_parts(address, x, m, starts, kh, kw, stride, pad, o, col, xpad, repeats)
+            rows[-1].update({f"{name}_ms": 1000 * whole * secs for name, secs in parts.items()})
+            print("    backward: " + ", ".join(f"{name} {1000 * whole * secs:7.2f} ms" for name, secs in parts.items())
+                  + f" (products at {flops / whole / parts['dw_gemm'] / 1e9:5.1f} and "
+                    f"{flops / whole / parts['dx_gemm'] / 1e9:5.1f} GFLOP/s)", flush=True)
     return rows
 
 
@@ -123,6 +155,8 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--chunk-bytes", type=int, default=0, help="patch bytes a chunk (default: the backend's)")
+    p.add_argument("--backward", action="store_true",
+                   help="time backward's steps too: the weight and input gradients' products and col2im")
     C.output_options(p, smoke="CI: batch 2, two repeats")
     args = p.parse_args(argv)
     if args.smoke:
@@ -131,15 +165,21 @@ def main(argv=None):
 
     input_shape = tuple(int(v) for v in args.input.lower().split("x"))
     with threadpool_limits(1, user_api="blas"):
-        rows = split(conv_shapes(args.model, input_shape, args.batch), args.repeats, args.chunk_bytes)
+        rows = split(conv_shapes(args.model, input_shape, args.batch), args.repeats, args.chunk_bytes, args.backward)
     im2col = sum(r["im2col_ms"] * r["count"] for r in rows)
     gemm = sum(r["gemm_ms"] * r["count"] for r in rows)
     print(f"\n{args.model} batch {args.batch}, one thread: im2col {im2col:.1f} ms, sgemm {gemm:.1f} ms "
           f"({100 * im2col / (im2col + gemm):.0f}% im2col)")
+    totals = {}
+    if args.backward:
+        totals = {f"total_{name}_ms": sum(r[f"{name}_ms"] * r["count"] for r in rows)
+                  for name in ("dw_gemm", "dx_gemm", "col2im")}
+        print("backward, one thread, besides the patches rebuilt: " + ", ".join(
+            f"{key[6:-3]} {value:.1f} ms" for key, value in totals.items()))
     payload = {"benchmark": "conv_split", "chunk_bytes": args.chunk_bytes or None,
                "model": args.model, "input": list(input_shape), "batch": args.batch,
                "repeats": args.repeats, "command": " ".join(sys.argv), "timestamp": C.stamp(), "machine": C.machine(),
-               "rows": rows, "total_im2col_ms": im2col, "total_gemm_ms": gemm,
+               "rows": rows, "total_im2col_ms": im2col, "total_gemm_ms": gemm, **totals,
                "method": __doc__.split("\n\n", 2)[2].strip()}
     C.write_results(Path(args.out), f"conv_split_{args.model}" + (f"_{args.tag}" if args.tag else ""), payload)
     return payload

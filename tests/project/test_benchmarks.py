@@ -52,8 +52,10 @@ def test_layer_breakdown_smoke(tmp_path, capsys):
 
 def test_conv_split_smoke(tmp_path, capsys):
     cs = load("conv_split")
-    cs.main(["--smoke", "--out", str(tmp_path)])
+    cs.main(["--smoke", "--backward", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "conv_split_resnet20.json").read_text())
+    assert all(r["dw_gemm_ms"] > 0 and r["dx_gemm_ms"] > 0 and r["col2im_ms"] > 0 for r in data["rows"])
+    assert data["total_col2im_ms"] == pytest.approx(sum(r["col2im_ms"] * r["count"] for r in data["rows"]))
     # ResNet-20: the stem, the three stages' 3x3 shapes (two of them strided) and the two 1x1 projections
     assert len(data["rows"]) == 8 and sum(r["count"] for r in data["rows"]) == 21
     assert all(r["im2col_ms"] > 0 and r["gemm_ms"] > 0 and r["gemm_gflops"] > 0 for r in data["rows"])
