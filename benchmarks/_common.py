@@ -65,6 +65,18 @@ def output_options(parser, smoke: str | None = None, worker: int = 0) -> None:
         parser.add_argument("--worker", nargs=worker, help=argparse.SUPPRESS)
 
 
+def network_options(parser, model: str, input_shape: str, batch: int) -> None:
+    """--model, --input (CxHxW, read by input_shape) and --batch, for the scripts that take one network's layers."""
+    parser.add_argument("--model", default=model)
+    parser.add_argument("--input", default=input_shape, help=f"CxHxW (default {input_shape})")
+    parser.add_argument("--batch", type=int, default=batch)
+
+
+def input_shape(text: str) -> tuple:
+    """(C, H, W) from 'CxHxW'."""
+    return tuple(int(v) for v in text.lower().split("x"))
+
+
 def torch_importable(cuda: bool = False) -> str | None:
     """None if PyTorch imports (checked in a child process: the caller never imports it) and, with cuda=True,
     sees a CUDA device; else why not."""

@@ -150,9 +150,7 @@ def split(shapes, repeats: int, chunk_bytes: int | None = None, backward: bool =
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="resnet20")
-    p.add_argument("--input", default="3x32x32", help="CxHxW (default 3x32x32, CIFAR-10's shape)")
-    p.add_argument("--batch", type=int, default=64)
+    C.network_options(p, "resnet20", "3x32x32", 64)
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--chunk-bytes", type=int, default=0, help="patch bytes a chunk (default: the backend's)")
     p.add_argument("--backward", action="store_true",
@@ -163,7 +161,7 @@ def main(argv=None):
         args.batch, args.repeats = 2, 2
     from threadpoolctl import threadpool_limits
 
-    input_shape = tuple(int(v) for v in args.input.lower().split("x"))
+    input_shape = C.input_shape(args.input)
     with threadpool_limits(1, user_api="blas"):
         rows = split(conv_shapes(args.model, input_shape, args.batch), args.repeats, args.chunk_bytes, args.backward)
     im2col = sum(r["im2col_ms"] * r["count"] for r in rows)

@@ -79,15 +79,13 @@ def one(bk, x_shape, w_shape, pad: int, count: int, rounds: int) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="alexnet")
-    p.add_argument("--input", default="3x224x224", help="CxHxW (default 3x224x224)")
-    p.add_argument("--batch", type=int, default=8)
+    C.network_options(p, "alexnet", "3x224x224", 8)
     p.add_argument("--rounds", type=int, default=20)
     C.output_options(p, smoke="CI: DeepConvNet at batch 2, two rounds")
     args = p.parse_args(argv)
     if args.smoke:
         args.model, args.input, args.batch, args.rounds = "deepconvnet", "1x28x28", 2, 2
-    input_shape = tuple(int(v) for v in args.input.lower().split("x"))
+    input_shape = C.input_shape(args.input)
     rows = compare(conv_shapes(args.model, input_shape, args.batch), args.rounds)
     payload = {"benchmark": "winograd", "model": args.model, "input": list(input_shape), "batch": args.batch,
                "rounds": args.rounds, "command": " ".join(sys.argv), "timestamp": C.stamp(), "machine": C.machine(),
