@@ -8,8 +8,8 @@ on the CPU backend's threads as training runs them.
     ... benchmarks/winograd.py --model resnet20 --input 3x32x32 --batch 64
 
 The convolutions are read from one `predict` of the model (benchmarks/conv_split.py). Each is run with
-Winograd forced on (whatever its channels; tuning.WINOGRAD_MIN_CHANNELS and WINOGRAD_DX_MIN_CHANNELS are
-what the backend uses) and off,
+Winograd forced on (whatever its channels and batch; tuning.WINOGRAD_MIN_CHANNELS, WINOGRAD_DX_MIN_CHANNELS
+and WINOGRAD_THREAD_TILES are what the backend uses) and off,
 the two alternating in one process for --rounds rounds after two warm-up rounds, on the same data: the median
 milliseconds and their quartiles, and the ratio of the medians (im2col's time over Winograd's: above 1,
 Winograd is faster). Results: results/winograd_MODEL.json.
@@ -35,13 +35,17 @@ def compare(shapes, rounds: int) -> list:
     conv = getattr(bk, "chunked_conv", None)
     if conv is None or conv.blas is None:
         raise SystemExit("winograd.py needs the CPU backend with Numba and NumPy's OpenBLAS (the one-call chunks)")
-    saved = tuning.WINOGRAD_MIN_CHANNELS, tuning.WINOGRAD_DX_MIN_CHANNELS, conv.winograd
-    tuning.WINOGRAD_MIN_CHANNELS = tuning.WINOGRAD_DX_MIN_CHANNELS = 1
+    gates = ("WINOGRAD_MIN_CHANNELS", "WINOGRAD_DX_MIN_CHANNELS", "WINOGRAD_THREAD_TILES")
+    saved = [getattr(tuning, name) for name in gates], conv.winograd
+    for name in gates:
+        setattr(tuning, name, 1)
     try:
         return [one(bk, x, w, pad, count, rounds) for x, w, stride, pad, count in shapes
                 if w[2:] == (3, 3) and stride == 1]
     finally:
-        tuning.WINOGRAD_MIN_CHANNELS, tuning.WINOGRAD_DX_MIN_CHANNELS, conv.winograd = saved
+        for name, value in zip(gates, saved[0]):
+            setattr(tuning, name, value)
+        conv.winograd = saved[1]
 
 
 def one(bk, x_shape, w_shape, pad: int, count: int, rounds: int) -> dict:

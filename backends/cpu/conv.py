@@ -84,13 +84,16 @@ class ChunkedConv:
             return None
         return self.blas[0] if arrays[0].dtype == np.float32 else self.blas[1]
 
-    def _uses_winograd(self, c_in: int, c_out: int, kh: int, kw: int, stride: int, address, dx=False) -> bool:
-        """Whether a 3x3 stride-1 convolution from c_in to c_out channels runs as Winograd's F(2x2, 3x3): with
-        the one-call chunks, from tuning.WINOGRAD_MIN_CHANNELS (C_in C_out) up, or for the input gradient
-        (dx) from WINOGRAD_DX_MIN_CHANNELS."""
+    def _uses_winograd(self, c_in: int, c_out: int, kh: int, kw: int, stride: int, address, n: int, oh: int,
+                       ow: int, dx=False) -> bool:
+        """Whether a 3x3 stride-1 convolution from c_in to c_out channels, n images of (oh, ow) outputs, runs
+        as Winograd's F(2x2, 3x3): with the one-call chunks, from tuning.WINOGRAD_MIN_CHANNELS (C_in C_out) up,
+        or for the input gradient (dx) from WINOGRAD_DX_MIN_CHANNELS, and from tuning.WINOGRAD_THREAD_TILES
+        tiles for each thread."""
         least = tuning.WINOGRAD_DX_MIN_CHANNELS if dx else tuning.WINOGRAD_MIN_CHANNELS
+        tiles = n * ((oh + 1) // 2) * ((ow + 1) // 2)
         return (self.winograd and address is not None and kh == kw == 3 and stride == 1
-                and c_in * c_out >= least)
+                and c_in * c_out >= least and tiles >= self.workers.threads * tuning.WINOGRAD_THREAD_TILES)
 
     def _run(self, work, n: int, per_image: int, macs: int) -> list:
         """work(k, chunks) over cache-sized chunks of the batch: split among the threads when the pass has
@@ -161,7 +164,7 @@ class ChunkedConv:
         address = self._blas_address(x, wmat, b)
         if pool and address is None:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
-        if self._uses_winograd(c, o, kh, kw, stride, address):
+        if self._uses_winograd(c, o, kh, kw, stride, address, n, oh, ow):
             from .winograd import weights
 
             return self._winograd(address, x, None, weights(w, x.dtype), b, pad, relu, pool, y)
@@ -240,7 +243,7 @@ class ChunkedConv:
         h, wd = x.shape[2:]
         # dx by Winograd's F(2x2, 3x3) where it pays: the convolution of dy with the filters turned and
         # transposed, a pass of its own after the weight gradient's (winograd.py)
-        winograd_dx = need_dx and pad <= 2 and self._uses_winograd(o, c, kh, kw, stride, address, dx=True)
+        winograd_dx = need_dx and pad <= 2 and self._uses_winograd(o, c, kh, kw, stride, address, n, h, wd, dx=True)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
         if winograd_dx:
             need_dx = False

@@ -46,6 +46,10 @@ WINOGRAD_MIN_CHANNELS = 64 * 64
 WINOGRAD_DX_MIN_CHANNELS = 256 * 256
 #: Images per Winograd chunk: this many bytes of transformed input and product (V and M), and at least
 #: WINOGRAD_MIN_TILES tiles, so that each of the chunk's 16 products has rows enough to run near the BLAS's
-#: rate (AlexNet's 13x13 layers have 36 tiles an image: one image a chunk ran 1.4x slower than four).
+#: rate (AlexNet's 12x12 layers have 36 tiles an image: one image a chunk ran 1.4x slower than four).
 WINOGRAD_CHUNK_BYTES = 2 << 20
 WINOGRAD_MIN_TILES = 128
+#: A pass with fewer tiles than this for each thread keeps im2col: AlexNet's 3x3 layers (36 tiles an image)
+#: ran forward 0.74x im2col's speed at batch 2, even at 4, 1.3x at 8, 1.45x at 16 (benchmarks/winograd.py
+#: --batch 2, 4, 16); DeepConvNet's 64 x 64 layer at batch 10 (160 tiles) 0.84x.
+WINOGRAD_THREAD_TILES = 128

@@ -31,6 +31,7 @@ def winograd_everywhere(monkeypatch):
     monkeypatch.setattr(tuning, "WINOGRAD_DX_MIN_CHANNELS", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_TILES", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD_THREAD_TILES", 1)
     monkeypatch.setattr(tuning, "SPLIT_WORK", 0)
 
 
@@ -109,6 +110,12 @@ def test_the_wide_layers_take_the_winograd_path_and_the_switch_turns_it_off(monk
     monkeypatch.setattr(tuning, "WINOGRAD_DX_MIN_CHANNELS", 16)
     chunked().backward(dy, x, w, 1, 1)  # the input gradient has a threshold of its own
     assert calls == []
+    monkeypatch.setattr(tuning, "WINOGRAD_DX_MIN_CHANNELS", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD_THREAD_TILES", 19)  # 4 images of 3x3 tiles: 36 tiles, not 2 x 19
+    chunked(threads=2).forward(x, w, b, 1, 1)
+    assert calls == []
+    chunked(threads=1).forward(x, w, b, 1, 1)  # one thread: 36 tiles are enough
+    assert calls
 
 
 def test_deepnet_winograd_reaches_the_cpu_backend(monkeypatch):

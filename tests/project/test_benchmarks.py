@@ -258,9 +258,10 @@ def test_winograd_smoke(tmp_path, capsys):
     if blas.addresses() is None:
         pytest.skip("Winograd runs with the one-call chunks only (NumPy's OpenBLAS called from Numba)")
     wg = load("winograd")
-    before = tuning.WINOGRAD_MIN_CHANNELS, tuning.WINOGRAD_DX_MIN_CHANNELS
+    before = tuning.WINOGRAD_MIN_CHANNELS, tuning.WINOGRAD_DX_MIN_CHANNELS, tuning.WINOGRAD_THREAD_TILES
     wg.main(["--smoke", "--out", str(tmp_path)])
-    assert (tuning.WINOGRAD_MIN_CHANNELS, tuning.WINOGRAD_DX_MIN_CHANNELS) == before  # forced for the run only
+    after = tuning.WINOGRAD_MIN_CHANNELS, tuning.WINOGRAD_DX_MIN_CHANNELS, tuning.WINOGRAD_THREAD_TILES
+    assert after == before  # forced for the run only
     data = json.loads((tmp_path / "winograd_deepconvnet.json").read_text())
     assert len(data["rows"]) == 6  # DeepConvNet's six 3x3 stride-1 convolutions
     for row in data["rows"]:
