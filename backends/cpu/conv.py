@@ -96,12 +96,15 @@ class ChunkedConv:
                 and c_in * c_out >= least and tiles >= self.workers.threads * tuning.WINOGRAD_THREAD_TILES)
 
     def _run(self, work, n: int, per_image: int, macs: int) -> list:
-        """work(k, chunks) over cache-sized chunks of the batch: split among the threads when the pass has
+        """work(k, chunks) over cache-sized chunks of the batch (chunk_size() bytes at per_image each): _share."""
+        return self._share(work, n, self.chunk_size() // max(1, per_image), macs)
+
+    def _share(self, work, n: int, images: int, macs: int) -> list:
+        """work(k, chunks) over chunks of at most `images` images: split among the threads when the pass has
         at least tuning.SPLIT_WORK multiply-adds, else all on the calling thread."""
-        size = self.chunk_size()
         if macs < tuning.SPLIT_WORK or self.workers.threads == 1:
-            return [work(0, self.workers.chunks(n, size // max(1, per_image)))]
-        return self.workers.run(work, self.workers.balanced_chunks(n, size // max(1, per_image)))
+            return [work(0, self.workers.chunks(n, images))]
+        return self.workers.run(work, self.workers.balanced_chunks(n, images))
 
     # --- patches ------------------------------------------------------------
     def _im2col(self, x, kh, kw, stride, pad, oh, ow):
@@ -222,11 +225,7 @@ class ChunkedConv:
                 winograd.conv_chunk(address, x[s:e], mask[s:e], masked, u, bias_row, pad, relu, pool, *scratch,
                                     y[s:e])
 
-        macs = o * c * 9 * n * oh * ow
-        if macs < tuning.SPLIT_WORK or self.workers.threads == 1:
-            work(0, self.workers.chunks(n, images))
-        else:
-            self.workers.run(work, self.workers.balanced_chunks(n, images))
+        self._share(work, n, images, o * c * 9 * n * oh * ow)
         return y
 
     def backward(self, dy, x, w, stride, pad, need_dx=True, relu_out=None):
