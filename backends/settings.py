@@ -9,6 +9,7 @@ DEEPNET_DTYPE      float32 (default) | float64 | float16
 DEEPNET_NUMBA      on (default) | off: the CPU backend's compiled kernels (1/0, true/false, yes/no also)
 DEEPNET_SPIN       on (default) | off: the CPU backend's threads spin between tasks, or sleep
 DEEPNET_WINOGRAD   on (default) | off: the CPU backend's Winograd F(2x2, 3x3) for wide 3x3 stride-1 convolutions
+DEEPNET_DIRECT     on (default) | off: the CPU backend's direct 3x3 convolution for narrow layers on wide images
 DEEPNET_THREADS    the CPU backend's thread count (default: the usable cores)
 DEEPNET_CONV       im2col (default) | cudnn | auto: the GPU backend's convolution (auto: cuDNN where it imports)
 DEEPNET_DATA       where data sets are cached (default: the platform's user cache directory)
@@ -125,6 +126,10 @@ def spin() -> bool:
 
 def winograd() -> bool:
     return switch("DEEPNET_WINOGRAD", default=True)
+
+
+def direct() -> bool:
+    return switch("DEEPNET_DIRECT", default=True)
 
 
 def directory(name: str) -> str | None:

@@ -11,7 +11,7 @@ from . import strided_pooling, tuning
 from .conv import ChunkedConv
 from .threads import Workers, default_threads, usable_cores
 from ..registry import register
-from ..settings import spin, switch, winograd
+from ..settings import direct, spin, switch, winograd
 
 
 
@@ -24,12 +24,13 @@ class NumpyBackend(Backend):
     def __init__(self, dtype=None, seed=None):
         super().__init__(dtype, seed)
         self.device_name = f"CPU ({cpu_model()})"
-        # bad DEEPNET_THREADS, DEEPNET_NUMBA, DEEPNET_SPIN or DEEPNET_WINOGRAD values stop here, when the
-        # backend is made
+        # bad DEEPNET_THREADS, DEEPNET_NUMBA, DEEPNET_SPIN, DEEPNET_WINOGRAD or DEEPNET_DIRECT values stop here,
+        # when the backend is made
         threads = default_threads()
         switch("DEEPNET_NUMBA", default=True)
         spin()
         self._winograd = winograd()
+        self._direct = direct()
         cores = usable_cores()
         if threads > 2 * cores:
             print(f"deepnet: warning: DEEPNET_THREADS={threads} is far above the {cores} usable cores; "
@@ -60,6 +61,8 @@ class NumpyBackend(Backend):
             kernels += ", one-call convolution chunks (NumPy's BLAS called from them)"
             if conv.winograd:
                 kernels += ", Winograd F(2x2, 3x3) for wide 3x3 convolutions"
+        if conv.kernels is not None and conv.direct:
+            kernels += ", direct 3x3 convolution for narrow layers"
         return {**super().describe(), "threads": self.workers.threads, "kernels": kernels,
                 "conv_chunk_bytes": conv.chunk_size()}
 
@@ -87,7 +90,7 @@ class NumpyBackend(Backend):
 
                 blas = numba_blas.addresses()
             conv = self._chunked_conv = ChunkedConv(self.workers, kernels=kernels, blas=blas,
-                                                     winograd=self._winograd)
+                                                     winograd=self._winograd, direct=self._direct)
         return conv
 
     def conv2d(self, x, w, b, stride=1, pad=0, reuse=None):

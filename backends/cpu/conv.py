@@ -60,8 +60,11 @@ class ChunkedConv:
     """The chunked forward and backward, run on `workers` (backends/cpu/threads.py)."""
 
     def __init__(self, workers: Workers, chunk_bytes: int | None = None, kernels=None, blas=None,
-                 winograd: bool = True):
+                 winograd: bool = True, direct: bool = True):
         self.workers = workers
+        # the direct 3x3 convolution for narrow layers on wide images (direct.py; compiled kernels only):
+        # DEEPNET_DIRECT
+        self.direct = direct
         # Winograd's F(2x2, 3x3) for the 3x3 stride-1 layers wide enough to gain (winograd.py; one-call chunks
         # only): DEEPNET_WINOGRAD
         self.winograd = winograd
@@ -94,6 +97,15 @@ class ChunkedConv:
         tiles = n * ((oh + 1) // 2) * ((ow + 1) // 2)
         return (self.winograd and address is not None and kh == kw == 3 and stride == 1
                 and c_in * c_out >= least and tiles >= self.workers.threads * tuning.WINOGRAD_THREAD_TILES)
+
+    def _uses_direct(self, c_in: int, c_out: int, kh: int, kw: int, stride: int, ow: int, *arrays) -> bool:
+        """Whether a convolution from c_in to c_out channels with (., ow) outputs runs as direct.py's: 3x3,
+        stride 1, from tuning.DIRECT_MIN_IN_CHANNELS input channels up to tuning.DIRECT_MAX_CHANNELS (C_in C_out),
+        outputs at least tuning.DIRECT_MIN_WIDTH wide, with the compiled kernels for these arrays."""
+        return (self.direct and self.kernels is not None and kh == kw == 3 and stride == 1
+                and tuning.DIRECT_MIN_IN_CHANNELS <= c_in and c_in * c_out <= tuning.DIRECT_MAX_CHANNELS
+                and ow >= tuning.DIRECT_MIN_WIDTH
+                and all(self.kernels.usable(a) and a.dtype == arrays[0].dtype for a in arrays))
 
     def _run(self, work, n: int, per_image: int, macs: int) -> list:
         """work(k, chunks) over cache-sized chunks of the batch (chunk_size() bytes at per_image each): _share."""
@@ -167,6 +179,8 @@ class ChunkedConv:
         address = self._blas_address(x, wmat, b)
         if pool and address is None:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
+        if self._uses_direct(c, o, kh, kw, stride, ow, x, w, b):
+            return self._direct(x, None, np.ascontiguousarray(w), b, pad, relu, pool, y)
         if self._uses_winograd(c, o, kh, kw, stride, address, n, oh, ow):
             from .winograd import weights
 
@@ -201,6 +215,26 @@ class ChunkedConv:
                 chunk(s, e)
 
         self._run(work, n, c * kh * kw * p * x.itemsize, o * c * kh * kw * n * p)
+        return y
+
+    def _direct(self, x, mask, w, bias, pad, relu, pool, y):
+        """y = the 3x3 stride-1 convolution of x (n, C, H, W) with w (O, C, 3, 3) by direct.py, plus bias,
+        rectified with relu, pooled with pool; x zeroed where mask is not positive unless mask is None. One
+        call a thread: each image is its own pass already."""
+        from . import direct
+
+        n, c, h, wd = x.shape
+        o = w.shape[0]
+        masked = mask is not None
+        mask = x if mask is None else mask
+
+        def work(_, chunks):
+            xpad, acc = direct.scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
+            for s, e in chunks:
+                direct.conv_chunk(x[s:e], mask[s:e], masked, w, bias, pad, relu, pool, tuning.DIRECT_BAND, xpad,
+                                  acc, y[s:e])
+
+        self._share(work, n, -(-n // self.workers.threads), o * c * 9 * n * h * wd)
         return y
 
     def _winograd(self, address, x, mask, u, bias, pad, relu, pool, y):
@@ -243,9 +277,16 @@ class ChunkedConv:
         # dx by Winograd's F(2x2, 3x3) where it pays: the convolution of dy with the filters turned and
         # transposed, a pass of its own after the weight gradient's (winograd.py)
         winograd_dx = need_dx and pad <= 2 and self._uses_winograd(o, c, kh, kw, stride, address, n, h, wd, dx=True)
+        # or by the direct convolution (direct.py), the same convolution, on the narrow layers it serves
+        direct_dx = need_dx and pad <= 2 and self._uses_direct(o, c, kh, kw, stride, wd, x, w, dy)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
-        if winograd_dx:
+        if winograd_dx or direct_dx:
             need_dx = False
+        masks = () if relu_out is None else (relu_out,)
+        if not need_dx and self._uses_direct(c, o, kh, kw, stride, ow, x, w, dy, *masks):
+            # no patches at all: the weight gradient by direct.py too
+            dw, db = self._direct_weights(dy, x, relu_out, pad, w.shape)
+            return self._input_gradient(dy, w, relu_out, pad, address, direct_dx, winograd_dx, dx), dw, db
         # the chunk routine, chosen once for the pass; each adds its chunk's dW^T and db into the thread's own
         # dw_t and db. dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
         if address is not None:
@@ -290,12 +331,46 @@ class ChunkedConv:
         for part_w, part_b in parts[1:]:
             dw_t += part_w
             db += part_b
-        if winograd_dx:
+        dx = self._input_gradient(dy, w, relu_out, pad, address, direct_dx, winograd_dx, dx)
+        return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
+
+    def _input_gradient(self, dy, w, relu_out, pad, address, direct, winograd, dx):
+        """dx for a 3x3 stride-1 layer by the direct convolution or by Winograd's, as backward chose (else dx as
+        it is): dy, masked by relu_out unless None, convolved with the filters turned 180 degrees and transposed,
+        padded 2 - pad."""
+        zeros = np.zeros(w.shape[1], dy.dtype)
+        if direct:
+            turned = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+            self._direct(dy, relu_out, turned, zeros, 2 - pad, False, False, dx)
+        elif winograd:
             from .winograd import gradient_weights
 
-            self._winograd(address, dy, relu_out, gradient_weights(w, x.dtype), np.zeros(c, x.dtype), 2 - pad, False,
-                           False, dx)
-        return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
+            self._winograd(address, dy, relu_out, gradient_weights(w, dy.dtype), zeros, 2 - pad, False, False, dx)
+        return dx
+
+    def _direct_weights(self, dy, x, relu_out, pad, shape):
+        """(dW, db) of a 3x3 stride-1 layer by direct.weight_chunk: each thread sums its images into its own
+        dW and db, added in thread order (a given thread count gives the same bits every run)."""
+        from . import direct
+
+        n, c, h, wd = x.shape
+        o = shape[0]
+        masked = relu_out is not None
+        mask = relu_out if masked else dy
+
+        def work(_, chunks):
+            xpad, dyw = direct.scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
+            dw, db = np.zeros(shape, x.dtype), np.zeros(o, x.dtype)
+            for s, e in chunks:
+                direct.weight_chunk(x[s:e], dy[s:e], mask[s:e], masked, pad, xpad, dyw, dw, db)
+            return dw, db
+
+        parts = self._share(work, n, -(-n // self.workers.threads), o * c * 9 * dy[0, 0].size * n)
+        dw, db = parts[0]
+        for part_w, part_b in parts[1:]:
+            dw += part_w
+            db += part_b
+        return dw, db
 
     def transposed(self, x, w, b, stride, pad, oh, ow):
         """y (N, C_out, oh, ow) = the transposed convolution of x (N, C_in, H, W) with w (C_in, C_out, KH, KW):

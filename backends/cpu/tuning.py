@@ -53,3 +53,17 @@ WINOGRAD_MIN_TILES = 128
 #: ran forward 0.74x im2col's speed at batch 2, even at 4, 1.3x at 8, 1.45x at 16 (benchmarks/winograd.py
 #: --batch 2, 4, 16); DeepConvNet's 64 x 64 layer at batch 10 (160 tiles) 0.84x.
 WINOGRAD_THREAD_TILES = 128
+
+#: The direct 3x3 stride-1 convolution (direct.py) runs from DIRECT_MIN_IN_CHANNELS input channels up to
+#: DIRECT_MAX_CHANNELS input times output channels, on outputs at least DIRECT_MIN_WIDTH wide: there im2col's
+#: nine-fold copy is a third of the layer and its product, few output rows high, runs at half the BLAS's
+#: rate. One thread, forward with the ReLU, against the im2col chunks (benchmarks/winograd.py --path direct): 1.7x
+#: faster on 16 x 16 channels at 32 x 32 (ResNet-20's first stage), 1.8x on its 3-channel first layer, 1.2x
+#: on DeepConvNet's 16 x 16 at 28 x 28; 0.9x on 1 input channel (im2col's copy is small there), 1.0x at
+#: 16 x 32 channels, 0.6x at 32 x 32 channels on 16 x 16 images, 0.2x at 64 x 64 on 8 x 8.
+DIRECT_MIN_IN_CHANNELS = 2
+DIRECT_MAX_CHANNELS = 16 * 16
+DIRECT_MIN_WIDTH = 24
+#: Output positions a direct pass computes at once: four accumulator rows of 2048 float32 (32 KB) stay in
+#: the L1 and L2 caches while the input channels stream past them, on images of any size.
+DIRECT_BAND = 2048

@@ -36,7 +36,7 @@ def winograd_everywhere(monkeypatch):
 
 
 def chunked(threads=2, on=True):
-    return ChunkedConv(Workers(threads), kernels=numba_kernels, blas=blas.addresses(), winograd=on)
+    return ChunkedConv(Workers(threads), kernels=numba_kernels, blas=blas.addresses(), winograd=on, direct=False)
 
 
 def direct(x, w, b, pad, dy, relu=False):

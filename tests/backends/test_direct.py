@@ -1,0 +1,215 @@
+"""The direct 3x3 convolution on the CPU (backends/cpu/direct.py) against the reference convolution in float64:
+forward with the fused ReLU and pooling, the weight and input gradients, float32's error, when it is used,
+and the switch that turns it off."""
+import numpy as np
+import pytest
+
+from deepnet import backends
+from deepnet.backends.base import Backend
+
+pytest.importorskip("numba")
+from deepnet.backends.cpu import blas, direct, tuning  # noqa: E402
+from deepnet.backends.cpu import kernels as numba_kernels  # noqa: E402
+from deepnet.backends.cpu.conv import ChunkedConv  # noqa: E402
+from deepnet.backends.cpu.threads import Workers  # noqa: E402
+
+SHAPES = [  # (x shape, out channels, pad): odd and even sizes, non-square, output channels not a multiple of 4
+    ((3, 5, 7, 9), 4, 1),
+    ((2, 6, 8, 8), 7, 0),
+    ((4, 3, 6, 5), 5, 2),
+    ((5, 2, 3, 4), 3, 1),
+    ((1, 8, 13, 13), 9, 1),
+    ((2, 1, 5, 6), 1, 1),
+    ((2, 4, 5, 5), 3, 3),  # pad 3: forward and dW direct, dx by im2col (its pad would be -1)
+]
+
+
+#: the gates as the backend ships them (the fixture below opens them for the small shapes)
+GATES = {name: getattr(tuning, name) for name in ("DIRECT_MIN_IN_CHANNELS", "DIRECT_MAX_CHANNELS", "DIRECT_MIN_WIDTH")}
+
+
+@pytest.fixture(autouse=True)
+def direct_everywhere(monkeypatch):
+    """Small shapes, run as the narrow wide-image layers run: the direct path from one channel and any width,
+    bands shorter than an image (several per pass), threads split from the smallest pass."""
+    monkeypatch.setattr(tuning, "DIRECT_MIN_IN_CHANNELS", 1)
+    monkeypatch.setattr(tuning, "DIRECT_MAX_CHANNELS", 1 << 20)
+    monkeypatch.setattr(tuning, "DIRECT_MIN_WIDTH", 1)
+    monkeypatch.setattr(tuning, "DIRECT_BAND", 7)
+    monkeypatch.setattr(tuning, "SPLIT_WORK", 0)
+
+
+def chunked(threads=2, on=True):
+    return ChunkedConv(Workers(threads), kernels=numba_kernels, blas=blas.addresses(), winograd=False, direct=on)
+
+
+def reference(x, w, b, pad, dy, relu=False):
+    """The reference backend's convolution and its gradients in float64 (a fused ReLU's mask applied to dy)."""
+    bk = backends.create("cpu", dtype="float64")
+    f64 = [a.astype(np.float64) for a in (x, w, b, dy)]
+    y, context = Backend.conv2d(bk, *f64[:3], 1, pad)
+    dy = f64[3] * (y > 0) if relu else f64[3]
+    dx, dw, db = Backend.conv2d_backward(bk, dy, f64[1], context, 1, pad)
+    return (np.maximum(y, 0) if relu else y), dx, dw, db
+
+
+def data(shape, o, pad, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(dtype)
+    w = (rng.standard_normal((o, shape[1], 3, 3)) / np.sqrt(9 * shape[1])).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    oh, ow = shape[2] + 2 * pad - 2, shape[3] + 2 * pad - 2
+    return x, w, b, rng.standard_normal((shape[0], o, oh, ow)).astype(dtype)
+
+
+@pytest.mark.parametrize("shape,o,pad", SHAPES)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_direct_matches_the_reference_convolution(shape, o, pad, threads, relu, dtype):
+    x, w, b, dy = data(shape, o, pad, dtype)
+    y_ref, dx_ref, dw_ref, db_ref = reference(x, w, b, pad, dy, relu)
+    conv = chunked(threads)
+    y = conv.forward(x, w, b, 1, pad, relu=relu)
+    dx, dw, db = conv.backward(dy, x, w, 1, pad, relu_out=y if relu else None)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref), (db, db_ref)):
+        assert got.shape == want.shape and got.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+    _, dw_only, db_only = conv.backward(dy, x, w, 1, pad, need_dx=False, relu_out=y if relu else None)
+    for got, want in ((dw_only, dw_ref), (db_only, db_ref)):  # a first layer's backward, without dx
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+
+
+needs_pooling = pytest.mark.skipif(blas.addresses() is None, reason="the pooled pass runs with the one-call chunks")
+
+
+@needs_pooling
+@pytest.mark.parametrize("shape,o,pad", SHAPES)
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_pooled_inference_pass_is_the_pooling_of_the_rectified_convolution(shape, o, pad, dtype):
+    x, w, b, dy = data(shape, o, pad, dtype)
+    y_ref = reference(x, w, b, pad, dy, relu=True)[0]
+    oh, ow = y_ref.shape[2] // 2, y_ref.shape[3] // 2
+    want = y_ref[:, :, : 2 * oh, : 2 * ow].reshape(shape[0], o, oh, 2, ow, 2).max(axis=(3, 5))
+    got = chunked().forward(x, w, b, 1, pad, relu=True, pool=True)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+
+
+@needs_pooling
+def test_a_nan_passes_the_fused_relu_as_in_the_layers():
+    x, w, b, _ = data((2, 3, 6, 6), 4, 1, "float32")
+    x[0, 1, 2, 3] = np.nan
+    y = chunked().forward(x, w, b, 1, 1, relu=True)
+    pooled = chunked().forward(x, w, b, 1, 1, relu=True, pool=True)
+    assert np.isnan(y[0]).any() and not np.isnan(y[1]).any()
+    assert np.isnan(pooled[0]).any() and not np.isnan(pooled[1]).any()
+
+
+def test_gradients_against_numerical_gradients_in_float64():
+    """dx and dW by the direct path against central differences of sum(relu(conv(x)) * dy)."""
+    x, w, b, dy = data((2, 3, 5, 6), 5, 1, "float64", seed=4)
+    conv = chunked()
+    y = conv.forward(x, w, b, 1, 1, relu=True)
+    dx, dw, db = conv.backward(dy, x, w, 1, 1, relu_out=y)
+    eps = 1e-6
+    for array, grad, loss in (
+            (x, dx, lambda v: float((conv.forward(v, w, b, 1, 1, relu=True) * dy).sum())),
+            (w, dw, lambda v: float((conv.forward(x, v, b, 1, 1, relu=True) * dy).sum())),
+            (b, db, lambda v: float((conv.forward(x, w, v, 1, 1, relu=True) * dy).sum()))):
+        numeric = np.zeros_like(array)
+        for i in np.ndindex(array.shape):
+            step = np.zeros_like(array)
+            step[i] = eps
+            numeric[i] = (loss(array + step) - loss(array - step)) / (2 * eps)
+        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_float32_error_stays_near_the_im2col_products():
+    """Against the float64 result, the direct path's float32 error (relative to the largest value) stays within
+    four times im2col's and below 1e-6, on ResNet-20's and DeepConvNet's narrow layers: forward, dx and dW. (The
+    forward sums in im2col's order and matches it; dx sums its 9 C_out terms in one chain, where im2col sums 9
+    products of C_out terms: measured 3.7x im2col's error, 5e-7, on 16 x 16 channels.)"""
+    for shape, o, pad in (((4, 16, 32, 32), 16, 1), ((4, 3, 32, 32), 16, 1), ((4, 16, 28, 28), 16, 1)):
+        x, w, b, dy = data(shape, o, pad, "float32", seed=3)
+        want = reference(x, w, b, pad, dy)[:3]
+        errors = {}
+        for on in (False, True):
+            conv = chunked(on=on)
+            got = conv.forward(x, w, b, 1, pad), *conv.backward(dy, x, w, 1, pad)[:2]
+            errors[on] = [np.abs(g - r).max() / np.abs(r).max() for g, r in zip(got, want)]
+        for error, im2col_error in zip(errors[True], errors[False]):
+            assert error <= 4 * im2col_error + 1e-7 and error < 1e-6, (shape, errors)
+
+
+def test_direct_is_bitwise_repeatable():
+    x, w, b, dy = data((9, 6, 10, 10), 7, 1, "float32", seed=5)
+    conv = chunked()
+    first = conv.forward(x, w, b, 1, 1), *conv.backward(dy, x, w, 1, 1)
+    for _ in range(2):
+        again = conv.forward(x, w, b, 1, 1), *conv.backward(dy, x, w, 1, 1)
+        for a, b_ in zip(first, again):
+            np.testing.assert_array_equal(a, b_)
+
+
+def test_the_narrow_wide_layers_take_the_direct_path_and_the_switch_turns_it_off(monkeypatch):
+    calls = []
+    for name in ("conv_chunk", "weight_chunk"):
+        real = getattr(direct, name)
+        monkeypatch.setattr(direct, name, lambda *a, real=real, name=name: calls.append(name) or real(*a))
+    x, w, b, dy = data((4, 3, 6, 6), 5, 1, "float32")
+    conv = chunked()
+    conv.forward(x, w, b, 1, 1)
+    conv.backward(dy, x, w, 1, 1)
+    assert calls == ["conv_chunk"] * 2 + ["weight_chunk"] * 2 + ["conv_chunk"] * 2  # two threads each
+    calls.clear()
+    off = chunked(on=False)
+    off.forward(x, w, b, 1, 1)
+    off.backward(dy, x, w, 1, 1)
+    conv.forward(x, w, b, 2, 1)  # stride 2: im2col
+    conv.forward(x, np.ones((5, 3, 5, 5), np.float32), b, 1, 1)  # 5x5: im2col
+    assert calls == []
+    monkeypatch.setattr(tuning, "DIRECT_MAX_CHANNELS", 14)  # 3 x 5 channels: too wide
+    conv.forward(x, w, b, 1, 1)
+    monkeypatch.setattr(tuning, "DIRECT_MAX_CHANNELS", 15)
+    monkeypatch.setattr(tuning, "DIRECT_MIN_WIDTH", 7)  # 6 outputs a row: too narrow
+    conv.forward(x, w, b, 1, 1)
+    monkeypatch.setattr(tuning, "DIRECT_MIN_WIDTH", 6)
+    monkeypatch.setattr(tuning, "DIRECT_MIN_IN_CHANNELS", 4)  # 3 input channels: too few
+    conv.forward(x, w, b, 1, 1)
+    assert calls == []
+    conv.backward(dy, x, w, 1, 1)  # dx alone: 5 channels into 3
+    assert calls == ["conv_chunk"] * 2
+    calls.clear()
+    monkeypatch.setattr(tuning, "DIRECT_MIN_IN_CHANNELS", 1)
+    x, w, b, dy = data((4, 3, 6, 6), 5, 3, "float32")
+    conv.backward(dy, x, w, 1, 3)  # pad 3: dx by im2col, which makes dW on the way
+    assert calls == []
+    conv.backward(dy, x, w, 1, 3, need_dx=False)  # without dx, dW direct
+    assert calls == ["weight_chunk"] * 2
+
+
+def test_the_default_gates_pick_resnets_first_stage_and_not_its_later_ones(monkeypatch):
+    for name, value in GATES.items():
+        monkeypatch.setattr(tuning, name, value)
+    conv = ChunkedConv(Workers(2), kernels=numba_kernels)
+    x = np.zeros((2, 16, 32, 32), np.float32)
+    assert conv._uses_direct(16, 16, 3, 3, 1, 32, x)  # ResNet-20's first stage
+    assert conv._uses_direct(3, 16, 3, 3, 1, 32, x)  # its first layer
+    assert conv._uses_direct(16, 16, 3, 3, 1, 28, x)  # DeepConvNet's second layer
+    assert not conv._uses_direct(1, 16, 3, 3, 1, 28, x)  # DeepConvNet's first: one input channel
+    assert not conv._uses_direct(32, 32, 3, 3, 1, 16, x)  # ResNet-20's second stage
+    assert not conv._uses_direct(16, 32, 3, 3, 1, 14, x)  # DeepConvNet's third layer
+
+
+def test_deepnet_direct_reaches_the_cpu_backend(monkeypatch):
+    monkeypatch.setenv("DEEPNET_DIRECT", "off")
+    assert backends.create("cpu").chunked_conv.direct is False
+    monkeypatch.setenv("DEEPNET_DIRECT", "on")
+    bk = backends.create("cpu")
+    assert bk.chunked_conv.direct is True and "direct 3x3" in bk.describe()["kernels"]
+    monkeypatch.setenv("DEEPNET_DIRECT", "sometimes")
+    with pytest.raises(backends.ConfigError, match="DEEPNET_DIRECT='sometimes' is not on or off"):
+        backends.create("cpu")
