@@ -384,6 +384,12 @@ class Backend:
         """dx = dout where the input was positive (y > 0), else 0."""
         return dout * (context > 0)
 
+    def add_relu(self, a, b):
+        """(y, context) with y = max(a + b, 0): a residual block's sum and the ReLU after it; the context (y itself)
+        is what relu_backward needs."""
+        y = self.xp.maximum(a + b, 0)
+        return y, y
+
     def max_pool(self, x, kh: int, kw: int, stride: int, pad: int = 0, with_arg: bool = True):
         """(y, arg): the max over each window and the offset (i*KW + j) of the first maximum
         (arg is None when not asked for: inference needs no backward)."""

@@ -252,6 +252,16 @@ class NumpyBackend(Backend):
         self._split_batch(lambda s, e: nk.relu(x[s:e].reshape(-1), y[s:e].reshape(-1)), x)
         return y, y
 
+    def add_relu(self, a, b):
+        nk = _numba()
+        if nk is None or not (nk.usable(a) and nk.usable(b)) or a.shape != b.shape or a.dtype != b.dtype \
+                or a.ndim == 0:
+            return super().add_relu(a, b)
+        y = np.empty_like(a)
+        # one pass where the sum and the ReLU took two, each writing a new array
+        self._split_batch(lambda s, e: nk.add_relu(a[s:e].reshape(-1), b[s:e].reshape(-1), y[s:e].reshape(-1)), a)
+        return y, y
+
     def relu_backward(self, dout, context):
         nk = _numba()
         if nk is None or not nk.usable(dout) or not nk.usable(context) or dout.shape != context.shape \

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..settings import switch
 from .normalization import batch_norm, batch_norm_backward, lrn, lrn_backward  # noqa: F401
-from .outputs import bias_out, bias_relu_pool_out, dout_rows, relu, relu_backward  # noqa: F401
+from .outputs import add_relu, bias_out, bias_relu_pool_out, dout_rows, relu, relu_backward  # noqa: F401
 from .patches import col2im_rows, im2col_rows  # noqa: F401
 from .pooling import max_pool_2x2, max_pool_2x2_backward, max_pool_backward  # noqa: F401
 from .popcount import xnor_dot  # noqa: F401

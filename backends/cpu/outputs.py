@@ -1,5 +1,6 @@
-"""Elementwise passes, compiled (Numba): ReLU each way, and the convolution's output pass (bias, ReLU and
-2x2 max-pooling folded in) with its mirror in backward. Single-threaded and GIL-free."""
+"""Elementwise passes, compiled (Numba): ReLU each way (and after a residual block's sum), and the convolution's
+output pass (bias, ReLU and 2x2 max-pooling folded in) with its mirror in backward. Single-threaded and
+GIL-free."""
 from __future__ import annotations
 
 import numba
@@ -10,6 +11,13 @@ def relu(x, y):
     for i in range(x.size):
         v = x[i]
         y[i] = 0 if v <= 0 else v  # a NaN passes through, as in np.maximum (divergence must stay visible)
+
+
+@numba.njit(cache=True, nogil=True)
+def add_relu(a, b, y):
+    for i in range(a.size):
+        v = a[i] + b[i]
+        y[i] = 0 if v <= 0 else v  # a NaN passes through, as in the ReLU layer
 
 
 @numba.njit(cache=True, nogil=True)

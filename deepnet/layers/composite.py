@@ -25,17 +25,30 @@ class Residual(Container):
         self.skip = bool(skip)
         self.children = {**_name(self.branch, "f"), **(_name(self.shortcut, "s") if self.skip else {})}
 
-    def forward(self, x, train=False, fuse=True, pool=False):
+    fuses_relu = True  # layers/runner.py runs the block and a Relu after it as forward(relu=True)
+    relu_out = None  # the output of a forward with that ReLU fused in
+
+    def forward(self, x, train=False, fuse=True, pool=False, relu=False):
+        """F(x) + S(x); with relu=True, max(F(x) + S(x), 0) in one pass (layers/runner.py fuses the block and the
+        Relu after it, as ResNet's blocks are followed; backward then applies the ReLU's mask)."""
         out = runner.forward(self.branch, x, train, fuse, pool)
+        self.relu_out = None
         if not self.skip:
+            if relu:
+                out, self.relu_out = current().relu(out)
             return out
         s = runner.forward(self.shortcut, x, train, fuse, pool)
         if s.shape != out.shape:
             raise ValueError(f"Residual: branch gives {tuple(out.shape)} but the shortcut gives {tuple(s.shape)}; "
                              f"pass a projection shortcut")
+        if relu:
+            y, self.relu_out = current().add_relu(out, s)
+            return y
         return out + s
 
     def backward(self, dout):
+        if self.relu_out is not None:
+            dout = current().relu_backward(dout, self.relu_out)
         dx = runner.backward(self.branch, dout)
         if self.skip:
             dx = dx + runner.backward(self.shortcut, dout)

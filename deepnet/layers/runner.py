@@ -7,7 +7,8 @@ feature pass, the packed binary network and the per-layer benchmarks all run the
 - a Convolution and the Relu right after it run as one pass (the backend's conv2d_relu: the ReLU inside
   the convolution's output pass, its mask inside the convolution's backward); the Relu records the
   output and steps aside. A BatchNormalization and its Relu likewise (batch_norm with relu=True), which
-  puts the ReLU of ResNet's blocks, VGG-BN and the GAN's generator inside the normalisation's pass;
+  puts the ReLU of ResNet's blocks, VGG-BN and the GAN's generator inside the normalisation's pass; and a
+  residual block and the Relu after it (the backend's add_relu: the block's sum and the ReLU in one pass);
 - in inference with pool=True (predict, evaluate), a Convolution, its Relu and a 2x2/2 max Pooling run
   as one pass (the backend's conv2d_relu_pool), which keeps nothing for backward: those layers are then
   left as if they had not run, so a backward says "before forward" rather than give a stale gradient.
@@ -59,8 +60,8 @@ def _group(layers, i, fuse: bool, pool: bool) -> list:
         return layers[i : i + 3]
     if fuse and pool and conv_batch_norm(layers[i : i + 2]):
         return layers[i : i + 3] if i + 2 < len(layers) and type(layers[i + 2]) is Relu else layers[i : i + 2]
-    if fuse and type(layers[i]) in (Convolution, BatchNormalization) and i + 1 < len(layers) \
-            and type(layers[i + 1]) is Relu:
+    fuses = type(layers[i]) in (Convolution, BatchNormalization) or getattr(layers[i], "fuses_relu", False)
+    if fuse and fuses and i + 1 < len(layers) and type(layers[i + 1]) is Relu:
         return layers[i : i + 2]
     return layers[i : i + 1]
 
@@ -79,6 +80,9 @@ def _runner(group, train: bool, fuse: bool, pool: bool):
             for skipped in group[1:]:
                 skipped.out_shape = None  # backward now says "before forward", not a stale gradient
             return y
+    elif len(group) == 2 and isinstance(layer, Container):  # a residual block and its ReLU
+        def run(x):
+            return group[1].adopt(layer.forward(x, train=train, fuse=fuse, pool=pool, relu=True))
     elif len(group) == 2:
         def run(x):
             return group[1].adopt(layer.forward(x, train=train, relu=True))

@@ -39,6 +39,47 @@ def test_plain_block_has_no_skip(f64):
     assert check_layer(plain, x) < 1e-6
 
 
+@pytest.mark.parametrize("skip,projection", [(True, False), (True, True), (False, False)])
+def test_a_residual_block_and_its_relu_run_as_one_pass_with_the_same_results(f64, skip, projection):
+    """runner fuses a Residual and the Relu after it (the backend's add_relu): the output and every gradient are
+    those of the two run one by one (ResNet's numerical gradient check below runs the fused blocks)."""
+    from deepnet.layers import runner
+
+    def layers():
+        shortcut = [Convolution(2, 3, 1)] if projection else None
+        return [Residual([Convolution(2, 3, 3, pad=1), Relu(), Convolution(3, 3, 3, pad=1)] if projection else
+                         [Convolution(2, 2, 3, pad=1), Relu(), Convolution(2, 2, 3, pad=1)], shortcut, skip=skip),
+                Relu()]
+
+    x, results = randn(2, 2, 5, 5, seed=1), []
+    for fuse in (False, True):
+        net = layers()
+        for a in net[0].params().values():  # the same weights both ways
+            a[...] = np.random.default_rng(a.size).standard_normal(a.shape)
+        y = runner.forward(net, x, train=True, fuse=fuse)
+        dy = randn(*y.shape, seed=2)
+        dx = runner.backward(net, dy)
+        results.append((y, dx, [g.copy() for g in net[0].grads().values()]))
+        assert (net[0].relu_out is not None) == fuse
+    (y0, dx0, g0), (y1, dx1, g1) = results
+    np.testing.assert_allclose(y1, y0, rtol=1e-12)
+    np.testing.assert_allclose(dx1, dx0, rtol=1e-12)
+    for a, b in zip(g1, g0):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_add_relu_matches_the_reference_and_lets_nan_through(cpu32):
+    from deepnet.backends.base import Backend
+
+    rng = np.random.default_rng(3)
+    a, b = (rng.standard_normal((4, 3, 5, 5)).astype(np.float32) for _ in range(2))
+    a[1, 2, 3, 4] = np.nan
+    y, context = cpu32.add_relu(a, b)
+    want = Backend.add_relu(cpu32, a, b)[0]
+    np.testing.assert_array_equal(y, want)
+    assert context is y and np.isnan(y[1, 2, 3, 4]) and (y[~np.isnan(y)] >= 0).all()
+
+
 def test_concat_gradients(f64):
     block = Concat([[Convolution(3, 2, 1), Relu()], [Convolution(3, 1, 3, pad=1)],
                     [Pooling(3, stride=1, pad=1), Convolution(3, 2, 1)]])
