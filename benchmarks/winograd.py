@@ -28,7 +28,7 @@ from conv_split import conv_shapes  # noqa: E402
 
 #: each path's gates in tuning.py, and the values that force it on every 3x3 stride-1 layer
 GATES = {"winograd": {"WINOGRAD_MIN_CHANNELS": 1, "WINOGRAD_DX_MIN_CHANNELS": 1, "WINOGRAD_THREAD_TILES": 1},
-         "direct": {"DIRECT_MIN_IN_CHANNELS": 1, "DIRECT_MAX_CHANNELS": 1 << 62, "DIRECT_MIN_WIDTH": 1}}
+         "direct": {"DIRECT_MAX_CHANNELS": 1 << 62, "DIRECT_MIN_WIDTH": 1}}
 
 
 def compare(shapes, rounds: int, path: str = "winograd") -> list:

@@ -100,10 +100,10 @@ class ChunkedConv:
 
     def _uses_direct(self, c_in: int, c_out: int, kh: int, kw: int, stride: int, ow: int, *arrays) -> bool:
         """Whether a convolution from c_in to c_out channels with (., ow) outputs runs as direct.py's: 3x3,
-        stride 1, from tuning.DIRECT_MIN_IN_CHANNELS input channels up to tuning.DIRECT_MAX_CHANNELS (C_in C_out),
-        outputs at least tuning.DIRECT_MIN_WIDTH wide, with the compiled kernels for these arrays."""
+        stride 1, up to tuning.DIRECT_MAX_CHANNELS (C_in C_out), outputs at least tuning.DIRECT_MIN_WIDTH wide,
+        with the compiled kernels for these arrays."""
         return (self.direct and self.kernels is not None and kh == kw == 3 and stride == 1
-                and tuning.DIRECT_MIN_IN_CHANNELS <= c_in and c_in * c_out <= tuning.DIRECT_MAX_CHANNELS
+                and c_in * c_out <= tuning.DIRECT_MAX_CHANNELS
                 and ow >= tuning.DIRECT_MIN_WIDTH
                 and all(self.kernels.usable(a) and a.dtype == arrays[0].dtype for a in arrays))
 

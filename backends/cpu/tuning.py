@@ -54,14 +54,14 @@ WINOGRAD_MIN_TILES = 128
 #: --batch 2, 4, 16); DeepConvNet's 64 x 64 layer at batch 10 (160 tiles) 0.84x.
 WINOGRAD_THREAD_TILES = 128
 
-#: The direct 3x3 stride-1 convolution (direct.py) runs from DIRECT_MIN_IN_CHANNELS input channels up to
-#: DIRECT_MAX_CHANNELS input times output channels, on outputs at least DIRECT_MIN_WIDTH wide: there im2col's
-#: nine-fold copy is a third of the layer and its product, few output rows high, runs at half the BLAS's
-#: rate. One thread, forward with the ReLU, against the im2col chunks (benchmarks/winograd.py --path direct): 1.7x
-#: faster on 16 x 16 channels at 32 x 32 (ResNet-20's first stage), 1.8x on its 3-channel first layer, 1.2x
-#: on DeepConvNet's 16 x 16 at 28 x 28; 0.9x on 1 input channel (im2col's copy is small there), 1.0x at
-#: 16 x 32 channels, 0.6x at 32 x 32 channels on 16 x 16 images, 0.2x at 64 x 64 on 8 x 8.
-DIRECT_MIN_IN_CHANNELS = 2
+#: The direct 3x3 stride-1 convolution (direct.py) runs up to DIRECT_MAX_CHANNELS input times output channels,
+#: on outputs at least DIRECT_MIN_WIDTH wide: there im2col's nine-fold copy is a third of the layer and its
+#: product, few output rows high, runs at half the BLAS's rate. Each layer forced on and off, two threads,
+#: alternating (benchmarks/winograd.py --path direct; results/direct_*.json): on 16 x 16 channels forward
+#: 1.7x as fast at 32 x 32 (ResNet-20's first stage), 1.4x at 28 x 28 (DeepConvNet's second layer), backward
+#: 1.4-1.5x; the 1- and 3-channel first layers 1.1-1.8x forward; 0.8x at 16 x 32 and 32 x 32 channels on
+#: 14 x 14 images, 0.7x at 32 x 32 on 16 x 16, 0.3x at 64 x 64 on 8 x 8 (short rows: each pass over an
+#: image does little work for its set-up).
 DIRECT_MAX_CHANNELS = 16 * 16
 DIRECT_MIN_WIDTH = 24
 #: Output positions a direct pass computes at once: four accumulator rows of 2048 float32 (32 KB) stay in

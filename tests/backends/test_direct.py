@@ -25,14 +25,13 @@ SHAPES = [  # (x shape, out channels, pad): odd and even sizes, non-square, outp
 
 
 #: the gates as the backend ships them (the fixture below opens them for the small shapes)
-GATES = {name: getattr(tuning, name) for name in ("DIRECT_MIN_IN_CHANNELS", "DIRECT_MAX_CHANNELS", "DIRECT_MIN_WIDTH")}
+GATES = {name: getattr(tuning, name) for name in ("DIRECT_MAX_CHANNELS", "DIRECT_MIN_WIDTH")}
 
 
 @pytest.fixture(autouse=True)
 def direct_everywhere(monkeypatch):
-    """Small shapes, run as the narrow wide-image layers run: the direct path from one channel and any width,
-    bands shorter than an image (several per pass), threads split from the smallest pass."""
-    monkeypatch.setattr(tuning, "DIRECT_MIN_IN_CHANNELS", 1)
+    """Small shapes, run as the narrow wide-image layers run: the direct path at any width, bands shorter than an
+    image (several per pass), threads split from the smallest pass."""
     monkeypatch.setattr(tuning, "DIRECT_MAX_CHANNELS", 1 << 20)
     monkeypatch.setattr(tuning, "DIRECT_MIN_WIDTH", 1)
     monkeypatch.setattr(tuning, "DIRECT_BAND", 7)
@@ -177,13 +176,6 @@ def test_the_narrow_wide_layers_take_the_direct_path_and_the_switch_turns_it_off
     monkeypatch.setattr(tuning, "DIRECT_MIN_WIDTH", 7)  # 6 outputs a row: too narrow
     conv.forward(x, w, b, 1, 1)
     monkeypatch.setattr(tuning, "DIRECT_MIN_WIDTH", 6)
-    monkeypatch.setattr(tuning, "DIRECT_MIN_IN_CHANNELS", 4)  # 3 input channels: too few
-    conv.forward(x, w, b, 1, 1)
-    assert calls == []
-    conv.backward(dy, x, w, 1, 1)  # dx alone: 5 channels into 3
-    assert calls == ["conv_chunk"] * 2
-    calls.clear()
-    monkeypatch.setattr(tuning, "DIRECT_MIN_IN_CHANNELS", 1)
     x, w, b, dy = data((4, 3, 6, 6), 5, 3, "float32")
     conv.backward(dy, x, w, 1, 3)  # pad 3: dx by im2col, which makes dW on the way
     assert calls == []
@@ -199,7 +191,7 @@ def test_the_default_gates_pick_resnets_first_stage_and_not_its_later_ones(monke
     assert conv._uses_direct(16, 16, 3, 3, 1, 32, x)  # ResNet-20's first stage
     assert conv._uses_direct(3, 16, 3, 3, 1, 32, x)  # its first layer
     assert conv._uses_direct(16, 16, 3, 3, 1, 28, x)  # DeepConvNet's second layer
-    assert not conv._uses_direct(1, 16, 3, 3, 1, 28, x)  # DeepConvNet's first: one input channel
+    assert conv._uses_direct(1, 16, 3, 3, 1, 28, x)  # DeepConvNet's first
     assert not conv._uses_direct(32, 32, 3, 3, 1, 16, x)  # ResNet-20's second stage
     assert not conv._uses_direct(16, 32, 3, 3, 1, 14, x)  # DeepConvNet's third layer
 

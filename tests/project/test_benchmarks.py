@@ -251,20 +251,24 @@ def test_adam_step_smoke(tmp_path, monkeypatch):
     assert (tmp_path / "adam_step.json").is_file() and data["machine"]["cpu"]
 
 
-def test_winograd_smoke(tmp_path, capsys):
+@pytest.mark.parametrize("path", ["winograd", "direct"])
+def test_winograd_smoke(tmp_path, capsys, path):
     pytest.importorskip("numba")
+    from deepnet import backends
     from deepnet.backends.cpu import blas, tuning
 
     if blas.addresses() is None:
         pytest.skip("Winograd runs with the one-call chunks only (NumPy's OpenBLAS called from Numba)")
     wg = load("winograd")
-    before = tuning.WINOGRAD_MIN_CHANNELS, tuning.WINOGRAD_DX_MIN_CHANNELS, tuning.WINOGRAD_THREAD_TILES
-    wg.main(["--smoke", "--out", str(tmp_path)])
-    after = tuning.WINOGRAD_MIN_CHANNELS, tuning.WINOGRAD_DX_MIN_CHANNELS, tuning.WINOGRAD_THREAD_TILES
+    gates = [name for names in wg.GATES.values() for name in names]
+    before = [getattr(tuning, name) for name in gates], backends.current().chunked_conv.direct
+    wg.main(["--smoke", "--path", path, "--out", str(tmp_path)])
+    after = [getattr(tuning, name) for name in gates], backends.current().chunked_conv.direct
     assert after == before  # forced for the run only
-    data = json.loads((tmp_path / "winograd_deepconvnet.json").read_text())
+    data = json.loads((tmp_path / f"{path}_deepconvnet.json").read_text())
+    assert data["benchmark"] == path
     assert len(data["rows"]) == 6  # DeepConvNet's six 3x3 stride-1 convolutions
     for row in data["rows"]:
-        assert all(row[f"{m}_{p}_ms"] > 0 for m in ("im2col", "winograd") for p in ("forward", "backward"))
-        assert row["forward_speedup"] == pytest.approx(row["im2col_forward_ms"] / row["winograd_forward_ms"])
+        assert all(row[f"{m}_{p}_ms"] > 0 for m in ("im2col", path) for p in ("forward", "backward"))
+        assert row["forward_speedup"] == pytest.approx(row["im2col_forward_ms"] / row[f"{path}_forward_ms"])
     assert "backward" in capsys.readouterr().out
