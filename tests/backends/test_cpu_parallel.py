@@ -16,6 +16,8 @@ SHAPES = [  # (x shape, out channels, kernel, stride, pad)
     ((3, 4, 8, 8), 6, (1, 1), 1, 0),
     ((6, 1, 7, 9), 2, (5, 3), 3, 2),
     ((7, 16, 6, 6), 8, (3, 3), 1, 2),
+    ((3, 4, 8, 8), 5, (1, 1), 2, 0),  # ResNet's shortcut: patches and col2im without the padded copy
+    ((4, 3, 9, 8), 4, (3, 2), 2, 0),
 ]
 
 
