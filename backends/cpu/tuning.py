@@ -56,12 +56,13 @@ WINOGRAD_THREAD_TILES = 128
 
 #: The direct 3x3 stride-1 convolution (direct.py) runs up to DIRECT_MAX_CHANNELS input times output channels,
 #: on outputs at least DIRECT_MIN_WIDTH wide: there im2col's nine-fold copy is a third of the layer and its
-#: product, few output rows high, runs at half the BLAS's rate. Each layer forced on and off, two threads,
-#: alternating (benchmarks/winograd.py --path direct; results/direct_*.json): on 16 x 16 channels forward
-#: 1.7x as fast at 32 x 32 (ResNet-20's first stage), 1.4x at 28 x 28 (DeepConvNet's second layer), backward
-#: 1.4-1.5x; the 1- and 3-channel first layers 1.1-1.8x forward; 0.8x at 16 x 32 and 32 x 32 channels on
-#: 14 x 14 images, 0.7x at 32 x 32 on 16 x 16, 0.3x at 64 x 64 on 8 x 8 (short rows: each pass over an
-#: image does little work for its set-up).
+#: product, few output rows high, runs at half the BLAS's rate. Each layer forced on and off, two threads, 20
+#: alternating rounds (benchmarks/winograd.py --path direct; results/direct_*.json), im2col's time over the
+#: direct one's, forward / backward: 16 x 16 channels at 32 x 32 (ResNet-20's first stage) 1.26x / 1.52x
+#: (1.7x forward in two earlier 10-round runs), at 28 x 28 (DeepConvNet's second layer) 1.63x / 1.32x; the
+#: 1- and 3-channel first layers 1.49x and 1.58x forward; but 16 x 32 channels on 14 x 14 images 1.00x /
+#: 0.71x, 32 x 32 on 14 x 14 1.02x / 0.96x, on 16 x 16 0.78x / 0.82x, 64 x 64 on 8 x 8 0.40x (short rows:
+#: each pass over an image does little work for its set-up).
 DIRECT_MAX_CHANNELS = 16 * 16
 DIRECT_MIN_WIDTH = 24
 #: Output positions a direct pass computes at once: four accumulator rows of 2048 float32 (32 KB) stay in
