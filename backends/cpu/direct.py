@@ -23,9 +23,14 @@ import numba
 
 #: Output channels a pass over q computes at once: with 4, the nine loads of x serve 36 multiply-adds.
 BLOCK = 4
+#: LLVM's licence for the loops over q: fused multiply-adds; for the weight gradient's sums also their
+#: reassociation, without which a sum is not vectorised. Not the rest of fastmath (no NaN or infinity
+#: assumed away: a NaN in the data must reach the output, as in the other paths).
+TAPS = {"contract"}
+SUMS = {"contract", "reassoc"}
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=TAPS)
 def _taps4(x, w, acc, o, c, wp, q0, q1):
     """acc[o + k, q] += sum over the nine taps of w[o + k, c] times x shifted, k < 4, q0 <= q < q1."""
     w0, w1, w2, w3 = w[o, c], w[o + 1, c], w[o + 2, c], w[o + 3, c]
@@ -49,7 +54,7 @@ def _taps4(x, w, acc, o, c, wp, q0, q1):
         a3[q] += p30 * v0 + p31 * v1 + p32 * v2 + p33 * v3 + p34 * v4 + p35 * v5 + p36 * v6 + p37 * v7 + p38 * v8
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=TAPS)
 def _taps1(x, w, acc, o, c, wp, q0, q1):
     """One output channel's share of _taps4 (the channels left over from the blocks of four)."""
     w0, a0 = w[o, c], acc[o, q0:]
@@ -151,9 +156,9 @@ def scratch(buffer, c: int, o: int, h: int, w: int, pad: int, dtype) -> tuple:
 # dW[o, c, i, j] = sum over the images and q of dy[o, q] xpad[c, q + i Wp + j], dy spread to the padded width
 # (zero in the Wp - OW columns past each row): for two output channels and one input channel, 18 sums over q
 # in one loop, nine loads of x and two of dy feeding 18 multiply-adds; LLVM keeps each sum in a vector
-# register (reassociating the sums, hence fastmath).
+# register (reassociating the sums: SUMS).
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=SUMS)
 def _grad2(x, dyw, o, c, wp, span, dw):
     """dw[o + k, c] += the nine sums of dyw[o + k, q] x[q + tap], k < 2."""
     d0, d1 = dyw[o], dyw[o + 1]
@@ -204,7 +209,7 @@ def _grad2(x, dyw, o, c, wp, span, dw):
     g1[2, 2] += s18
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(cache=True, nogil=True, fastmath=SUMS)
 def _grad1(x, dyw, o, c, wp, span, dw):
     """One output channel's share of _grad2 (an odd last channel)."""
     d0 = dyw[o]

@@ -128,9 +128,9 @@ def test_gradients_against_numerical_gradients_in_float64():
 
 def test_float32_error_stays_near_the_im2col_products():
     """Against the float64 result, the direct path's float32 error (relative to the largest value) stays within
-    four times im2col's and below 1e-6, on ResNet-20's and DeepConvNet's narrow layers: forward, dx and dW. (The
-    forward sums in im2col's order and matches it; dx sums its 9 C_out terms in one chain, where im2col sums 9
-    products of C_out terms: measured 3.7x im2col's error, 5e-7, on 16 x 16 channels.)"""
+    four times im2col's and below 1e-6, on ResNet-20's and DeepConvNet's narrow layers: forward, dx and dW. (dx
+    sums its 9 C_out terms in one chain, where im2col sums 9 products of C_out terms: measured 3.7x im2col's
+    error, 5e-7, on 16 x 16 channels.)"""
     for shape, o, pad in (((4, 16, 32, 32), 16, 1), ((4, 3, 32, 32), 16, 1), ((4, 16, 28, 28), 16, 1)):
         x, w, b, dy = data(shape, o, pad, "float32", seed=3)
         want = reference(x, w, b, pad, dy)[:3]
