@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 
 from deepnet import backends
-from deepnet.backends.base import Backend
 
 pytest.importorskip("numba")
 from deepnet.backends.cpu import blas, direct, tuning  # noqa: E402
 from deepnet.backends.cpu import kernels as numba_kernels  # noqa: E402
 from deepnet.backends.cpu.conv import ChunkedConv  # noqa: E402
 from deepnet.backends.cpu.threads import Workers  # noqa: E402
+
+from .conv_cases import data, reference
 
 SHAPES = [  # (x shape, out channels, pad): odd and even sizes, non-square, output channels not a multiple of 4
     ((3, 5, 7, 9), 4, 1),
@@ -40,25 +41,6 @@ def direct_everywhere(monkeypatch):
 
 def chunked(threads=2, on=True):
     return ChunkedConv(Workers(threads), kernels=numba_kernels, blas=blas.addresses(), winograd=False, direct=on)
-
-
-def reference(x, w, b, pad, dy, relu=False):
-    """The reference backend's convolution and its gradients in float64 (a fused ReLU's mask applied to dy)."""
-    bk = backends.create("cpu", dtype="float64")
-    f64 = [a.astype(np.float64) for a in (x, w, b, dy)]
-    y, context = Backend.conv2d(bk, *f64[:3], 1, pad)
-    dy = f64[3] * (y > 0) if relu else f64[3]
-    dx, dw, db = Backend.conv2d_backward(bk, dy, f64[1], context, 1, pad)
-    return (np.maximum(y, 0) if relu else y), dx, dw, db
-
-
-def data(shape, o, pad, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape).astype(dtype)
-    w = (rng.standard_normal((o, shape[1], 3, 3)) / np.sqrt(9 * shape[1])).astype(dtype)
-    b = rng.standard_normal(o).astype(dtype)
-    oh, ow = shape[2] + 2 * pad - 2, shape[3] + 2 * pad - 2
-    return x, w, b, rng.standard_normal((shape[0], o, oh, ow)).astype(dtype)
 
 
 @pytest.mark.parametrize("shape,o,pad", SHAPES)
