@@ -277,12 +277,13 @@ class ChunkedConv:
         # dx by Winograd's F(2x2, 3x3) where it pays: the convolution of dy with the filters turned and
         # transposed, a pass of its own after the weight gradient's (winograd.py)
         winograd_dx = need_dx and pad <= 2 and self._uses_winograd(o, c, kh, kw, stride, address, n, h, wd, dx=True)
-        # or by the direct convolution (direct.py), the same convolution, on the narrow layers it serves
-        direct_dx = need_dx and pad <= 2 and self._uses_direct(o, c, kh, kw, stride, wd, x, w, dy)
+        # or by the direct convolution (direct.py), the same convolution, on the narrow layers it serves; either
+        # reads relu_out too, as the mask of dy
+        masks = () if relu_out is None else (relu_out,)
+        direct_dx = need_dx and pad <= 2 and self._uses_direct(o, c, kh, kw, stride, wd, x, w, dy, *masks)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
         if winograd_dx or direct_dx:
             need_dx = False
-        masks = () if relu_out is None else (relu_out,)
         if not need_dx and self._uses_direct(c, o, kh, kw, stride, ow, x, w, dy, *masks):
             # no patches at all: the weight gradient by direct.py too
             dw, db = self._direct_weights(dy, x, relu_out, pad, w.shape)
