@@ -88,15 +88,25 @@ class ChunkedConv:
         return self.blas[0] if arrays[0].dtype == np.float32 else self.blas[1]
 
     def _uses_winograd(self, c_in: int, c_out: int, kh: int, kw: int, stride: int, address, n: int, oh: int,
-                       ow: int, dx=False) -> bool:
-        """Whether a 3x3 stride-1 convolution from c_in to c_out channels, n images of (oh, ow) outputs, runs
-        as Winograd's F(2x2, 3x3): with the one-call chunks, from tuning.WINOGRAD_MIN_CHANNELS (C_in C_out) up,
-        or for the input gradient (dx) from WINOGRAD_DX_MIN_CHANNELS, and from tuning.WINOGRAD_THREAD_TILES
-        tiles for each thread."""
-        least = tuning.WINOGRAD_DX_MIN_CHANNELS if dx else tuning.WINOGRAD_MIN_CHANNELS
-        tiles = n * ((oh + 1) // 2) * ((ow + 1) // 2)
-        return (self.winograd and address is not None and kh == kw == 3 and stride == 1
-                and c_in * c_out >= least and tiles >= self.workers.threads * tuning.WINOGRAD_THREAD_TILES)
+                       ow: int, dx=False):
+        """Which Winograd module runs a 3x3 stride-1 convolution from c_in to c_out channels, n images of (oh, ow)
+        outputs, or None: with the one-call chunks, F(4x4, 3x3) (winograd4.py) from tuning.WINOGRAD4_MIN_CHANNELS
+        (C_in C_out, or for the input gradient, dx, WINOGRAD4_DX_MIN_CHANNELS) to WINOGRAD4_MAX_CHANNELS; else
+        F(2x2, 3x3) (winograd.py) from WINOGRAD_MIN_CHANNELS (or WINOGRAD_DX_MIN_CHANNELS) up; either with
+        tuning.WINOGRAD_THREAD_TILES tiles of its own for each thread."""
+        if not (self.winograd and address is not None and kh == kw == 3 and stride == 1):
+            return None
+        from . import winograd, winograd4
+
+        channels = c_in * c_out
+        for module, least, most in (
+                (winograd4, tuning.WINOGRAD4_DX_MIN_CHANNELS if dx else tuning.WINOGRAD4_MIN_CHANNELS,
+                 tuning.WINOGRAD4_MAX_CHANNELS),
+                (winograd, tuning.WINOGRAD_DX_MIN_CHANNELS if dx else tuning.WINOGRAD_MIN_CHANNELS, channels)):
+            th, tw = module.tiles(oh, ow)
+            if least <= channels <= most and n * th * tw >= self.workers.threads * tuning.WINOGRAD_THREAD_TILES:
+                return module
+        return None
 
     def _uses_direct(self, c_in: int, c_out: int, kh: int, kw: int, stride: int, ow: int, *arrays) -> bool:
         """Whether a convolution from c_in to c_out channels with (., ow) outputs runs as direct.py's: 3x3,
@@ -181,10 +191,9 @@ class ChunkedConv:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
         if self._uses_direct(c, o, kh, kw, stride, ow, x, w, b):
             return self._direct(x, None, np.ascontiguousarray(w), b, pad, relu, pool, y)
-        if self._uses_winograd(c, o, kh, kw, stride, address, n, oh, ow):
-            from .winograd import weights
-
-            return self._winograd(address, x, None, weights(w, x.dtype), b, pad, relu, pool, y)
+        module = self._uses_winograd(c, o, kh, kw, stride, address, n, oh, ow)
+        if module is not None:
+            return self._winograd(module, address, x, None, module.weights(w, x.dtype), b, pad, relu, pool, y)
         # the chunk routine, chosen once for the pass: one compiled call a chunk, or the steps from Python
         if address is not None:
             from .blas import conv_forward_chunk, conv_relu_pool_chunk
@@ -237,26 +246,25 @@ class ChunkedConv:
         self._share(work, n, -(-n // self.workers.threads), o * c * 9 * n * h * wd)
         return y
 
-    def _winograd(self, address, x, mask, u, bias, pad, relu, pool, y):
-        """y = the 3x3 stride-1 convolution of x (n, C, H, W) by Winograd's F(2x2, 3x3) with u (winograd.weights),
-        plus bias, rectified with relu, pooled with pool; x zeroed where mask is not positive unless mask is
-        None. Chunks of tuning.WINOGRAD_CHUNK_BYTES of transformed data, at least WINOGRAD_MIN_TILES tiles."""
-        from . import winograd
-
+    def _winograd(self, module, address, x, mask, u, bias, pad, relu, pool, y):
+        """y = the 3x3 stride-1 convolution of x (n, C, H, W) by module (winograd.py's F(2x2, 3x3) or
+        winograd4.py's F(4x4, 3x3)) with u (module.weights), plus bias, rectified with relu, pooled with pool; x
+        zeroed where mask is not positive unless mask is None. Chunks of tuning.WINOGRAD_CHUNK_BYTES of
+        transformed data, at least WINOGRAD_MIN_TILES tiles."""
         n, c, h, wd = x.shape
         o = y.shape[1]
         oh, ow = h + 2 * pad - 2, wd + 2 * pad - 2
-        th, tw = winograd.tiles(oh, ow)
+        th, tw = module.tiles(oh, ow)
         bias_row = np.tile(bias, tw)
         masked = mask is not None
         mask = x if mask is None else mask
-        per_image = 16 * (c + o) * th * tw * x.itemsize
+        per_image = module.POSITIONS * (c + o) * th * tw * x.itemsize
         images = max(tuning.WINOGRAD_CHUNK_BYTES // per_image, -(-tuning.WINOGRAD_MIN_TILES // (th * tw)), 1)
 
         def work(_, chunks):
             for s, e in chunks:
-                scratch = winograd.scratch(self.workers.buffer, e - s, c, o, oh, ow, pool, x.dtype)
-                winograd.conv_chunk(address, x[s:e], mask[s:e], masked, u, bias_row, pad, relu, pool, *scratch,
+                scratch = module.scratch(self.workers.buffer, e - s, c, o, oh, ow, pool, x.dtype)
+                module.conv_chunk(address, x[s:e], mask[s:e], masked, u, bias_row, pad, relu, pool, *scratch,
                                     y[s:e])
 
         self._share(work, n, images, o * c * 9 * n * oh * ow)
@@ -276,13 +284,14 @@ class ChunkedConv:
         h, wd = x.shape[2:]
         # dx by Winograd's F(2x2, 3x3) where it pays: the convolution of dy with the filters turned and
         # transposed, a pass of its own after the weight gradient's (winograd.py)
-        winograd_dx = need_dx and pad <= 2 and self._uses_winograd(o, c, kh, kw, stride, address, n, h, wd, dx=True)
+        winograd_dx = self._uses_winograd(o, c, kh, kw, stride, address, n, h, wd, dx=True) if (
+            need_dx and pad <= 2) else None
         # or by the direct convolution (direct.py), the same convolution, on the narrow layers it serves; either
         # reads relu_out too, as the mask of dy
         masks = () if relu_out is None else (relu_out,)
         direct_dx = need_dx and pad <= 2 and self._uses_direct(o, c, kh, kw, stride, wd, x, w, dy, *masks)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
-        if winograd_dx or direct_dx:
+        if winograd_dx is not None or direct_dx:
             need_dx = False
         if not need_dx and self._uses_direct(c, o, kh, kw, stride, ow, x, w, dy, *masks):
             # no patches at all: the weight gradient by direct.py too
@@ -336,17 +345,16 @@ class ChunkedConv:
         return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
 
     def _input_gradient(self, dy, w, relu_out, pad, address, direct, winograd, dx):
-        """dx for a 3x3 stride-1 layer by the direct convolution or by Winograd's, as backward chose (else dx as
-        it is): dy, masked by relu_out unless None, convolved with the filters turned 180 degrees and transposed,
-        padded 2 - pad."""
+        """dx for a 3x3 stride-1 layer by the direct convolution or by the Winograd module `winograd`, as backward
+        chose (else dx as it is): dy, masked by relu_out unless None, convolved with the filters turned 180
+        degrees and transposed, padded 2 - pad."""
         zeros = np.zeros(w.shape[1], dy.dtype)
         if direct:
             turned = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
             self._direct(dy, relu_out, turned, zeros, 2 - pad, False, False, dx)
-        elif winograd:
-            from .winograd import gradient_weights
-
-            self._winograd(address, dy, relu_out, gradient_weights(w, dy.dtype), zeros, 2 - pad, False, False, dx)
+        elif winograd is not None:
+            self._winograd(winograd, address, dy, relu_out, winograd.gradient_weights(w, dy.dtype), zeros, 2 - pad,
+                           False, False, dx)
         return dx
 
     def _direct_weights(self, dy, x, relu_out, pad, shape):
