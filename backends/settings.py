@@ -8,7 +8,7 @@ DEEPNET_DEVICE     CUDA device ordinal for the gpu backend (default 0)
 DEEPNET_DTYPE      float32 (default) | float64 | float16
 DEEPNET_NUMBA      on (default) | off: the CPU backend's compiled kernels (1/0, true/false, yes/no also)
 DEEPNET_SPIN       on (default) | off: the CPU backend's threads spin between tasks, or sleep
-DEEPNET_WINOGRAD   on (default) | off: the CPU backend's Winograd F(2x2, 3x3) for wide 3x3 stride-1 convolutions
+DEEPNET_WINOGRAD   on (default) | off: the CPU backend's Winograd F(4x4, 3x3), F(2x2, 3x3) for wide 3x3 stride-1 layers
 DEEPNET_DIRECT     on (default) | off: the CPU backend's direct 3x3 convolution for narrow layers on wide images
 DEEPNET_THREADS    the CPU backend's thread count (default: the usable cores)
 DEEPNET_CONV       im2col (default) | cudnn | auto: the GPU backend's convolution (auto: cuDNN where it imports)

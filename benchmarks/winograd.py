@@ -31,7 +31,7 @@ from conv_split import conv_shapes  # noqa: E402
 GATES = {"winograd": {"WINOGRAD_MIN_CHANNELS": 1, "WINOGRAD_DX_MIN_CHANNELS": 1, "WINOGRAD_THREAD_TILES": 1,
                       "WINOGRAD4_MIN_CHANNELS": 1 << 62, "WINOGRAD4_DX_MIN_CHANNELS": 1 << 62},
          "winograd4": {"WINOGRAD4_MIN_CHANNELS": 1, "WINOGRAD4_MAX_CHANNELS": 1 << 62, "WINOGRAD4_DX_MIN_CHANNELS": 1,
-                       "WINOGRAD_THREAD_TILES": 1},
+                       "WINOGRAD4_THREAD_TILES": 1},
          "direct": {"DIRECT_MAX_CHANNELS": 1 << 62, "DIRECT_MIN_WIDTH": 1}}
 #: the ChunkedConv switch each path turns on and off
 SWITCH = {"winograd": "winograd", "winograd4": "winograd", "direct": "direct"}

@@ -92,19 +92,20 @@ class ChunkedConv:
         """Which Winograd module runs a 3x3 stride-1 convolution from c_in to c_out channels, n images of (oh, ow)
         outputs, or None: with the one-call chunks, F(4x4, 3x3) (winograd4.py) from tuning.WINOGRAD4_MIN_CHANNELS
         (C_in C_out, or for the input gradient, dx, WINOGRAD4_DX_MIN_CHANNELS) to WINOGRAD4_MAX_CHANNELS; else
-        F(2x2, 3x3) (winograd.py) from WINOGRAD_MIN_CHANNELS (or WINOGRAD_DX_MIN_CHANNELS) up; either with
-        tuning.WINOGRAD_THREAD_TILES tiles of its own for each thread."""
+        F(2x2, 3x3) (winograd.py) from WINOGRAD_MIN_CHANNELS (or WINOGRAD_DX_MIN_CHANNELS) up; each with
+        tuning.WINOGRAD4_THREAD_TILES or WINOGRAD_THREAD_TILES tiles of its own for each thread."""
         if not (self.winograd and address is not None and kh == kw == 3 and stride == 1):
             return None
         from . import winograd, winograd4
 
         channels = c_in * c_out
-        for module, least, most in (
+        for module, least, most, per_thread in (
                 (winograd4, tuning.WINOGRAD4_DX_MIN_CHANNELS if dx else tuning.WINOGRAD4_MIN_CHANNELS,
-                 tuning.WINOGRAD4_MAX_CHANNELS),
-                (winograd, tuning.WINOGRAD_DX_MIN_CHANNELS if dx else tuning.WINOGRAD_MIN_CHANNELS, channels)):
+                 tuning.WINOGRAD4_MAX_CHANNELS, tuning.WINOGRAD4_THREAD_TILES),
+                (winograd, tuning.WINOGRAD_DX_MIN_CHANNELS if dx else tuning.WINOGRAD_MIN_CHANNELS, channels,
+                 tuning.WINOGRAD_THREAD_TILES)):
             th, tw = module.tiles(oh, ow)
-            if least <= channels <= most and n * th * tw >= self.workers.threads * tuning.WINOGRAD_THREAD_TILES:
+            if least <= channels <= most and n * th * tw >= self.workers.threads * per_thread:
                 return module
         return None
 

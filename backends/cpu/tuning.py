@@ -56,6 +56,10 @@ WINOGRAD_DX_MIN_CHANNELS = 256 * 256
 WINOGRAD4_MIN_CHANNELS = 32 * 32
 WINOGRAD4_MAX_CHANNELS = 64 * 64
 WINOGRAD4_DX_MIN_CHANNELS = 1 << 62
+#: F(4x4, 3x3) from this many output tiles (4x4) a thread: DeepConvNet's 32 x 32 layer at batch 10 (160
+#: tiles) ran 1.15x faster forward than im2col, its 64-channel layers (40 tiles) 0.60-0.73x
+#: (`benchmarks/winograd.py --model deepconvnet --input 1x28x28 --batch 10 --path winograd4 --tag b10`).
+WINOGRAD4_THREAD_TILES = 64
 #: Images per Winograd chunk: this many bytes of transformed input and product (V and M), and at least
 #: WINOGRAD_MIN_TILES tiles, so that each of the chunk's 16 products has rows enough to run near the BLAS's
 #: rate (AlexNet's 12x12 layers have 36 tiles an image: one image a chunk ran 1.4x slower than four).

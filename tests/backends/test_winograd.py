@@ -45,6 +45,7 @@ def tile(request, monkeypatch):
     monkeypatch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_TILES", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_THREAD_TILES", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD4_THREAD_TILES", 1)
     monkeypatch.setattr(tuning, "SPLIT_WORK", 0)
     return request.param
 
@@ -110,7 +111,7 @@ def test_the_wide_layers_take_the_winograd_path_and_the_switch_turns_it_off(monk
     assert calls == []
     monkeypatch.setattr(tuning, f"{prefix}_DX_MIN_CHANNELS", 1)
     # 4 images of 6x6 outputs: 36 tiles of 2x2 or 16 of 4x4, too few for two threads, enough for one
-    monkeypatch.setattr(tuning, "WINOGRAD_THREAD_TILES", 19 if tile == 2 else 9)
+    monkeypatch.setattr(tuning, f"{prefix}_THREAD_TILES", 19 if tile == 2 else 9)
     chunked(threads=2).forward(x, w, b, 1, 1)
     assert calls == []
     other.clear()  # (with 4x4 tiles not taken, 2x2 tiles were, above)
@@ -129,7 +130,8 @@ def test_the_networks_layers_take_the_tile_size_measured_for_them(monkeypatch):
     layers = [  # (C_in, C_out, batch, output height and width, the module expected)
         (32, 32, 64, 16, winograd4), (64, 64, 64, 8, winograd4), (32, 64, 100, 8, winograd4),
         (32, 32, 100, 16, winograd4), (256, 384, 8, 13, winograd), (384, 384, 8, 13, winograd),
-        (16, 32, 100, 14, None), (64, 64, 2, 8, None)]  # the last: 8 tiles, too few for two threads
+        (16, 32, 100, 14, None), (64, 64, 2, 8, None),  # 8 tiles, too few for two threads
+        (32, 32, 10, 16, winograd4), (64, 64, 10, 8, None)]  # DeepConvNet at batch 10: 160 tiles, and 40
     for c_in, c_out, n, size, want in layers:
         assert conv._uses_winograd(c_in, c_out, 3, 3, 1, address, n, size, size) is want, (c_in, c_out, n)
     assert conv._uses_winograd(64, 64, 3, 3, 1, address, 64, 8, 8, dx=True) is None
