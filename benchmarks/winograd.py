@@ -8,8 +8,9 @@ input gradient by each method), on the CPU backend's threads as training runs th
     ... benchmarks/winograd.py --model resnet20 --input 3x32x32 --batch 64 --path direct
 
 The convolutions are read from one `predict` of the model (benchmarks/conv_split.py). Each is run with the
-path (--path: winograd, F(2x2, 3x3) in backends/cpu/winograd.py; winograd4, F(4x4, 3x3) in winograd4.py; or
-direct, backends/cpu/direct.py) forced on, whatever its
+path (--path: winograd, F(2x2, 3x3) in backends/cpu/winograd.py; winograd4, F(4x4, 3x3) in
+winograd4.py; winograd4dw, the same and the weight gradient by its F(3x3, 4x4); or direct,
+backends/cpu/direct.py) forced on, whatever its
 channels, width and batch (the backend's own choice is in tuning.py), and off, the other fast path off
 throughout, the two alternating in one process for --rounds rounds after two warm-up rounds, on the same
 data: the median milliseconds and their quartiles, and the ratio of the medians (im2col's time over the
@@ -29,12 +30,15 @@ from conv_split import conv_shapes  # noqa: E402
 
 #: each path's gates in tuning.py, and the values that force it on every 3x3 stride-1 layer
 GATES = {"winograd": {"WINOGRAD_MIN_CHANNELS": 1, "WINOGRAD_DX_MIN_CHANNELS": 1, "WINOGRAD_THREAD_TILES": 1,
-                      "WINOGRAD4_MIN_CHANNELS": 1 << 62, "WINOGRAD4_DX_MIN_CHANNELS": 1 << 62},
+                      "WINOGRAD4_MIN_CHANNELS": 1 << 62, "WINOGRAD4_DX_MIN_CHANNELS": 1 << 62,
+                      "WINOGRAD4_DW_MIN_CHANNELS": 1 << 62},
          "winograd4": {"WINOGRAD4_MIN_CHANNELS": 1, "WINOGRAD4_MAX_CHANNELS": 1 << 62, "WINOGRAD4_DX_MIN_CHANNELS": 1,
-                       "WINOGRAD4_THREAD_TILES": 1},
+                       "WINOGRAD4_THREAD_TILES": 1, "WINOGRAD4_DW_MIN_CHANNELS": 1 << 62},
+         "winograd4dw": {"WINOGRAD4_MIN_CHANNELS": 1, "WINOGRAD4_MAX_CHANNELS": 1 << 62, "WINOGRAD4_DX_MIN_CHANNELS": 1,
+                         "WINOGRAD4_THREAD_TILES": 1, "WINOGRAD4_DW_MIN_CHANNELS": 1},
          "direct": {"DIRECT_MAX_CHANNELS": 1 << 62, "DIRECT_MIN_WIDTH": 1}}
 #: the ChunkedConv switch each path turns on and off
-SWITCH = {"winograd": "winograd", "winograd4": "winograd", "direct": "direct"}
+SWITCH = {"winograd": "winograd", "winograd4": "winograd", "winograd4dw": "winograd", "direct": "direct"}
 
 
 def compare(shapes, rounds: int, path: str = "winograd") -> list:

@@ -57,15 +57,15 @@ def addresses() -> tuple[int, int] | None:
 
 
 @intrinsic
-def _gemm(typingctx, address, trans_b, m, n, k, a, b, c, beta):
-    """cblas_?gemm(RowMajor, NoTrans, trans_b, m, n, k, 1, a, lda, b, ldb, beta, c, n) through a function
-    address: C (m, n) = A (m, k) B (k, n) + beta C, or A B^T with trans_b = TRANS (b then (n, k)).
-    Every array C-contiguous, all of one float dtype; lda = k, ldb = n or k."""
+def _gemm(typingctx, address, trans_a, trans_b, m, n, k, a, b, c, beta):
+    """cblas_?gemm(RowMajor, trans_a, trans_b, m, n, k, 1, a, lda, b, ldb, beta, c, n) through a function
+    address: C (m, n) = A (m, k) B (k, n) + beta C; with trans_a = TRANS, A^T in A's place (a then (k, m)),
+    with trans_b = TRANS, B^T (b then (n, k)). Every array C-contiguous, all of one float dtype."""
     dtype = a.dtype
-    sig = types.void(address, trans_b, m, n, k, a, b, c, beta)
+    sig = types.void(address, trans_a, trans_b, m, n, k, a, b, c, beta)
 
     def codegen(context, builder, signature, args):
-        address, trans_b, m, n, k, a, b, c, beta = args
+        address, trans_a, trans_b, m, n, k, a, b, c, beta = args
         real = ir.FloatType() if dtype == types.float32 else ir.DoubleType()
         i32, i64 = ir.IntType(32), ir.IntType(64)
         fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, real.as_pointer(), i64,
@@ -75,23 +75,25 @@ def _gemm(typingctx, address, trans_b, m, n, k, a, b, c, beta):
         def data(value, aty):
             return builder.bitcast(context.make_array(aty)(context, builder, value).data, real.as_pointer())
 
+        lda = builder.select(builder.icmp_signed("==", trans_a, i64(TRANS)), m, k)
         ldb = builder.select(builder.icmp_signed("==", trans_b, i64(TRANS)), k, n)
         beta = builder.fptrunc(beta, real) if dtype == types.float32 else beta
-        builder.call(fn, [i32(ROW_MAJOR), i32(NO_TRANS), builder.trunc(trans_b, i32), m, n, k, ir.Constant(real, 1.0),
-                          data(a, signature.args[5]), k, data(b, signature.args[6]), ldb, beta,
-                          data(c, signature.args[7]), n])
+        builder.call(fn, [i32(ROW_MAJOR), builder.trunc(trans_a, i32), builder.trunc(trans_b, i32), m, n, k,
+                          ir.Constant(real, 1.0), data(a, signature.args[6]), lda, data(b, signature.args[7]), ldb,
+                          beta, data(c, signature.args[8]), n])
         return context.get_dummy_value()
 
     return sig, codegen
 
 
 @numba.njit(cache=True, nogil=True)
-def gemm(address, a, b, c, beta=0.0, trans_b=False):
-    """c = a @ b + beta c (c = a @ b.T + beta c with trans_b) for C-contiguous 2-D arrays of one float dtype."""
-    m, k = a.shape
+def gemm(address, a, b, c, beta=0.0, trans_b=False, trans_a=False):
+    """c = a @ b + beta c for C-contiguous 2-D arrays of one float dtype; a.T in a's place with trans_a, b.T in
+    b's with trans_b."""
+    m, k = (a.shape[1], a.shape[0]) if trans_a else (a.shape[0], a.shape[1])
     n = c.shape[1]
-    _gemm(np.int64(address), np.int64(TRANS if trans_b else NO_TRANS), np.int64(m), np.int64(n), np.int64(k),
-          a, b, c, np.float64(beta))
+    _gemm(np.int64(address), np.int64(TRANS if trans_a else NO_TRANS), np.int64(TRANS if trans_b else NO_TRANS),
+          np.int64(m), np.int64(n), np.int64(k), a, b, c, np.float64(beta))
 
 
 # --- one chunk of the chunked convolution (conv.ChunkedConv), in one call ------------------------------

@@ -109,6 +109,17 @@ class ChunkedConv:
                 return module
         return None
 
+    def _uses_winograd_weights(self, c_in: int, c_out: int, kh: int, kw: int, stride: int, address, n: int,
+                               oh: int, ow: int) -> bool:
+        """Whether the weight gradient of a 3x3 stride-1 convolution from c_in to c_out channels, n images of (oh,
+        ow) outputs, runs by Winograd's F(3x3, 4x4) (winograd4.py): with the one-call chunks, from
+        tuning.WINOGRAD4_DW_MIN_CHANNELS to WINOGRAD4_DW_MAX_CHANNELS (C_in C_out), with
+        WINOGRAD4_THREAD_TILES tiles (4x4) for each thread."""
+        th, tw = (oh + 3) // 4, (ow + 3) // 4
+        return (self.winograd and address is not None and kh == kw == 3 and stride == 1
+                and tuning.WINOGRAD4_DW_MIN_CHANNELS <= c_in * c_out <= tuning.WINOGRAD4_DW_MAX_CHANNELS
+                and n * th * tw >= self.workers.threads * tuning.WINOGRAD4_THREAD_TILES)
+
     def _uses_direct(self, c_in: int, c_out: int, kh: int, kw: int, stride: int, ow: int, *arrays) -> bool:
         """Whether a convolution from c_in to c_out channels with (., ow) outputs runs as direct.py's: 3x3,
         stride 1, up to tuning.DIRECT_MAX_CHANNELS (C_in C_out), outputs at least tuning.DIRECT_MIN_WIDTH wide,
@@ -272,8 +283,9 @@ class ChunkedConv:
         return y
 
     def backward(self, dy, x, w, stride, pad, need_dx=True, relu_out=None):
-        """(dx, dW, db) for the forward above, rebuilding each chunk's patches from x (dx None if not needed).
-        With relu_out, the output of a forward with a fused ReLU, dy is first masked where it was not positive."""
+        """(dx, dW, db) for the forward above, rebuilding each chunk's patches from x (dx None if not needed), or
+        with no patches where Winograd's or the direct convolution's gradients serve the layer. With relu_out,
+        the output of a forward with a fused ReLU, dy is first masked where it was not positive."""
         n, c = x.shape[:2]
         o, _, kh, kw = w.shape
         oh, ow = dy.shape[2], dy.shape[3]
@@ -292,6 +304,14 @@ class ChunkedConv:
         masks = () if relu_out is None else (relu_out,)
         direct_dx = need_dx and pad <= 2 and self._uses_direct(o, c, kh, kw, stride, wd, x, w, dy, *masks)
         dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+        if self._uses_winograd_weights(c, o, kh, kw, stride, address, n, oh, ow) and (not need_dx or pad <= 2):
+            # no patches at all: dW by F(3x3, 4x4) (winograd4.py), dx by a fast path, F(4x4, 3x3) if none other
+            from . import winograd4
+
+            if need_dx and winograd_dx is None and not direct_dx:
+                winograd_dx = winograd4
+            dw, db = self._winograd_weights(address, dy, x, relu_out, pad, w.shape)
+            return self._input_gradient(dy, w, relu_out, pad, address, direct_dx, winograd_dx, dx), dw, db
         if winograd_dx is not None or direct_dx:
             need_dx = False
         if not need_dx and self._uses_direct(c, o, kh, kw, stride, ow, x, w, dy, *masks):
@@ -357,6 +377,35 @@ class ChunkedConv:
             self._winograd(winograd, address, dy, relu_out, winograd.gradient_weights(w, dy.dtype), zeros, 2 - pad,
                            False, False, dx)
         return dx
+
+    def _winograd_weights(self, address, dy, x, relu_out, pad, shape):
+        """(dW, db) of a 3x3 stride-1 layer by Winograd's F(3x3, 4x4) (winograd4.py), dy masked by relu_out
+        unless None: each thread sums its chunks' 36 products, the threads' sums are added, then transformed
+        once (in float64). Chunks as _winograd's."""
+        from . import winograd4
+
+        n, c = x.shape[:2]
+        o, oh, ow = dy.shape[1:]
+        th, tw = winograd4.tiles(oh, ow)
+        masked = relu_out is not None
+        mask = relu_out if masked else dy
+        per_image = winograd4.POSITIONS * (c + o) * th * tw * x.itemsize
+        images = max(tuning.WINOGRAD_CHUNK_BYTES // per_image, -(-tuning.WINOGRAD_MIN_TILES // (th * tw)), 1)
+
+        def work(_, chunks):
+            mw = np.zeros((winograd4.POSITIONS, o, c), x.dtype)
+            db = np.zeros(o)
+            for s, e in chunks:
+                scratch = winograd4.gradient_scratch(self.workers.buffer, e - s, c, o, oh, ow, x.dtype)
+                winograd4.weight_gradient_chunk(address, x[s:e], dy[s:e], mask[s:e], masked, pad, mw, db, *scratch)
+            return mw, db
+
+        parts = self._share(work, n, images, o * c * 9 * n * oh * ow)
+        mw, db = parts[0]
+        for part_w, part_b in parts[1:]:
+            mw += part_w
+            db += part_b
+        return winograd4.weights_of(mw, shape, x.dtype), db.astype(x.dtype)
 
     def _direct_weights(self, dy, x, relu_out, pad, shape):
         """(dW, db) of a 3x3 stride-1 layer by direct.weight_chunk: each thread sums its images into its own

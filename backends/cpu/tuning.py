@@ -47,12 +47,11 @@ WINOGRAD_DX_MIN_CHANNELS = 256 * 256
 #: Winograd's F(4x4, 3x3) (winograd4.py) in place of F(2x2, 3x3) or im2col for a forward pass from
 #: WINOGRAD4_MIN_CHANNELS up to WINOGRAD4_MAX_CHANNELS input times output channels: 36 products for 16 outputs
 #: where F(2x2, 3x3) spends 64. Two threads, forced on against im2col, 8 alternating rounds (benchmarks/winograd.py
-#: --path winograd4, results/winograd4_*.json): forward 1.07x (DeepConvNet's 32 x 32 and 32 x 64 channels) to
-#: 1.32x (64 x 64 on 8 x 8, where F(2x2, 3x3) gave 1.15-1.19x), but 0.72x at 16 x 32 on 14 x 14. AlexNet's
-#: 13 x 13 layers (256-384 channels, a quarter of each 4x4 tile's outputs cut off) ran no faster than with
-#: F(2x2, 3x3) (inference 124.1 against 126.0 ms a batch of 8), so they keep it. Its input gradient (backward
-#: 0.90-1.00x of im2col's on the same layers) is not used: WINOGRAD4_DX_MIN_CHANNELS is out of reach, and
-#: tests and benchmarks lower it.
+#: --path winograd4dw, results/winograd4dw_*.json): forward 1.17-1.43x on ResNet-20's and DeepConvNet's 32- and
+#: 64-channel layers, 0.99x at 16 x 32 on 14 x 14 (kept on im2col). AlexNet's 13 x 13 layers (256-384 channels,
+#: a quarter of each 4x4 tile's outputs cut off) ran 1.06-1.18x, below F(2x2, 3x3)'s 1.29-1.34x, so they keep
+#: it. WINOGRAD4_DX_MIN_CHANNELS: its input gradient alone (with im2col's weight gradient, 1.09-1.16x on
+#: ResNet-20's layers) is not used; with the weight gradient below it is.
 WINOGRAD4_MIN_CHANNELS = 32 * 32
 WINOGRAD4_MAX_CHANNELS = 64 * 64
 WINOGRAD4_DX_MIN_CHANNELS = 1 << 62
@@ -60,6 +59,12 @@ WINOGRAD4_DX_MIN_CHANNELS = 1 << 62
 #: tiles) ran 1.15x faster forward than im2col, its 64-channel layers (40 tiles) 0.60-0.73x
 #: (`benchmarks/winograd.py --model deepconvnet --input 1x28x28 --batch 10 --path winograd4 --tag b10`).
 WINOGRAD4_THREAD_TILES = 64
+#: The weight gradient by F(3x3, 4x4) (winograd4.py) from WINOGRAD4_DW_MIN_CHANNELS to WINOGRAD4_DW_MAX_CHANNELS
+#: input times output channels, the input gradient then by F(4x4, 3x3) (unless the direct convolution has it):
+#: no patches at all. The whole backward pass against im2col's (same runs): 1.31-1.56x on the 32- and
+#: 64-channel layers; 0.74x at 16 x 32 on 14 x 14, 0.80-0.92x on AlexNet's.
+WINOGRAD4_DW_MIN_CHANNELS = 32 * 32
+WINOGRAD4_DW_MAX_CHANNELS = 64 * 64
 #: Images per Winograd chunk: this many bytes of transformed input and product (V and M), and at least
 #: WINOGRAD_MIN_TILES tiles, so that each of the chunk's 16 products has rows enough to run near the BLAS's
 #: rate (AlexNet's 12x12 layers have 36 tiles an image: one image a chunk ran 1.4x slower than four).

@@ -35,11 +35,13 @@ GATES = {name: getattr(tuning, name) for name in dir(tuning) if name.startswith(
 @pytest.fixture(autouse=True, params=[2, 4], ids=["F2", "F4"])
 def tile(request, monkeypatch):
     """Small shapes, run as the wide layers run: Winograd from one channel, several chunks, split threads; with
-    2x2 output tiles (F(4x4, 3x3) never) or 4x4 (always)."""
+    2x2 output tiles (F(4x4, 3x3) never) or 4x4 (always, the weight gradient by F(3x3, 4x4) too)."""
     never = 1 << 62
     monkeypatch.setattr(tuning, "WINOGRAD4_MIN_CHANNELS", 1 if request.param == 4 else never)
     monkeypatch.setattr(tuning, "WINOGRAD4_DX_MIN_CHANNELS", 1 if request.param == 4 else never)
     monkeypatch.setattr(tuning, "WINOGRAD4_MAX_CHANNELS", never)
+    monkeypatch.setattr(tuning, "WINOGRAD4_DW_MIN_CHANNELS", 1 if request.param == 4 else never)
+    monkeypatch.setattr(tuning, "WINOGRAD4_DW_MAX_CHANNELS", never)
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_DX_MIN_CHANNELS", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)
@@ -84,14 +86,18 @@ def test_the_pooled_inference_pass_is_the_pooling_of_the_rectified_convolution(s
 
 
 def test_the_wide_layers_take_the_winograd_path_and_the_switch_turns_it_off(monkeypatch, tile):
-    calls, other = [], []
+    calls, other, gradient = [], [], []
     for module in (winograd, winograd4):
         real = module.conv_chunk
         log = calls if module is MODULES[tile] else other
         monkeypatch.setattr(module, "conv_chunk", lambda *a, real=real, log=log: log.append(a[1].shape) or real(*a))
+    real_gradient = winograd4.weight_gradient_chunk
+    monkeypatch.setattr(winograd4, "weight_gradient_chunk",
+                        lambda *a: gradient.append(a[1].shape) or real_gradient(*a))
     x, w, b, dy = data((4, 3, 6, 6), 5, 1, "float32")
     chunked().backward(dy, x, w, 1, 1)
     assert calls, "dx did not run by Winograd"
+    assert sum(shape[0] for shape in gradient) == (4 if tile == 4 else 0)  # dW by F(3x3, 4x4): 4x4 tiles only
     calls.clear()
     chunked().forward(x, w, b, 1, 1)
     assert sum(shape[0] for shape in calls) == 4  # every image, in several chunks
@@ -107,9 +113,17 @@ def test_the_wide_layers_take_the_winograd_path_and_the_switch_turns_it_off(monk
     assert calls == []
     monkeypatch.setattr(tuning, f"{prefix}_MIN_CHANNELS", 1)
     monkeypatch.setattr(tuning, f"{prefix}_DX_MIN_CHANNELS", 16)
-    chunked().backward(dy, x, w, 1, 1)  # the input gradient has a threshold of its own
-    assert calls == []
+    monkeypatch.setattr(tuning, "WINOGRAD4_DW_MIN_CHANNELS", 16)  # (dW by F(3x3, 4x4) brings dx by F(4x4, 3x3))
+    gradient.clear()
+    chunked().backward(dy, x, w, 1, 1)  # the input gradient has a threshold of its own, and so has dW
+    assert calls == [] and gradient == []
     monkeypatch.setattr(tuning, f"{prefix}_DX_MIN_CHANNELS", 1)
+    monkeypatch.setattr(tuning, "WINOGRAD4_DW_MIN_CHANNELS", 1 if tile == 4 else 1 << 62)
+    x3, w3, b3, dy3 = data((4, 3, 6, 6), 5, 3, "float32")
+    chunked().backward(dy3, x3, w3, 1, 3)  # pad 3: dx (pad -1) has no Winograd path, so neither has dW
+    assert gradient == []
+    chunked().backward(dy3, x3, w3, 1, 3, need_dx=False)  # without dx it has
+    assert sum(shape[0] for shape in gradient) == (0 if tile == 2 else 4)
     # 4 images of 6x6 outputs: 36 tiles of 2x2 or 16 of 4x4, too few for two threads, enough for one
     monkeypatch.setattr(tuning, f"{prefix}_THREAD_TILES", 19 if tile == 2 else 9)
     chunked(threads=2).forward(x, w, b, 1, 1)
@@ -120,9 +134,9 @@ def test_the_wide_layers_take_the_winograd_path_and_the_switch_turns_it_off(monk
 
 
 def test_the_networks_layers_take_the_tile_size_measured_for_them(monkeypatch):
-    """With the shipped gates (tuning.py has the measurements): F(4x4, 3x3) forward on ResNet-20's and
-    DeepConvNet's 32- and 64-channel layers, F(2x2, 3x3) on AlexNet's, im2col on DeepConvNet's 16 x 32; the
-    input gradient never by F(4x4, 3x3)."""
+    """With the shipped gates (tuning.py has the measurements): F(4x4, 3x3) forward and F(3x3, 4x4) for dW on
+    ResNet-20's and DeepConvNet's 32- and 64-channel layers, F(2x2, 3x3) on AlexNet's, im2col on DeepConvNet's
+    16 x 32; the input gradient not by F(4x4, 3x3) alone."""
     for name, value in GATES.items():
         monkeypatch.setattr(tuning, name, value)
     conv = chunked(threads=2)
@@ -135,6 +149,8 @@ def test_the_networks_layers_take_the_tile_size_measured_for_them(monkeypatch):
     for c_in, c_out, n, size, want in layers:
         assert conv._uses_winograd(c_in, c_out, 3, 3, 1, address, n, size, size) is want, (c_in, c_out, n)
     assert conv._uses_winograd(64, 64, 3, 3, 1, address, 64, 8, 8, dx=True) is None
+    for c_in, c_out, n, size, want in layers:  # dW by F(3x3, 4x4) where the forward runs F(4x4, 3x3)
+        assert conv._uses_winograd_weights(c_in, c_out, 3, 3, 1, address, n, size, size) is (want is winograd4)
     assert conv._uses_winograd(384, 256, 3, 3, 1, address, 8, 13, 13, dx=True) is winograd
     monkeypatch.setattr(tuning, "WINOGRAD4_MAX_CHANNELS", 32 * 32)
     assert conv._uses_winograd(64, 64, 3, 3, 1, address, 64, 8, 8) is winograd
@@ -154,21 +170,48 @@ def test_deepnet_winograd_reaches_the_cpu_backend(monkeypatch):
 def test_float32_error_stays_near_the_direct_products(tile):
     """Against the float64 result, Winograd's float32 error (relative to the largest value) stays within twice
     the im2col product's with 2x2 tiles, forward and dx. With 4x4 tiles (transforms with factors up to 8, G's
-    weights not exact in binary) it was 4-9x im2col's forward and 11-20x for dx, 2-4e-6, on these shapes:
-    bounded at 10x and 25x, and 5e-6."""
-    factors, ceiling = ((2, 2), 2e-6) if tile == 2 else ((10, 25), 5e-6)
+    weights not exact in binary) it was 4-9x im2col's forward, 11-20x for dx and 6-11x for dW (by F(3x3, 4x4)),
+    2-4e-6, on these shapes: bounded at 10x, 25x and 15x, and 5e-6."""
+    factors, ceiling = ((2, 2, 2), 2e-6) if tile == 2 else ((10, 25, 15), 5e-6)
     for shape, o, pad in (((2, 96, 12, 12), 128, 1), ((4, 64, 8, 8), 64, 1), ((4, 32, 14, 14), 32, 2),
                           ((4, 32, 16, 16), 32, 1), ((4, 16, 28, 28), 32, 1)):
         x, w, b, dy = data(shape, o, pad, "float32", seed=3)
-        y_ref, dx_ref, _, _ = direct(x, w, b, pad, dy)
+        y_ref, dx_ref, dw_ref, _ = direct(x, w, b, pad, dy)
         errors = {}
         for on in (False, True):
             conv = chunked(on=on)
             y = conv.forward(x, w, b, 1, pad)
-            dx = conv.backward(dy, x, w, 1, pad)[0]
-            errors[on] = [np.abs(got - want).max() / np.abs(want).max() for got, want in ((y, y_ref), (dx, dx_ref))]
+            dx, dw, _ = conv.backward(dy, x, w, 1, pad)
+            errors[on] = [np.abs(got - want).max() / np.abs(want).max()
+                          for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref))]
         for wino, direct_error, factor in zip(errors[True], errors[False], factors):
             assert wino <= factor * direct_error + 1e-7 and wino < ceiling, (shape, errors)
+
+
+def test_the_weight_gradient_without_dx_and_against_numerical_gradients(tile):
+    """dW and db (by F(3x3, 4x4) with 4x4 tiles) against central differences of sum(relu(conv(x)) * dy) in
+    float64, with dx and without it (a network's first layer), the fused ReLU's mask applied."""
+    x, w, b, dy = data((3, 4, 7, 6), 5, 1, "float64", seed=8)
+    conv = chunked()
+
+    def loss(w, b):
+        return float((conv.forward(x, w, b, 1, 1, relu=True) * dy).sum())
+
+    y = conv.forward(x, w, b, 1, 1, relu=True)
+    dx, dw, db = conv.backward(dy, x, w, 1, 1, relu_out=y)
+    none, dw_alone, db_alone = conv.backward(dy, x, w, 1, 1, need_dx=False, relu_out=y)
+    assert none is None
+    np.testing.assert_array_equal(dw_alone, dw)
+    np.testing.assert_array_equal(db_alone, db)
+    eps = 1e-6
+    numeric = np.zeros_like(w)
+    for i in np.ndindex(w.shape):
+        step = np.zeros_like(w)
+        step[i] = eps
+        numeric[i] = (loss(w + step, b) - loss(w - step, b)) / (2 * eps)
+    np.testing.assert_allclose(dw, numeric, rtol=1e-6, atol=1e-8)
+    numeric_b = np.array([(loss(w, b + eps * e) - loss(w, b - eps * e)) / (2 * eps) for e in np.eye(len(b))])
+    np.testing.assert_allclose(db, numeric_b, rtol=1e-6, atol=1e-8)
 
 
 def test_dx_against_numerical_gradients_in_float64():
@@ -221,3 +264,22 @@ def test_f4_transforms_compute_four_outputs_of_a_3_tap_correlation():
         d, g = rng.standard_normal(6), rng.standard_normal(3)
         want = [d[i : i + 3] @ g for i in range(4)]
         np.testing.assert_allclose(winograd4.A_T @ ((winograd4.G @ g) * (winograd4.B_T @ d)), want, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_blas_product_takes_either_operand_transposed(dtype):
+    """blas.gemm, which the weight gradient calls with A transposed (D[k]^T V[k]), against NumPy: each operand
+    as it is or transposed, c overwritten (beta 0) or added to (beta 1)."""
+    rng = np.random.default_rng(9)
+    address = blas.addresses()[0 if dtype == "float32" else 1]
+    m, k, n = 5, 7, 4
+    for trans_a in (False, True):
+        for trans_b in (False, True):
+            a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+            b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+            want = (a.T if trans_a else a) @ (b.T if trans_b else b)
+            c = np.ones((m, n), dtype)
+            blas.gemm(address, a, b, c, 1.0, trans_b, trans_a)
+            np.testing.assert_allclose(c, 1 + want, rtol=1e-5)
+            blas.gemm(address, a, b, c, 0.0, trans_b, trans_a)
+            np.testing.assert_allclose(c, want, rtol=1e-5)
