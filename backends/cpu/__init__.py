@@ -8,7 +8,7 @@ batch on one thread per core and, with the `fast` extra, compiled (Numba) kernel
     strided_pooling.py  max-pooling in plain NumPy (strided views)
     blas.py             NumPy's own BLAS product, called from compiled code (one call a chunk)
     winograd.py         Winograd's F(2x2, 3x3) for the wide 3x3 stride-1 convolutions (forward and dx)
-    winograd4.py        Winograd's F(4x4, 3x3) for the 32- and 64-channel ones (forward)
+    winograd4.py        Winograd's F(4x4, 3x3) for the 32- and 64-channel ones, and F(3x3, 4x4) for their dW
     direct.py           the direct 3x3 stride-1 convolution for narrow layers on wide images (all three passes)
     kernels.py          the compiled kernels (Numba), gathered from the modules of their jobs:
     patches.py, pooling.py, outputs.py, popcount.py, spin.py
