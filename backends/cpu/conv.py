@@ -115,7 +115,9 @@ class ChunkedConv:
         ow) outputs, runs by Winograd's F(3x3, 4x4) (winograd4.py): with the one-call chunks, from
         tuning.WINOGRAD4_DW_MIN_CHANNELS to WINOGRAD4_DW_MAX_CHANNELS (C_in C_out), with
         WINOGRAD4_THREAD_TILES tiles (4x4) for each thread."""
-        th, tw = (oh + 3) // 4, (ow + 3) // 4
+        from .winograd4 import tiles
+
+        th, tw = tiles(oh, ow)
         return (self.winograd and address is not None and kh == kw == 3 and stride == 1
                 and tuning.WINOGRAD4_DW_MIN_CHANNELS <= c_in * c_out <= tuning.WINOGRAD4_DW_MAX_CHANNELS
                 and n * th * tw >= self.workers.threads * tuning.WINOGRAD4_THREAD_TILES)
@@ -258,6 +260,14 @@ class ChunkedConv:
         self._share(work, n, -(-n // self.workers.threads), o * c * 9 * n * h * wd)
         return y
 
+    @staticmethod
+    def _winograd_images(module, c: int, o: int, tiles: int, itemsize: int) -> int:
+        """Images per chunk of a Winograd pass with `tiles` tiles an image: tuning.WINOGRAD_CHUNK_BYTES of
+        transformed input and products (module.POSITIONS blocks of each), and at least WINOGRAD_MIN_TILES
+        tiles."""
+        per_image = module.POSITIONS * (c + o) * tiles * itemsize
+        return max(tuning.WINOGRAD_CHUNK_BYTES // per_image, -(-tuning.WINOGRAD_MIN_TILES // tiles), 1)
+
     def _winograd(self, module, address, x, mask, u, bias, pad, relu, pool, y):
         """y = the 3x3 stride-1 convolution of x (n, C, H, W) by module (winograd.py's F(2x2, 3x3) or
         winograd4.py's F(4x4, 3x3)) with u (module.weights), plus bias, rectified with relu, pooled with pool; x
@@ -270,8 +280,7 @@ class ChunkedConv:
         bias_row = np.tile(bias, tw)
         masked = mask is not None
         mask = x if mask is None else mask
-        per_image = module.POSITIONS * (c + o) * th * tw * x.itemsize
-        images = max(tuning.WINOGRAD_CHUNK_BYTES // per_image, -(-tuning.WINOGRAD_MIN_TILES // (th * tw)), 1)
+        images = self._winograd_images(module, c, o, th * tw, x.itemsize)
 
         def work(_, chunks):
             for s, e in chunks:
@@ -295,8 +304,8 @@ class ChunkedConv:
         y3 = None if relu_out is None else relu_out.reshape(n, o, p)
         address = self._blas_address(x, wmat_t, dy, *(() if relu_out is None else (relu_out,)))
         h, wd = x.shape[2:]
-        # dx by Winograd's F(2x2, 3x3) where it pays: the convolution of dy with the filters turned and
-        # transposed, a pass of its own after the weight gradient's (winograd.py)
+        # dx by Winograd (winograd.py, winograd4.py) where it pays: the convolution of dy with the filters
+        # turned and transposed, a pass of its own after the weight gradient's
         winograd_dx = self._uses_winograd(o, c, kh, kw, stride, address, n, h, wd, dx=True) if (
             need_dx and pad <= 2) else None
         # or by the direct convolution (direct.py), the same convolution, on the narrow layers it serves; either
@@ -389,8 +398,7 @@ class ChunkedConv:
         th, tw = winograd4.tiles(oh, ow)
         masked = relu_out is not None
         mask = relu_out if masked else dy
-        per_image = winograd4.POSITIONS * (c + o) * th * tw * x.itemsize
-        images = max(tuning.WINOGRAD_CHUNK_BYTES // per_image, -(-tuning.WINOGRAD_MIN_TILES // (th * tw)), 1)
+        images = self._winograd_images(winograd4, c, o, th * tw, x.itemsize)
 
         def work(_, chunks):
             mw = np.zeros((winograd4.POSITIONS, o, c), x.dtype)

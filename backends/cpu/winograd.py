@@ -25,9 +25,9 @@ import numpy as np
 
 from .blas import gemm
 
-#: G of F(2x2, 3x3): the weight transform
 #: the values of a tile's transformed window: one matrix product each
 POSITIONS = 16
+#: G of F(2x2, 3x3): the weight transform
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
