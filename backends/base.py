@@ -245,6 +245,14 @@ class Backend:
         y, _ = self.conv2d_relu(x, w, b, stride, pad)
         return self.max_pool(y, 2, 2, 2, 0, with_arg=False)[0]
 
+    def conv2d_add_relu(self, x, w, b, residual, stride: int = 1, pad: int = 0):
+        """Inference only: max(W * x + b + residual, 0), with no context for backward: a residual block's last
+        convolution, its sum with the shortcut and the ReLU after it (residual: the output's shape). The
+        reference is conv2d then add_relu; a backend that can add inside the convolution's output pass
+        overrides it."""
+        y, _ = self.conv2d(x, w, b, stride, pad)
+        return self.add_relu(y, residual)[0]
+
     def conv2d_relu_backward(self, dy, w, context, stride: int = 1, pad: int = 0, need_dx: bool = True):
         """(dx, dW, db) for conv2d_relu: the ReLU's backward, then the convolution's."""
         return self.conv2d_backward(self.relu_backward(dy, context.relu), w, context.conv, stride, pad, need_dx)

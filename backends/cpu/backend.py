@@ -109,6 +109,19 @@ class NumpyBackend(Backend):
             return super().conv2d_relu_pool(x, w, b, stride, pad)
         return self.chunked_conv.forward(x, w, b, stride, pad, relu=True, pool=True)
 
+    def conv2d_add_relu(self, x, w, b, residual, stride=1, pad=0):
+        # the sum and the ReLU inside the convolution's output pass where the layer runs by the direct
+        # convolution or Winograd (conv.py), in a pass after it elsewhere
+        shape = (x.shape[0], w.shape[0], self.conv_output_size(x.shape[2], w.shape[2], stride, pad),
+                 self.conv_output_size(x.shape[3], w.shape[3], stride, pad))
+        if tuple(residual.shape) != shape:  # checked before any kernel reads it
+            raise ValueError(f"conv2d_add_relu: the convolution gives {shape} but the residual is "
+                             f"{tuple(residual.shape)}")
+        if x.dtype not in (np.float32, np.float64) or residual.dtype != x.dtype:
+            return super().conv2d_add_relu(x, w, b, residual, stride, pad)
+        return self.chunked_conv.forward(np.ascontiguousarray(x), w, b, stride, pad,
+                                         residual=np.ascontiguousarray(residual))
+
     def _conv2d(self, x, w, b, stride, pad, reuse, relu):
         if x.dtype == np.float16:
             # NumPy has no float16 BLAS and emulates float16 arithmetic: convolve in float32 (every float16

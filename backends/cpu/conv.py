@@ -189,9 +189,11 @@ class ChunkedConv:
         """Whether forward(..., pool=True) runs for these arrays (one-call chunks only)."""
         return self._blas_address(x, w.reshape(len(w), -1), b) is not None
 
-    def forward(self, x, w, b, stride, pad, relu=False, pool=False):
+    def forward(self, x, w, b, stride, pad, relu=False, pool=False, residual=None):
         """y = W * x + b for NCHW x and (O, C, KH, KW) w; y = max(W * x + b, 0) with relu (a fused ReLU);
-        with pool (inference, can_pool only), the 2x2/2 max-pooling of max(W * x + b, 0)."""
+        with pool (inference, can_pool only), the 2x2/2 max-pooling of max(W * x + b, 0); with a residual
+        (inference: y's shape, contiguous, x's dtype), y = max(W * x + b + residual, 0), the sum inside the
+        output pass of the direct and Winograd paths (a residual block's sum and ReLU), else a pass after."""
         n, c, h, wd = x.shape
         o, _, kh, kw = w.shape
         oh = Backend.conv_output_size(h, kh, stride, pad)
@@ -204,10 +206,12 @@ class ChunkedConv:
         if pool and address is None:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
         if self._uses_direct(c, o, kh, kw, stride, ow, x, w, b):
-            return self._direct(x, None, np.ascontiguousarray(w), b, pad, relu, pool, y)
+            return self._direct(x, None, np.ascontiguousarray(w), b, pad, relu, pool, y, residual)
         module = self._uses_winograd(c, o, kh, kw, stride, address, n, oh, ow)
         if module is not None:
-            return self._winograd(module, address, x, None, module.weights(w, x.dtype), b, pad, relu, pool, y)
+            return self._winograd(module, address, x, None, module.weights(w, x.dtype), b, pad, relu, pool, y,
+                                  residual)
+        relu = relu and residual is None  # the ReLU after the residual's sum (below)
         # the chunk routine, chosen once for the pass: one compiled call a chunk, or the steps from Python
         if address is not None:
             from .blas import conv_forward_chunk, conv_relu_pool_chunk
@@ -238,24 +242,29 @@ class ChunkedConv:
                 chunk(s, e)
 
         self._run(work, n, c * kh * kw * p * x.itemsize, o * c * kh * kw * n * p)
+        if residual is not None:  # the sum and the ReLU in a pass of their own on this path
+            np.add(y, residual, out=y)
+            np.maximum(y, 0, out=y)  # a NaN passes, as in the ReLU layer
         return y
 
-    def _direct(self, x, mask, w, bias, pad, relu, pool, y):
+    def _direct(self, x, mask, w, bias, pad, relu, pool, y, residual=None):
         """y = the 3x3 stride-1 convolution of x (n, C, H, W) with w (O, C, 3, 3) by direct.py, plus bias,
-        rectified with relu, pooled with pool; x zeroed where mask is not positive unless mask is None. One
-        call a thread: each image is its own pass already."""
+        rectified with relu, pooled with pool, or with a residual (y's shape) y = max(that + residual, 0); x
+        zeroed where mask is not positive unless mask is None. One call a thread: each image is its own pass
+        already."""
         from . import direct
 
         n, c, h, wd = x.shape
         o = w.shape[0]
-        masked = mask is not None
+        masked, added = mask is not None, residual is not None
         mask = x if mask is None else mask
+        residual = y if residual is None else residual
 
         def work(_, chunks):
             xpad, acc = direct.scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
             for s, e in chunks:
                 direct.conv_chunk(x[s:e], mask[s:e], masked, w, bias, pad, relu, pool, tuning.DIRECT_BAND, xpad,
-                                  acc, y[s:e])
+                                  acc, y[s:e], residual[s:e], added)
 
         self._share(work, n, -(-n // self.workers.threads), o * c * 9 * n * h * wd)
         return y
@@ -268,25 +277,27 @@ class ChunkedConv:
         per_image = module.POSITIONS * (c + o) * tiles * itemsize
         return max(tuning.WINOGRAD_CHUNK_BYTES // per_image, -(-tuning.WINOGRAD_MIN_TILES // tiles), 1)
 
-    def _winograd(self, module, address, x, mask, u, bias, pad, relu, pool, y):
+    def _winograd(self, module, address, x, mask, u, bias, pad, relu, pool, y, residual=None):
         """y = the 3x3 stride-1 convolution of x (n, C, H, W) by module (winograd.py's F(2x2, 3x3) or
-        winograd4.py's F(4x4, 3x3)) with u (module.weights), plus bias, rectified with relu, pooled with pool; x
-        zeroed where mask is not positive unless mask is None. Chunks of tuning.WINOGRAD_CHUNK_BYTES of
-        transformed data, at least WINOGRAD_MIN_TILES tiles."""
+        winograd4.py's F(4x4, 3x3)) with u (module.weights), plus bias, rectified with relu, pooled with pool, or
+        with a residual (y's shape) y = max(that + residual, 0); x zeroed where mask is not positive unless mask
+        is None. Chunks of tuning.WINOGRAD_CHUNK_BYTES of transformed data, at least WINOGRAD_MIN_TILES
+        tiles."""
         n, c, h, wd = x.shape
         o = y.shape[1]
         oh, ow = h + 2 * pad - 2, wd + 2 * pad - 2
         th, tw = module.tiles(oh, ow)
         bias_row = np.tile(bias, tw)
-        masked = mask is not None
+        masked, added = mask is not None, residual is not None
         mask = x if mask is None else mask
+        residual = y if residual is None else residual
         images = self._winograd_images(module, c, o, th * tw, x.itemsize)
 
         def work(_, chunks):
             for s, e in chunks:
                 scratch = module.scratch(self.workers.buffer, e - s, c, o, oh, ow, pool, x.dtype)
                 module.conv_chunk(address, x[s:e], mask[s:e], masked, u, bias_row, pad, relu, pool, *scratch,
-                                    y[s:e])
+                                  y[s:e], residual[s:e], added)
 
         self._share(work, n, images, o * c * 9 * n * oh * ow)
         return y

@@ -69,10 +69,11 @@ def _taps1(x, w, acc, o, c, wp, q0, q1):
 
 
 @numba.njit(cache=True, nogil=True)
-def conv_chunk(x, mask, masked, w, b, pad, relu, pool, band, xpad, acc, y):
+def conv_chunk(x, mask, masked, w, b, pad, relu, pool, band, xpad, acc, y, res, added):
     """y = the 3x3 stride-1 convolution of x (n, C, H, W) with w (O, C, 3, 3), padded by pad, plus b (O,);
     rectified with relu; with pool, y (n, O, OH // 2, OW // 2) is the 2x2/2 max-pooling of the rectified
-    output. With masked, x counts as zero where mask (x's shape) is not positive (a fused ReLU's gradient).
+    output; with added, y = max(that + res, 0) instead (res y's shape: a residual block's sum and its ReLU).
+    With masked, x counts as zero where mask (x's shape) is not positive (a fused ReLU's gradient).
     Scratch: xpad (C, H + 2 pad, W + 2 pad), acc (O, L). q runs in bands of `band` so that a block's
     accumulators stay in L1 on large images."""
     n, c_n, h, wd = x.shape
@@ -104,14 +105,14 @@ def conv_chunk(x, mask, masked, w, b, pad, relu, pool, band, xpad, acc, y):
             for o in range(blocks, o_n):
                 for c in range(c_n):
                     _taps1(flat[c], w, acc, o, c, wp, q0, q1)
-        _output(acc, b, relu, pool, wp, y[i])
+        _output(acc, b, relu, pool, wp, y[i], res[i], added)
 
 
 @numba.njit(cache=True, nogil=True)
-def _output(acc, b, relu, pool, wp, y):
+def _output(acc, b, relu, pool, wp, y, res, added):
     """y (O, OH, OW) = acc's rows (stride wp) plus the bias, rectified; or with pool y (O, OH // 2, OW // 2), the
     2x2/2 max-pooling of the rectified rows (a NaN passes the ReLU and the first one wins a window, as the
-    layers one by one do)."""
+    layers one by one do); or with added, max(acc's rows + bias + res, 0) (res y's shape)."""
     o_n, rows, cols = y.shape
     for o in range(o_n):
         bo = b[o]
@@ -135,7 +136,12 @@ def _output(acc, b, relu, pool, wp, y):
             for r in range(rows):
                 row = src[r * wp :]
                 out = dst[r]
-                if relu:
+                if added:
+                    more = res[o, r]
+                    for s in range(cols):
+                        v = row[s] + bo + more[s]
+                        out[s] = 0 if v <= 0 else v
+                elif relu:
                     for s in range(cols):
                         v = row[s] + bo
                         out[s] = 0 if v <= 0 else v  # a NaN passes through, as in the ReLU layer

@@ -126,10 +126,12 @@ def _into(x, mask, masked, pad, xt):
 
 
 @numba.njit(cache=True, nogil=True)
-def _out_of(yt, y):
+def _out_of(yt, y, res, added):
     """y (n, O, OH, OW) = yt (n, rows, S, TW, O), column j at (j % S, j // S), rows and columns beyond y's
-    cropped (S = 1: the columns in order, as the pooled output of F(2x2, 3x3) has them). Each column's offset
-    in a row of yt is looked up: with rows of 2-4 tiles, loops over the phases and tiles ran 1.6x slower."""
+    cropped (S = 1: the columns in order, as the pooled output of F(2x2, 3x3) has them); with added, y =
+    max(that + res, 0) (res y's shape: a residual block's sum and its ReLU, in this pass). Each column's
+    offset in a row of yt is looked up: with rows of 2-4 tiles, loops over the phases and tiles ran 1.6x
+    slower."""
     n, o, oh, ow = y.shape
     s, tw = yt.shape[2], yt.shape[3]
     row = s * tw * o
@@ -142,8 +144,14 @@ def _out_of(yt, y):
             for yy in range(oh):
                 dst = y[b, c, yy]
                 base = (b * yt.shape[1] + yy) * row + c
-                for xx in range(ow):
-                    dst[xx] = flat[base + offset[xx]]
+                if added:
+                    r = res[b, c, yy]
+                    for xx in range(ow):
+                        v = flat[base + offset[xx]] + r[xx]
+                        dst[xx] = 0 if v <= 0 else v  # a NaN passes, as in the ReLU layer
+                else:
+                    for xx in range(ow):
+                        dst[xx] = flat[base + offset[xx]]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -277,10 +285,11 @@ def output_transform(m, bias_row, relu, pool, q, yq, yt):
 
 
 @numba.njit(cache=True, nogil=True)
-def conv_chunk(address, x, mask, masked, u, bias_row, pad, relu, pool, xt, rows, v, m, q, yt, y):
+def conv_chunk(address, x, mask, masked, u, bias_row, pad, relu, pool, xt, rows, v, m, q, yt, y, res, added):
     """y = the 3x3 stride-1 convolution of the chunk's images x (n, C, H, W) with the transformed weights u
     (weights()), plus the bias (bias_row: repeated TW times), rectified with relu, pooled 2x2 with pool; x
-    masked by mask > 0 with masked. Scratch (scratch() makes it): xt, rows, v, m, q, yt."""
+    masked by mask > 0 with masked; with added, y = max(that + res, 0) instead (res y's shape). Scratch
+    (scratch() makes it): xt, rows, v, m, q, yt."""
     _into(x, mask, masked, pad, xt)
     input_transform(xt, rows, v)
     c, o = x.shape[1], yt.shape[4]
@@ -289,5 +298,5 @@ def conv_chunk(address, x, mask, masked, u, bias_row, pad, relu, pool, xt, rows,
     for k in range(16):  # M^T[k] (T, O) = V[k] (T, C) U[k]^T, U[k] (O, C)
         gemm(address, v[k * kv : k * kv + t * c].reshape((t, c)), u[k * ku : k * ku + o * c].reshape((o, c)),
              m[k * km : k * km + t * o].reshape((t, o)), 0.0, True)
-    output_transform(m, bias_row, relu, pool, q[:8], q[8:], yt)
-    _out_of(yt, y)
+    output_transform(m, bias_row, relu and not added, pool, q[:8], q[8:], yt)
+    _out_of(yt, y, res, added)

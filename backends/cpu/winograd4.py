@@ -224,10 +224,11 @@ def output_transform(m, bias_row, relu, pool, k, q, yq, yt):
 
 
 @numba.njit(cache=True, nogil=True)
-def conv_chunk(address, x, mask, masked, u, bias_row, pad, relu, pool, xt, rows, v, m, q, yt, y):
+def conv_chunk(address, x, mask, masked, u, bias_row, pad, relu, pool, xt, rows, v, m, q, yt, y, res, added):
     """y = the 3x3 stride-1 convolution of the chunk's images x (n, C, H, W) with the transformed weights u
     (weights()), plus the bias (bias_row: repeated TW times), rectified with relu, pooled 2x2 with pool; x
-    masked by mask > 0 with masked. Scratch (scratch() makes it): xt, rows, v, m, q, yt."""
+    masked by mask > 0 with masked; with added, y = max(that + res, 0) instead (res y's shape). Scratch
+    (scratch() makes it): xt, rows, v, m, q, yt."""
     k = np.empty(4, x.dtype)
     k[0], k[1], k[2], k[3] = 2, 4, 5, 8
     _into(x, mask, masked, pad, xt)
@@ -238,8 +239,8 @@ def conv_chunk(address, x, mask, masked, u, bias_row, pad, relu, pool, xt, rows,
     for p in range(36):  # M^T[p] (T, O) = V[p] (T, C) U[p]^T, U[p] (O, C)
         gemm(address, v[p * kv : p * kv + t * c].reshape((t, c)), u[p * ku : p * ku + o * c].reshape((o, c)),
              m[p * km : p * km + t * o].reshape((t, o)), 0.0, True)
-    output_transform(m, bias_row, relu, pool, k, q[:24], q[24:], yt)
-    _out_of(yt, y)
+    output_transform(m, bias_row, relu and not added, pool, k, q[:24], q[24:], yt)
+    _out_of(yt, y, res, added)
 
 
 # --- the weight gradient: F(3x3, 4x4), the transpose of the forward's algorithm ---------------------------

@@ -31,8 +31,10 @@ class Residual(Container):
     def forward(self, x, train=False, fuse=True, pool=False, relu=False):
         """F(x) + S(x); with relu=True, max(F(x) + S(x), 0) in one pass (layers/runner.py fuses the block and the
         Relu after it, as ResNet's blocks are followed; backward then applies the ReLU's mask)."""
-        out = runner.forward(self.branch, x, train, fuse, pool)
         self.relu_out = None
+        if relu and self.skip and fuse and pool and not train and runner.conv_batch_norm(self.branch[-2:]):
+            return self._forward_folded(x, fuse, pool)
+        out = runner.forward(self.branch, x, train, fuse, pool)
         if not self.skip:
             if relu:
                 out, self.relu_out = current().relu(out)
@@ -45,6 +47,21 @@ class Residual(Container):
             y, self.relu_out = current().add_relu(out, s)
             return y
         return out + s
+
+    def _forward_folded(self, x, fuse, pool):
+        """Inference's max(F(x) + S(x), 0) when F ends in a Convolution and its BatchNormalization: the shortcut
+        first, then F, its last convolution folded (Convolution.forward_folded) with the sum and the ReLU in its
+        output pass. Nothing is kept for backward, which is then refused."""
+        s = runner.forward(self.shortcut, x, False, fuse, pool)
+        h = runner.forward(self.branch[:-2], x, False, fuse, pool)
+        conv, bn = self.branch[-2:]
+        out = (h.shape[0],) + tuple(conv.output_shape(h.shape[1:]))
+        if tuple(s.shape) != out:
+            raise ValueError(f"Residual: branch gives {out} but the shortcut gives {tuple(s.shape)}; pass a "
+                             f"projection shortcut")
+        y = conv.forward_folded(h, bn, residual=s)
+        bn.out_shape = None  # backward now says "before forward", not a stale gradient
+        return y
 
     def backward(self, dout):
         if self.relu_out is not None:

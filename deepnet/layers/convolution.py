@@ -62,21 +62,27 @@ class Convolution(Layer):
         self.context, self.out_shape = None, None
         return y
 
-    def forward_folded(self, x, bn, relu=False):
+    def forward_folded(self, x, bn, relu=False, residual=None):
         """Inference only: bn(W * x + b), max(., 0) with relu, as one convolution. With the running statistics,
         s = gamma / sqrt(running_var + eps):
             bn(W * x + b) = (s W) * x + (s (b - running_mean) + beta)
         so the normalisation costs no pass over the output (as oneDNN and TensorRT fold it). The scaled weights
-        are formed in float32 at least, then cast. Nothing is kept for backward, which is then refused."""
+        are formed in float32 at least, then cast. With a residual (the output's shape), max(bn(W * x + b) +
+        residual, 0): a residual block's last convolution, its sum and the ReLU after it, in the convolution's
+        output pass where the backend can (conv2d_add_relu). Nothing is kept for backward, which is then
+        refused."""
         self._check_input(x)
         xp = current().xp
         acc = xp.promote_types(self.W.dtype, xp.float32)
         s = bn.gamma.astype(acc) / xp.sqrt(bn.running_var.astype(acc) + acc.type(bn.eps))
         W = (self.W.astype(acc) * s[:, None, None, None]).astype(self.W.dtype)
         b = (s * (self.b.astype(acc) - bn.running_mean.astype(acc)) + bn.beta.astype(acc)).astype(self.b.dtype)
+        self.out_shape = None
+        if residual is not None:
+            self.context = None
+            return current().conv2d_add_relu(x, W, b, residual, self.stride, self.pad)
         run = current().conv2d_relu if relu else current().conv2d
         y, self.context = run(x, W, b, self.stride, self.pad, reuse=self.context)  # the context: buffers to reuse
-        self.out_shape = None
         return y
 
     def _check_input(self, x) -> None:

@@ -1,0 +1,117 @@
+"""A residual block's last convolution, its sum with the shortcut and the ReLU after it as one pass in inference
+(the backend's conv2d_add_relu; layers/composite.py's Residual with a folded batch norm): on each of the CPU's
+paths (the direct convolution, Winograd's two tile sizes, im2col with and without the compiled kernels) against
+the reference max(conv2d + residual, 0), and a ResNet's predictions with and without the fusion."""
+import numpy as np
+import pytest
+
+from deepnet import backends
+from deepnet.backends.base import Backend
+from deepnet.layers import composite, runner
+from deepnet.models import ResNet
+
+pytest.importorskip("numba")
+from deepnet.backends.cpu import blas, direct, tuning, winograd, winograd4  # noqa: E402
+from deepnet.backends.cpu import kernels as numba_kernels  # noqa: E402
+from deepnet.backends.cpu.conv import ChunkedConv  # noqa: E402
+from deepnet.backends.cpu.threads import Workers  # noqa: E402
+
+from .conv_cases import data, reference
+
+NEVER = 1 << 62
+#: each path's gates opened for small shapes, the others' closed: (ChunkedConv's options, tuning's values)
+PATHS = {
+    "direct": (dict(winograd=False, direct=True), dict(DIRECT_MAX_CHANNELS=NEVER, DIRECT_MIN_WIDTH=1,
+                                                       DIRECT_BAND=7)),
+    "winograd2": (dict(winograd=True, direct=False), dict(WINOGRAD4_MIN_CHANNELS=NEVER, WINOGRAD_MIN_CHANNELS=1)),
+    "winograd4": (dict(winograd=True, direct=False), dict(WINOGRAD4_MIN_CHANNELS=1, WINOGRAD4_MAX_CHANNELS=NEVER)),
+    "im2col": (dict(winograd=False, direct=False), {}),
+    "im2col-numpy": (dict(winograd=False, direct=False, kernels=None), {}),
+}
+#: the compiled chunk each path's sum runs in (None: a pass of its own after the convolution)
+KERNELS = {"direct": direct, "winograd2": winograd, "winograd4": winograd4, "im2col": None, "im2col-numpy": None}
+
+
+@pytest.fixture(params=list(PATHS))
+def path(request, monkeypatch):
+    options, gates = PATHS[request.param]
+    for name, value in dict(gates, WINOGRAD_CHUNK_BYTES=1, WINOGRAD_MIN_TILES=1, WINOGRAD_THREAD_TILES=1,
+                            WINOGRAD4_THREAD_TILES=1, SPLIT_WORK=0).items():
+        monkeypatch.setattr(tuning, name, value)
+    added = []
+    module = KERNELS[request.param]
+    if module is not None:
+        real = module.conv_chunk
+        monkeypatch.setattr(module, "conv_chunk", lambda *a, real=real: added.append(a[-1]) or real(*a))
+    kernels = options.pop("kernels", numba_kernels)
+    if kernels is not None and blas.addresses() is None and request.param.startswith("winograd"):
+        pytest.skip("Winograd runs with the one-call chunks only")
+    conv = ChunkedConv(Workers(2), kernels=kernels, blas=blas.addresses(), **options)
+    return request.param, conv, added
+
+
+@pytest.mark.parametrize("shape,o,pad", [((3, 5, 7, 9), 4, 1), ((2, 6, 8, 8), 7, 0), ((1, 8, 13, 13), 9, 1),
+                                         ((2, 3, 10, 7), 4, 2)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_sum_and_relu_in_the_output_pass_match_the_reference(path, shape, o, pad, dtype):
+    name, conv, added = path
+    x, w, b, res = data(shape, o, pad, dtype)
+    res[0, 0, 0, 0] = np.nan  # a NaN in the shortcut passes the ReLU, as the layers one by one let it
+    want = np.maximum(reference(x, w, b, pad, res)[0] + res.astype(np.float64), 0)
+    got = conv.forward(x, w, b, 1, pad, residual=res)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    assert got.shape == want.shape and got.dtype == np.dtype(dtype)
+    assert np.isnan(got[0, 0, 0, 0])
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * 10)
+    # the path's own chunk added it (its last argument, `added`), or a pass after im2col's
+    assert added == ([] if KERNELS[name] is None else [True] * len(added)) and (KERNELS[name] is None or added)
+    plain = conv.forward(x, w, b, 1, pad)  # and the flag does not stay on for the next call
+    np.testing.assert_allclose(plain, reference(x, w, b, pad, res)[0], rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_backend_checks_the_residual_first_and_matches_the_reference_backend(dtype):
+    x, w, b, res = data((2, 4, 9, 9), 6, 1, dtype)
+    bk = backends.create("cpu", dtype=dtype)
+    want = Backend.conv2d_add_relu(backends.create("cpu-reference", dtype=dtype), x, w, b, res, 1, 1)
+    np.testing.assert_allclose(bk.conv2d_add_relu(x, w, b, res, 1, 1), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"gives \(2, 6, 9, 9\) but the residual is \(2, 6, 8, 9\)"):
+        bk.conv2d_add_relu(x, w, b, res[:, :, 1:], 1, 1)
+
+
+def test_a_resnet_predicts_the_same_with_the_sum_in_the_convolution(monkeypatch):
+    """ResNet-8 on 32x32 images (two threads): the first stage's blocks end in the direct convolution, the
+    second's in F(4x4, 3x3), the third's in im2col (too few tiles); the fused blocks predict what the blocks with
+    their own sum do, and a backward after the fused pass is refused."""
+    fused = []
+    real = Backend.conv2d_add_relu
+    with backends.use("cpu", dtype="float32") as bk:
+        monkeypatch.setattr(type(bk), "conv2d_add_relu",
+                            lambda self, *a, **k: fused.append(a[0].shape[1]) or real(self, *a, **k))
+        bk.rng.seed(0)
+        model = ResNet(8, input_shape=(3, 32, 32), num_classes=5)
+        rng = np.random.default_rng(1)
+        state = model.state_numpy()
+        for k, a in state.items():  # statistics far from the identity, as after training
+            if k.endswith("running_mean") or k.endswith("beta"):
+                state[k] = rng.normal(0, 0.3, a.shape).astype(a.dtype)
+            elif k.endswith("running_var") or k.endswith("gamma"):
+                state[k] = rng.uniform(0.5, 2.0, a.shape).astype(a.dtype)
+        model.load_state(state)
+        x = bk.to_device(rng.standard_normal((8, 3, 32, 32)).astype(np.float32))
+        got = model.predict(x)
+        assert fused == [16, 32, 64]  # each block's last convolution, by its input channels
+        with pytest.raises(RuntimeError, match="before"):
+            runner.backward(list(model.layers.values()), bk.xp.ones((8, 5), dtype=np.float32))
+        monkeypatch.setattr(composite.Residual, "_forward_folded", None)  # would raise if called
+        model.fuse = False
+        want = model.predict(x)
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=2e-5 * np.abs(want).max())
+
+
+@pytest.mark.gpu
+def test_conv2d_add_relu_on_the_gpu_agrees_with_numpy(gpu):
+    x, w, b, res = data((2, 4, 9, 9), 6, 1, "float64")
+    want = Backend.conv2d_add_relu(backends.create("cpu-reference", dtype="float64"), x, w, b, res, 1, 1)
+    got = gpu.to_numpy(gpu.conv2d_add_relu(*(gpu.to_device(a) for a in (x, w, b, res)), 1, 1))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
