@@ -245,6 +245,12 @@ class Backend:
         y, _ = self.conv2d_relu(x, w, b, stride, pad)
         return self.max_pool(y, 2, 2, 2, 0, with_arg=False)[0]
 
+    def derived(self, store: dict, sources: tuple, make):
+        """make()'s result, a tuple of arrays derived from the arrays in `sources` (inference's folded weights):
+        a backend may keep it in `store` (a dict the caller keeps for this use) and return it again while
+        every source is unchanged. The reference makes it each time: on a GPU the check would cost a sync."""
+        return make()
+
     def conv2d_add_relu(self, x, w, b, residual, stride: int = 1, pad: int = 0):
         """Inference only: max(W * x + b + residual, 0), with no context for backward: a residual block's last
         convolution, its sum with the shortcut and the ReLU after it (residual: the output's shape). The

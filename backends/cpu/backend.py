@@ -109,6 +109,20 @@ class NumpyBackend(Backend):
             return super().conv2d_relu_pool(x, w, b, stride, pad)
         return self.chunked_conv.forward(x, w, b, stride, pad, relu=True, pool=True)
 
+    def derived(self, store, sources, make):
+        # kept while every source equals the copy taken when it was made: comparing costs a read of the
+        # sources, making (a batch norm folded into a convolution's weights) several passes and a new array;
+        # the result is read-only, so that the convolution may keep what it derives from it in turn
+        # (ChunkedConv.transformed: Winograd's transformed weights)
+        kept = store.get("sources")
+        if kept is not None and len(kept) == len(sources) and all(_equal(a, k) for a, k in zip(sources, kept)):
+            return store["value"]
+        value = tuple(np.array(a) for a in make())  # arrays of their own, so that read-only holds
+        for a in value:
+            a.flags.writeable = False
+        store["sources"], store["value"] = tuple(np.array(a) for a in sources), value
+        return value
+
     def conv2d_add_relu(self, x, w, b, residual, stride=1, pad=0):
         # the sum and the ReLU inside the convolution's output pass where the layer runs by the direct
         # convolution or Winograd (conv.py), in a pass after it elsewhere
@@ -404,6 +418,17 @@ class ChunkedContext:
 
     def __init__(self, x, relu_out=None):
         self.x, self.relu_out = x, relu_out
+
+
+def _equal(a, b) -> bool:
+    """Whether arrays a and b have one shape, one dtype and the same values (compiled where it can be)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    nk = _numba()
+    if nk is not None and nk.ENABLED and a.flags.c_contiguous and b.flags.c_contiguous and a.dtype.kind in "fiub":
+        return bool(nk.equal(a, b))
+    return bool(np.array_equal(a, b))
 
 
 def _words(bits) -> np.ndarray:

@@ -73,6 +73,23 @@ class ChunkedConv:
         # (sgemm, dgemm) addresses of NumPy's BLAS (blas.addresses()): with the kernels, each chunk is one
         # compiled call (blas.conv_*_chunk); None: the steps called one by one from Python
         self.blas = blas if kernels is not None else None
+        self._transforms = {}  # transformed(): (module, dtype, id(w)) -> (w, u), oldest first
+
+    def transformed(self, module, w, dtype):
+        """module.weights(w, dtype), Winograd's transformed weights; kept for a read-only w that owns its data
+        (Backend.derived's folded weights: inference), which cannot change while it is kept alive here, up to
+        tuning.TRANSFORMED_WEIGHTS_BYTES in all, the oldest dropped first."""
+        if w.flags.writeable or w.base is not None:
+            return module.weights(w, dtype)
+        key = (module.__name__, np.dtype(dtype).str, id(w))
+        hit = self._transforms.get(key)
+        if hit is not None and hit[0] is w:
+            return hit[1]
+        u = module.weights(w, dtype)
+        self._transforms[key] = (w, u)
+        while sum(v[1].nbytes for v in self._transforms.values()) > tuning.TRANSFORMED_WEIGHTS_BYTES:
+            del self._transforms[next(iter(self._transforms))]
+        return u
 
     def chunk_size(self) -> int:
         """Bytes of patches per chunk: chunk_bytes if set; with one-call chunks (blas.py) tuning.MIN_CHUNK_BYTES,
@@ -209,8 +226,8 @@ class ChunkedConv:
             return self._direct(x, None, np.ascontiguousarray(w), b, pad, relu, pool, y, residual)
         module = self._uses_winograd(c, o, kh, kw, stride, address, n, oh, ow)
         if module is not None:
-            return self._winograd(module, address, x, None, module.weights(w, x.dtype), b, pad, relu, pool, y,
-                                  residual)
+            return self._winograd(module, address, x, None, self.transformed(module, w, x.dtype), b, pad, relu,
+                                  pool, y, residual)
         relu = relu and residual is None  # the ReLU after the residual's sum (below)
         # the chunk routine, chosen once for the pass: one compiled call a chunk, or the steps from Python
         if address is not None:

@@ -2,8 +2,9 @@
 
 Each kernel lives in the module of its job: patches.py (im2col, col2im), pooling.py, outputs.py (ReLU and
 the convolution's output pass), normalization.py (batch norm, with a fused ReLU; LRN), updates.py (Adam's step),
-popcount.py (XNOR-popcount), spin.py (the threads' spin-wait). The plain NumPy code stays the reference and
-the fallback; these run only when Numba imports (pip install 'deepnet[fast]') and DEEPNET_NUMBA is not off.
+popcount.py (XNOR-popcount), spin.py (the threads' spin-wait), equality.py (whether two arrays are equal).
+The plain NumPy code stays the reference and the fallback; these run only when Numba imports (pip install
+'deepnet[fast]') and DEEPNET_NUMBA is not off.
 Each kernel is single-threaded and releases the GIL (nogil): the backend's own threads (threads.py) call them
 on separate chunks of the batch. (Numba's parallel=True was tried first: its threads and OpenBLAS's fought
 over the two cores and a step got 45% slower.) Results equal the reference's, and are deterministic.
@@ -14,6 +15,7 @@ import numba  # noqa: F401  (the version `deepnet info` reports; importing this 
 import numpy as np
 
 from ..settings import switch
+from .equality import equal  # noqa: F401
 from .normalization import batch_norm, batch_norm_backward, lrn, lrn_backward  # noqa: F401
 from .outputs import add_relu, bias_out, bias_relu_pool_out, dout_rows, relu, relu_backward  # noqa: F401
 from .patches import col2im_rows, im2col_rows  # noqa: F401

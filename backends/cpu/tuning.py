@@ -74,6 +74,10 @@ WINOGRAD_MIN_TILES = 128
 #: ran forward 0.74x im2col's speed at batch 2, even at 4, 1.3x at 8, 1.45x at 16 (benchmarks/winograd.py
 #: --batch 2, 4, 16); DeepConvNet's 64 x 64 layer at batch 10 (160 tiles) 0.84x.
 WINOGRAD_THREAD_TILES = 128
+#: Inference keeps Winograd's transformed weights of folded (read-only) weights up to this many bytes in all
+#: (conv.ChunkedConv.transformed): ResNet-20's take 3.7 MB, and transforming them was 1.2 ms of a 47 ms pass at
+#: batch 64; VGG-16's would take about 110 MB.
+TRANSFORMED_WEIGHTS_BYTES = 128 << 20
 
 #: The direct 3x3 stride-1 convolution (direct.py) runs up to DIRECT_MAX_CHANNELS input times output channels,
 #: on outputs at least DIRECT_MIN_WIDTH wide: there im2col's nine-fold copy is a third of the layer and its

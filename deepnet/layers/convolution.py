@@ -1,6 +1,8 @@
 """2-D convolution by im2col: the convolution becomes one batched matrix product."""
 from __future__ import annotations
 
+import numpy as np
+
 from .. import initializers
 from ..backends import current
 from .base import Layer, _check_dtype, resolve_dtype, whole
@@ -72,11 +74,22 @@ class Convolution(Layer):
         output pass where the backend can (conv2d_add_relu). Nothing is kept for backward, which is then
         refused."""
         self._check_input(x)
-        xp = current().xp
-        acc = xp.promote_types(self.W.dtype, xp.float32)
-        s = bn.gamma.astype(acc) / xp.sqrt(bn.running_var.astype(acc) + acc.type(bn.eps))
-        W = (self.W.astype(acc) * s[:, None, None, None]).astype(self.W.dtype)
-        b = (s * (self.b.astype(acc) - bn.running_mean.astype(acc)) + bn.beta.astype(acc)).astype(self.b.dtype)
+        bk = current()
+        xp = bk.xp
+
+        def fold():
+            acc = xp.promote_types(self.W.dtype, xp.float32)
+            s = bn.gamma.astype(acc) / xp.sqrt(bn.running_var.astype(acc) + acc.type(bn.eps))
+            W = (self.W.astype(acc) * s[:, None, None, None]).astype(self.W.dtype)
+            b = (s * (self.b.astype(acc) - bn.running_mean.astype(acc)) + bn.beta.astype(acc)).astype(self.b.dtype)
+            return W, b
+
+        # folded again only when a parameter or statistic changed (the backend keeps the last fold where
+        # checking is cheaper than folding: Backend.derived)
+        if getattr(self, "_folds", None) is None:
+            self._folds = {}
+        sources = (self.W, self.b, bn.gamma, bn.beta, bn.running_mean, bn.running_var, np.float64(bn.eps))
+        W, b = bk.derived(self._folds, sources, fold)
         self.out_shape = None
         if residual is not None:
             self.context = None

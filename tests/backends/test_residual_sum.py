@@ -115,3 +115,82 @@ def test_conv2d_add_relu_on_the_gpu_agrees_with_numpy(gpu):
     want = Backend.conv2d_add_relu(backends.create("cpu-reference", dtype="float64"), x, w, b, res, 1, 1)
     got = gpu.to_numpy(gpu.conv2d_add_relu(*(gpu.to_device(a) for a in (x, w, b, res)), 1, 1))
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_folded_weights_are_kept_while_the_parameters_stay_and_made_again_when_they_change(monkeypatch):
+    """Inference keeps a convolution's folded weights (Backend.derived) and their Winograd transform
+    (ChunkedConv.transformed) between calls; any parameter or statistic changed in place, as an optimizer or
+    load_state changes them, brings a new fold, and the predictions stay those of the layers one by one."""
+    made = []
+    real = winograd4.weights
+    monkeypatch.setattr(winograd4, "weights", lambda *a: made.append(a[0].shape) or real(*a))
+    monkeypatch.setattr(tuning, "WINOGRAD4_THREAD_TILES", 1)
+    with backends.use("cpu", dtype="float32") as bk:
+        bk.rng.seed(0)
+        model = ResNet(8, input_shape=(3, 16, 16), num_classes=5)
+        x = bk.to_device(np.random.default_rng(1).standard_normal((4, 3, 16, 16)).astype(np.float32))
+
+        def plain():
+            model.fuse = False
+            try:
+                return model.predict(x)
+            finally:
+                model.fuse = True
+
+        first = model.predict(x)
+        transforms = len(made)
+        assert transforms > 0  # the 32- and 64-channel layers run by F(4x4, 3x3)
+        np.testing.assert_array_equal(model.predict(x), first)
+        assert len(made) == transforms  # kept: nothing folded or transformed again
+        block = [layer for layer in model.layers.values() if hasattr(layer, "branch")][-1]
+        conv, bn = block.branch[-2:]
+        for change in (lambda: conv.W.__imul__(1.5), lambda: bn.running_var.__iadd__(0.5),
+                       lambda: bn.beta.__isub__(0.25)):
+            change()
+            got = model.predict(x)
+            assert len(made) > transforms
+            transforms = len(made)
+            np.testing.assert_allclose(got, plain(), rtol=2e-5, atol=2e-5)
+            assert not np.allclose(got, first, rtol=1e-3)
+            first = got
+
+
+def test_derived_values_are_read_only_and_a_nan_is_never_equal():
+    bk = backends.create("cpu", dtype="float64")
+    a = np.arange(6.0)
+    store, calls = {}, []
+
+    def make():
+        calls.append(1)
+        return (a * 2,)
+
+    (kept,) = bk.derived(store, (a,), make)
+    assert bk.derived(store, (a,), make)[0] is kept and len(calls) == 1
+    assert not kept.flags.writeable
+    with pytest.raises(ValueError):
+        kept[0] = 1.0
+    a[3] = np.nan  # a NaN differs from itself: made again each time, never a stale value
+    bk.derived(store, (a,), make)
+    bk.derived(store, (a,), make)
+    assert len(calls) == 3
+    assert bk.derived(store, (a.astype(np.float32),), make) is not None and len(calls) == 4  # another dtype
+
+
+def test_the_transformed_weights_are_kept_for_read_only_weights_only_and_within_the_budget(monkeypatch):
+    conv = ChunkedConv(Workers(1), kernels=numba_kernels, blas=blas.addresses())
+    w = np.random.default_rng(0).standard_normal((8, 8, 3, 3)).astype(np.float32)
+    assert conv.transformed(winograd4, w, np.float32) is not conv.transformed(winograd4, w, np.float32)
+    frozen = w.copy()
+    frozen.flags.writeable = False
+    u = conv.transformed(winograd4, frozen, np.float32)
+    assert conv.transformed(winograd4, frozen, np.float32) is u
+    blocks = winograd4.POSITIONS, -1  # 36 blocks of (O, C), each skewed() apart (the gaps are never read)
+    want = winograd4.weights(w, np.float32).reshape(blocks)[:, : 8 * 8]
+    np.testing.assert_array_equal(u.reshape(blocks)[:, : 8 * 8], want)
+    view = frozen[:4]  # read-only but not its own data: its base could be written through another view
+    assert conv.transformed(winograd4, view, np.float32) is not conv.transformed(winograd4, view, np.float32)
+    monkeypatch.setattr(tuning, "TRANSFORMED_WEIGHTS_BYTES", u.nbytes)  # room for one: the oldest goes
+    other = frozen.copy()
+    other.flags.writeable = False
+    conv.transformed(winograd4, other, np.float32)
+    assert conv.transformed(winograd4, frozen, np.float32) is not u
