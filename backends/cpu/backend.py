@@ -117,10 +117,13 @@ class NumpyBackend(Backend):
         kept = store.get("sources")
         if kept is not None and len(kept) == len(sources) and all(_equal(a, k) for a, k in zip(sources, kept)):
             return store["value"]
-        value = tuple(np.array(a) for a in make())  # arrays of their own, so that read-only holds
-        for a in value:
+        copies = {id(a): np.array(a) for a in sources}
+        # arrays of their own, so that read-only holds; a source returned as it is (a layer's weights kept for
+        # inference) is its copy, one copy for both uses
+        value = tuple(copies[id(a)] if id(a) in copies else np.array(a) for a in make())
+        for a in (*copies.values(), *value):
             a.flags.writeable = False
-        store["sources"], store["value"] = tuple(np.array(a) for a in sources), value
+        store["sources"], store["value"] = tuple(copies[id(a)] for a in sources), value
         return value
 
     def conv2d_add_relu(self, x, w, b, residual, stride=1, pad=0):

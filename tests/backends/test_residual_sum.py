@@ -194,3 +194,35 @@ def test_the_transformed_weights_are_kept_for_read_only_weights_only_and_within_
     other.flags.writeable = False
     conv.transformed(winograd4, other, np.float32)
     assert conv.transformed(winograd4, frozen, np.float32) is not u
+
+
+def test_inference_keeps_the_weights_and_their_transform_until_a_training_step_changes_them(monkeypatch):
+    """DeepConvNet's predictions keep each layer's weights (a read-only copy) and their Winograd transform between
+    calls; an Adam step changes the weights in place, and the next predictions are those of a fresh model with
+    the stepped weights."""
+    from deepnet import models
+    from deepnet.optimizers import Adam
+
+    made = []
+    for module in (winograd, winograd4):
+        real = module.weights
+        monkeypatch.setattr(module, "weights", lambda *a, real=real: made.append(a[0].shape) or real(*a))
+    monkeypatch.setattr(tuning, "WINOGRAD4_THREAD_TILES", 1)
+    rng = np.random.default_rng(3)
+    x = rng.random((4, 1, 28, 28)).astype(np.float32)
+    with backends.use("cpu", dtype="float32") as bk:
+        bk.rng.seed(0)
+        model = models.create("deepconvnet", dtype="float32")
+        first = model.predict(x)
+        transforms = len(made)
+        assert transforms == 3  # the 32- and 64-channel 3x3 layers by F(4x4, 3x3)
+        np.testing.assert_array_equal(model.predict(x), first)
+        assert len(made) == transforms
+        model.train_step(x, np.arange(4) % 10, Adam(lr=0.01))  # (its own transforms: forward, dx)
+        before = len(made)
+        stepped = model.predict(x)
+        assert len(made) == before + transforms and not np.allclose(stepped, first, rtol=1e-3)
+        bk.rng.seed(0)
+        fresh = models.create("deepconvnet", dtype="float32")
+        fresh.load_state(model.state_numpy())
+        np.testing.assert_array_equal(fresh.predict(x), stepped)
