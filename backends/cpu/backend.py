@@ -429,7 +429,7 @@ def _equal(a, b) -> bool:
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
     nk = _numba()
-    if nk is not None and nk.ENABLED and a.flags.c_contiguous and b.flags.c_contiguous and a.dtype.kind in "fiub":
+    if nk is not None and nk.usable(a) and nk.usable(b):  # float32 and float64 (Numba has no float16)
         return bool(nk.equal(a, b))
     return bool(np.array_equal(a, b))
 

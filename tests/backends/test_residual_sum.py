@@ -174,6 +174,10 @@ def test_derived_values_are_read_only_and_a_nan_is_never_equal():
     bk.derived(store, (a,), make)
     assert len(calls) == 3
     assert bk.derived(store, (a.astype(np.float32),), make) is not None and len(calls) == 4  # another dtype
+    half = np.arange(4, dtype=np.float16)  # compared by NumPy (no compiled float16)
+    bk.derived(store, (half,), make)
+    bk.derived(store, (half,), make)
+    assert len(calls) == 5
 
 
 def test_the_transformed_weights_are_kept_for_read_only_weights_only_and_within_the_budget(monkeypatch):
