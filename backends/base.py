@@ -398,6 +398,11 @@ class Backend:
         """dx = dout where the input was positive (y > 0), else 0."""
         return dout * (context > 0)
 
+    def add_into(self, a, b):
+        """a += b in place; returns a (a residual block's two input gradients summed into the branch's own)."""
+        a += b
+        return a
+
     def add_relu(self, a, b):
         """(y, context) with y = max(a + b, 0): a residual block's sum and the ReLU after it; the context (y itself)
         is what relu_backward needs."""

@@ -282,6 +282,14 @@ class NumpyBackend(Backend):
         self._split_batch(lambda s, e: nk.relu(x[s:e].reshape(-1), y[s:e].reshape(-1)), x)
         return y, y
 
+    def add_into(self, a, b):
+        # split among the threads (NumPy's add releases the GIL), with no new array: ResNet-20's sums of its
+        # blocks' input gradients, each a new 4 MB array from one thread, were 4 ms of a 170 ms step at batch 64
+        if a.shape != b.shape or a.ndim == 0 or not a.flags.c_contiguous:
+            return super().add_into(a, b)
+        self._split_batch(lambda s, e: np.add(a[s:e], b[s:e], out=a[s:e]), a)
+        return a
+
     def add_relu(self, a, b):
         nk = _numba()
         if nk is None or not (nk.usable(a) and nk.usable(b)) or a.shape != b.shape or a.dtype != b.dtype \

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..backends import current
 from . import runner
 from .base import Container, Layer, output_shape_of
+from .convolution import Convolution
 
 
 def _name(layers, prefix):
@@ -68,7 +69,11 @@ class Residual(Container):
             dout = current().relu_backward(dout, self.relu_out)
         dx = runner.backward(self.branch, dout)
         if self.skip:
-            dx = dx + runner.backward(self.shortcut, dout)
+            ds = runner.backward(self.shortcut, dout)
+            if type(self.branch[0]) is Convolution and ds is not dx:
+                dx = current().add_into(dx, ds)  # a convolution's dx is an array of its own: summed in place
+            else:
+                dx = dx + ds
         return dx
 
     def output_shape(self, input_shape):

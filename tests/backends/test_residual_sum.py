@@ -230,3 +230,25 @@ def test_inference_keeps_the_weights_and_their_transform_until_a_training_step_c
         fresh = models.create("deepconvnet", dtype="float32")
         fresh.load_state(model.state_numpy())
         np.testing.assert_array_equal(fresh.predict(x), stepped)
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (64, 16, 32, 32)])  # one thread, and split among the threads
+def test_add_into_sums_in_place_and_a_block_backward_leaves_its_gradient_alone(shape):
+    bk = backends.create("cpu", dtype="float32")
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
+    want = a + b
+    got = bk.add_into(a, b)
+    assert got is a
+    np.testing.assert_array_equal(a, want)
+    with backends.use(bk):
+        bk.rng.seed(0)
+        model = ResNet(8, input_shape=(3, 8, 8), num_classes=5)
+        block = next(layer for layer in model.layers.values() if hasattr(layer, "branch"))  # an identity shortcut
+        x = rng.standard_normal((2, 16, 8, 8)).astype(np.float32)
+        block.forward(x, train=True)
+        dout = rng.standard_normal((2, 16, 8, 8)).astype(np.float32)
+        kept = dout.copy()
+        dx = block.backward(dout)
+        np.testing.assert_array_equal(dout, kept)  # the sum went into the branch's own dx, not into dout
+        assert dx is not dout and not np.shares_memory(dx, dout)
