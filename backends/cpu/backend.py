@@ -60,7 +60,7 @@ class NumpyBackend(Backend):
         if conv.blas is not None:
             kernels += ", one-call convolution chunks (NumPy's BLAS called from them)"
             if conv.winograd:
-                kernels += ", Winograd F(2x2, 3x3) for wide 3x3 convolutions"
+                kernels += ", Winograd F(4x4, 3x3) and F(2x2, 3x3) for wide 3x3 convolutions"
         if conv.kernels is not None and conv.direct:
             kernels += ", direct 3x3 convolution for narrow layers"
         return {**super().describe(), "threads": self.workers.threads, "kernels": kernels,

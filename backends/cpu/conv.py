@@ -22,6 +22,7 @@ and keeps peak memory low (benchmarks/cpu_paths.py; results/cpu_tuning.md).
 from __future__ import annotations
 
 import functools
+import weakref
 
 import numpy as np
 
@@ -73,20 +74,27 @@ class ChunkedConv:
         # (sgemm, dgemm) addresses of NumPy's BLAS (blas.addresses()): with the kernels, each chunk is one
         # compiled call (blas.conv_*_chunk); None: the steps called one by one from Python
         self.blas = blas if kernels is not None else None
-        self._transforms = {}  # transformed(): (module, dtype, id(w)) -> (w, u), oldest first
+        self._transforms = {}  # transformed(): (module, dtype, id(w)) -> (weak reference to w, u), oldest first
 
     def transformed(self, module, w, dtype):
         """module.weights(w, dtype), Winograd's transformed weights; kept for a read-only w that owns its data
-        (Backend.derived's folded weights: inference), which cannot change while it is kept alive here, up to
-        tuning.TRANSFORMED_WEIGHTS_BYTES in all, the oldest dropped first."""
+        (Backend.derived's folded weights: inference) while w lives (when the weights change, Backend.derived
+        drops its copy and the transform goes with it), up to tuning.TRANSFORMED_WEIGHTS_BYTES in all, the
+        oldest dropped first."""
         if w.flags.writeable or w.base is not None:
             return module.weights(w, dtype)
         key = (module.__name__, np.dtype(dtype).str, id(w))
         hit = self._transforms.get(key)
-        if hit is not None and hit[0] is w:
+        if hit is not None and hit[0]() is w:
             return hit[1]
         u = module.weights(w, dtype)
-        self._transforms[key] = (w, u)
+        transforms = self._transforms
+
+        def forget(ref, key=key):
+            if key in transforms and transforms[key][0] is ref:
+                del transforms[key]
+
+        self._transforms[key] = (weakref.ref(w, forget), u)
         while sum(v[1].nbytes for v in self._transforms.values()) > tuning.TRANSFORMED_WEIGHTS_BYTES:
             del self._transforms[next(iter(self._transforms))]
         return u

@@ -2,6 +2,8 @@
 (the backend's conv2d_add_relu; layers/composite.py's Residual with a folded batch norm): on each of the CPU's
 paths (the direct convolution, Winograd's two tile sizes, im2col with and without the compiled kernels) against
 the reference max(conv2d + residual, 0), and a ResNet's predictions with and without the fusion."""
+import gc
+
 import numpy as np
 import pytest
 
@@ -198,6 +200,10 @@ def test_the_transformed_weights_are_kept_for_read_only_weights_only_and_within_
     other.flags.writeable = False
     conv.transformed(winograd4, other, np.float32)
     assert conv.transformed(winograd4, frozen, np.float32) is not u
+    assert len(conv._transforms) == 1
+    del frozen, view  # weights no longer alive: their transform goes with them (no stale copies kept)
+    gc.collect()
+    assert conv._transforms == {}
 
 
 def test_inference_keeps_the_weights_and_their_transform_until_a_training_step_changes_them(monkeypatch):
