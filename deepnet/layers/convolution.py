@@ -85,8 +85,8 @@ class Convolution(Layer):
             b = (s * (self.b.astype(acc) - bn.running_mean.astype(acc)) + bn.beta.astype(acc)).astype(self.b.dtype)
             return W, b
 
-        # folded again only when a parameter or statistic changed (the backend keeps the last fold where
-        # checking is cheaper than folding: Backend.derived)
+        # folded again only when a parameter or statistic changed (Backend.derived: the CPU backend keeps the last
+        # fold, and its convolution keeps Winograd's transform of it; checking costs about what folding does)
         sources = (self.W, self.b, bn.gamma, bn.beta, bn.running_mean, bn.running_var, np.float64(bn.eps))
         W, b = bk.derived(self._kept("folded"), sources, fold)
         self.out_shape = None
@@ -99,8 +99,8 @@ class Convolution(Layer):
 
     def _inference_weights(self):
         """W for inference: as Backend.derived keeps it (on the CPU a read-only copy while W is unchanged, whose
-        Winograd transform the backend then keeps too, where it was made again on every call: 6.9 ms of
-        AlexNet's 150 ms pass at batch 8)."""
+        Winograd transform the backend then keeps too, where it was made again on every call: 6.6 ms of
+        AlexNet's pass of about 130 ms at batch 8)."""
         return current().derived(self._kept("weights"), (self.W,), lambda: (self.W,))[0]
 
     def _kept(self, use: str) -> dict:
