@@ -78,7 +78,7 @@ class ChunkedConv:
 
     def transformed(self, module, w, dtype):
         """module.weights(w, dtype), Winograd's transformed weights; kept for a read-only w that owns its data
-        (Backend.derived's folded weights: inference) while w lives (when the weights change, Backend.derived
+        (Backend.derived's weights, folded or plain: inference) while w lives (when the weights change, Backend.derived
         drops its copy and the transform goes with it), up to tuning.TRANSFORMED_WEIGHTS_BYTES in all, the
         oldest dropped first."""
         if w.flags.writeable or w.base is not None:

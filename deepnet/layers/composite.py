@@ -8,6 +8,13 @@ from .base import Container, Layer, output_shape_of
 from .convolution import Convolution
 
 
+def _check_sum(branch, shortcut) -> None:
+    """A residual block's branch and shortcut outputs (shapes) must match to be summed."""
+    if tuple(branch) != tuple(shortcut):
+        raise ValueError(f"Residual: branch gives {tuple(branch)} but the shortcut gives {tuple(shortcut)}; "
+                         f"pass a projection shortcut")
+
+
 def _name(layers, prefix):
     return {f"{prefix}{i}": layer for i, layer in enumerate(layers)}
 
@@ -41,9 +48,7 @@ class Residual(Container):
                 out, self.relu_out = current().relu(out)
             return out
         s = runner.forward(self.shortcut, x, train, fuse, pool)
-        if s.shape != out.shape:
-            raise ValueError(f"Residual: branch gives {tuple(out.shape)} but the shortcut gives {tuple(s.shape)}; "
-                             f"pass a projection shortcut")
+        _check_sum(out.shape, s.shape)
         if relu:
             y, self.relu_out = current().add_relu(out, s)
             return y
@@ -56,10 +61,7 @@ class Residual(Container):
         s = runner.forward(self.shortcut, x, False, fuse, pool)
         h = runner.forward(self.branch[:-2], x, False, fuse, pool)
         conv, bn = self.branch[-2:]
-        out = (h.shape[0],) + tuple(conv.output_shape(h.shape[1:]))
-        if tuple(s.shape) != out:
-            raise ValueError(f"Residual: branch gives {out} but the shortcut gives {tuple(s.shape)}; pass a "
-                             f"projection shortcut")
+        _check_sum((h.shape[0],) + tuple(conv.output_shape(h.shape[1:])), s.shape)
         y = conv.forward_folded(h, bn, residual=s)
         bn.out_shape = None  # backward now says "before forward", not a stale gradient
         return y

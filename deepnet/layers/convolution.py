@@ -92,8 +92,8 @@ class Convolution(Layer):
         self.out_shape = None
         if residual is not None:
             self.context = None
-            return current().conv2d_add_relu(x, W, b, residual, self.stride, self.pad)
-        run = current().conv2d_relu if relu else current().conv2d
+            return bk.conv2d_add_relu(x, W, b, residual, self.stride, self.pad)
+        run = bk.conv2d_relu if relu else bk.conv2d
         y, self.context = run(x, W, b, self.stride, self.pad, reuse=self.context)  # the context: buffers to reuse
         return y
 
