@@ -10,6 +10,7 @@ DEEPNET_NUMBA      on (default) | off: the CPU backend's compiled kernels (1/0, 
 DEEPNET_SPIN       on (default) | off: the CPU backend's threads spin between tasks, or sleep
 DEEPNET_WINOGRAD   on (default) | off: the CPU backend's Winograd F(4x4, 3x3), F(2x2, 3x3) for wide 3x3 stride-1 layers
 DEEPNET_DIRECT     on (default) | off: the CPU backend's direct 3x3 convolution for narrow layers on wide images
+DEEPNET_WIDE_VECTORS  on (default) | off: the CPU backend's compiled kernels prefer 512-bit vectors on AVX-512
 DEEPNET_THREADS    the CPU backend's thread count (default: the usable cores)
 DEEPNET_CONV       im2col (default) | cudnn | auto: the GPU backend's convolution (auto: cuDNN where it imports)
 DEEPNET_DATA       where data sets are cached (default: the platform's user cache directory)
@@ -130,6 +131,10 @@ def winograd() -> bool:
 
 def direct() -> bool:
     return switch("DEEPNET_DIRECT", default=True)
+
+
+def wide_vectors() -> bool:
+    return switch("DEEPNET_WIDE_VECTORS", default=True)
 
 
 def directory(name: str) -> str | None:

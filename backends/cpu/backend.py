@@ -57,6 +57,8 @@ class NumpyBackend(Backend):
         nk = _numba()
         conv = self.chunked_conv
         kernels = f"numba {nk.numba.__version__}" if nk is not None and nk.ENABLED else "plain NumPy"
+        if nk is not None and nk.ENABLED and nk.vectors.wide():
+            kernels += " (512-bit vectors preferred)"
         if conv.blas is not None:
             kernels += ", one-call convolution chunks (NumPy's BLAS called from them)"
             if conv.winograd:

@@ -23,6 +23,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
 from .outputs import bias_out, bias_relu_pool_out, dout_rows
 from .patches import col2im_rows, im2col_rows
 

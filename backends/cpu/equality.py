@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numba
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
+
 
 @numba.njit(cache=True, nogil=True)
 def equal(a, b) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numba  # noqa: F401  (the version `deepnet info` reports; importing this module fails without Numba)
 import numpy as np
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
 from ..settings import switch
 from .equality import equal  # noqa: F401
 from .normalization import batch_norm, batch_norm_backward, lrn, lrn_backward  # noqa: F401

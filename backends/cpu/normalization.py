@@ -15,6 +15,8 @@ import math
 import numba
 import numpy as np
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
+
 
 # The per-channel sums, with their additions free to be reassociated and so vectorised: one float64
 # accumulator in a sequential chain ran at one addition every four cycles, most of the layer's time. The order

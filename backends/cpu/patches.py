@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numba
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
+
 # --- patches in the layout col[c, i, j, b, y, x] ------------------------------------------------------
 # The chunked convolution's layout (backends/cpu/conv.py): rows ordered (C, KH, KW) like
 # W.reshape(O, -1), the images of a chunk side by side in each row, so one GEMM covers the chunk.

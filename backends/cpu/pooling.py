@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numba
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
+
 # --- max-pooling -----------------------------------------------------------------------------------------
 # The NumPy path makes KH*KW passes over strided views (a max, then the arg-max by comparison). A general
 # one-pass kernel with bounds tests was no faster than that; the 2x2/stride-2 kernel below, unrolled, is

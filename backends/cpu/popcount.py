@@ -4,6 +4,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
+
 _M1 = np.uint64(0x5555555555555555)
 _M2 = np.uint64(0x3333333333333333)
 _M4 = np.uint64(0x0F0F0F0F0F0F0F0F)

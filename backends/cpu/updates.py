@@ -11,6 +11,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
+
 
 @numba.njit(cache=True, nogil=True)
 def adam_step(p, g, m, v, lr_t, one_minus_b1, one_minus_b2, eps, start, stop):

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
 from .blas import gemm
 
 #: the values of a tile's transformed window: one matrix product each

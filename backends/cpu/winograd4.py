@@ -27,6 +27,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
 from .blas import gemm
 from .winograd import _flat, _into, _max4, _out_of, skewed
 
