@@ -35,8 +35,10 @@ GATES = {"winograd": {"WINOGRAD_MIN_CHANNELS": 1, "WINOGRAD_DX_MIN_CHANNELS": 1,
          "winograd4": {"WINOGRAD4_MIN_CHANNELS": 1, "WINOGRAD4_MAX_CHANNELS": 1 << 62, "WINOGRAD4_DX_MIN_CHANNELS": 1,
                        "WINOGRAD4_THREAD_TILES": 1, "WINOGRAD4_DW_MIN_CHANNELS": 1 << 62},
          "winograd4dw": {"WINOGRAD4_MIN_CHANNELS": 1, "WINOGRAD4_MAX_CHANNELS": 1 << 62, "WINOGRAD4_DX_MIN_CHANNELS": 1,
-                         "WINOGRAD4_THREAD_TILES": 1, "WINOGRAD4_DW_MIN_CHANNELS": 1},
-         "direct": {"DIRECT_MAX_CHANNELS": 1 << 62, "DIRECT_MIN_WIDTH": 1}}
+                         "WINOGRAD4_THREAD_TILES": 1, "WINOGRAD4_DW_MIN_CHANNELS": 1,
+                         "WINOGRAD4_DW_MIN_FILL": 0},
+         "direct": {"DIRECT_MAX_CHANNELS": 1 << 62, "DIRECT_DX_MAX_CHANNELS": 1 << 62, "DIRECT_MIN_WIDTH": 1,
+                    "DIRECT_DW_MAX_CHANNELS": 1 << 62, "DIRECT_DW_MIN_WIDTH": 1}}
 #: the ChunkedConv switch each path turns on and off
 SWITCH = {"winograd": "winograd", "winograd4": "winograd", "winograd4dw": "winograd", "direct": "direct"}
 

@@ -65,6 +65,12 @@ WINOGRAD4_THREAD_TILES = 64
 #: 64-channel layers; 0.74x at 16 x 32 on 14 x 14, 0.80-0.92x on AlexNet's.
 WINOGRAD4_DW_MIN_CHANNELS = 32 * 32
 WINOGRAD4_DW_MAX_CHANNELS = 64 * 64
+#: ... and where the layer's outputs fill at least this share of the 4x4 tiles' positions: on 7 x 7 outputs (a
+#: 2 x 2 grid of tiles, 49 of 64 positions) the whole backward pass with it took 5.5 against im2col's 3.4 ms
+#: (32 x 64 channels, batch 100) and 9.0 against 6.5 (64 x 64); on 14 x 14 (49 of 64 too) 10.9 against 10.7;
+#: on ResNet-20's 8 x 8 and 16 x 16 it still won, 6.1 against 7.1 and 6.1 against 7.0 (two threads, 10
+#: alternating rounds, an Emerald Rapids Xeon; benchmarks/README.md).
+WINOGRAD4_DW_MIN_FILL = 0.9
 #: Images per Winograd chunk: this many bytes of transformed input and product (V and M), and at least
 #: WINOGRAD_MIN_TILES tiles, so that each of the chunk's 16 products has rows enough to run near the BLAS's
 #: rate (AlexNet's 12x12 layers have 36 tiles an image: one image a chunk ran 1.4x slower than four).
@@ -79,17 +85,24 @@ WINOGRAD_THREAD_TILES = 128
 #: batch 64; VGG-16's would take about 110 MB.
 TRANSFORMED_WEIGHTS_BYTES = 128 << 20
 
-#: The direct 3x3 stride-1 convolution (direct.py) runs up to DIRECT_MAX_CHANNELS input times output channels,
-#: on outputs at least DIRECT_MIN_WIDTH wide: there im2col's nine-fold copy is a third of the layer and its
-#: product, few output rows high, runs at half the BLAS's rate. Each layer forced on and off, two threads, 20
-#: alternating rounds (benchmarks/winograd.py --path direct; results/direct_*.json), im2col's time over the
-#: direct one's, forward / backward: 16 x 16 channels at 32 x 32 (ResNet-20's first stage) 1.26x / 1.52x
-#: (1.7x forward in two earlier 10-round runs), at 28 x 28 (DeepConvNet's second layer) 1.63x / 1.32x; the
-#: 1- and 3-channel first layers 1.49x and 1.58x forward; but 16 x 32 channels on 14 x 14 images 1.00x /
-#: 0.71x, 32 x 32 on 14 x 14 1.02x / 0.96x, on 16 x 16 0.78x / 0.82x, 64 x 64 on 8 x 8 0.40x (short rows:
-#: each pass over an image does little work for its set-up).
-DIRECT_MAX_CHANNELS = 16 * 16
-DIRECT_MIN_WIDTH = 24
-#: Output positions a direct pass computes at once: four accumulator rows of 2048 float32 (32 KB) stay in
-#: the L1 and L2 caches while the input channels stream past them, on images of any size.
-DIRECT_BAND = 2048
+#: The direct 3x3 stride-1 convolution (direct.py, its sums in registers: direct_block.py) runs the forward pass
+#: up to DIRECT_MAX_CHANNELS input times output channels and the input gradient up to DIRECT_DX_MAX_CHANNELS, on
+#: outputs at least DIRECT_MIN_WIDTH wide. Each layer of ResNet-20 (batch 64) and DeepConvNet (100), the default
+#: paths against the direct one forced on, two threads, 10 alternating rounds on an Emerald Rapids Xeon
+#: (benchmarks/README.md), forward with the fused ReLU: 32 x 32 channels on 16 x 16 4.2 -> 2.7 ms (F(4x4, 3x3)
+#: before), on 14 x 14 7.5 -> 3.4, 64 x 64 on 8 x 8 3.3 -> 2.9, on 7 x 7 3.9 -> 3.0, 16 x 32 on 14 x 14 3.6 ->
+#: 1.9 (im2col before); at batch 10 0.84 -> 0.44 (32 x 32) and 0.64 -> 0.44 (64 x 64). The backward pass with dx
+#: direct and dW by F(3x3, 4x4): 32 x 32 on 16 x 16 8.1 -> 7.5, on 14 x 14 14.2 -> 11.3, 32 x 64 on 7 x 7 9.0 ->
+#: 7.2, 64 x 64 on 7 x 7 9.3 -> 9.0 but on 8 x 8 6.4 -> 7.1: so dx up to 32 x 64, and only where the weight
+#: gradient needs no patches (conv.ChunkedConv.backward).
+DIRECT_MAX_CHANNELS = 64 * 64
+DIRECT_DX_MAX_CHANNELS = 32 * 64
+DIRECT_MIN_WIDTH = 1
+#: Its weight gradient (Numba's loops, direct.weight_chunk) up to DIRECT_DW_MAX_CHANNELS on outputs at least
+#: DIRECT_DW_MIN_WIDTH wide: there im2col's nine-fold copy is a third of the layer and its product, few output
+#: rows high, runs at half the BLAS's rate. Each layer forced on and off, two threads, 20 alternating rounds
+#: (benchmarks/winograd.py --path direct; results/direct_*.json), im2col's time over the direct one's, whole
+#: backward pass: 16 x 16 channels at 32 x 32 (ResNet-20's first stage) 1.52x, at 28 x 28 (DeepConvNet's second
+#: layer) 1.32x; but 16 x 32 channels on 14 x 14 0.71x, 32 x 32 on 14 x 14 0.96x, on 16 x 16 0.82x.
+DIRECT_DW_MAX_CHANNELS = 16 * 16
+DIRECT_DW_MIN_WIDTH = 24

@@ -26,16 +26,18 @@ SHAPES = [  # (x shape, out channels, pad): odd and even sizes, non-square, outp
 
 
 #: the gates as the backend ships them (the fixture below opens them for the small shapes)
-GATES = {name: getattr(tuning, name) for name in ("DIRECT_MAX_CHANNELS", "DIRECT_MIN_WIDTH")}
+GATES = {name: getattr(tuning, name) for name in ("DIRECT_MAX_CHANNELS", "DIRECT_DX_MAX_CHANNELS", "DIRECT_MIN_WIDTH",
+                                                  "DIRECT_DW_MAX_CHANNELS", "DIRECT_DW_MIN_WIDTH")}
 
 
 @pytest.fixture(autouse=True)
 def direct_everywhere(monkeypatch):
-    """Small shapes, run as the narrow wide-image layers run: the direct path at any width, bands shorter than an
-    image (several per pass), threads split from the smallest pass."""
-    monkeypatch.setattr(tuning, "DIRECT_MAX_CHANNELS", 1 << 20)
+    """Small shapes, run as the narrow wide-image layers run: the direct path at any width, threads split from
+    the smallest pass."""
+    for name in ("DIRECT_MAX_CHANNELS", "DIRECT_DX_MAX_CHANNELS", "DIRECT_DW_MAX_CHANNELS"):
+        monkeypatch.setattr(tuning, name, 1 << 20)
     monkeypatch.setattr(tuning, "DIRECT_MIN_WIDTH", 1)
-    monkeypatch.setattr(tuning, "DIRECT_BAND", 7)
+    monkeypatch.setattr(tuning, "DIRECT_DW_MIN_WIDTH", 1)
     monkeypatch.setattr(tuning, "SPLIT_WORK", 0)
 
 
@@ -158,6 +160,14 @@ def test_the_narrow_wide_layers_take_the_direct_path_and_the_switch_turns_it_off
     monkeypatch.setattr(tuning, "DIRECT_MIN_WIDTH", 7)  # 6 outputs a row: too narrow
     conv.forward(x, w, b, 1, 1)
     monkeypatch.setattr(tuning, "DIRECT_MIN_WIDTH", 6)
+    monkeypatch.setattr(tuning, "DIRECT_DW_MAX_CHANNELS", 14)  # the weight gradient too wide: dW and dx by im2col
+    conv.backward(dy, x, w, 1, 1)
+    assert calls == []
+    monkeypatch.setattr(tuning, "DIRECT_DW_MAX_CHANNELS", 15)
+    monkeypatch.setattr(tuning, "DIRECT_DX_MAX_CHANNELS", 14)  # dx too wide: dW direct, dx by im2col
+    conv.backward(dy, x, w, 1, 1)
+    assert calls == []  # im2col makes dW on its way to dx
+    monkeypatch.setattr(tuning, "DIRECT_DX_MAX_CHANNELS", 15)
     x, w, b, dy = data((4, 3, 6, 6), 5, 3, "float32")
     conv.backward(dy, x, w, 1, 3)  # pad 3: dx by im2col, which makes dW on the way
     assert calls == []
@@ -165,17 +175,25 @@ def test_the_narrow_wide_layers_take_the_direct_path_and_the_switch_turns_it_off
     assert calls == ["weight_chunk"] * 2
 
 
-def test_the_default_gates_pick_resnets_first_stage_and_not_its_later_ones(monkeypatch):
+def test_the_default_gates(monkeypatch):
+    """The forward of every 3x3 stride-1 layer of ResNet-20 and DeepConvNet; dx up to 32 x 64 channels; dW on
+    the 16-channel layers of wide images only."""
     for name, value in GATES.items():
         monkeypatch.setattr(tuning, name, value)
     conv = ChunkedConv(Workers(2), kernels=numba_kernels)
     x = np.zeros((2, 16, 32, 32), np.float32)
-    assert conv._uses_direct(16, 16, 3, 3, 1, 32, x)  # ResNet-20's first stage
-    assert conv._uses_direct(3, 16, 3, 3, 1, 32, x)  # its first layer
-    assert conv._uses_direct(16, 16, 3, 3, 1, 28, x)  # DeepConvNet's second layer
-    assert conv._uses_direct(1, 16, 3, 3, 1, 28, x)  # DeepConvNet's first
-    assert not conv._uses_direct(32, 32, 3, 3, 1, 16, x)  # ResNet-20's second stage
-    assert not conv._uses_direct(16, 32, 3, 3, 1, 14, x)  # DeepConvNet's third layer
+    for c, o, width in ((3, 16, 32), (16, 16, 32), (32, 32, 16), (64, 64, 8), (1, 16, 28), (16, 16, 28), (16, 32, 14),
+                        (32, 64, 7), (64, 64, 7)):
+        assert conv._uses_direct("forward", c, o, 3, 3, 1, width, x)
+    assert not conv._uses_direct("forward", 128, 64, 3, 3, 1, 8, x)  # wider: Winograd or im2col
+    assert not conv._uses_direct("forward", 16, 16, 3, 3, 2, 16, x)  # stride 2
+    assert conv._uses_direct("dx", 32, 64, 3, 3, 1, 7, x)
+    assert not conv._uses_direct("dx", 64, 64, 3, 3, 1, 8, x)  # F(4x4, 3x3) was faster
+    assert conv._uses_direct("dw", 16, 16, 3, 3, 1, 32, x)  # ResNet-20's first stage
+    assert conv._uses_direct("dw", 3, 16, 3, 3, 1, 32, x)  # its first layer
+    assert conv._uses_direct("dw", 16, 16, 3, 3, 1, 28, x)  # DeepConvNet's second layer
+    assert not conv._uses_direct("dw", 32, 32, 3, 3, 1, 16, x)  # ResNet-20's second stage
+    assert not conv._uses_direct("dw", 16, 32, 3, 3, 1, 14, x)  # DeepConvNet's third layer
 
 
 def test_deepnet_direct_reaches_the_cpu_backend(monkeypatch):
@@ -187,3 +205,40 @@ def test_deepnet_direct_reaches_the_cpu_backend(monkeypatch):
     monkeypatch.setenv("DEEPNET_DIRECT", "sometimes")
     with pytest.raises(backends.ConfigError, match="DEEPNET_DIRECT='sometimes' is not on or off"):
         backends.create("cpu")
+
+
+def test_every_remainder_of_a_step():
+    """The blocks run whole steps of positions (direct_block.step), then the vectors left one block at a time:
+    widths that leave each count of vectors, float64 and float32, five output channels (a block of four and one
+    left over), against the reference."""
+    from deepnet.backends.cpu import direct_block
+
+    for dtype in ("float64", "float32"):
+        itemsize = np.dtype(dtype).itemsize
+        lanes, step = direct_block.lanes(itemsize), direct_block.step(itemsize)
+        seen = set()
+        for width in range(1, 2 * step + 3):
+            span = 2 * (width + 2) + width  # three rows, padded by 1
+            seen.add(-(-(span % step) // lanes))
+            x, w, b, dy = data((2, 3, 3, width), 5, 1, dtype, seed=width)
+            y_ref = reference(x, w, b, 1, dy, False)[0]
+            y = chunked(1).forward(x, w, b, 1, 1)
+            tol = 1e-12 if dtype == "float64" else 1e-5
+            np.testing.assert_allclose(y, y_ref, rtol=tol, atol=tol * 10, err_msg=f"{dtype} width {width}")
+        assert seen == set(range(direct_block.QB + 1)), seen  # every count of vectors left, 0 to a whole step
+
+
+def test_a_nan_in_the_next_plane_stays_out_of_the_weight_gradient():
+    """The gradient block reads the vector past each plane's last position from the next plane (8 x 8 images:
+    fewer values a padded row than a vector's lanes); those lanes count as zero, so a NaN in one input channel
+    reaches only its own weights' gradient. (Within that channel it reaches a tap or two more than in the
+    reference: the zeros of dy past each row meet it, 0 NaN being NaN, as in the loops before the block.)"""
+    for dtype in ("float64", "float32"):
+        x, w, b, dy = data((2, 3, 8, 8), 5, 1, dtype, seed=4)
+        x[0, 1, 0, 0] = np.nan
+        want = reference(x, w, b, 1, dy, False)[2]
+        _, got, _ = chunked(1).backward(dy, x, w, 1, 1, need_dx=False)
+        assert np.isnan(want[:, 1]).any() and not np.isnan(want[:, [0, 2]]).any()
+        assert np.isnan(got[:, 1][np.isnan(want[:, 1])]).all()
+        tol = 1e-12 if dtype == "float64" else 1e-5
+        np.testing.assert_allclose(got[:, [0, 2]], want[:, [0, 2]], rtol=tol, atol=tol * 10)

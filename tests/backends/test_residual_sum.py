@@ -23,8 +23,8 @@ from .conv_cases import data, reference
 NEVER = 1 << 62
 #: each path's gates opened for small shapes, the others' closed: (ChunkedConv's options, tuning's values)
 PATHS = {
-    "direct": (dict(winograd=False, direct=True), dict(DIRECT_MAX_CHANNELS=NEVER, DIRECT_MIN_WIDTH=1,
-                                                       DIRECT_BAND=7)),
+    "direct": (dict(winograd=False, direct=True),
+               dict(DIRECT_MAX_CHANNELS=NEVER, DIRECT_DX_MAX_CHANNELS=NEVER, DIRECT_MIN_WIDTH=1)),
     "winograd2": (dict(winograd=True, direct=False), dict(WINOGRAD4_MIN_CHANNELS=NEVER, WINOGRAD_MIN_CHANNELS=1)),
     "winograd4": (dict(winograd=True, direct=False), dict(WINOGRAD4_MIN_CHANNELS=1, WINOGRAD4_MAX_CHANNELS=NEVER)),
     "im2col": (dict(winograd=False, direct=False), {}),
@@ -127,6 +127,7 @@ def test_folded_weights_are_kept_while_the_parameters_stay_and_made_again_when_t
     real = winograd4.weights
     monkeypatch.setattr(winograd4, "weights", lambda *a: made.append(a[0].shape) or real(*a))
     monkeypatch.setattr(tuning, "WINOGRAD4_THREAD_TILES", 1)
+    monkeypatch.setattr(tuning, "DIRECT_MAX_CHANNELS", 16 * 16)  # the wider layers' forward by F(4x4, 3x3)
     with backends.use("cpu", dtype="float32") as bk:
         bk.rng.seed(0)
         model = ResNet(8, input_shape=(3, 16, 16), num_classes=5)
@@ -218,6 +219,7 @@ def test_inference_keeps_the_weights_and_their_transform_until_a_training_step_c
         real = module.weights
         monkeypatch.setattr(module, "weights", lambda *a, real=real: made.append(a[0].shape) or real(*a))
     monkeypatch.setattr(tuning, "WINOGRAD4_THREAD_TILES", 1)
+    monkeypatch.setattr(tuning, "DIRECT_MAX_CHANNELS", 16 * 16)  # the wider layers' forward by F(4x4, 3x3)
     rng = np.random.default_rng(3)
     x = rng.random((4, 1, 28, 28)).astype(np.float32)
     with backends.use("cpu", dtype="float32") as bk:

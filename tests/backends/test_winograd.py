@@ -42,6 +42,7 @@ def tile(request, monkeypatch):
     monkeypatch.setattr(tuning, "WINOGRAD4_MAX_CHANNELS", never)
     monkeypatch.setattr(tuning, "WINOGRAD4_DW_MIN_CHANNELS", 1 if request.param == 4 else never)
     monkeypatch.setattr(tuning, "WINOGRAD4_DW_MAX_CHANNELS", never)
+    monkeypatch.setattr(tuning, "WINOGRAD4_DW_MIN_FILL", 0)
     monkeypatch.setattr(tuning, "WINOGRAD_MIN_CHANNELS", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_DX_MIN_CHANNELS", 1)
     monkeypatch.setattr(tuning, "WINOGRAD_CHUNK_BYTES", 1)
