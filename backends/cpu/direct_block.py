@@ -40,6 +40,26 @@ def step(itemsize: int) -> int:
     return QB * lanes(itemsize)
 
 
+def _prologue(context, builder, signature, args, ints, arrays):
+    """What both blocks' code starts from: the integer arguments at `ints` as int64, the data pointers of the
+    arrays at `arrays`, the vector type of the arrays' dtype, its lane count, llvm.fma for it and the
+    alignment of one value."""
+    argtypes = signature.args
+    dtype = argtypes[arrays[0]].dtype
+    n = lanes(dtype.bitwidth // 8)
+    vec = ir.VectorType(context.get_value_type(dtype), n)
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                                         f"llvm.fma.v{n}f{dtype.bitwidth}")
+    integers = [context.cast(builder, args[k], argtypes[k], types.int64) for k in ints]
+    pointers = [context.make_array(argtypes[k])(context, builder, args[k]).data for k in arrays]
+    return integers, pointers, vec, n, fma, dtype.bitwidth // 8
+
+
+def _at(builder, vec, base, index):
+    """A pointer to the vector at base[index]."""
+    return builder.bitcast(builder.gep(base, [index]), vec.as_pointer())
+
+
 def _block(ob: int, qb: int):
     """The block for ob output channels and qb vectors of positions, as an intrinsic:
     block(x, xoff, plane, wp, c_n, w, woff, wstride, acc, aoff, astride) computes
@@ -55,21 +75,13 @@ def _block(ob: int, qb: int):
         sig = types.void(x, xoff, plane, wp, c_n, w, woff, wstride, acc, aoff, astride)
 
         def codegen(context, builder, signature, args):
-            argtypes = signature.args
             i64 = ir.IntType(64)
-            xoff, plane, wp, c_n, woff, wstride, aoff, astride = (
-                context.cast(builder, args[k], argtypes[k], types.int64) for k in (1, 2, 3, 4, 6, 7, 9, 10))
-            real = context.get_value_type(argtypes[0].dtype)
-            n = lanes(argtypes[0].dtype.bitwidth // 8)
-            vec = ir.VectorType(real, n)
-            name = f"llvm.fma.v{n}f{argtypes[0].dtype.bitwidth}"
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), name)
-            xs_, ws_, as_ = (context.make_array(argtypes[k])(context, builder, args[k]).data for k in (0, 5, 8))
-            align = argtypes[0].dtype.bitwidth // 8
+            (xoff, plane, wp, c_n, woff, wstride, aoff, astride), (xs_, ws_, as_), vec, n, fma, align = _prologue(
+                context, builder, signature, args, (1, 2, 3, 4, 6, 7, 9, 10), (0, 5, 8))
             splat = ir.Constant(ir.VectorType(ir.IntType(32), n), [0] * n)
 
             def at(base, index):
-                return builder.bitcast(builder.gep(base, [index]), vec.as_pointer())
+                return _at(builder, vec, base, index)
 
             # the sums live in stack slots that LLVM turns into registers (mem2reg)
             sums = [cgutils.alloca_once_value(builder, ir.Constant(vec, [0.0] * n)) for _ in range(ob * qb)]
@@ -132,21 +144,13 @@ def _gradient_block(ob: int):
         sig = types.void(x, xoff, wp, dy, dyoff, dystride, span, dw, dwoff, dwstride)
 
         def codegen(context, builder, signature, args):
-            argtypes = signature.args
             i64 = ir.IntType(64)
-            xoff, wp, dyoff, dystride, span, dwoff, dwstride = (
-                context.cast(builder, args[k], argtypes[k], types.int64) for k in (1, 2, 4, 5, 6, 8, 9))
-            real = context.get_value_type(argtypes[0].dtype)
-            n = lanes(argtypes[0].dtype.bitwidth // 8)
-            vec = ir.VectorType(real, n)
-            name = f"llvm.fma.v{n}f{argtypes[0].dtype.bitwidth}"
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec, vec, vec]), name)
-            xs_, dys_, dws_ = (context.make_array(argtypes[k])(context, builder, args[k]).data for k in (0, 3, 7))
-            align = argtypes[0].dtype.bitwidth // 8
+            (xoff, wp, dyoff, dystride, span, dwoff, dwstride), (xs_, dys_, dws_), vec, n, fma, align = _prologue(
+                context, builder, signature, args, (1, 2, 4, 5, 6, 8, 9), (0, 3, 7))
             zero = ir.Constant(vec, [0.0] * n)
 
             def at(base, index):
-                return builder.bitcast(builder.gep(base, [index]), vec.as_pointer())
+                return _at(builder, vec, base, index)
 
             taps = [builder.add(xoff, builder.add(builder.mul(wp, i64(i)), i64(j))) for i in range(3) for j in range(3)]
             rows = [builder.add(dyoff, builder.mul(dystride, i64(k))) for k in range(ob)]
