@@ -293,7 +293,7 @@ class ChunkedConv:
         residual = y if residual is None else residual
 
         def work(_, chunks):
-            xpad, acc = direct.forward_scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
+            xpad, acc = direct.scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
             for s, e in chunks:
                 direct.conv_chunk(x[s:e], mask[s:e], masked, w, bias, pad, relu, pool, xpad, acc, y[s:e],
                                   residual[s:e], added)
@@ -351,7 +351,7 @@ class ChunkedConv:
         # turned and transposed, a pass of its own after the weight gradient's
         winograd_dx = self._uses_winograd(o, c, kh, kw, stride, address, n, h, wd, dx=True) if (
             need_dx and pad <= 2) else None
-        # or by the direct convolution (direct.py), the same convolution, on the narrow layers it serves; either
+        # or by the direct convolution (direct.py), the same convolution, on the layers its gates let in; either
         # reads relu_out too, as the mask of dy
         masks = () if relu_out is None else (relu_out,)
         direct_dx = need_dx and pad <= 2 and self._uses_direct("dx", o, c, kh, kw, stride, wd, x, w, dy, *masks)
@@ -475,7 +475,7 @@ class ChunkedConv:
         mask = relu_out if masked else dy
 
         def work(_, chunks):
-            xpad, dyw = direct.weight_scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
+            xpad, dyw = direct.scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
             dw, db = np.zeros(shape, x.dtype), np.zeros(o, x.dtype)
             for s, e in chunks:
                 direct.weight_chunk(x[s:e], dy[s:e], mask[s:e], masked, pad, xpad, dyw, dw, db)

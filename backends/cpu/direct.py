@@ -21,9 +21,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import direct_block, vectors  # noqa: F401  (vectors first: the vector width the kernels are compiled for)
-from .direct_block import (BITS, GB, OB, QB, block, block_1, block_2, block_3, gradient, gradient_one, one, one_1,
-                           one_2, one_3)
+from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
+from .direct_block import (GB, OB, QB, block, block_1, block_2, block_3, gradient, gradient_one, lanes, one, one_1,
+                           one_2, one_3, step)
 
 @numba.njit(cache=True, nogil=True)
 def conv_chunk(x, mask, masked, w, b, pad, relu, pool, xpad, acc, y, res, added):
@@ -31,7 +31,7 @@ def conv_chunk(x, mask, masked, w, b, pad, relu, pool, xpad, acc, y, res, added)
     rectified with relu; with pool, y (n, O, OH // 2, OW // 2) is the 2x2/2 max-pooling of the rectified
     output; with added, y = max(that + res, 0) instead (res y's shape: a residual block's sum and its ReLU).
     With masked, x counts as zero where mask (x's shape) is not positive (a fused ReLU's gradient).
-    Scratch (forward_scratch): xpad, the padded planes one after another and a step's slack; acc (O, L rounded
+    Scratch (scratch): xpad, the padded planes one after another and a step's slack; acc (O, L rounded
     up to whole vectors). The blocks (direct_block.py) compute every q < L in whole vectors: the positions past
     L read the next plane or the slack and are never output."""
     n, c_n, h, wd = x.shape
@@ -41,30 +41,19 @@ def conv_chunk(x, mask, masked, w, b, pad, relu, pool, xpad, acc, y, res, added)
     plane = hp * wp
     span = (oh - 1) * wp + ow
     per = acc.shape[1]  # L rounded up to whole vectors
-    lanes = BITS // (8 * xpad.itemsize)
-    step = QB * lanes  # direct_block.step
-    rest = -(-(span % step) // lanes)  # vectors past the whole steps
+    width, whole = lanes(xpad.itemsize), step(xpad.itemsize)
+    rest = -(-(span % whole) // width)  # vectors past the whole steps
     if rest == QB:  # as many as a step: one more whole step
         rest = 0
-    full = per - rest * lanes
+    full = per - rest * width
     xpad[:] = 0  # the border and the slack, zero for every image of the chunk
     planes = xpad[: c_n * plane].reshape(c_n, hp, wp)
     wf = w.reshape(w.size)
     af = acc.reshape(acc.size)
     blocks = o_n - o_n % OB
     for i in range(n):
-        for c in range(c_n):
-            for r in range(h):
-                src = x[i, c, r]
-                dst = planes[c, r + pad, pad:]
-                if masked:
-                    keep = mask[i, c, r]
-                    for s in range(wd):
-                        dst[s] = src[s] if keep[s] > 0 else 0
-                else:
-                    for s in range(wd):
-                        dst[s] = src[s]
-        for q0 in range(0, full, step):  # a step's x stays in L1 while the output channels' blocks read it
+        _pad_into(planes, x[i], mask[i], masked, pad)
+        for q0 in range(0, full, whole):  # a step's x stays in L1 while the output channels' blocks read it
             for o in range(0, blocks, OB):
                 block(xpad, q0, plane, wp, c_n, wf, o * c_n * 9, c_n * 9, af, o * per + q0, per)
             for o in range(blocks, o_n):
@@ -75,6 +64,24 @@ def conv_chunk(x, mask, masked, w, b, pad, relu, pool, xpad, acc, y, res, added)
             for o in range(blocks, o_n):
                 _last(rest, False, xpad, full, plane, wp, c_n, wf, o * c_n * 9, c_n * 9, af, o * per + full, per)
         _output(acc, b, relu, pool, wp, y[i], res[i], added)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pad_into(planes, x, mask, masked, pad):
+    """planes[:, pad:pad + H, pad:pad + W] = x (C, H, W), the border left as it is; with masked, zero where mask
+    (x's shape) is not positive."""
+    c_n, h, wd = x.shape
+    for c in range(c_n):
+        for r in range(h):
+            src = x[c, r]
+            dst = planes[c, r + pad, pad:]
+            if masked:
+                keep = mask[c, r]
+                for s in range(wd):
+                    dst[s] = src[s] if keep[s] > 0 else 0
+            else:
+                for s in range(wd):
+                    dst[s] = src[s]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -138,22 +145,16 @@ def _output(acc, b, relu, pool, wp, y, res, added):
                         out[s] = row[s] + bo
 
 
-def forward_scratch(buffer, c: int, o: int, h: int, w: int, pad: int, dtype) -> tuple:
-    """(xpad, acc) for conv_chunk from buffer(key, size, dtype) (a thread's reusable buffers): the padded planes
-    and a step's slack in one flat array, and the sums, each row L rounded up to whole vectors."""
+def scratch(buffer, c: int, o: int, h: int, w: int, pad: int, dtype) -> tuple:
+    """(xpad, sums) for conv_chunk (acc) and weight_chunk (dyw) from buffer(key, size, dtype) (a thread's reusable
+    buffers): the padded planes and a step's slack in one flat array, and O rows of L rounded up to whole
+    vectors."""
     hp, wp = h + 2 * pad, w + 2 * pad
     span = (hp - 3) * wp + wp - 2
     itemsize = np.dtype(dtype).itemsize
-    lanes = direct_block.lanes(itemsize)
-    per = -(-span // lanes) * lanes
-    return (buffer("xpad", c * hp * wp + direct_block.step(itemsize), dtype),
-            buffer("prod", o * per, dtype).reshape(o, per))
-
-
-def weight_scratch(buffer, c: int, o: int, h: int, w: int, pad: int, dtype) -> tuple:
-    """(xpad, dyw) for weight_chunk from buffer(key, size, dtype) (a thread's reusable buffers): the buffers
-    of forward_scratch."""
-    return forward_scratch(buffer, c, o, h, w, pad, dtype)
+    width = lanes(itemsize)
+    per = -(-span // width) * width
+    return buffer("xpad", c * hp * wp + step(itemsize), dtype), buffer("prod", o * per, dtype).reshape(o, per)
 
 
 # --- the weight gradient --------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def weight_scratch(buffer, c: int, o: int, h: int, w: int, pad: int, dtype) -> t
 def weight_chunk(x, dy, mask, masked, pad, xpad, dyw, dw, db):
     """dw (O, C, 3, 3) += the weight gradient of the 3x3 stride-1 convolution of x (n, C, H, W), padded by pad,
     for dy (n, O, OH, OW); db (O,) += dy summed. With masked, dy counts as zero where mask (dy's shape; a fused
-    ReLU's output) is not positive. Scratch (weight_scratch): xpad, the padded planes one after another and a
+    ReLU's output) is not positive. Scratch (scratch): xpad, the padded planes one after another and a
     step's slack; dyw (O, L rounded up to whole vectors). dw C-contiguous."""
     n, c_n, h, wd = x.shape
     o_n, oh, ow = dy.shape[1], dy.shape[2], dy.shape[3]
@@ -180,12 +181,7 @@ def weight_chunk(x, dy, mask, masked, pad, xpad, dyw, dw, db):
     dwf = dw.reshape(dw.size)
     pairs = o_n - o_n % GB
     for i in range(n):
-        for c in range(c_n):
-            for r in range(h):
-                src = x[i, c, r]
-                dst = planes[c, r + pad, pad:]
-                for s in range(wd):
-                    dst[s] = src[s]
+        _pad_into(planes, x[i], x[i], False, pad)
         for o in range(o_n):
             total = db.dtype.type(0)
             for r in range(oh):

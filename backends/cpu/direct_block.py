@@ -15,6 +15,7 @@ AVX-512, else 256 or 128; with AVX-512's 32 registers 16 sums fit, with 16 regis
 """
 from __future__ import annotations
 
+import numba
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -30,11 +31,13 @@ QB = 4 if vectors.registers() >= 32 else 2
 OB = 4
 
 
+@numba.njit(cache=True)
 def lanes(itemsize: int) -> int:
-    """Values of a vector of this item size."""
+    """Values of a vector of this item size (callable from compiled code and from Python)."""
     return BITS // (8 * itemsize)
 
 
+@numba.njit(cache=True)
 def step(itemsize: int) -> int:
     """Output positions a block computes: q runs in steps of this."""
     return QB * lanes(itemsize)
