@@ -170,10 +170,13 @@ def test_deepnet_winograd_reaches_the_cpu_backend(monkeypatch):
 
 def test_float32_error_stays_near_the_direct_products(tile):
     """Against the float64 result, Winograd's float32 error (relative to the largest value) stays within twice
-    the im2col product's with 2x2 tiles, forward and dx. With 4x4 tiles (transforms with factors up to 8, G's
-    weights not exact in binary) it was 4-9x im2col's forward, 11-20x for dx and 6-11x for dW (by F(3x3, 4x4)),
-    2-4e-6, on these shapes: bounded at 10x, 25x and 15x, and 5e-6."""
-    factors, ceiling = ((2, 2, 2), 2e-6) if tile == 2 else ((10, 25, 15), 5e-6)
+    the im2col product's with 2x2 tiles, forward and dx, and below 2e-6. With 4x4 tiles (transforms with factors
+    up to 8, G's weights not exact in binary) it depends on the BLAS's kernels, which sum the 36 products: on
+    these shapes, with OpenBLAS's SkylakeX kernels, 4-9x im2col's error forward, 11-20x for dx and 6-11x for dW
+    (by F(3x3, 4x4)), 2-4e-6; with its Haswell kernels (an AMD EPYC without AVX-512) 2.6-4.1e-6 (6.5-12x), dx
+    4.1-9.1e-6 (20-38x), dW 2.1-2.7e-6 (6-8x), and with its Sandybridge kernels (no FMA) up to 6.4e-6 forward and
+    1.2e-5 for dx (47x): bounded at 20x, 60x and 15x, and 1e-5, 2e-5 and 1e-5."""
+    factors, ceilings = ((2, 2, 2), (2e-6,) * 3) if tile == 2 else ((20, 60, 15), (1e-5, 2e-5, 1e-5))
     for shape, o, pad in (((2, 96, 12, 12), 128, 1), ((4, 64, 8, 8), 64, 1), ((4, 32, 14, 14), 32, 2),
                           ((4, 32, 16, 16), 32, 1), ((4, 16, 28, 28), 32, 1)):
         x, w, b, dy = data(shape, o, pad, "float32", seed=3)
@@ -185,7 +188,7 @@ def test_float32_error_stays_near_the_direct_products(tile):
             dx, dw, _ = conv.backward(dy, x, w, 1, pad)
             errors[on] = [np.abs(got - want).max() / np.abs(want).max()
                           for got, want in ((y, y_ref), (dx, dx_ref), (dw, dw_ref))]
-        for wino, direct_error, factor in zip(errors[True], errors[False], factors):
+        for wino, direct_error, factor, ceiling in zip(errors[True], errors[False], factors, ceilings):
             assert wino <= factor * direct_error + 1e-7 and wino < ceiling, (shape, errors)
 
 
