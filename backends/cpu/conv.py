@@ -163,6 +163,19 @@ class ChunkedConv:
                 and c_in * c_out <= most and ow >= narrowest
                 and all(self.kernels.usable(a) and a.dtype == arrays[0].dtype for a in arrays))
 
+    @staticmethod
+    def _winograd_first(module, channels: int) -> bool:
+        """Whether a forward pass of `channels` (C_in C_out) that both could run goes to F(4x4, 3x3) (module, from
+        _uses_winograd) rather than the direct convolution: above tuning.DIRECT_OVER_WINOGRAD4_CHANNELS for the
+        sums the direct block holds in registers on this processor."""
+        from . import winograd4
+
+        if module is not winograd4:
+            return False
+        from .direct_block import OB, QB
+
+        return channels > tuning.DIRECT_OVER_WINOGRAD4_CHANNELS[OB * QB]
+
     def _run(self, work, n: int, per_image: int, macs: int) -> list:
         """work(k, chunks) over cache-sized chunks of the batch (chunk_size() bytes at per_image each): _share."""
         return self._share(work, n, self.chunk_size() // max(1, per_image), macs)
@@ -237,9 +250,10 @@ class ChunkedConv:
         address = self._blas_address(x, wmat, b)
         if pool and address is None:
             raise ValueError("ChunkedConv.forward(pool=True) needs the one-call chunks (see can_pool)")
-        if self._uses_direct("forward", c, o, kh, kw, stride, ow, x, w, b):
-            return self._direct(x, None, np.ascontiguousarray(w), b, pad, relu, pool, y, residual)
         module = self._uses_winograd(c, o, kh, kw, stride, address, n, oh, ow)
+        if (self._uses_direct("forward", c, o, kh, kw, stride, ow, x, w, b)
+                and not self._winograd_first(module, c * o)):
+            return self._direct(x, None, np.ascontiguousarray(w), b, pad, relu, pool, y, residual)
         if module is not None:
             return self._winograd(module, address, x, None, self.transformed(module, w, x.dtype), b, pad, relu,
                                   pool, y, residual)

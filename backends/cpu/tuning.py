@@ -98,6 +98,16 @@ TRANSFORMED_WEIGHTS_BYTES = 128 << 20
 DIRECT_MAX_CHANNELS = 64 * 64
 DIRECT_DX_MAX_CHANNELS = 32 * 64
 DIRECT_MIN_WIDTH = 1
+#: Where F(4x4, 3x3) could run a forward pass (its gates above), the direct convolution keeps it only up to this
+#: many input times output channels, by the sums a direct block holds in registers (direct_block.OB x QB: 16
+#: with AVX-512's 32 registers, 8 with 16). With 16 the direct forward won on every layer up to 64 x 64 (above).
+#: With 8, on a 2-core AMD EPYC (AVX2), the same two threads and 10 alternating rounds, the direct forward
+#: against the next path with the fused ReLU: 64 x 64 channels on 8 x 8 (batch 64) 2.24 against F(4x4, 3x3)'s
+#: 1.48 ms, on 7 x 7 (batch 100) 2.83 against 2.43, where its block runs at 71-82 GFLOP/s a core, near the
+#: arithmetic's peak, and Winograd does a quarter of the multiplications; but 32 x 64 on 7 x 7 1.55 against
+#: 2.10, 32 x 32 on 14 x 14 2.64 against 3.59, on 16 x 16 2.13 against 2.16; and where Winograd has too few
+#: tiles (batch 10), 64 x 64 on 7 x 7 0.36 against im2col's 0.42.
+DIRECT_OVER_WINOGRAD4_CHANNELS = {16: 64 * 64, 8: 32 * 64}
 #: Its weight gradient (Numba's loops, direct.weight_chunk) up to DIRECT_DW_MAX_CHANNELS on outputs at least
 #: DIRECT_DW_MIN_WIDTH wide: there im2col's nine-fold copy is a third of the layer and its product, few output
 #: rows high, runs at half the BLAS's rate. Each layer forced on and off, two threads, 20 alternating rounds

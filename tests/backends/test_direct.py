@@ -196,6 +196,33 @@ def test_the_default_gates(monkeypatch):
     assert not conv._uses_direct("dw", 16, 32, 3, 3, 1, 14, x)  # DeepConvNet's third layer
 
 
+@pytest.mark.parametrize("sums,path", [(8, "winograd4"), (16, "direct")])
+def test_with_eight_sums_a_block_the_widest_forward_passes_go_to_f4_where_it_applies(monkeypatch, sums, path):
+    """With 16 vector registers (8 sums a direct block) F(4x4, 3x3) runs a 64 x 64-channel forward pass it has
+    tiles enough for; the direct convolution keeps it with 32 registers, and keeps 32 x 64 channels either way,
+    and the layers where Winograd has too few tiles. The result is the reference's either way."""
+    from deepnet.backends.cpu import direct_block, winograd, winograd4
+
+    for name, value in GATES.items():
+        monkeypatch.setattr(tuning, name, value)
+    monkeypatch.setattr(direct_block, "QB", sums // direct_block.OB)
+    calls = []
+    for module, name in ((direct, "conv_chunk"), (winograd4, "conv_chunk")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, real=real, module=module: calls.append(module) or real(*a))
+    conv = ChunkedConv(Workers(2), kernels=numba_kernels, blas=blas.addresses())
+    assert conv._winograd_first(winograd4, 64 * 64) == (sums == 8)
+    assert not conv._winograd_first(winograd4, 32 * 64)
+    assert not conv._winograd_first(winograd, 64 * 64) and not conv._winograd_first(None, 64 * 64)
+    x, w, b, _ = data((32, 64, 8, 8), 64, 1, "float32")  # 4 tiles an image, 128 a batch: F(4x4, 3x3)'s least
+    y = conv.forward(x, w, b, 1, 1, relu=True)
+    assert set(calls) == {winograd4 if path == "winograd4" else direct}
+    np.testing.assert_allclose(y, reference(x, w, b, 1, np.zeros_like(y), True)[0], rtol=1e-4, atol=1e-4)
+    calls.clear()
+    conv.forward(x[:4], w, b, 1, 1)  # 16 tiles: too few for F(4x4, 3x3)
+    assert set(calls) == {direct}
+
+
 def test_deepnet_direct_reaches_the_cpu_backend(monkeypatch):
     monkeypatch.setenv("DEEPNET_DIRECT", "off")
     assert backends.create("cpu").chunked_conv.direct is False
