@@ -187,6 +187,24 @@ def test_threaded_max_pool_matches_the_reference(shape, k, stride, pad, threads)
                                Backend.max_pool_backward(bk, dy, arg_ref, shape, k, k, stride, pad), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(2, 3, 6, 40), (3, 2, 5, 35), (1, 4, 4, 18)])
+def test_the_2x2_pooling_of_long_rows_matches_the_reference_with_ties_and_nans(shape, dtype):
+    """Rows long enough for the compiled 2x2 kernel's vector loop (and its tail): the max and the first maximum's
+    offset as the reference finds them, with ties everywhere and NaNs in every position of a window (the first
+    NaN wins), with the arg-max and without it."""
+    bk = backends.create("cpu", dtype=dtype)
+    rng = np.random.default_rng(5)
+    x = rng.integers(-2, 3, shape).astype(dtype)  # few values: ties in most windows
+    x[rng.random(shape) < 0.05] = np.nan
+    y, arg = bk.max_pool(x, 2, 2, 2)
+    y_ref, arg_ref = Backend.max_pool(bk, x, 2, 2, 2)
+    assert np.isnan(y_ref).any() and (~np.isnan(y_ref)).any()
+    np.testing.assert_array_equal(y, y_ref)  # NaN where NaN
+    np.testing.assert_array_equal(arg, arg_ref)
+    np.testing.assert_array_equal(bk.max_pool(x, 2, 2, 2, with_arg=False)[0], y_ref)
+
+
 def test_max_pool_propagates_nan():
     x = np.zeros((1, 1, 2, 2))
     x[0, 0, 1, 0] = np.nan
