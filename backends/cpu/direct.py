@@ -22,8 +22,8 @@ import numba
 import numpy as np
 
 from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
-from .direct_block import (GB, OB, QB, block, block_1, block_2, block_3, gradient, gradient_one, lanes, one, one_1,
-                           one_2, one_3, step)
+from .direct_block import (GB, GROWS, OB, QB, block, block_1, block_2, block_3, gradient, gradient_one, lanes, one,
+                           one_1, one_2, one_3, step)
 
 @numba.njit(cache=True, nogil=True)
 def conv_chunk(x, mask, masked, w, b, pad, relu, pool, xpad, acc, y, res, added):
@@ -159,8 +159,8 @@ def scratch(buffer, c: int, o: int, h: int, w: int, pad: int, dtype) -> tuple:
 
 # --- the weight gradient --------------------------------------------------------------------------------
 # dW[o, c, i, j] = sum over the images and q of dy[o, q] xpad[c, q + i Wp + j], dy spread to the padded width
-# (zero in the Wp - OW columns past each row): for two output channels and one input channel, 18 sums held in
-# vector registers over q (direct_block.gradient), nine loads of x and two of dy feeding 18 multiply-adds.
+# (zero in the Wp - OW columns past each row): for GB output channels, one input channel and GROWS rows of taps,
+# the sums held in vector registers over q (direct_block.gradient: 2 x 9 sums with 32 registers, 3 x 3 with 16).
 
 @numba.njit(cache=True, nogil=True)
 def weight_chunk(x, dy, mask, masked, pad, xpad, dyw, dw, db):
@@ -179,7 +179,7 @@ def weight_chunk(x, dy, mask, masked, pad, xpad, dyw, dw, db):
     planes = xpad[: c_n * plane].reshape(c_n, hp, wp)
     dywf = dyw.reshape(dyw.size)
     dwf = dw.reshape(dw.size)
-    pairs = o_n - o_n % GB
+    grouped = o_n - o_n % GB
     for i in range(n):
         _pad_into(planes, x[i], x[i], False, pad)
         for o in range(o_n):
@@ -197,9 +197,11 @@ def weight_chunk(x, dy, mask, masked, pad, xpad, dyw, dw, db):
                 for s in range(ow):
                     total += dst[s]
             db[o] += total
-        for o in range(0, pairs, GB):
+        for o in range(0, grouped, GB):
             for c in range(c_n):
-                gradient(xpad, c * plane, wp, dywf, o * per, per, span, dwf, (o * c_n + c) * 9, c_n * 9)
-        for o in range(pairs, o_n):
+                for t in range(0, 3, GROWS):
+                    gradient(xpad, c * plane + t * wp, wp, dywf, o * per, per, span, dwf, (o * c_n + c) * 9 + 3 * t,
+                             c_n * 9)
+        for o in range(grouped, o_n):
             for c in range(c_n):
                 gradient_one(xpad, c * plane, wp, dywf, o * per, per, span, dwf, (o * c_n + c) * 9, c_n * 9)

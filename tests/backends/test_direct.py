@@ -269,3 +269,38 @@ def test_a_nan_in_the_next_plane_stays_out_of_the_weight_gradient():
         assert np.isnan(got[:, 1][np.isnan(want[:, 1])]).all()
         tol = 1e-12 if dtype == "float64" else 1e-5
         np.testing.assert_allclose(got[:, [0, 2]], want[:, [0, 2]], rtol=tol, atol=tol * 10)
+
+
+@pytest.mark.parametrize("ob,taprows", [(1, 3), (2, 3), (3, 1)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_each_shape_of_gradient_block_adds_its_sums(ob, taprows, dtype):
+    """Each weight-gradient block the backend may choose (2 x 9 sums with 32 vector registers, 3 x 3 with 16, and
+    1 x 9 for the channels left over), whichever this processor uses, against the sums in NumPy: spans of every
+    remainder of a vector, a NaN past the span kept out, dw added to."""
+    import numba
+
+    from deepnet.backends.cpu import direct_block
+
+    block = direct_block._gradient_block(ob, taprows)
+
+    @numba.njit
+    def run(x, xoff, wp, dy, dyoff, dystride, span, dw, dwoff, dwstride):
+        block(x, xoff, wp, dy, dyoff, dystride, span, dw, dwoff, dwstride)
+
+    rng = np.random.default_rng(ob * 10 + taprows)
+    lanes = direct_block.lanes(np.dtype(dtype).itemsize)
+    wp, xoff, dyoff, dystride, dwoff, dwstride = 11, 3, 2, 40, 1, 20
+    for span in range(1, 3 * lanes + 2):
+        x = rng.standard_normal(xoff + 2 * wp + 2 + span + lanes).astype(dtype)
+        x[xoff + 2 * wp + 2 + span :] = np.nan  # past the last tap's span: must count as zero
+        dy = rng.standard_normal(dyoff + (ob - 1) * dystride + span + lanes).astype(dtype)
+        dw = rng.standard_normal(dwoff + ob * dwstride).astype(dtype)
+        want = dw.copy()
+        for k in range(ob):
+            d = dy[dyoff + k * dystride : dyoff + k * dystride + span].astype(np.float64)
+            for i in range(taprows):
+                for j in range(3):
+                    want[dwoff + k * dwstride + 3 * i + j] += d @ x[xoff + i * wp + j : xoff + i * wp + j + span]
+        run(x, xoff, wp, dy, dyoff, dystride, span, dw, dwoff, dwstride)
+        tol = 1e-12 if dtype == "float64" else 1e-5
+        np.testing.assert_allclose(dw, want, rtol=tol, atol=tol * 10, err_msg=f"span {span}")
