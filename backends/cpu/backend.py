@@ -64,7 +64,6 @@ class NumpyBackend(Backend):
             if conv.winograd:
                 kernels += ", Winograd F(4x4, 3x3) and F(2x2, 3x3) for wide 3x3 convolutions"
         if conv.kernels is not None and conv.direct:
-            from . import tuning
             from .direct_block import OB, QB
 
             kernels += ", direct 3x3 convolution (its sums in registers) up to 64 x 64 channels"

@@ -111,7 +111,7 @@ def test_the_graph_sees_imports_inside_functions_and_relative_ones():
 # module may therefore import only inside the function that needs them
 OPTIONAL = {f"deepnet.backends.cpu.{m}" for m in ("blas", "kernels", "normalization", "outputs", "patches", "pooling",
                                                    "popcount", "spin", "updates", "winograd", "winograd4",
-                                                   "direct")}
+                                                   "direct", "direct_block")}
 
 
 def test_imports_inside_functions_are_only_of_optional_modules():
