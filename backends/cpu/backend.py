@@ -64,13 +64,13 @@ class NumpyBackend(Backend):
             if conv.winograd:
                 kernels += ", Winograd F(4x4, 3x3) and F(2x2, 3x3) for wide 3x3 convolutions"
         if conv.kernels is not None and conv.direct:
-            from .direct_block import OB, QB
+            from .direct_block import SUMS
 
             kernels += ", direct 3x3 convolution (its sums in registers) up to 64 x 64 channels"
-            first = tuning.DIRECT_OVER_WINOGRAD4_CHANNELS[OB * QB]
+            first = conv.winograd4_first_above()
             if conv.blas is not None and conv.winograd and first < tuning.DIRECT_MAX_CHANNELS:
                 kernels += (f" (F(4x4, 3x3) first beyond {first} input x output channels where it applies:"
-                            f" {OB * QB} sums a block here)")
+                            f" {SUMS} sums a block here)")
         return {**super().describe(), "threads": self.workers.threads, "kernels": kernels,
                 "conv_chunk_bytes": conv.chunk_size()}
 

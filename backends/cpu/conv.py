@@ -164,17 +164,20 @@ class ChunkedConv:
                 and all(self.kernels.usable(a) and a.dtype == arrays[0].dtype for a in arrays))
 
     @staticmethod
-    def _winograd_first(module, channels: int) -> bool:
+    def winograd4_first_above() -> int:
+        """The channels (C_in C_out) above which a forward pass that F(4x4, 3x3) and the direct convolution could
+        both run goes to F(4x4, 3x3): tuning.DIRECT_OVER_WINOGRAD4_CHANNELS for the sums the direct block holds in
+        registers on this processor (direct_block.SUMS; Numba needed)."""
+        from .direct_block import SUMS
+
+        return tuning.DIRECT_OVER_WINOGRAD4_CHANNELS[SUMS]
+
+    def _winograd_first(self, module, channels: int) -> bool:
         """Whether a forward pass of `channels` (C_in C_out) that both could run goes to F(4x4, 3x3) (module, from
-        _uses_winograd) rather than the direct convolution: above tuning.DIRECT_OVER_WINOGRAD4_CHANNELS for the
-        sums the direct block holds in registers on this processor."""
+        _uses_winograd) rather than the direct convolution: above winograd4_first_above()."""
         from . import winograd4
 
-        if module is not winograd4:
-            return False
-        from .direct_block import OB, QB
-
-        return channels > tuning.DIRECT_OVER_WINOGRAD4_CHANNELS[OB * QB]
+        return module is winograd4 and channels > self.winograd4_first_above()
 
     def _run(self, work, n: int, per_image: int, macs: int) -> list:
         """work(k, chunks) over cache-sized chunks of the batch (chunk_size() bytes at per_image each): _share."""

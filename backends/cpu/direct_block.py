@@ -29,6 +29,8 @@ BITS = vectors.register_bits()
 QB = 4 if vectors.registers() >= 32 else 2
 #: Output channels a block computes.
 OB = 4
+#: Sums a block holds in registers: what decides where it beats Winograd (tuning.DIRECT_OVER_WINOGRAD4_CHANNELS).
+SUMS = OB * QB
 
 
 @numba.njit(cache=True)

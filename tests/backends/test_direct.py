@@ -205,7 +205,7 @@ def test_with_eight_sums_a_block_the_widest_forward_passes_go_to_f4_where_it_app
 
     for name, value in GATES.items():
         monkeypatch.setattr(tuning, name, value)
-    monkeypatch.setattr(direct_block, "QB", sums // direct_block.OB)
+    monkeypatch.setattr(direct_block, "SUMS", sums)
     calls = []
     for module, name in ((direct, "conv_chunk"), (winograd4, "conv_chunk")):
         real = getattr(module, name)
