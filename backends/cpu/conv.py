@@ -299,8 +299,8 @@ class ChunkedConv:
     def _direct(self, x, mask, w, bias, pad, relu, pool, y, residual=None):
         """y = the 3x3 stride-1 convolution of x (n, C, H, W) with w (O, C, 3, 3) by direct.py, plus bias,
         rectified with relu, pooled with pool, or with a residual (y's shape) y = max(that + residual, 0); x
-        zeroed where mask is not positive unless mask is None. One call a thread: each image is its own pass
-        already."""
+        zeroed where mask is not positive unless mask is None. One call a thread, the images claimed one at a time
+        (direct.conv_chunk): a thread that starts late or runs slower computes fewer of them."""
         from . import direct
 
         n, c, h, wd = x.shape
@@ -309,13 +309,16 @@ class ChunkedConv:
         mask = x if mask is None else mask
         residual = y if residual is None else residual
 
-        def work(_, chunks):
-            xpad, acc = direct.scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
-            for s, e in chunks:
-                direct.conv_chunk(x[s:e], mask[s:e], masked, w, bias, pad, relu, pool, xpad, acc, y[s:e],
-                                  residual[s:e], added)
+        claims = np.zeros(1, np.int64)
 
-        self._share(work, n, -(-n // self.workers.threads), o * c * 9 * n * h * wd)
+        def work(_):
+            xpad, acc = direct.scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
+            direct.conv_chunk(x, mask, masked, w, bias, pad, relu, pool, xpad, acc, y, residual, added, claims)
+
+        if o * c * 9 * n * h * wd < tuning.SPLIT_WORK or self.workers.threads == 1:
+            work(0)
+        else:
+            self.workers.each(work, n)
         return y
 
     @staticmethod

@@ -24,13 +24,16 @@ import numpy as np
 from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
 from .direct_block import (GB, GROWS, OB, QB, block, block_1, block_2, block_3, gradient, gradient_one, lanes, one,
                            one_1, one_2, one_3, step)
+from .spin import claim
 
 @numba.njit(cache=True, nogil=True)
-def conv_chunk(x, mask, masked, w, b, pad, relu, pool, xpad, acc, y, res, added):
+def conv_chunk(x, mask, masked, w, b, pad, relu, pool, xpad, acc, y, res, added, claims):
     """y = the 3x3 stride-1 convolution of x (n, C, H, W) with w (O, C, 3, 3), padded by pad, plus b (O,);
     rectified with relu; with pool, y (n, O, OH // 2, OW // 2) is the 2x2/2 max-pooling of the rectified
     output; with added, y = max(that + res, 0) instead (res y's shape: a residual block's sum and its ReLU).
     With masked, x counts as zero where mask (x's shape) is not positive (a fused ReLU's gradient).
+    The images are claimed one at a time from claims (spin.claim): threads that share claims share the batch,
+    each image computed once, by whichever thread is free first.
     Scratch (scratch): xpad, the padded planes one after another and a step's slack; acc (O, L rounded
     up to whole vectors). The blocks (direct_block.py) compute every q < L in whole vectors: the positions past
     L read the next plane or the slack and are never output."""
@@ -51,7 +54,10 @@ def conv_chunk(x, mask, masked, w, b, pad, relu, pool, xpad, acc, y, res, added)
     wf = w.reshape(w.size)
     af = acc.reshape(acc.size)
     blocks = o_n - o_n % OB
-    for i in range(n):
+    while True:
+        i = claim(claims)
+        if i >= n:
+            break
         _pad_into(planes, x[i], mask[i], masked, pad)
         for q0 in range(0, full, whole):  # a step's x stays in L1 while the output channels' blocks read it
             for o in range(0, blocks, OB):

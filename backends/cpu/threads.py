@@ -114,6 +114,11 @@ class Workers:
         finally:
             self._busy.release()
 
+    def each(self, work, n: int) -> list:
+        """[work(k) for each worker k], on min(threads, n) threads at once: for work that shares out its n items
+        itself, each thread claiming the next from a counter they share (spin.claim)."""
+        return self.run(lambda k, _: work(k), [None] * max(1, min(self.threads, n)))
+
     def _crew(self) -> Crew | None:
         """The spinning threads (Crew), made on first use and again after a fork or a new thread count;
         None without Numba (or with DEEPNET_NUMBA=0, or DEEPNET_SPIN=0): then a plain thread pool."""

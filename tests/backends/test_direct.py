@@ -137,6 +137,74 @@ def test_direct_is_bitwise_repeatable():
             np.testing.assert_array_equal(a, b_)
 
 
+def test_threads_that_share_the_claims_compute_each_image_once_and_the_same_bits():
+    """conv_chunk on two threads at once over one batch and one counter: every image computed by one of them, as
+    one thread alone computes it; a counter already past the batch computes nothing."""
+    import threading
+
+    x, w, b, _ = data((13, 5, 9, 9), 6, 1, "float32", seed=3)
+    mask = np.maximum(x, 0)
+
+    def run(y, claims, threads):
+        def one():
+            bufs = {}
+            xpad, acc = direct.scratch(lambda k, size, dt: bufs.setdefault(k, np.empty(size, dt)), 5, 6, 9, 9, 1,
+                                       x.dtype)
+            direct.conv_chunk(x, mask, True, w, b, 1, True, False, xpad, acc, y, y, False, claims)
+        started = [threading.Thread(target=one) for _ in range(threads)]
+        for t in started:
+            t.start()
+        for t in started:
+            t.join()
+        return y
+
+    alone = run(np.full((13, 6, 9, 9), np.nan, np.float32), np.zeros(1, np.int64), 1)
+    assert not np.isnan(alone).any()
+    for _ in range(5):
+        claims = np.zeros(1, np.int64)
+        shared = run(np.full_like(alone, np.nan), claims, 2)
+        np.testing.assert_array_equal(shared, alone)
+        assert claims[0] == 13 + 2  # each thread's last claim found the batch done
+    untouched = run(np.full_like(alone, np.nan), np.array([13], np.int64), 2)
+    assert np.isnan(untouched).all()
+
+
+def test_each_claim_goes_to_exactly_one_thread():
+    """Two threads claim from one counter at the same moment (both wait, compiled, for one flag): every number
+    below n goes to exactly one of them. (With a plain read and write in place of the atomic addition, 5 of 5
+    runs gave numbers to both.)"""
+    import threading
+    import time
+
+    import numba
+
+    from deepnet.backends.cpu.spin import claim, spin_while_equal
+
+    @numba.njit(nogil=True)
+    def take(go, claims, mine):
+        spin_while_equal(go, 0, 0, 1 << 40)
+        while True:
+            i = claim(claims)
+            if i >= mine.size:
+                return
+            mine[i] = True
+
+    n = 2_000_000
+    go, claims = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    taken = [np.zeros(n, np.bool_) for _ in range(2)]
+    take(np.ones(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.bool_))  # compiled before the threads start
+    started = [threading.Thread(target=take, args=(go, claims, mine)) for mine in taken]
+    for t in started:
+        t.start()
+    time.sleep(0.05)
+    go[0] = 1
+    for t in started:
+        t.join()
+    assert not (taken[0] & taken[1]).any() and (taken[0] | taken[1]).all()
+    assert taken[0].any() and taken[1].any()  # both took part
+    assert claims[0] == n + 2
+
+
 def test_the_narrow_wide_layers_take_the_direct_path_and_the_switch_turns_it_off(monkeypatch):
     calls = []
     for name in ("conv_chunk", "weight_chunk"):
