@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Adam's update on one parameter array, by size: the CPU backend's compiled pass (on every thread, and on one)
-against the NumPy reference, to place tuning.ADAM_COMPILED_MIN.
+against the NumPy reference.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/adam_step.py [--sizes 51200 200000 ...]
 
 Per size and path: the median of --repeats timed steps on float32 arrays after two untimed ones (the compiled
-path forced at every size). Writes results/adam_step[_TAG].json.
+path runs at every size). Writes results/adam_step[_TAG].json.
 """
 from __future__ import annotations
 
@@ -40,9 +40,6 @@ def main(argv=None):
     C.output_options(p)
     args = p.parse_args(argv)
     from deepnet import backends
-    from deepnet.backends.cpu import tuning
-
-    tuning.ADAM_COMPILED_MIN = 0  # the compiled pass at every size (the backend reads it at each call)
     two, one = backends.create("cpu", dtype="float32"), backends.create("cpu", dtype="float32")
     one.set_threads(1)
     ref = backends.create("cpu-reference", dtype="float32")

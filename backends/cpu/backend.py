@@ -273,13 +273,34 @@ class NumpyBackend(Backend):
 
     def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps):
         nk = _numba()
-        if p.size < tuning.ADAM_COMPILED_MIN or nk is None or \
-                not all(nk.usable(a) and a.dtype == p.dtype and a.shape == p.shape for a in (p, g, m, v)):
+        if nk is None or not all(nk.usable(a) and a.dtype == p.dtype and a.shape == p.shape for a in (p, g, m, v)):
             return super().adam_step(p, g, m, v, lr_t, beta1, beta2, eps)
         t = p.dtype.type  # the reference's constants, rounded to the arrays' precision as NumPy rounds them
         flat = [a.reshape(-1) for a in (p, g, m, v)]
+        # the vectorized pass costs about what an element-wise pass does an element: split from ELEMENT_WORK's
+        # share of SPLIT_WORK (200,000 elements ran faster on one thread, 1 M on two: benchmarks/adam_step.py)
         self._split(lambda s, e: nk.adam_step(*flat, t(lr_t), t(1 - beta1), t(1 - beta2), t(eps), s, e), p.size,
-                    p.size * 4)
+                    p.size)
+
+    def adam_steps(self, params, grads, ms, vs, lr_t, beta1, beta2, eps):
+        nk = _numba()
+        if nk is None:
+            return super().adam_steps(params, grads, ms, vs, lr_t, beta1, beta2, eps)
+        small: dict = {}  # dtype -> the flat (p, g, m, v) of parameters too small to split among the threads
+        for quad in zip(params, grads, ms, vs):
+            p = quad[0]
+            if p.size * tuning.ELEMENT_WORK < tuning.SPLIT_WORK and nk.usable(p) and \
+                    all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous for a in quad[1:]):
+                small.setdefault(p.dtype, []).append([a.reshape(-1) for a in quad])
+            else:
+                self.adam_step(*quad, lr_t, beta1, beta2, eps)
+        for dtype, quads in small.items():
+            t = dtype.type  # the reference's constants, rounded to the arrays' precision as NumPy rounds them
+            empty = [np.empty(0, dtype)] * 4
+            for start in range(0, len(quads), nk.ADAM_SLOTS):
+                chunk = quads[start:start + nk.ADAM_SLOTS]
+                chunk += [empty] * (nk.ADAM_SLOTS - len(chunk))
+                nk.adam_steps(*(tuple(a) for a in zip(*chunk)), t(lr_t), t(1 - beta1), t(1 - beta2), t(eps))
 
     def relu(self, x):
         nk = _numba()
@@ -403,7 +424,7 @@ class NumpyBackend(Backend):
 class NumpyReferenceBackend(NumpyBackend):
     """The CPU backend with the base backend's whole-batch convolution: im2col of the whole batch and one
     product per layer, OpenBLAS threading it (no cache-sized chunks, no Numba kernels in the convolution),
-    and the base backend's transposed convolution, batch norm and Adam step. It is the yardstick the chunked
+    and the base backend's transposed convolution, batch norm and Adam steps. It is the yardstick the chunked
     path is measured against (benchmarks/cpu_paths.py) and checked against (tests/backends/test_every_backend.py,
     tests/backends/test_fused.py, tests/training/test_optimizers.py)."""
 
@@ -418,6 +439,7 @@ class NumpyReferenceBackend(NumpyBackend):
     batch_norm = Backend.batch_norm
     batch_norm_backward = Backend.batch_norm_backward
     adam_step = Backend.adam_step
+    adam_steps = Backend.adam_steps
 
 
 def _numpy_status() -> str:

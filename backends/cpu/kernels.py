@@ -23,7 +23,7 @@ from .patches import col2im_rows, im2col_rows  # noqa: F401
 from .pooling import max_pool_2x2, max_pool_2x2_backward, max_pool_backward  # noqa: F401
 from .popcount import xnor_dot  # noqa: F401
 from .spin import spin_while_equal  # noqa: F401
-from .updates import adam_step  # noqa: F401
+from .updates import SLOTS as ADAM_SLOTS, adam_step, adam_steps  # noqa: F401
 
 ENABLED = switch("DEEPNET_NUMBA", default=True)
 

@@ -30,12 +30,6 @@ MAX_CHUNK_BYTES = 8 << 20
 #: than the gaps between one layer's work and the next, shorter than a pause a person would notice.
 SPINS = 200_000
 
-#: Adam's step runs as one compiled pass (updates.py) from this many elements of a parameter; below it, NumPy's
-#: expressions (the reference) are faster: their dozen passes stay in cache and are vectorised, where the
-#: compiled loop is not; above it NumPy's temporaries no longer fit in cache (benchmarks/adam_step.py,
-#: results/adam_step.json and cpu_tuning.md).
-ADAM_COMPILED_MIN = 1 << 19
-
 #: Winograd's F(2x2, 3x3) (winograd.py) runs a 3x3 stride-1 convolution's forward from this many input times
 #: output channels, and its input gradient from WINOGRAD_DX_MIN_CHANNELS: its products are 2.25x smaller than
 #: im2col's, but its transforms cost about what that saves on narrow layers. Two threads, each layer both ways,

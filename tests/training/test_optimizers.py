@@ -198,12 +198,11 @@ def test_rmsprop_centered_must_be_a_bool():
 def test_the_compiled_adam_step_is_the_reference_bit_for_bit(dtype, threads, monkeypatch):
     """The CPU backend's one-pass Adam (Numba, the elements among the threads) against the base backend's three
     NumPy lines: the same operations in the same precision, so the same bits. 300,000 elements: enough to be
-    split among two threads; the compiled pass made to run at this size (it starts at ADAM_COMPILED_MIN)."""
+    split among two threads."""
     pytest.importorskip("numba")
     from deepnet import backends
-    from deepnet.backends.cpu import kernels, tuning
+    from deepnet.backends.cpu import kernels
 
-    monkeypatch.setattr(tuning, "ADAM_COMPILED_MIN", 0)
     calls = []
     real = kernels.adam_step
     monkeypatch.setattr(kernels, "adam_step", lambda *a: calls.append(a[-2:]) or real(*a))
@@ -236,3 +235,42 @@ def test_adam_on_a_non_contiguous_parameter_takes_the_reference_path(f64):
     b.update(want, {"w": g})
     np.testing.assert_array_equal(p["w"], want["w"])
     assert (p["w"] < 1).all()
+
+
+def test_the_compiled_adam_steps_are_the_reference_bit_for_bit(monkeypatch):
+    """The CPU backend's adam_steps: the small parameters of each dtype in calls of ADAM_SLOTS (more than one
+    call here), one large enough to split among the threads, and a non-contiguous one on the reference path,
+    each the reference's bits; a zero divisor (eps 0, v 0) gives NaN as NumPy's does, and nothing raises."""
+    pytest.importorskip("numba")
+    from deepnet import backends
+    from deepnet.backends.cpu import kernels
+
+    calls = []
+    real = kernels.adam_steps
+    monkeypatch.setattr(kernels, "adam_steps", lambda *a: calls.append(len(a[0])) or real(*a))
+    rng = np.random.default_rng(5)
+    assert kernels.ADAM_SLOTS == 16
+    shapes = [(3, 4), (7,), (16, 1, 3, 3), (1,)] * 5 + [(300_000,)]
+    dtypes = ["float32"] * 18 + ["float64"] * 2 + ["float32"]
+    p0 = [rng.standard_normal(s).astype(d) for s, d in zip(shapes, dtypes)]
+    p0.append(np.ones((4, 6), np.float32)[:, ::2])  # a view: not contiguous
+    g = [rng.standard_normal(p.shape).astype(p.dtype) for p in p0]
+    ref, fast = backends.create("cpu-reference", dtype="float32"), backends.create("cpu", dtype="float32")
+    fast.set_threads(2)
+    results = []
+    for bk in (ref, fast):
+        ps = [p.copy() for p in p0[:-1]] + [np.ones((4, 6), np.float32)[:, ::2]]
+        ms, vs = [np.zeros_like(p) for p in ps], [np.zeros_like(p) for p in ps]
+        for t in (1, 2):
+            bk.adam_steps(ps, g, ms, vs, 0.001 * (1 - 0.999 ** t) ** 0.5 / (1 - 0.9 ** t), 0.9, 0.999, 1e-8)
+        results.append(ps + ms + vs)
+    assert calls == [kernels.ADAM_SLOTS] * 6  # each step: the 18 small float32 in two calls, the 2 float64 in one
+    for want, got in zip(*results):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(results[1][0], p0[0])  # it stepped
+
+    zero = [np.zeros(5, np.float32)]
+    fast.adam_steps(zero, [np.zeros(5, np.float32)], [np.zeros(5, np.float32)], [np.zeros(5, np.float32)], 0.1,
+                    0.9, 0.999, 0.0)
+    assert np.isnan(zero[0]).all()  # 0 / 0, as the reference's NumPy lines give
