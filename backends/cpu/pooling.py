@@ -77,18 +77,24 @@ def max_pool_2x2(x, y, arg, with_arg):
 def max_pool_2x2_backward(dout, arg, dx):
     """dx for max_pool_2x2: each of a window's four cells gets dout where it held the maximum, else 0,
     written once (no zeroing pass, no scatter: faster than the general kernel, results/cpu_tuning.md). A last
-    row or column that no window covered (odd sizes) is zeroed."""
+    row or column that no window covered (odd sizes) is zeroed. Each row's int8 offsets are first copied out as
+    floats of dx's dtype: compared as int8 against the float values, the row's loop stayed scalar; compared as
+    floats it is vectorized, 3-4x faster (one thread, an AMD EPYC without AVX-512: DeepConvNet's first pooling
+    at batch 100, 16 x 28 x 28, 2.87 against 0.76 ms; at batch 10 0.23 against 0.05)."""
     n, c, h, w = dx.shape
     oh, ow = dout.shape[2], dout.shape[3]
+    wide = np.empty(ow, dx.dtype)
     for b in range(n):
         for ch in range(c):
             for oy in range(oh):
                 d = dout[b, ch, oy]
                 k = arg[b, ch, oy]
+                for ox in range(ow):
+                    wide[ox] = k[ox]
                 r0 = dx[b, ch, 2 * oy]
                 r1 = dx[b, ch, 2 * oy + 1]
                 for ox in range(ow):
-                    v, kk = d[ox], k[ox]
+                    v, kk = d[ox], wide[ox]
                     r0[2 * ox] = v if kk == 0 else 0
                     r0[2 * ox + 1] = v if kk == 1 else 0
                     r1[2 * ox] = v if kk == 2 else 0

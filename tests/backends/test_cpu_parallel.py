@@ -192,7 +192,7 @@ def test_threaded_max_pool_matches_the_reference(shape, k, stride, pad, threads)
 def test_the_2x2_pooling_of_long_rows_matches_the_reference_with_ties_and_nans(shape, dtype):
     """Rows long enough for the compiled 2x2 kernel's vector loop (and its tail): the max and the first maximum's
     offset as the reference finds them, with ties everywhere and NaNs in every position of a window (the first
-    NaN wins), with the arg-max and without it."""
+    NaN wins), with the arg-max and without it; the backward's gradient as the reference's."""
     bk = backends.create("cpu", dtype=dtype)
     rng = np.random.default_rng(5)
     x = rng.integers(-2, 3, shape).astype(dtype)  # few values: ties in most windows
@@ -203,6 +203,12 @@ def test_the_2x2_pooling_of_long_rows_matches_the_reference_with_ties_and_nans(s
     np.testing.assert_array_equal(y, y_ref)  # NaN where NaN
     np.testing.assert_array_equal(arg, arg_ref)
     np.testing.assert_array_equal(bk.max_pool(x, 2, 2, 2, with_arg=False)[0], y_ref)
+    # and back: each window's gradient to its first maximum, in rows long enough for the backward's vector loop;
+    # an odd last row or column gets none
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = bk.max_pool_backward(dy, arg, shape, 2, 2, 2)
+    np.testing.assert_array_equal(dx, Backend.max_pool_backward(bk, dy, arg_ref, shape, 2, 2, 2))
+    assert dx.dtype == np.dtype(dtype) and np.count_nonzero(dx) == np.count_nonzero(dy)
 
 
 def test_max_pool_propagates_nan():
