@@ -24,7 +24,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
-from .outputs import bias_out, bias_relu_pool_out, dout_rows
+from .outputs import bias_out, bias_relu_pool_out, dout_rows, total
 from .patches import col2im_rows, im2col_rows
 
 # CBLAS's enumerations
@@ -134,10 +134,7 @@ def conv_backward_chunk(address, x, fill, wmat_t, dy, y, relu, kh, kw, stride, p
     dout_rows(dy, y, relu, dyc)
     d2 = dyc.reshape((o, dyc.size // o))
     for c in range(o):  # in double precision: a sum over up to a chunk's n * OH * OW values
-        s = 0.0
-        for j in range(d2.shape[1]):
-            s += d2[c, j]
-        db[c] += s
+        db[c] += total(d2[c])
     gemm(address, col.reshape((k, col.size // k)), d2, dw_t, 1.0, True)
     if dx.size:
         gemm(address, wmat_t, d2, dcol.reshape((k, dcol.size // k)))

@@ -24,7 +24,7 @@ import numpy as np
 from . import vectors  # noqa: F401  (first: the vector width the kernels below are compiled for)
 from .direct_block import (GB, GROWS, OB, QB, block, block_1, block_2, block_3, gradient, gradient_one, lanes, one,
                            one_1, one_2, one_3, step)
-from .outputs import rectified
+from .outputs import rectified, total
 from .pooling import window
 from .spin import claim
 
@@ -188,7 +188,6 @@ def weight_chunk(x, dy, mask, masked, pad, xpad, dyw, dw, db):
     for i in range(n):
         _pad_into(planes, x[i], x[i], False, pad)
         for o in range(o_n):
-            total = db.dtype.type(0)
             for r in range(oh):
                 src = dy[i, o, r]
                 dst = dyw[o, r * wp :]
@@ -199,9 +198,7 @@ def weight_chunk(x, dy, mask, masked, pad, xpad, dyw, dw, db):
                 else:
                     for s in range(ow):
                         dst[s] = src[s]
-                for s in range(ow):
-                    total += dst[s]
-            db[o] += total
+            db[o] += total(dyw[o, :span])  # the columns past each row are zero
         for o in range(0, grouped, GB):
             for c in range(c_n):
                 for t in range(0, 3, GROWS):

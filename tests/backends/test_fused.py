@@ -321,3 +321,22 @@ def test_the_pooled_output_passes_equal_the_pooling_of_the_rectified_sums_bit_fo
         out = np.empty(want.shape[1:], dtype)
         direct._output(acc, b, True, True, wp, out, out, False)
         np.testing.assert_array_equal(out, want[i])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_bias_gradients_vectorized_sum_is_the_sum_and_keeps_a_nan(dtype):
+    """outputs.total, the bias gradient's sum of the direct and im2col backward passes: its additions reassociated
+    (vectorized), it is the exact sum to float64 rounding, and a NaN or an infinity reaches it."""
+    import math
+
+    pytest.importorskip("numba")
+    from deepnet.backends.cpu import outputs
+
+    a = np.random.default_rng(2).standard_normal(10_001).astype(dtype)
+    got = outputs.total(a)
+    assert isinstance(got, float) and got == pytest.approx(math.fsum(a.astype(np.float64)), rel=1e-12, abs=1e-12)
+    assert outputs.total(a[:0]) == 0.0 and outputs.total(a[3:4]) == float(a[3])
+    for bad in (np.nan, np.inf):
+        b = a.copy()
+        b[5_000] = bad
+        assert np.isnan(outputs.total(b)) if np.isnan(bad) else outputs.total(b) == np.inf
