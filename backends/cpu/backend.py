@@ -273,7 +273,7 @@ class NumpyBackend(Backend):
 
     def adam_step(self, p, g, m, v, lr_t, beta1, beta2, eps):
         nk = _numba()
-        if nk is None or not all(nk.usable(a) and a.dtype == p.dtype and a.shape == p.shape for a in (p, g, m, v)):
+        if nk is None or not _adam_ready(nk, p, g, m, v):
             return super().adam_step(p, g, m, v, lr_t, beta1, beta2, eps)
         t = p.dtype.type  # the reference's constants, rounded to the arrays' precision as NumPy rounds them
         flat = [a.reshape(-1) for a in (p, g, m, v)]
@@ -289,8 +289,7 @@ class NumpyBackend(Backend):
         small: dict = {}  # dtype -> the flat (p, g, m, v) of parameters too small to split among the threads
         for quad in zip(params, grads, ms, vs):
             p = quad[0]
-            if p.size * tuning.ELEMENT_WORK < tuning.SPLIT_WORK and nk.usable(p) and \
-                    all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous for a in quad[1:]):
+            if not self._splits(p.size, p.size) and _adam_ready(nk, *quad):
                 small.setdefault(p.dtype, []).append([a.reshape(-1) for a in quad])
             else:
                 self.adam_step(*quad, lr_t, beta1, beta2, eps)
@@ -344,9 +343,14 @@ class NumpyBackend(Backend):
         unless given, each weighing tuning.ELEMENT_WORK, below tuning.SPLIT_WORK), else split among the threads."""
         self._split(fn, a.shape[0], a.size if size is None else size)
 
+    def _splits(self, size: int, n: int) -> bool:
+        """Whether _split shares range(n), `size` elements of work, among the threads: from tuning.SPLIT_WORK (each
+        element tuning.ELEMENT_WORK), with more than one thread and more than one item."""
+        return size * tuning.ELEMENT_WORK >= tuning.SPLIT_WORK and self.workers.threads > 1 and n > 1
+
     def _split(self, fn, n: int, size: int) -> None:
         """fn(start, stop) over range(n) (a batch, or channels), as _split_batch says, `size` elements of work."""
-        if size * tuning.ELEMENT_WORK < tuning.SPLIT_WORK or self.workers.threads == 1 or n < 2:
+        if not self._splits(size, n):
             fn(0, n)
             return
 
@@ -440,6 +444,12 @@ class NumpyReferenceBackend(NumpyBackend):
     batch_norm_backward = Backend.batch_norm_backward
     adam_step = Backend.adam_step
     adam_steps = Backend.adam_steps
+
+
+def _adam_ready(nk, p, g, m, v) -> bool:
+    """Whether the compiled Adam pass takes (p, g, m, v): C-contiguous float32 or float64 arrays of one dtype and
+    shape, with the compiled kernels on."""
+    return nk.usable(p) and all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous for a in (g, m, v))
 
 
 def _numpy_status() -> str:

@@ -186,9 +186,14 @@ class ChunkedConv:
     def _share(self, work, n: int, images: int, macs: int) -> list:
         """work(k, chunks) over chunks of at most `images` images: split among the threads when the pass has
         at least tuning.SPLIT_WORK multiply-adds, else all on the calling thread."""
-        if macs < tuning.SPLIT_WORK or self.workers.threads == 1:
+        if not self._splits(macs):
             return [work(0, self.workers.chunks(n, images))]
         return self.workers.run(work, self.workers.balanced_chunks(n, images))
+
+    def _splits(self, macs: int) -> bool:
+        """Whether a pass of `macs` multiply-adds is shared among the threads: from tuning.SPLIT_WORK, with more
+        than one thread."""
+        return macs >= tuning.SPLIT_WORK and self.workers.threads > 1
 
     # --- patches ------------------------------------------------------------
     def _im2col(self, x, kh, kw, stride, pad, oh, ow):
@@ -315,10 +320,10 @@ class ChunkedConv:
             xpad, acc = direct.scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
             direct.conv_chunk(x, mask, masked, w, bias, pad, relu, pool, xpad, acc, y, residual, added, claims)
 
-        if o * c * 9 * n * h * wd < tuning.SPLIT_WORK or self.workers.threads == 1:
-            work(0)
-        else:
+        if self._splits(o * c * 9 * n * h * wd):
             self.workers.each(work, n)
+        else:
+            work(0)
         return y
 
     @staticmethod
