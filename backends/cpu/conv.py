@@ -22,6 +22,7 @@ and keeps peak memory low (benchmarks/cpu_paths.py; results/cpu_tuning.md).
 from __future__ import annotations
 
 import functools
+import math
 import weakref
 
 import numpy as np
@@ -199,7 +200,7 @@ class ChunkedConv:
     def _im2col(self, x, kh, kw, stride, pad, oh, ow):
         n, c = x.shape[:2]
         shape = (c, kh, kw, n, oh, ow)
-        col = self.workers.buffer("col", int(np.prod(shape)), x.dtype).reshape(shape)
+        col = self.workers.buffer("col", math.prod(shape), x.dtype).reshape(shape)
         if self.kernels is not None:
             h, w = x.shape[2:]
             xpad = self.workers.buffer("xpad", n * c * (h + 2 * pad) * (w + 2 * pad), x.dtype)
@@ -367,10 +368,10 @@ class ChunkedConv:
         o, _, kh, kw = w.shape
         oh, ow = dy.shape[2], dy.shape[3]
         p = oh * ow
-        wmat_t = np.ascontiguousarray(w.reshape(o, -1).T)
+        wmat = np.ascontiguousarray(w).reshape(o, -1)
         dy3 = dy.reshape(n, o, p)
         y3 = None if relu_out is None else relu_out.reshape(n, o, p)
-        address = self._blas_address(x, wmat_t, dy, *(() if relu_out is None else (relu_out,)))
+        address = self._blas_address(x, wmat, dy, *(() if relu_out is None else (relu_out,)))
         h, wd = x.shape[2:]
         # dx by Winograd (winograd.py, winograd4.py) where it pays: the convolution of dy with the filters
         # turned and transposed, a pass of its own after the weight gradient's
@@ -413,14 +414,14 @@ class ChunkedConv:
                 dyc = self.workers.buffer("dy", o * m * p, x.dtype).reshape(o, m, p)
                 dcol = self.workers.buffer("dcol", col.size if need_dx else 0, x.dtype).reshape(
                     col.shape if need_dx else (0,) * 6)
-                conv_backward_chunk(address, x[s:e], x.dtype.type(0), wmat_t, dy3[s:e],
+                conv_backward_chunk(address, x[s:e], x.dtype.type(0), wmat, dy3[s:e],
                                     dy3[s:e] if y3 is None else y3[s:e], y3 is not None, kh, kw, stride, pad,
                                     col, xpad.reshape(m, c, h + 2 * pad, wd + 2 * pad), dyc, dw_t, db, dcol,
                                     dx[s:e] if need_dx else _NO_DX[x.dtype.type])
         else:
             def chunk(s, e, dw_t, db):
                 col = self._im2col(x[s:e], kh, kw, stride, pad, oh, ow)
-                rows = col.reshape(wmat_t.shape[0], -1)
+                rows = col.reshape(wmat.shape[1], -1)
                 dyc = self.workers.buffer("dy", o * (e - s) * p, x.dtype).reshape(o, e - s, p)
                 self._dout_rows(dy3[s:e], None if y3 is None else y3[s:e], dyc)
                 db += dyc.reshape(o, -1).sum(axis=1)  # while the chunk is in cache
@@ -430,23 +431,35 @@ class ChunkedConv:
                 if dx is None:
                     return
                 dcol = self.workers.buffer("dcol", col.size, x.dtype).reshape(col.shape)
-                np.matmul(wmat_t, dyc.reshape(o, -1), out=dcol.reshape(rows.shape))
+                np.matmul(wmat.T, dyc.reshape(o, -1), out=dcol.reshape(rows.shape))
                 self._col2im(dcol, stride, pad, dx[s:e])
 
-        def work(_, chunks):
-            dw_t = np.zeros((wmat_t.shape[0], o), dtype=x.dtype)
-            db = np.zeros(o, dtype=x.dtype)
-            for s, e in chunks:
-                chunk(s, e, dw_t, db)
-            return dw_t, db
+        # each thread's dW^T sum in its own block of sums (K, O), its bias gradient in its row of db_sums
+        sums = np.empty((self.workers.threads, wmat.shape[1], o), dtype=x.dtype)
+        db_sums = np.empty((self.workers.threads, o), dtype=x.dtype)
 
-        parts = self._run(work, n, c * kh * kw * p * x.itemsize, o * c * kh * kw * n * p * (2 if need_dx else 1))
-        dw_t, db = parts[0]
-        for part_w, part_b in parts[1:]:
-            dw_t += part_w
-            db += part_b
+        def work(k, chunks):
+            sums[k] = 0
+            db_sums[k] = 0
+            for s, e in chunks:
+                chunk(s, e, sums[k], db_sums[k])
+
+        used = len(self._run(work, n, c * kh * kw * p * x.itemsize, o * c * kh * kw * n * p * (2 if need_dx else 1)))
         dx = self._input_gradient(dy, w, relu_out, pad, address, direct_dx, winograd_dx, dx)
-        return dx, np.ascontiguousarray(dw_t.T).reshape(w.shape), db
+        return dx, self._summed_weights(sums[:used], w.shape), db_sums[:used].sum(axis=0)
+
+    def _summed_weights(self, sums, shape):
+        """dW (shape) = the threads' dW^T sums (threads, K, O) added in thread order, then transposed: one
+        compiled pass (outputs.summed_transpose; NumPy's transposed copy took 33 us for 64 x 576)."""
+        dw = np.empty(shape, sums.dtype)
+        if self.kernels is not None and self.kernels.usable(sums):
+            self.kernels.summed_transpose(sums, dw.reshape(shape[0], -1))
+            return dw
+        total = sums[0].copy()
+        for part in sums[1:]:
+            total += part
+        dw.reshape(shape[0], -1)[...] = total.T
+        return dw
 
     def _input_gradient(self, dy, w, relu_out, pad, address, direct, winograd, dx):
         """dx for a 3x3 stride-1 layer by the direct convolution or by the Winograd module `winograd`, as backward

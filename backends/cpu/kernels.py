@@ -18,7 +18,8 @@ from . import vectors  # noqa: F401  (first: the vector width the kernels below 
 from ..settings import switch
 from .equality import equal  # noqa: F401
 from .normalization import batch_norm, batch_norm_backward, lrn, lrn_backward  # noqa: F401
-from .outputs import add_relu, bias_out, bias_relu_pool_out, dout_rows, relu, relu_backward  # noqa: F401
+from .outputs import (add_relu, bias_out, bias_relu_pool_out, dout_rows, relu, relu_backward,  # noqa: F401
+                      summed_transpose)
 from .patches import col2im_rows, im2col_rows  # noqa: F401
 from .pooling import max_pool_2x2, max_pool_2x2_backward, max_pool_backward  # noqa: F401
 from .popcount import xnor_dot  # noqa: F401

@@ -44,6 +44,24 @@ def total(a):
     return s
 
 
+
+@numba.njit(cache=True, nogil=True)
+def summed_transpose(sums, out):
+    """out (O, K) = sums[0] + sums[1] + ... (each (K, O)), added in that order, transposed: the threads' dW^T
+    sums of a convolution's backward made its dW. The sum is left in sums[0]. Rows of acc read in order, out
+    written a column at a time: with O <= 64 the lines written stay in L1 (13 us for 576 x 64, NumPy's
+    transposed copy 33; blocks of 16 x 16 took 24)."""
+    parts, k_n, o_n = sums.shape
+    acc = sums[0]
+    for t in range(1, parts):
+        part = sums[t]
+        for k in range(k_n):
+            for o in range(o_n):
+                acc[k, o] += part[k, o]
+    for k in range(k_n):
+        for o in range(o_n):
+            out[o, k] = acc[k, o]
+
 # --- the convolution's output pass and its mirror in backward (backends/cpu/conv.py) -----------------------
 # Forward: the chunk's product (O, n, P) becomes the layer's (n, O, P) output, the bias added and, when a
 # ReLU follows the convolution, rectified in the same pass while the chunk is still in cache. Backward: the

@@ -20,6 +20,8 @@ input and output channels swapped, padded 2 - pad. The weight gradient stays an 
 """
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -168,7 +170,7 @@ def scratch(buffer, n: int, c: int, o: int, oh: int, ow: int, pool: bool, dtype)
     t = n * th * tw
 
     def get(name, shape):
-        return buffer(name, int(np.prod(shape)), dtype).reshape(shape)
+        return buffer(name, math.prod(shape), dtype).reshape(shape)
 
     return (get("wg_xt", (n, 2 * th + 2, 2, tw + 1, c)), get("wg_rows", (4, 2 * (tw + 1) * c)),
             get("wg_v", (16 * skewed(t * c),)), get("wg_m", (16 * skewed(t * o),)), get("wg_q", (12, tw * o)),

@@ -340,3 +340,22 @@ def test_the_bias_gradients_vectorized_sum_is_the_sum_and_keeps_a_nan(dtype):
         b = a.copy()
         b[5_000] = bad
         assert np.isnan(outputs.total(b)) if np.isnan(bad) else outputs.total(b) == np.inf
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_threads_weight_gradient_sums_are_added_in_order_and_transposed(dtype):
+    """outputs.summed_transpose, which makes a convolution's dW of its threads' dW^T sums (threads, K, O): the
+    sums added in thread order, bit for bit as NumPy's additions in that order, then transposed to (O, K); with
+    one thread, the transpose alone; odd sizes."""
+    pytest.importorskip("numba")
+    from deepnet.backends.cpu import outputs
+
+    rng = np.random.default_rng(3)
+    for parts, k, o in ((1, 13, 5), (2, 37, 11), (3, 144, 16)):
+        sums = rng.standard_normal((parts, k, o)).astype(dtype)
+        want = sums[0].copy()
+        for part in sums[1:]:
+            want += part
+        out = np.full((o, k), np.nan, dtype)
+        outputs.summed_transpose(sums.copy(), out)
+        np.testing.assert_array_equal(out, want.T)

@@ -260,6 +260,18 @@ def test_the_weight_transform_is_g_g_gt(tile):
     assert winograd.skewed(1024) * 4 % 4096 == 64  # the blocks fall 64 bytes apart in the cache's sets
 
 
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_weight_gradients_back_transform_is_gt_m_g(dtype):
+    """winograd4.weights_of, which makes dW of the summed products M (36 blocks of (O, C)): G^T M G for each
+    (O, C), against the definition in float64, on non-square channel counts, the result of the dtype asked."""
+    rng = np.random.default_rng(8)
+    mw = rng.standard_normal((36, 5, 3)).astype(dtype)
+    want = np.einsum("ai,aboc,bj->ocij", winograd4.G, mw.astype(np.float64).reshape(6, 6, 5, 3), winograd4.G)
+    got = winograd4.weights_of(mw, (5, 3, 3, 3), dtype)
+    assert got.dtype == dtype and got.shape == (5, 3, 3, 3) and got.flags.c_contiguous
+    np.testing.assert_allclose(got, want.astype(dtype), rtol=1e-6 if dtype == "float32" else 1e-14, atol=1e-14)
+
 def test_f4_transforms_compute_four_outputs_of_a_3_tap_correlation():
     """The matrices winograd4.py's docstring gives (and its loops spell out): A^T [(G g) . (B^T d)] is the
     correlation y_i = sum_k g_k d_(i+k), i = 0..3, in one dimension, exactly up to float64 rounding."""
