@@ -184,12 +184,25 @@ class ChunkedConv:
         """work(k, chunks) over cache-sized chunks of the batch (chunk_size() bytes at per_image each): _share."""
         return self._share(work, n, self.chunk_size() // max(1, per_image), macs)
 
-    def _share(self, work, n: int, images: int, macs: int) -> list:
+    def _share(self, work, n: int, images: int, macs: int, then=None) -> list:
         """work(k, chunks) over chunks of at most `images` images: split among the threads when the pass has
-        at least tuning.SPLIT_WORK multiply-adds, else all on the calling thread."""
+        at least tuning.SPLIT_WORK multiply-adds, else all on the calling thread. With `then`, each thread that
+        ran work(k, ...) runs then(k) after it, in the same task: a second pass whose threads claim their share
+        (_direct_work), so that one hand-off serves both and the thread that finished first takes more of it."""
         if not self._splits(macs):
-            return [work(0, self.workers.chunks(n, images))]
-        return self.workers.run(work, self.workers.balanced_chunks(n, images))
+            parts = [work(0, self.workers.chunks(n, images))]
+            if then is not None:
+                then(0)
+            return parts
+        if then is None:
+            return self.workers.run(work, self.workers.balanced_chunks(n, images))
+
+        def both(k, chunks):
+            part = work(k, chunks)
+            then(k)
+            return part
+
+        return self.workers.run(both, self.workers.balanced_chunks(n, images))
 
     def _splits(self, macs: int) -> bool:
         """Whether a pass of `macs` multiply-adds is shared among the threads: from tuning.SPLIT_WORK, with more
@@ -307,6 +320,16 @@ class ChunkedConv:
         rectified with relu, pooled with pool, or with a residual (y's shape) y = max(that + residual, 0); x
         zeroed where mask is not positive unless mask is None. One call a thread, the images claimed one at a time
         (direct.conv_chunk): a thread that starts late or runs slower computes fewer of them."""
+        work, splits = self._direct_work(x, mask, w, bias, pad, relu, pool, y, residual)
+        if splits:
+            self.workers.each(work, x.shape[0])
+        else:
+            work(0)
+        return y
+
+    def _direct_work(self, x, mask, w, bias, pad, relu, pool, y, residual=None):
+        """(work, splits) for _direct: work(k), run on any number of threads at once, computes the images they
+        have not claimed yet; splits, whether the pass is worth sharing."""
         from . import direct
 
         n, c, h, wd = x.shape
@@ -321,11 +344,7 @@ class ChunkedConv:
             xpad, acc = direct.scratch(self.workers.buffer, c, o, h, wd, pad, x.dtype)
             direct.conv_chunk(x, mask, masked, w, bias, pad, relu, pool, xpad, acc, y, residual, added, claims)
 
-        if self._splits(o * c * 9 * n * h * wd):
-            self.workers.each(work, n)
-        else:
-            work(0)
-        return y
+        return work, self._splits(o * c * 9 * n * h * wd)
 
     @staticmethod
     def _winograd_images(module, c: int, o: int, tiles: int, itemsize: int) -> int:
@@ -394,14 +413,20 @@ class ChunkedConv:
 
             if need_dx and winograd_dx is None and not direct_dx:
                 winograd_dx = winograd4
-            dw, db = self._winograd_weights(address, dy, x, relu_out, pad, w.shape)
-            return self._input_gradient(dy, w, relu_out, pad, address, direct_dx, winograd_dx, dx), dw, db
+            then = self._direct_input_gradient(dy, w, relu_out, pad, dx) if direct_dx else None
+            dw, db = self._winograd_weights(address, dy, x, relu_out, pad, w.shape, then)
+            if then is None:
+                self._input_gradient(dy, w, relu_out, pad, address, False, winograd_dx, dx)
+            return dx, dw, db
         if winograd_dx is not None or direct_dx:
             need_dx = False
         if not need_dx and direct_dw:
             # no patches at all: the weight gradient by direct.py too
-            dw, db = self._direct_weights(dy, x, relu_out, pad, w.shape)
-            return self._input_gradient(dy, w, relu_out, pad, address, direct_dx, winograd_dx, dx), dw, db
+            then = self._direct_input_gradient(dy, w, relu_out, pad, dx) if direct_dx else None
+            dw, db = self._direct_weights(dy, x, relu_out, pad, w.shape, then)
+            if then is None:
+                self._input_gradient(dy, w, relu_out, pad, address, False, winograd_dx, dx)
+            return dx, dw, db
         # the chunk routine, chosen once for the pass; each adds its chunk's dW^T and db into the thread's own
         # dw_t and db. dW^T = col dy^T: BLAS ran this shape twice as fast as dy col^T (a long inner dimension)
         if address is not None:
@@ -465,19 +490,34 @@ class ChunkedConv:
         """dx for a 3x3 stride-1 layer by the direct convolution or by the Winograd module `winograd`, as backward
         chose (else dx as it is): dy, masked by relu_out unless None, convolved with the filters turned 180
         degrees and transposed, padded 2 - pad."""
-        zeros = np.zeros(w.shape[1], dy.dtype)
         if direct:
-            turned = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-            self._direct(dy, relu_out, turned, zeros, 2 - pad, False, False, dx)
+            self._direct_input_gradient(dy, w, relu_out, pad, dx)(None)
         elif winograd is not None:
-            self._winograd(winograd, address, dy, relu_out, winograd.gradient_weights(w, dy.dtype), zeros, 2 - pad,
-                           False, False, dx)
+            self._winograd(winograd, address, dy, relu_out, winograd.gradient_weights(w, dy.dtype),
+                           np.zeros(w.shape[1], dy.dtype), 2 - pad, False, False, dx)
         return dx
 
-    def _winograd_weights(self, address, dy, x, relu_out, pad, shape):
+    def _direct_input_gradient(self, dy, w, relu_out, pad, dx):
+        """_input_gradient's direct convolution as a pass for the threads (_direct_work): run(k) on each thread of
+        a task (_share's `then`), or run(None) alone for the whole pass (shared if it is large enough)."""
+        turned = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        work, splits = self._direct_work(dy, relu_out, turned, np.zeros(w.shape[1], dy.dtype), 2 - pad, False, False,
+                                         dx)
+
+        def run(k):
+            if k is not None:
+                work(k)
+            elif splits:
+                self.workers.each(work, dy.shape[0])
+            else:
+                work(0)
+
+        return run
+
+    def _winograd_weights(self, address, dy, x, relu_out, pad, shape, then=None):
         """(dW, db) of a 3x3 stride-1 layer by Winograd's F(3x3, 4x4) (winograd4.py), dy masked by relu_out
         unless None: each thread sums its chunks' 36 products, the threads' sums are added, then transformed
-        once (in float64). Chunks as _winograd's."""
+        once (in float64). Chunks as _winograd's; `then` as _share's."""
         from . import winograd4
 
         n, c = x.shape[:2]
@@ -495,16 +535,17 @@ class ChunkedConv:
                 winograd4.weight_gradient_chunk(address, x[s:e], dy[s:e], mask[s:e], masked, pad, mw, db, *scratch)
             return mw, db
 
-        parts = self._share(work, n, images, o * c * 9 * n * oh * ow)
+        parts = self._share(work, n, images, o * c * 9 * n * oh * ow, then)
         mw, db = parts[0]
         for part_w, part_b in parts[1:]:
             mw += part_w
             db += part_b
         return winograd4.weights_of(mw, shape, x.dtype), db.astype(x.dtype)
 
-    def _direct_weights(self, dy, x, relu_out, pad, shape):
+    def _direct_weights(self, dy, x, relu_out, pad, shape, then=None):
         """(dW, db) of a 3x3 stride-1 layer by direct.weight_chunk: each thread sums its images into its own
-        dW and db, added in thread order (a given thread count gives the same bits every run)."""
+        dW and db, added in thread order (a given thread count gives the same bits every run); `then` as
+        _share's."""
         from . import direct
 
         n, c, h, wd = x.shape
@@ -519,7 +560,7 @@ class ChunkedConv:
                 direct.weight_chunk(x[s:e], dy[s:e], mask[s:e], masked, pad, xpad, dyw, dw, db)
             return dw, db
 
-        parts = self._share(work, n, -(-n // self.workers.threads), o * c * 9 * dy[0, 0].size * n)
+        parts = self._share(work, n, -(-n // self.workers.threads), o * c * 9 * dy[0, 0].size * n, then)
         dw, db = parts[0]
         for part_w, part_b in parts[1:]:
             dw += part_w

@@ -137,6 +137,42 @@ def test_direct_is_bitwise_repeatable():
             np.testing.assert_array_equal(a, b_)
 
 
+
+@pytest.mark.parametrize("dw_path", ["direct", "winograd4"])
+def test_backward_runs_dw_then_the_claimed_dx_in_one_task_with_the_separate_passes_bits(monkeypatch, dw_path):
+    """Where dW needs no patches (direct.weight_chunk, or F(3x3, 4x4)) and dx goes by the direct convolution, one
+    task of the threads does both: each thread its share of dW, then the dx images it claims. The results are
+    the bits of the two passes run one after the other, dx also the bits of one thread alone."""
+    from deepnet.backends.cpu import threads as threads_module
+
+    x, w, b, dy = data((12, 8, 12, 12), 8, 1, "float32", seed=4)
+    y = np.maximum(dy, 0)
+    conv = ChunkedConv(Workers(2), kernels=numba_kernels, blas=blas.addresses(), winograd=dw_path == "winograd4")
+    monkeypatch.setattr(tuning, "SPLIT_WORK", 1)
+    if dw_path == "winograd4":
+        monkeypatch.setattr(tuning, "WINOGRAD4_DW_MIN_CHANNELS", 1)
+        monkeypatch.setattr(tuning, "WINOGRAD4_THREAD_TILES", 1)
+    else:
+        monkeypatch.setattr(tuning, "DIRECT_DW_MIN_WIDTH", 1)
+    tasks = []
+    real_run = threads_module.Workers.run
+    monkeypatch.setattr(threads_module.Workers, "run", lambda self, *a: tasks.append(1) or real_run(self, *a))
+    weights = conv._winograd_weights if dw_path == "winograd4" else conv._direct_weights
+    address = blas.addresses()[0]
+    for _ in range(3):
+        tasks.clear()
+        dx, dw, db = conv.backward(dy, x, w, 1, 1, relu_out=y)
+        assert len(tasks) == 1
+        apart = np.full_like(x, np.nan)
+        conv._input_gradient(dy, w, y, 1, address, True, None, apart)
+        dw_apart, db_apart = (weights(address, dy, x, y, 1, w.shape) if dw_path == "winograd4"
+                              else weights(dy, x, y, 1, w.shape))
+        np.testing.assert_array_equal(dx, apart)
+        np.testing.assert_array_equal(dw, dw_apart)
+        np.testing.assert_array_equal(db, db_apart)
+    alone = ChunkedConv(Workers(1), kernels=numba_kernels, blas=blas.addresses(), winograd=dw_path == "winograd4")
+    np.testing.assert_array_equal(alone.backward(dy, x, w, 1, 1, relu_out=y)[0], dx)
+
 def test_threads_that_share_the_claims_compute_each_image_once_and_the_same_bits():
     """conv_chunk on two threads at once over one batch and one counter: every image computed by one of them, as
     one thread alone computes it; a counter already past the batch computes nothing."""
@@ -214,7 +250,8 @@ def test_the_narrow_wide_layers_take_the_direct_path_and_the_switch_turns_it_off
     conv = chunked()
     conv.forward(x, w, b, 1, 1)
     conv.backward(dy, x, w, 1, 1)
-    assert calls == ["conv_chunk"] * 2 + ["weight_chunk"] * 2 + ["conv_chunk"] * 2  # two threads each
+    # two threads each: forward; then backward's one task, each thread its share of dW, then dx's images it claims
+    assert calls[:2] == ["conv_chunk"] * 2 and sorted(calls[2:]) == ["conv_chunk"] * 2 + ["weight_chunk"] * 2
     calls.clear()
     off = chunked(on=False)
     off.forward(x, w, b, 1, 1)
