@@ -44,7 +44,6 @@ def total(a):
     return s
 
 
-
 @numba.njit(cache=True, nogil=True)
 def summed_transpose(sums, out):
     """out (O, K) = sums[0] + sums[1] + ... (each (K, O)), added in that order, transposed: the threads' dW^T
@@ -61,6 +60,7 @@ def summed_transpose(sums, out):
     for k in range(k_n):
         for o in range(o_n):
             out[o, k] = acc[k, o]
+
 
 # --- the convolution's output pass and its mirror in backward (backends/cpu/conv.py) -----------------------
 # Forward: the chunk's product (O, n, P) becomes the layer's (n, O, P) output, the bias added and, when a

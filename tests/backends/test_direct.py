@@ -137,7 +137,6 @@ def test_direct_is_bitwise_repeatable():
             np.testing.assert_array_equal(a, b_)
 
 
-
 @pytest.mark.parametrize("dw_path", ["direct", "winograd4"])
 def test_backward_runs_dw_then_the_claimed_dx_in_one_task_with_the_separate_passes_bits(monkeypatch, dw_path):
     """Where dW needs no patches (direct.weight_chunk, or F(3x3, 4x4)) and dx goes by the direct convolution, one
@@ -172,6 +171,7 @@ def test_backward_runs_dw_then_the_claimed_dx_in_one_task_with_the_separate_pass
         np.testing.assert_array_equal(db, db_apart)
     alone = ChunkedConv(Workers(1), kernels=numba_kernels, blas=blas.addresses(), winograd=dw_path == "winograd4")
     np.testing.assert_array_equal(alone.backward(dy, x, w, 1, 1, relu_out=y)[0], dx)
+
 
 def test_threads_that_share_the_claims_compute_each_image_once_and_the_same_bits():
     """conv_chunk on two threads at once over one batch and one counter: every image computed by one of them, as

@@ -260,7 +260,6 @@ def test_the_weight_transform_is_g_g_gt(tile):
     assert winograd.skewed(1024) * 4 % 4096 == 64  # the blocks fall 64 bytes apart in the cache's sets
 
 
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_weight_gradients_back_transform_is_gt_m_g(dtype):
     """winograd4.weights_of, which makes dW of the summed products M (36 blocks of (O, C)): G^T M G for each
@@ -271,6 +270,7 @@ def test_the_weight_gradients_back_transform_is_gt_m_g(dtype):
     got = winograd4.weights_of(mw, (5, 3, 3, 3), dtype)
     assert got.dtype == dtype and got.shape == (5, 3, 3, 3) and got.flags.c_contiguous
     np.testing.assert_allclose(got, want.astype(dtype), rtol=1e-6 if dtype == "float32" else 1e-14, atol=1e-14)
+
 
 def test_f4_transforms_compute_four_outputs_of_a_3_tap_correlation():
     """The matrices winograd4.py's docstring gives (and its loops spell out): A^T [(G g) . (B^T d)] is the
