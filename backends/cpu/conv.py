@@ -189,20 +189,17 @@ class ChunkedConv:
         at least tuning.SPLIT_WORK multiply-adds, else all on the calling thread. With `then`, each thread that
         ran work(k, ...) runs then(k) after it, in the same task: a second pass whose threads claim their share
         (_direct_work), so that one hand-off serves both and the thread that finished first takes more of it."""
+        if then is not None:
+            first = work
+
+            def work(k, chunks):
+                part = first(k, chunks)
+                then(k)
+                return part
+
         if not self._splits(macs):
-            parts = [work(0, self.workers.chunks(n, images))]
-            if then is not None:
-                then(0)
-            return parts
-        if then is None:
-            return self.workers.run(work, self.workers.balanced_chunks(n, images))
-
-        def both(k, chunks):
-            part = work(k, chunks)
-            then(k)
-            return part
-
-        return self.workers.run(both, self.workers.balanced_chunks(n, images))
+            return [work(0, self.workers.chunks(n, images))]
+        return self.workers.run(work, self.workers.balanced_chunks(n, images))
 
     def _splits(self, macs: int) -> bool:
         """Whether a pass of `macs` multiply-adds is shared among the threads: from tuning.SPLIT_WORK, with more
@@ -320,12 +317,16 @@ class ChunkedConv:
         rectified with relu, pooled with pool, or with a residual (y's shape) y = max(that + residual, 0); x
         zeroed where mask is not positive unless mask is None. One call a thread, the images claimed one at a time
         (direct.conv_chunk): a thread that starts late or runs slower computes fewer of them."""
-        work, splits = self._direct_work(x, mask, w, bias, pad, relu, pool, y, residual)
+        self._claimed(*self._direct_work(x, mask, w, bias, pad, relu, pool, y, residual), x.shape[0])
+        return y
+
+    def _claimed(self, work, splits: bool, n: int) -> None:
+        """A pass whose threads claim its n images (_direct_work): work(k) on each thread if it splits, else
+        work(0) alone."""
         if splits:
-            self.workers.each(work, x.shape[0])
+            self.workers.each(work, n)
         else:
             work(0)
-        return y
 
     def _direct_work(self, x, mask, w, bias, pad, relu, pool, y, residual=None):
         """(work, splits) for _direct: work(k), run on any number of threads at once, computes the images they
@@ -413,7 +414,7 @@ class ChunkedConv:
 
             if need_dx and winograd_dx is None and not direct_dx:
                 winograd_dx = winograd4
-            then = self._direct_input_gradient(dy, w, relu_out, pad, dx) if direct_dx else None
+            then = self._direct_input_gradient(dy, w, relu_out, pad, dx)[0] if direct_dx else None
             dw, db = self._winograd_weights(address, dy, x, relu_out, pad, w.shape, then)
             if then is None:
                 self._input_gradient(dy, w, relu_out, pad, address, False, winograd_dx, dx)
@@ -422,7 +423,7 @@ class ChunkedConv:
             need_dx = False
         if not need_dx and direct_dw:
             # no patches at all: the weight gradient by direct.py too
-            then = self._direct_input_gradient(dy, w, relu_out, pad, dx) if direct_dx else None
+            then = self._direct_input_gradient(dy, w, relu_out, pad, dx)[0] if direct_dx else None
             dw, db = self._direct_weights(dy, x, relu_out, pad, w.shape, then)
             if then is None:
                 self._input_gradient(dy, w, relu_out, pad, address, False, winograd_dx, dx)
@@ -491,28 +492,17 @@ class ChunkedConv:
         chose (else dx as it is): dy, masked by relu_out unless None, convolved with the filters turned 180
         degrees and transposed, padded 2 - pad."""
         if direct:
-            self._direct_input_gradient(dy, w, relu_out, pad, dx)(None)
+            self._claimed(*self._direct_input_gradient(dy, w, relu_out, pad, dx), dy.shape[0])
         elif winograd is not None:
             self._winograd(winograd, address, dy, relu_out, winograd.gradient_weights(w, dy.dtype),
                            np.zeros(w.shape[1], dy.dtype), 2 - pad, False, False, dx)
         return dx
 
     def _direct_input_gradient(self, dy, w, relu_out, pad, dx):
-        """_input_gradient's direct convolution as a pass for the threads (_direct_work): run(k) on each thread of
-        a task (_share's `then`), or run(None) alone for the whole pass (shared if it is large enough)."""
+        """_direct_work's (work, splits) for _input_gradient's direct convolution: work(k) as _share's `then`, or
+        the pair to _claimed for the pass alone."""
         turned = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        work, splits = self._direct_work(dy, relu_out, turned, np.zeros(w.shape[1], dy.dtype), 2 - pad, False, False,
-                                         dx)
-
-        def run(k):
-            if k is not None:
-                work(k)
-            elif splits:
-                self.workers.each(work, dy.shape[0])
-            else:
-                work(0)
-
-        return run
+        return self._direct_work(dy, relu_out, turned, np.zeros(w.shape[1], dy.dtype), 2 - pad, False, False, dx)
 
     def _winograd_weights(self, address, dy, x, relu_out, pad, shape, then=None):
         """(dW, db) of a 3x3 stride-1 layer by Winograd's F(3x3, 4x4) (winograd4.py), dy masked by relu_out
